@@ -1,0 +1,1 @@
+//! Internal helpers (being filled in).

@@ -1,0 +1,1 @@
+//! wsauth on smol (being built).

@@ -1,0 +1,1 @@
+//! wsauth on tokio (being built).

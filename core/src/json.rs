@@ -1,1 +1,1257 @@
-//! Internal helpers (being filled in).
+//! A zero-allocation JSON scanner with Python `json.loads` semantics.
+//!
+//! # Crate API
+//!
+//! ```text
+//! parse(doc, Encoding::Utf8)          -> Result<JsonValue<'_>, JsonError>   // whole document validated first
+//! parse_object(doc, enc)              -> Result<JsonObject<'_>, JsonError>  // NotAnObject unless `{…}`
+//! for_each_member(doc, enc, |k, v| …) -> Result<(), E>  where E: From<JsonError>
+//!
+//! JsonValue<'a>  = Null | Bool(bool) | Int(i64) | BigInt(JsonBigInt) | Float(f64)
+//!                | Str(JsonStr) | Array(JsonArray) | Object(JsonObject)
+//! JsonObject<'a> : members() -> iterator of (JsonStr, JsonValue) in document order
+//!                  get(key) -> Option<JsonValue>    (last duplicate wins, like a dict)
+//!                  contains_key(key), raw()
+//! JsonArray<'a>  : iter() -> iterator of JsonValue, is_empty(), raw()
+//! JsonStr<'a>    : eq_str(&str) (escape-decoded, no allocation), chars() (code points,
+//!                  lone surrogates included), to_inline() -> Option<InlineStr>,
+//!                  to_string() -> Option<String> (None when it holds a lone surrogate),
+//!                  to_string_lossy(), is_empty(), raw()
+//! JsonBigInt<'a> : negative(), digits() (ASCII, no sign) for integers beyond i64
+//! ```
+//!
+//! Nothing is allocated while scanning: values borrow the document; containers
+//! are raw validated slices that are scanned again when iterated.
+//!
+//! # Semantics (CPython 3.11 `json.loads`, `strict=True`)
+//!
+//! - Whitespace is `' '`, `'\t'`, `'\n'`, `'\r'` only.
+//! - `NaN`, `Infinity` and `-Infinity` are accepted as floats.
+//! - Integers are exact: beyond `i64` they are reported as [`JsonValue::BigInt`].
+//!   An integer literal with more than 4300 digits is an error, as CPython's
+//!   `int_max_str_digits` limit makes it.
+//! - Numbers with a fraction or an exponent are floats (`1e400` is infinity).
+//! - Duplicate keys: every member is reported in order; [`JsonObject::get`]
+//!   returns the last one, as a `dict` keeps it.
+//! - Strings: control characters (`< 0x20`) are rejected, escapes are the
+//!   JSON set, `\uXXXX` escapes of a surrogate pair are joined, and lone
+//!   surrogates (escaped, or raw UTF-8-encoded ones, which CPython lets through
+//!   with `surrogatepass`) are kept as lone code points.
+//! - [`Encoding::Utf8`] is `json.loads(bytes)`: a leading UTF-8 BOM is
+//!   skipped, invalid UTF-8 is an error. [`Encoding::Latin1`] is
+//!   `json.loads(bytes.decode("latin-1"))` as Django's session serializer does:
+//!   every byte is one character.
+//! - Nesting deeper than [`MAX_DEPTH`] is rejected (CPython raises
+//!   `RecursionError` somewhere below 1000, depending on the caller's stack).
+//!
+//! Known difference: CPython autodetects UTF-16 and UTF-32 for `bytes` input;
+//! such documents are rejected here as malformed (their NUL bytes or BOM are
+//! never valid in UTF-8 JSON, so the result is a rejection, never a different
+//! value).
+
+// Parts of this API serve the session module only.
+#![allow(dead_code)]
+
+use crate::jwt::InlineStr;
+use alloc::string::String;
+use core::fmt;
+
+/// Deepest accepted nesting of arrays and objects.
+pub(crate) const MAX_DEPTH: usize = 900;
+
+/// CPython's default `sys.get_int_max_str_digits()`.
+pub(crate) const MAX_INT_DIGITS: usize = 4300;
+
+/// How the document's bytes map to characters.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Encoding {
+    /// `json.loads(bytes)` for UTF-8 input (BOM skipped, surrogates passed).
+    Utf8,
+    /// `json.loads(bytes.decode("latin-1"))`.
+    Latin1,
+}
+
+/// Why a document was refused (all of them are `ValueError` in Python).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum JsonError {
+    /// Not JSON as Python reads it.
+    Syntax,
+    /// Invalid UTF-8 (or a UTF-16/32 document).
+    Encoding,
+    /// Nested deeper than [`MAX_DEPTH`].
+    TooDeep,
+    /// An integer literal longer than 4300 digits.
+    IntTooLong,
+    /// Valid JSON, but the top-level value is not an object.
+    NotAnObject,
+}
+
+impl fmt::Display for JsonError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            JsonError::Syntax => "invalid JSON",
+            JsonError::Encoding => "invalid UTF-8 in JSON",
+            JsonError::TooDeep => "JSON nested too deeply",
+            JsonError::IntTooLong => "JSON integer has too many digits",
+            JsonError::NotAnObject => "JSON value is not an object",
+        })
+    }
+}
+
+/// A JSON value borrowed from a validated document.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub(crate) enum JsonValue<'a> {
+    /// `null`.
+    Null,
+    /// `true` / `false`.
+    Bool(bool),
+    /// An integer in `i64` range.
+    Int(i64),
+    /// An integer outside `i64` range.
+    BigInt(JsonBigInt<'a>),
+    /// A float (also `NaN`, `Infinity`, `-Infinity`).
+    Float(f64),
+    /// A string.
+    Str(JsonStr<'a>),
+    /// An array.
+    Array(JsonArray<'a>),
+    /// An object.
+    Object(JsonObject<'a>),
+}
+
+/// An integer beyond `i64`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct JsonBigInt<'a> {
+    negative: bool,
+    digits: &'a [u8],
+}
+
+impl<'a> JsonBigInt<'a> {
+    /// True below zero.
+    pub(crate) fn negative(&self) -> bool {
+        self.negative
+    }
+    /// The ASCII decimal digits, without sign (never a leading zero).
+    pub(crate) fn digits(&self) -> &'a [u8] {
+        self.digits
+    }
+}
+
+/// A string value or key: the raw text between the quotes, escapes undecoded.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct JsonStr<'a> {
+    raw: &'a [u8],
+    enc: Encoding,
+    escaped: bool,
+}
+
+/// An object: the validated raw text `{…}`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct JsonObject<'a> {
+    raw: &'a [u8],
+    enc: Encoding,
+}
+
+/// An array: the validated raw text `[…]`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct JsonArray<'a> {
+    raw: &'a [u8],
+    enc: Encoding,
+}
+
+// ------------------------------------------------------------ entry points
+
+/// Whether integer literals are limited to [`MAX_INT_DIGITS`] digits.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum IntDigits {
+    /// CPython's default for `json.loads`.
+    Limited,
+    /// `json.loads(..., parse_int=...)` with a custom `parse_int`, which never
+    /// converts the digits (PyJWT's key check does this).
+    Unlimited,
+}
+
+/// Validates `doc` completely and returns its top-level value.
+pub(crate) fn parse(doc: &[u8], enc: Encoding) -> Result<JsonValue<'_>, JsonError> {
+    parse_with(doc, enc, IntDigits::Limited)
+}
+
+/// [`parse`] with a choice of integer digit limit.
+pub(crate) fn parse_with(
+    doc: &[u8],
+    enc: Encoding,
+    digits: IntDigits,
+) -> Result<JsonValue<'_>, JsonError> {
+    let body = match enc {
+        Encoding::Utf8 => doc.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(doc),
+        Encoding::Latin1 => doc,
+    };
+    validate(body, enc, digits)?;
+    let start = skip_ws(body, 0);
+    match read_value(body, start, enc) {
+        Some((v, _)) => Ok(v),
+        None => Err(JsonError::Syntax),
+    }
+}
+
+/// [`parse`], requiring an object.
+pub(crate) fn parse_object(doc: &[u8], enc: Encoding) -> Result<JsonObject<'_>, JsonError> {
+    match parse(doc, enc)? {
+        JsonValue::Object(o) => Ok(o),
+        _ => Err(JsonError::NotAnObject),
+    }
+}
+
+/// Validates `doc` (an object), then calls `f` for every member in document
+/// order (duplicates included: let the last one win). `f` is never called for
+/// an invalid document.
+pub(crate) fn for_each_member<'a, E: From<JsonError>>(
+    doc: &'a [u8],
+    enc: Encoding,
+    mut f: impl FnMut(JsonStr<'a>, JsonValue<'a>) -> Result<(), E>,
+) -> Result<(), E> {
+    let obj = parse_object(doc, enc)?;
+    for (k, v) in obj.members() {
+        f(k, v)?;
+    }
+    Ok(())
+}
+
+// ------------------------------------------------------------ objects / arrays
+
+impl<'a> JsonObject<'a> {
+    /// Members in document order.
+    pub(crate) fn members(&self) -> Members<'a> {
+        Members {
+            s: self.raw,
+            pos: 1,
+            enc: self.enc,
+        }
+    }
+
+    /// The value of the last member named `key` (a `dict`'s view).
+    pub(crate) fn get(&self, key: &str) -> Option<JsonValue<'a>> {
+        let mut found = None;
+        for (k, v) in self.members() {
+            if k.eq_str(key) {
+                found = Some(v);
+            }
+        }
+        found
+    }
+
+    /// True when a member named `key` exists.
+    pub(crate) fn contains_key(&self, key: &str) -> bool {
+        self.members().any(|(k, _)| k.eq_str(key))
+    }
+
+    /// True for `{}`.
+    pub(crate) fn is_empty(&self) -> bool {
+        self.members().next().is_none()
+    }
+
+    /// The raw validated text, braces included.
+    pub(crate) fn raw(&self) -> &'a [u8] {
+        self.raw
+    }
+}
+
+impl<'a> JsonArray<'a> {
+    /// Elements in order.
+    pub(crate) fn iter(&self) -> Elements<'a> {
+        Elements {
+            s: self.raw,
+            pos: 1,
+            enc: self.enc,
+        }
+    }
+
+    /// True for `[]`.
+    pub(crate) fn is_empty(&self) -> bool {
+        self.iter().next().is_none()
+    }
+
+    /// The raw validated text, brackets included.
+    pub(crate) fn raw(&self) -> &'a [u8] {
+        self.raw
+    }
+}
+
+/// Iterator over an object's members.
+#[derive(Debug, Clone)]
+pub(crate) struct Members<'a> {
+    s: &'a [u8],
+    pos: usize,
+    enc: Encoding,
+}
+
+impl<'a> Iterator for Members<'a> {
+    type Item = (JsonStr<'a>, JsonValue<'a>);
+    fn next(&mut self) -> Option<Self::Item> {
+        let mut i = skip_ws(self.s, self.pos);
+        if at(self.s, i) == Some(b',') {
+            i = skip_ws(self.s, i + 1);
+        }
+        if at(self.s, i) != Some(b'"') {
+            self.pos = self.s.len();
+            return None;
+        }
+        let (key, after) = read_str(self.s, i, self.enc)?;
+        i = skip_ws(self.s, after);
+        if at(self.s, i) != Some(b':') {
+            self.pos = self.s.len();
+            return None;
+        }
+        i = skip_ws(self.s, i + 1);
+        let (v, end) = read_value(self.s, i, self.enc)?;
+        self.pos = end;
+        Some((key, v))
+    }
+}
+
+/// Iterator over an array's elements.
+#[derive(Debug, Clone)]
+pub(crate) struct Elements<'a> {
+    s: &'a [u8],
+    pos: usize,
+    enc: Encoding,
+}
+
+impl<'a> Iterator for Elements<'a> {
+    type Item = JsonValue<'a>;
+    fn next(&mut self) -> Option<Self::Item> {
+        let mut i = skip_ws(self.s, self.pos);
+        if at(self.s, i) == Some(b',') {
+            i = skip_ws(self.s, i + 1);
+        }
+        match at(self.s, i) {
+            None | Some(b']') => {
+                self.pos = self.s.len();
+                None
+            }
+            Some(_) => {
+                let (v, end) = read_value(self.s, i, self.enc)?;
+                self.pos = end;
+                Some(v)
+            }
+        }
+    }
+}
+
+// ------------------------------------------------------------ strings
+
+impl<'a> JsonStr<'a> {
+    /// The raw bytes between the quotes (escapes not decoded).
+    pub(crate) fn raw(&self) -> &'a [u8] {
+        self.raw
+    }
+
+    /// True for `""`.
+    pub(crate) fn is_empty(&self) -> bool {
+        self.raw.is_empty()
+    }
+
+    /// The decoded code points (Python `str` characters, lone surrogates included).
+    pub(crate) fn chars(&self) -> StrChars<'a> {
+        StrChars {
+            raw: self.raw,
+            pos: 0,
+            enc: self.enc,
+        }
+    }
+
+    /// Python `==` against `s`, without allocating.
+    pub(crate) fn eq_str(&self, s: &str) -> bool {
+        if !self.escaped && (self.enc == Encoding::Utf8 || self.raw.is_ascii()) {
+            return self.raw == s.as_bytes();
+        }
+        let mut a = self.chars();
+        let mut b = s.chars();
+        loop {
+            match (a.next(), b.next()) {
+                (None, None) => return true,
+                (Some(x), Some(y)) if x == u32::from(y) => {}
+                _ => return false,
+            }
+        }
+    }
+
+    /// True when the string holds a lone surrogate (not representable in Rust).
+    pub(crate) fn has_lone_surrogate(&self) -> bool {
+        self.chars().any(|c| (0xD800..0xE000).contains(&c))
+    }
+
+    /// Number of Python characters.
+    pub(crate) fn char_count(&self) -> usize {
+        self.chars().count()
+    }
+
+    /// Copies the string into an [`InlineStr`]; `None` when it is longer than
+    /// the capacity or holds a lone surrogate.
+    pub(crate) fn to_inline(self) -> Option<InlineStr> {
+        let mut buf = [0u8; InlineStr::CAPACITY];
+        let mut len = 0usize;
+        for c in self.chars() {
+            let ch = char::from_u32(c)?;
+            let dst = buf.get_mut(len..)?;
+            if dst.len() < ch.len_utf8() {
+                return None;
+            }
+            len += ch.encode_utf8(dst).len();
+        }
+        let s = core::str::from_utf8(buf.get(..len)?).ok()?;
+        InlineStr::new(s)
+    }
+
+    /// The decoded string; `None` when it holds a lone surrogate.
+    pub(crate) fn to_string(self) -> Option<String> {
+        let mut out = String::with_capacity(self.raw.len());
+        for c in self.chars() {
+            out.push(char::from_u32(c)?);
+        }
+        Some(out)
+    }
+
+    /// The decoded string, lone surrogates replaced by U+FFFD.
+    pub(crate) fn to_string_lossy(self) -> String {
+        let mut out = String::with_capacity(self.raw.len());
+        for c in self.chars() {
+            out.push(char::from_u32(c).unwrap_or('\u{FFFD}'));
+        }
+        out
+    }
+}
+
+/// Iterator over a [`JsonStr`]'s code points.
+#[derive(Debug, Clone)]
+pub(crate) struct StrChars<'a> {
+    raw: &'a [u8],
+    pos: usize,
+    enc: Encoding,
+}
+
+impl Iterator for StrChars<'_> {
+    type Item = u32;
+    fn next(&mut self) -> Option<u32> {
+        let b = at(self.raw, self.pos)?;
+        if b == b'\\' {
+            let e = at(self.raw, self.pos + 1)?;
+            let c = match e {
+                b'"' => 0x22,
+                b'\\' => 0x5C,
+                b'/' => 0x2F,
+                b'b' => 0x08,
+                b'f' => 0x0C,
+                b'n' => 0x0A,
+                b'r' => 0x0D,
+                b't' => 0x09,
+                b'u' => {
+                    let hi = hex4(self.raw, self.pos + 2)?;
+                    self.pos += 6;
+                    if (0xD800..0xDC00).contains(&hi)
+                        && at(self.raw, self.pos) == Some(b'\\')
+                        && at(self.raw, self.pos + 1) == Some(b'u')
+                    {
+                        if let Some(lo) = hex4(self.raw, self.pos + 2) {
+                            if (0xDC00..0xE000).contains(&lo) {
+                                self.pos += 6;
+                                return Some(0x10000 + ((hi - 0xD800) << 10) + (lo - 0xDC00));
+                            }
+                        }
+                    }
+                    return Some(hi);
+                }
+                _ => {
+                    self.pos = self.raw.len();
+                    return None;
+                }
+            };
+            self.pos += 2;
+            return Some(c);
+        }
+        if b < 0x80 || self.enc == Encoding::Latin1 {
+            self.pos += 1;
+            return Some(u32::from(b));
+        }
+        match utf8_seq(self.raw, self.pos) {
+            Some((c, n)) => {
+                self.pos += n;
+                Some(c)
+            }
+            None => {
+                self.pos = self.raw.len();
+                None
+            }
+        }
+    }
+}
+
+// ------------------------------------------------------------ writers (json.dumps)
+
+/// Writes `chars` as `json.dumps` does with `ensure_ascii=True` (quotes included).
+pub(crate) fn write_py_str(out: &mut String, chars: impl Iterator<Item = u32>) {
+    out.push('"');
+    for c in chars {
+        match c {
+            0x22 => out.push_str("\\\""),
+            0x5C => out.push_str("\\\\"),
+            0x0A => out.push_str("\\n"),
+            0x0D => out.push_str("\\r"),
+            0x09 => out.push_str("\\t"),
+            0x08 => out.push_str("\\b"),
+            0x0C => out.push_str("\\f"),
+            0x20..=0x7E => out.push(char::from(c as u8)),
+            0x10000.. => {
+                let v = c - 0x10000;
+                push_u_escape(out, 0xD800 | (v >> 10));
+                push_u_escape(out, 0xDC00 | (v & 0x3FF));
+            }
+            _ => push_u_escape(out, c),
+        }
+    }
+    out.push('"');
+}
+
+fn push_u_escape(out: &mut String, c: u32) {
+    const HEX: &[u8; 16] = b"0123456789abcdef";
+    out.push_str("\\u");
+    for shift in [12u32, 8, 4, 0] {
+        let d = ((c >> shift) & 0xF) as usize;
+        out.push(char::from(HEX.get(d).copied().unwrap_or(b'0')));
+    }
+}
+
+/// Writes `f` as Python's `float.__repr__` / `json.dumps` (`NaN`, `Infinity`).
+pub(crate) fn write_py_float(out: &mut impl fmt::Write, f: f64) -> fmt::Result {
+    if f.is_nan() {
+        return out.write_str("NaN");
+    }
+    if f.is_infinite() {
+        return out.write_str(if f > 0.0 { "Infinity" } else { "-Infinity" });
+    }
+    // Shortest round-trip digits, then Python's layout rules (repr style 'r').
+    let mut buf = StackBuf::<40>::new();
+    write!(buf, "{:e}", f)?;
+    let text = buf.as_bytes();
+    let (negative, text) = match text.split_first() {
+        Some((b'-', rest)) => (true, rest),
+        _ => (false, text),
+    };
+    let epos = text.iter().position(|&b| b == b'e').ok_or(fmt::Error)?;
+    let (mantissa, exp_part) = text.split_at(epos);
+    let exp: i32 = core::str::from_utf8(exp_part.get(1..).ok_or(fmt::Error)?)
+        .map_err(|_| fmt::Error)?
+        .parse()
+        .map_err(|_| fmt::Error)?;
+    let mut digits = [0u8; 24];
+    let mut nd = 0usize;
+    for &b in mantissa {
+        if b.is_ascii_digit() {
+            *digits.get_mut(nd).ok_or(fmt::Error)? = b;
+            nd += 1;
+        }
+    }
+    let digits = digits.get(..nd).ok_or(fmt::Error)?;
+    let digits = core::str::from_utf8(digits).map_err(|_| fmt::Error)?;
+    if negative {
+        out.write_char('-')?;
+    }
+    if (-4..16).contains(&exp) {
+        let decpt = exp + 1;
+        if decpt <= 0 {
+            out.write_str("0.")?;
+            for _ in 0..(-decpt) {
+                out.write_char('0')?;
+            }
+            out.write_str(digits)?;
+        } else {
+            let decpt = decpt as usize;
+            if decpt >= nd {
+                out.write_str(digits)?;
+                for _ in nd..decpt {
+                    out.write_char('0')?;
+                }
+                out.write_str(".0")?;
+            } else {
+                let (a, b) = digits.split_at(decpt);
+                out.write_str(a)?;
+                out.write_char('.')?;
+                out.write_str(b)?;
+            }
+        }
+    } else {
+        let (first, rest) = digits.split_at(1.min(digits.len()));
+        out.write_str(first)?;
+        if !rest.is_empty() {
+            out.write_char('.')?;
+            out.write_str(rest)?;
+        }
+        let sign = if exp < 0 { '-' } else { '+' };
+        write!(out, "e{}{:02}", sign, exp.unsigned_abs())?;
+    }
+    Ok(())
+}
+
+/// A fixed-size `fmt::Write` sink on the stack.
+pub(crate) struct StackBuf<const N: usize> {
+    buf: [u8; N],
+    len: usize,
+}
+
+impl<const N: usize> StackBuf<N> {
+    pub(crate) fn new() -> Self {
+        StackBuf {
+            buf: [0; N],
+            len: 0,
+        }
+    }
+    pub(crate) fn as_bytes(&self) -> &[u8] {
+        self.buf.get(..self.len).unwrap_or(&[])
+    }
+}
+
+impl<const N: usize> fmt::Write for StackBuf<N> {
+    fn write_str(&mut self, s: &str) -> fmt::Result {
+        let end = self.len.checked_add(s.len()).ok_or(fmt::Error)?;
+        let dst = self.buf.get_mut(self.len..end).ok_or(fmt::Error)?;
+        dst.copy_from_slice(s.as_bytes());
+        self.len = end;
+        Ok(())
+    }
+}
+
+use core::fmt::Write as _;
+
+// ------------------------------------------------------------ validation
+
+#[inline]
+fn at(s: &[u8], i: usize) -> Option<u8> {
+    s.get(i).copied()
+}
+
+#[inline]
+fn skip_ws(s: &[u8], mut i: usize) -> usize {
+    while let Some(b' ' | b'\t' | b'\n' | b'\r') = at(s, i) {
+        i += 1;
+    }
+    i
+}
+
+fn hex_val(b: u8) -> Option<u32> {
+    match b {
+        b'0'..=b'9' => Some(u32::from(b - b'0')),
+        b'a'..=b'f' => Some(u32::from(b - b'a' + 10)),
+        b'A'..=b'F' => Some(u32::from(b - b'A' + 10)),
+        _ => None,
+    }
+}
+
+fn hex4(s: &[u8], i: usize) -> Option<u32> {
+    let mut v = 0u32;
+    for k in 0..4 {
+        v = (v << 4) | hex_val(at(s, i + k)?)?;
+    }
+    Some(v)
+}
+
+/// Decodes one UTF-8 sequence at `i` (surrogates allowed, as `surrogatepass`).
+fn utf8_seq(s: &[u8], i: usize) -> Option<(u32, usize)> {
+    let b0 = at(s, i)?;
+    let cont = |k: usize| -> Option<u32> {
+        let b = at(s, i + k)?;
+        if b & 0xC0 == 0x80 {
+            Some(u32::from(b & 0x3F))
+        } else {
+            None
+        }
+    };
+    match b0 {
+        0x00..=0x7F => Some((u32::from(b0), 1)),
+        0xC2..=0xDF => Some(((u32::from(b0 & 0x1F) << 6) | cont(1)?, 2)),
+        0xE0..=0xEF => {
+            let b1 = at(s, i + 1)?;
+            if b0 == 0xE0 && b1 < 0xA0 {
+                return None;
+            }
+            let c = (u32::from(b0 & 0x0F) << 12) | (cont(1)? << 6) | cont(2)?;
+            Some((c, 3))
+        }
+        0xF0..=0xF4 => {
+            let b1 = at(s, i + 1)?;
+            if (b0 == 0xF0 && b1 < 0x90) || (b0 == 0xF4 && b1 > 0x8F) {
+                return None;
+            }
+            let c = (u32::from(b0 & 0x07) << 18) | (cont(1)? << 12) | (cont(2)? << 6) | cont(3)?;
+            Some((c, 4))
+        }
+        _ => None,
+    }
+}
+
+/// Validates a string whose opening quote is at `i`; returns the index after
+/// the closing quote and whether it contains escapes.
+fn scan_string(s: &[u8], i: usize, enc: Encoding) -> Result<(usize, bool), JsonError> {
+    let mut j = i + 1;
+    let mut escaped = false;
+    loop {
+        let b = at(s, j).ok_or(JsonError::Syntax)?;
+        match b {
+            b'"' => return Ok((j + 1, escaped)),
+            b'\\' => {
+                escaped = true;
+                match at(s, j + 1).ok_or(JsonError::Syntax)? {
+                    b'"' | b'\\' | b'/' | b'b' | b'f' | b'n' | b'r' | b't' => j += 2,
+                    b'u' => {
+                        hex4(s, j + 2).ok_or(JsonError::Syntax)?;
+                        j += 6;
+                    }
+                    _ => return Err(JsonError::Syntax),
+                }
+            }
+            0x00..=0x1F => return Err(JsonError::Syntax),
+            0x20..=0x7F => j += 1,
+            _ => match enc {
+                Encoding::Latin1 => j += 1,
+                Encoding::Utf8 => {
+                    let (_, n) = utf8_seq(s, j).ok_or(JsonError::Encoding)?;
+                    j += n;
+                }
+            },
+        }
+    }
+}
+
+/// Validates a number at `i`; returns (end, is_float).
+fn scan_number(s: &[u8], i: usize, digits: IntDigits) -> Result<(usize, bool), JsonError> {
+    let mut j = i;
+    if at(s, j) == Some(b'-') {
+        j += 1;
+    }
+    let int_start = j;
+    match at(s, j) {
+        Some(b'0') => j += 1,
+        Some(b'1'..=b'9') => {
+            while let Some(b'0'..=b'9') = at(s, j) {
+                j += 1;
+            }
+        }
+        _ => return Err(JsonError::Syntax),
+    }
+    let int_digits = j - int_start;
+    let mut is_float = false;
+    if at(s, j) == Some(b'.') {
+        if !matches!(at(s, j + 1), Some(b'0'..=b'9')) {
+            return Err(JsonError::Syntax);
+        }
+        j += 1;
+        while let Some(b'0'..=b'9') = at(s, j) {
+            j += 1;
+        }
+        is_float = true;
+    }
+    if let Some(b'e' | b'E') = at(s, j) {
+        let mut k = j + 1;
+        if let Some(b'+' | b'-') = at(s, k) {
+            k += 1;
+        }
+        if !matches!(at(s, k), Some(b'0'..=b'9')) {
+            return Err(JsonError::Syntax);
+        }
+        while let Some(b'0'..=b'9') = at(s, k) {
+            k += 1;
+        }
+        j = k;
+        is_float = true;
+    }
+    if !is_float && digits == IntDigits::Limited && int_digits > MAX_INT_DIGITS {
+        return Err(JsonError::IntTooLong);
+    }
+    Ok((j, is_float))
+}
+
+/// A fixed stack of container kinds (1 bit each: object or array).
+struct KindStack {
+    bits: [u64; MAX_DEPTH.div_ceil(64)],
+    depth: usize,
+}
+
+impl KindStack {
+    fn push(&mut self, object: bool) -> Result<(), JsonError> {
+        if self.depth >= MAX_DEPTH {
+            return Err(JsonError::TooDeep);
+        }
+        let word = self
+            .bits
+            .get_mut(self.depth / 64)
+            .ok_or(JsonError::TooDeep)?;
+        let mask = 1u64 << (self.depth % 64);
+        if object {
+            *word |= mask;
+        } else {
+            *word &= !mask;
+        }
+        self.depth += 1;
+        Ok(())
+    }
+    fn top_is_object(&self) -> Option<bool> {
+        let d = self.depth.checked_sub(1)?;
+        let word = self.bits.get(d / 64)?;
+        Some(word & (1u64 << (d % 64)) != 0)
+    }
+}
+
+/// Expects `"key" ws : ws` at `i`; returns the index of the value.
+fn expect_key(s: &[u8], i: usize, enc: Encoding) -> Result<usize, JsonError> {
+    if at(s, i) != Some(b'"') {
+        return Err(JsonError::Syntax);
+    }
+    let (end, _) = scan_string(s, i, enc)?;
+    let j = skip_ws(s, end);
+    if at(s, j) != Some(b':') {
+        return Err(JsonError::Syntax);
+    }
+    Ok(skip_ws(s, j + 1))
+}
+
+fn validate(s: &[u8], enc: Encoding, digits: IntDigits) -> Result<(), JsonError> {
+    let mut stack = KindStack {
+        bits: [0; MAX_DEPTH.div_ceil(64)],
+        depth: 0,
+    };
+    let mut i = skip_ws(s, 0);
+    loop {
+        // A value starts at `i`.
+        let b = at(s, i).ok_or(JsonError::Syntax)?;
+        match b {
+            b'{' => {
+                stack.push(true)?;
+                i = skip_ws(s, i + 1);
+                if at(s, i) == Some(b'}') {
+                    i += 1;
+                    stack.depth -= 1;
+                } else {
+                    i = expect_key(s, i, enc)?;
+                    continue;
+                }
+            }
+            b'[' => {
+                stack.push(false)?;
+                i = skip_ws(s, i + 1);
+                if at(s, i) == Some(b']') {
+                    i += 1;
+                    stack.depth -= 1;
+                } else {
+                    continue;
+                }
+            }
+            b'"' => i = scan_string(s, i, enc)?.0,
+            b'n' => i = literal(s, i, b"null")?,
+            b't' => i = literal(s, i, b"true")?,
+            b'f' => i = literal(s, i, b"false")?,
+            b'N' => i = literal(s, i, b"NaN")?,
+            b'I' => i = literal(s, i, b"Infinity")?,
+            b'-' if at(s, i + 1) == Some(b'I') => i = literal(s, i, b"-Infinity")?,
+            b'-' | b'0'..=b'9' => i = scan_number(s, i, digits)?.0,
+            _ => return Err(JsonError::Syntax),
+        }
+        // After a complete value: close containers or move to the next value.
+        loop {
+            i = skip_ws(s, i);
+            let Some(object) = stack.top_is_object() else {
+                return if i == s.len() {
+                    Ok(())
+                } else {
+                    Err(JsonError::Syntax)
+                };
+            };
+            match (at(s, i), object) {
+                (Some(b','), true) => {
+                    i = expect_key(s, skip_ws(s, i + 1), enc)?;
+                    break;
+                }
+                (Some(b','), false) => {
+                    i = skip_ws(s, i + 1);
+                    break;
+                }
+                (Some(b'}'), true) | (Some(b']'), false) => {
+                    i += 1;
+                    stack.depth -= 1;
+                }
+                _ => return Err(JsonError::Syntax),
+            }
+        }
+    }
+}
+
+fn literal(s: &[u8], i: usize, word: &[u8]) -> Result<usize, JsonError> {
+    let end = i.checked_add(word.len()).ok_or(JsonError::Syntax)?;
+    if s.get(i..end) == Some(word) {
+        Ok(end)
+    } else {
+        Err(JsonError::Syntax)
+    }
+}
+
+// ------------------------------------------------------------ reading validated text
+
+/// Reads a string at `i` (validated text): (value, index after the quote).
+fn read_str(s: &[u8], i: usize, enc: Encoding) -> Option<(JsonStr<'_>, usize)> {
+    let mut j = i + 1;
+    let mut escaped = false;
+    loop {
+        match at(s, j)? {
+            b'"' => {
+                let raw = s.get(i + 1..j)?;
+                return Some((JsonStr { raw, enc, escaped }, j + 1));
+            }
+            b'\\' => {
+                escaped = true;
+                j += 2;
+            }
+            _ => j += 1,
+        }
+    }
+}
+
+/// The index after the container starting at `i` (validated text).
+fn skip_container(s: &[u8], i: usize) -> Option<usize> {
+    let mut depth = 0usize;
+    let mut j = i;
+    loop {
+        match at(s, j)? {
+            b'{' | b'[' => depth += 1,
+            b'}' | b']' => {
+                depth = depth.checked_sub(1)?;
+                if depth == 0 {
+                    return Some(j + 1);
+                }
+            }
+            b'"' => {
+                j += 1;
+                loop {
+                    match at(s, j)? {
+                        b'"' => break,
+                        b'\\' => j += 2,
+                        _ => j += 1,
+                    }
+                }
+            }
+            _ => {}
+        }
+        j += 1;
+    }
+}
+
+/// Reads the value at `i` of validated text: (value, end index).
+fn read_value(s: &[u8], i: usize, enc: Encoding) -> Option<(JsonValue<'_>, usize)> {
+    match at(s, i)? {
+        b'"' => {
+            let (st, end) = read_str(s, i, enc)?;
+            Some((JsonValue::Str(st), end))
+        }
+        b'{' => {
+            let end = skip_container(s, i)?;
+            Some((
+                JsonValue::Object(JsonObject {
+                    raw: s.get(i..end)?,
+                    enc,
+                }),
+                end,
+            ))
+        }
+        b'[' => {
+            let end = skip_container(s, i)?;
+            Some((
+                JsonValue::Array(JsonArray {
+                    raw: s.get(i..end)?,
+                    enc,
+                }),
+                end,
+            ))
+        }
+        b'n' => Some((JsonValue::Null, i + 4)),
+        b't' => Some((JsonValue::Bool(true), i + 4)),
+        b'f' => Some((JsonValue::Bool(false), i + 5)),
+        b'N' => Some((JsonValue::Float(f64::NAN), i + 3)),
+        b'I' => Some((JsonValue::Float(f64::INFINITY), i + 8)),
+        b'-' if at(s, i + 1) == Some(b'I') => Some((JsonValue::Float(f64::NEG_INFINITY), i + 9)),
+        _ => {
+            let (end, is_float) = scan_number(s, i, IntDigits::Unlimited).ok()?;
+            let text = s.get(i..end)?;
+            if is_float {
+                let f: f64 = core::str::from_utf8(text).ok()?.parse().ok()?;
+                return Some((JsonValue::Float(f), end));
+            }
+            let (negative, digits) = match text.split_first() {
+                Some((b'-', rest)) => (true, rest),
+                _ => (false, text),
+            };
+            let mut v: i64 = 0;
+            let mut fits = true;
+            for &d in digits {
+                let d = i64::from(d - b'0');
+                let next = v.checked_mul(10).and_then(|x| {
+                    if negative {
+                        x.checked_sub(d)
+                    } else {
+                        x.checked_add(d)
+                    }
+                });
+                match next {
+                    Some(n) => v = n,
+                    None => {
+                        fits = false;
+                        break;
+                    }
+                }
+            }
+            if fits {
+                Some((JsonValue::Int(v), end))
+            } else {
+                Some((JsonValue::BigInt(JsonBigInt { negative, digits }), end))
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use alloc::vec::Vec;
+
+    fn p(s: &str) -> Result<JsonValue<'_>, JsonError> {
+        parse(s.as_bytes(), Encoding::Utf8)
+    }
+
+    #[test]
+    fn accepts_what_python_accepts() {
+        let ok = [
+            "{}",
+            " {\"a\" : 1 } ",
+            "[]",
+            "[1, 2.5, -3e2, \"x\", null, true, false, NaN, Infinity, -Infinity]",
+            "\"\\ud800\"",
+            "0",
+            "-0",
+            "1E+5",
+            "{\"a\":{\"b\":[{}]}}",
+            "\u{feff}{}",
+            "\"\x7f\"",
+        ];
+        for s in ok {
+            assert!(p(s).is_ok(), "{s:?}");
+        }
+    }
+
+    #[test]
+    fn rejects_what_python_rejects() {
+        let bad = [
+            "",
+            " ",
+            "{",
+            "}",
+            "{,}",
+            "{\"a\":1,}",
+            "[1,]",
+            "[,1]",
+            "01",
+            "1.",
+            ".5",
+            "1e",
+            "+1",
+            "-",
+            "nul",
+            "nan",
+            "-NaN",
+            "infinity",
+            "\"a",
+            "\"\\x\"",
+            "\"\\u12\"",
+            "\"\t\"",
+            "{1:2}",
+            "{\"a\" 1}",
+            "[1 2]",
+            "1 2",
+            "\x0b{}",
+            "{}\x0c",
+            "\u{feff}\u{feff}{}",
+            "'a'",
+            "[1]]",
+        ];
+        for s in bad {
+            assert!(p(s).is_err(), "{s:?}");
+        }
+        // Invalid UTF-8, overlong, beyond U+10FFFF.
+        for raw in [
+            &b"\"\xff\""[..],
+            b"\"\xc0\x80\"",
+            b"\"\xf4\x90\x80\x80\"",
+            b"\"\xe0\x80\x80\"",
+        ] {
+            assert!(parse(raw, Encoding::Utf8).is_err());
+        }
+        // UTF-16 documents are refused.
+        assert!(parse(b"\xff\xfe{\x00}\x00", Encoding::Utf8).is_err());
+        assert!(parse(b"\x00{\x00}", Encoding::Utf8).is_err());
+    }
+
+    #[test]
+    fn raw_surrogates_pass_like_surrogatepass() {
+        let v = parse(b"\"\xed\xa0\x80\"", Encoding::Utf8).unwrap();
+        let JsonValue::Str(s) = v else { panic!() };
+        assert_eq!(s.chars().collect::<Vec<_>>(), [0xD800]);
+        assert!(s.to_inline().is_none());
+        assert!(s.has_lone_surrogate());
+        // Raw-encoded surrogate halves are NOT joined (escaped ones are).
+        let v = parse(b"\"\xed\xa0\xbd\xed\xb8\x80\"", Encoding::Utf8).unwrap();
+        let JsonValue::Str(s) = v else { panic!() };
+        assert_eq!(s.chars().collect::<Vec<_>>(), [0xD83D, 0xDE00]);
+        let v = p("\"\\ud83d\\ude00\"").unwrap();
+        let JsonValue::Str(s) = v else { panic!() };
+        assert_eq!(s.chars().collect::<Vec<_>>(), [0x1F600]);
+        assert!(s.eq_str("\u{1F600}"));
+        // A high surrogate followed by a non-low escape stays lone.
+        let v = p("\"\\ud83d\\u0041\"").unwrap();
+        let JsonValue::Str(s) = v else { panic!() };
+        assert_eq!(s.chars().collect::<Vec<_>>(), [0xD83D, 0x41]);
+    }
+
+    #[test]
+    fn depth_limit() {
+        let ok = "[".repeat(MAX_DEPTH) + &"]".repeat(MAX_DEPTH);
+        assert!(p(&ok).is_ok());
+        let deep = "[".repeat(MAX_DEPTH + 1) + &"]".repeat(MAX_DEPTH + 1);
+        assert_eq!(p(&deep), Err(JsonError::TooDeep));
+        let mixed = "{\"a\":".repeat(MAX_DEPTH + 1) + "1" + &"}".repeat(MAX_DEPTH + 1);
+        assert_eq!(p(&mixed), Err(JsonError::TooDeep));
+    }
+
+    #[test]
+    fn int_digit_limit() {
+        let ok = "9".repeat(MAX_INT_DIGITS);
+        assert!(matches!(p(&ok), Ok(JsonValue::BigInt(_))));
+        let too_long = "9".repeat(MAX_INT_DIGITS + 1);
+        assert_eq!(p(&too_long), Err(JsonError::IntTooLong));
+        let float_ok = "9".repeat(MAX_INT_DIGITS + 1) + ".0";
+        assert!(matches!(p(&float_ok), Ok(JsonValue::Float(_))));
+    }
+
+    #[test]
+    fn numbers() {
+        assert_eq!(p("9223372036854775807"), Ok(JsonValue::Int(i64::MAX)));
+        assert_eq!(p("-9223372036854775808"), Ok(JsonValue::Int(i64::MIN)));
+        let Ok(JsonValue::BigInt(b)) = p("-9223372036854775809") else {
+            panic!()
+        };
+        assert!(b.negative());
+        assert_eq!(b.digits(), b"9223372036854775809");
+        assert_eq!(p("-0"), Ok(JsonValue::Int(0)));
+        assert_eq!(p("1e400"), Ok(JsonValue::Float(f64::INFINITY)));
+        assert_eq!(p("2.5"), Ok(JsonValue::Float(2.5)));
+        assert!(matches!(p("NaN"), Ok(JsonValue::Float(f)) if f.is_nan()));
+    }
+
+    #[test]
+    fn duplicate_keys_last_wins() {
+        let o = parse_object(b"{\"a\":1,\"b\":2,\"a\":3}", Encoding::Utf8).unwrap();
+        assert_eq!(o.get("a"), Some(JsonValue::Int(3)));
+        assert_eq!(o.members().count(), 3);
+        assert!(o.contains_key("b"));
+        assert!(!o.contains_key("c"));
+    }
+
+    #[test]
+    fn escaped_keys_compare_decoded() {
+        let o = parse_object(b"{\"\\u0061lg\":\"HS\\u0032\\u00356\"}", Encoding::Utf8).unwrap();
+        let Some(JsonValue::Str(s)) = o.get("alg") else {
+            panic!()
+        };
+        assert!(s.eq_str("HS256"));
+        assert!(!s.eq_str("HS25"));
+        assert_eq!(s.to_string().as_deref(), Some("HS256"));
+    }
+
+    #[test]
+    fn latin1_mode() {
+        let o = parse_object(b"{\"k\":\"caf\xe9\"}", Encoding::Latin1).unwrap();
+        let Some(JsonValue::Str(s)) = o.get("k") else {
+            panic!()
+        };
+        assert!(s.eq_str("caf\u{e9}"));
+        assert!(parse_object(b"{\"k\":\"caf\xe9\"}", Encoding::Utf8).is_err());
+        // No BOM stripping in Latin-1 mode.
+        assert!(parse(b"\xef\xbb\xbf{}", Encoding::Latin1).is_err());
+    }
+
+    #[test]
+    fn nested_iteration() {
+        let o = parse_object(b"{\"a\":[1,{\"b\":\"]}\"},[]],\"c\":{}}", Encoding::Utf8).unwrap();
+        let Some(JsonValue::Array(a)) = o.get("a") else {
+            panic!()
+        };
+        let items: Vec<_> = a.iter().collect();
+        assert_eq!(items.len(), 3);
+        let JsonValue::Object(inner) = items[1] else {
+            panic!()
+        };
+        let Some(JsonValue::Str(s)) = inner.get("b") else {
+            panic!()
+        };
+        assert!(s.eq_str("]}"));
+        assert!(matches!(o.get("c"), Some(JsonValue::Object(c)) if c.is_empty()));
+    }
+
+    #[test]
+    fn for_each_member_reports_all() {
+        let mut seen = Vec::new();
+        let r: Result<(), JsonError> = for_each_member(
+            b"{\"_auth_user_id\":\"1\",\"x\":2}",
+            Encoding::Utf8,
+            |k, _| {
+                seen.push(k.to_string().unwrap());
+                Ok(())
+            },
+        );
+        assert!(r.is_ok());
+        assert_eq!(seen, ["_auth_user_id", "x"]);
+        let r: Result<(), JsonError> = for_each_member(b"[1]", Encoding::Utf8, |_, _| Ok(()));
+        assert_eq!(r, Err(JsonError::NotAnObject));
+    }
+
+    #[test]
+    fn python_float_repr() {
+        let cases: &[(f64, &str)] = &[
+            (1.0, "1.0"),
+            (1.5, "1.5"),
+            (-0.0, "-0.0"),
+            (0.1, "0.1"),
+            (1e16, "1e+16"),
+            (1e15, "1000000000000000.0"),
+            (123456789012345.6, "123456789012345.6"),
+            (0.0001, "0.0001"),
+            (0.00001, "1e-05"),
+            (1.5e-7, "1.5e-07"),
+            (1e100, "1e+100"),
+            (1750000000.5, "1750000000.5"),
+            (f64::MAX, "1.7976931348623157e+308"),
+            (5e-324, "5e-324"),
+            (f64::NAN, "NaN"),
+            (f64::NEG_INFINITY, "-Infinity"),
+        ];
+        for &(f, want) in cases {
+            let mut s = String::new();
+            write_py_float(&mut s, f).unwrap();
+            assert_eq!(s, want, "{f:?}");
+        }
+    }
+
+    #[test]
+    fn python_string_dumps() {
+        let mut s = String::new();
+        write_py_str(
+            &mut s,
+            "a\"\\\n\u{7f}\u{e9}\u{1F600}\u{1}".chars().map(u32::from),
+        );
+        assert_eq!(s, "\"a\\\"\\\\\\n\\u007f\\u00e9\\ud83d\\ude00\\u0001\"");
+    }
+}

@@ -1,16 +1,51 @@
 //! SimpleJWT access tokens, verified as `AccessToken(token)` decides
-//! (PyJWT 2.x `jwt.decode` followed by SimpleJWT's `Token.verify`).
+//! (PyJWT 2.15 `jwt.decode` followed by SimpleJWT 5.5's `Token.verify`).
 //!
-//! STUB: public surface fixed; bodies are being filled in.
+//! The checks run in PyJWT's order, the first failure wins:
+//!
+//! 1. size limit (wsauth's own, `too_large`);
+//! 2. segments: `rsplit(".", 1)` then `split(".", 1)`;
+//! 3. strict base64url of the header, header JSON (Python `json.loads`), an
+//!    object; `b64: false` refused; payload and signature base64url;
+//! 4. header rules: `kid` a string, `crit` a non-empty list of `"b64"` with
+//!    `b64` present; `typ` ignored;
+//! 5. `alg` present and equal to the configured algorithm (`bad_algorithm`);
+//! 6. HMAC over the raw received signing input, constant-time compare
+//!    (`bad_signature`), against the signing key, then opt-in fallbacks;
+//! 7. payload JSON, an object;
+//! 8. `iat` / `nbf` / `exp` through Python `int()`, with the leeway
+//!    (`not_yet_valid`, `expired`); `iss`; `aud`; `sub` / `jti` must be strings;
+//! 9. SimpleJWT: `exp` present, `datetime.fromtimestamp(exp)` must not crash
+//!    (numeric strings and years outside 1–9999 crash Django; wsauth rejects
+//!    them as `malformed`), jti claim present, token-type claim equal to
+//!    `"access"`.
+//!
+//! Messages are SimpleJWT's: `Token is invalid` for every PyJWT failure except
+//! expiry (`Token is expired`), then `Token has no 'exp' claim`,
+//! `Token has no id`, `Token has no type`, `Token has wrong type`.
+//!
+//! Verifying performs no heap allocation for tokens up to
+//! [`DEFAULT_MAX_TOKEN_BYTES`]: segments are decoded into a stack buffer and
+//! the claims a caller needs are copied into [`InlineStr`]s.
 
+use crate::b64;
 use crate::error::ErrorKind;
+use crate::json::{self, Encoding, JsonObject, JsonStr, JsonValue};
 use crate::key::{Algorithm, KeyError, SecretKey};
+use crate::pyint::{self, PyInt};
+use crate::userid::{self, PkKind, UserIdError, UserKey};
 use alloc::string::String;
 use alloc::vec::Vec;
+use core::cmp::Ordering;
 use core::fmt;
+use hmac::{Hmac, KeyInit, Mac};
+use sha2::{Sha256, Sha384, Sha512};
 
 /// Default size limit for a token, in bytes.
 pub const DEFAULT_MAX_TOKEN_BYTES: usize = 8 * 1024;
+
+/// Decoded header + payload of a token within the default limit fit here.
+const STACK_DECODE_BYTES: usize = DEFAULT_MAX_TOKEN_BYTES / 4 * 3;
 
 /// The SimpleJWT settings that matter for verification, named after them.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -69,18 +104,31 @@ impl InlineStr {
     /// Copies `s` if it fits.
     pub fn new(s: &str) -> Option<Self> {
         let bytes = s.as_bytes();
-        if bytes.len() > Self::CAPACITY {
-            return None;
-        }
         let mut buf = [0u8; Self::CAPACITY];
-        buf[..bytes.len()].copy_from_slice(bytes);
-        Some(InlineStr { len: bytes.len() as u16, buf })
+        buf.get_mut(..bytes.len())?.copy_from_slice(bytes);
+        Some(InlineStr {
+            len: u16::try_from(bytes.len()).ok()?,
+            buf,
+        })
     }
 
     /// The string.
     pub fn as_str(&self) -> &str {
         let len = usize::from(self.len).min(Self::CAPACITY);
-        core::str::from_utf8(&self.buf[..len]).unwrap_or("")
+        self.buf
+            .get(..len)
+            .and_then(|b| core::str::from_utf8(b).ok())
+            .unwrap_or("")
+    }
+
+    /// Length in bytes.
+    pub fn len(&self) -> usize {
+        self.as_str().len()
+    }
+
+    /// True for the empty string.
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
     }
 }
 
@@ -90,7 +138,15 @@ impl fmt::Debug for InlineStr {
     }
 }
 
+impl fmt::Display for InlineStr {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
 /// A claim's JSON value, as Python's `json.loads` would see it.
+// Strings are stored inline on purpose: verification never touches the heap.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Clone, Copy, PartialEq)]
 #[non_exhaustive]
 pub enum ClaimValue {
@@ -106,8 +162,59 @@ pub enum ClaimValue {
     Float(f64),
     /// A string (escapes decoded).
     Str(InlineStr),
-    /// A string longer than [`InlineStr::CAPACITY`], an object or an array.
+    /// A string longer than [`InlineStr::CAPACITY`] (or holding a lone
+    /// surrogate), an object or an array.
     Other,
+}
+
+impl ClaimValue {
+    pub(crate) fn from_json(v: &JsonValue<'_>) -> ClaimValue {
+        match v {
+            JsonValue::Null => ClaimValue::Null,
+            JsonValue::Bool(b) => ClaimValue::Bool(*b),
+            JsonValue::Int(i) => ClaimValue::Int(*i),
+            JsonValue::BigInt(b) => ClaimValue::BigInt(b.negative()),
+            JsonValue::Float(f) => ClaimValue::Float(*f),
+            JsonValue::Str(s) => s.to_inline().map_or(ClaimValue::Other, ClaimValue::Str),
+            JsonValue::Array(_) | JsonValue::Object(_) => ClaimValue::Other,
+        }
+    }
+
+    /// Python truthiness (`bool(value)`); `Other` counts as true (a
+    /// non-empty string or container is the only way to get it from a token).
+    pub fn is_truthy(&self) -> bool {
+        match self {
+            ClaimValue::Null => false,
+            ClaimValue::Bool(b) => *b,
+            ClaimValue::Int(i) => *i != 0,
+            ClaimValue::BigInt(_) => true,
+            ClaimValue::Float(f) => *f != 0.0,
+            ClaimValue::Str(s) => !s.is_empty(),
+            ClaimValue::Other => true,
+        }
+    }
+
+    /// The string, for [`ClaimValue::Str`].
+    pub fn as_str(&self) -> Option<&str> {
+        match self {
+            ClaimValue::Str(s) => Some(s.as_str()),
+            _ => None,
+        }
+    }
+}
+
+/// Python truthiness of a JSON value.
+fn truthy(v: &JsonValue<'_>) -> bool {
+    match v {
+        JsonValue::Null => false,
+        JsonValue::Bool(b) => *b,
+        JsonValue::Int(i) => *i != 0,
+        JsonValue::BigInt(_) => true,
+        JsonValue::Float(f) => *f != 0.0,
+        JsonValue::Str(s) => !s.is_empty(),
+        JsonValue::Array(a) => !a.is_empty(),
+        JsonValue::Object(o) => !o.is_empty(),
+    }
 }
 
 /// What to mint (dev tokens shaped like SimpleJWT's).
@@ -127,6 +234,8 @@ pub struct MintRequest<'a> {
 #[derive(Debug, Clone)]
 pub struct VerifiedToken<'t> {
     token: &'t str,
+    payload_seg: &'t str,
+    user_id_claim_name: Option<InlineStr>,
     exp: i64,
     iat: Option<i64>,
     user_id: Option<ClaimValue>,
@@ -145,7 +254,7 @@ impl<'t> VerifiedToken<'t> {
     pub fn exp(&self) -> i64 {
         self.exp
     }
-    /// `iat`, if present.
+    /// `iat`, if present (and within `i64`).
     pub fn iat(&self) -> Option<i64> {
         self.iat
     }
@@ -168,6 +277,60 @@ impl<'t> VerifiedToken<'t> {
     /// The revoke claim (`hash_password`), when it is a string.
     pub fn revoke_claim(&self) -> Option<&str> {
         self.revoke_claim.as_ref().map(|s| s.as_str())
+    }
+
+    /// Runs `f` on the decoded payload object (no heap for tokens within the default limit).
+    fn with_payload<R>(&self, f: impl FnOnce(JsonObject<'_>) -> Option<R>) -> Option<R> {
+        let seg = self.payload_seg.as_bytes();
+        let need = b64::decoded_len(seg).ok()?;
+        with_buffer(need, |buf| {
+            let n = b64::decode_strict(seg, buf).ok()?;
+            let obj = json::parse_object(buf.get(..n)?, Encoding::Utf8).ok()?;
+            f(obj)
+        })
+    }
+
+    /// The claim named `name` (the last duplicate, as Python's `dict` keeps it).
+    pub fn claim(&self, name: &str) -> Option<ClaimValue> {
+        self.with_payload(|obj| obj.get(name).map(|v| ClaimValue::from_json(&v)))
+    }
+
+    /// The user id claim coerced exactly as `User.objects.get(USER_ID_FIELD=claim)`
+    /// coerces it for a field of kind `pk`. Unlike [`ClaimValue::to_user_key`]
+    /// this is exact for values a [`ClaimValue`] cannot hold (strings longer
+    /// than [`InlineStr::CAPACITY`], integers beyond `i64`): it reads the
+    /// claim again from the token. `Ok(UserKey::NoMatch)` when the claim is
+    /// missing (SimpleJWT then answers "Token contained no recognizable user
+    /// identification"; check [`user_id`](Self::user_id) first).
+    pub fn user_key(&self, pk: PkKind) -> Result<UserKey, UserIdError> {
+        let Some(value) = &self.user_id else {
+            return Ok(UserKey::NoMatch);
+        };
+        if matches!(value, ClaimValue::Other | ClaimValue::BigInt(_)) {
+            if let Some(name) = &self.user_id_claim_name {
+                let exact = self.with_payload(|obj| {
+                    obj.get(name.as_str())
+                        .map(|v| userid::user_key_from_json(&v, pk))
+                });
+                if let Some(r) = exact {
+                    return r;
+                }
+            }
+        }
+        value.to_user_key(pk)
+    }
+
+    /// The payload as Python's `json.dumps(payload, separators=(",", ":"))`
+    /// writes it (duplicate keys resolved as a `dict` does, `ensure_ascii`).
+    /// With `strict`, the output is always RFC 8259 JSON: non-finite floats
+    /// become `null` and lone surrogates U+FFFD.
+    pub fn payload_json(&self, strict: bool) -> String {
+        self.with_payload(|obj| {
+            let mut out = String::new();
+            write_dumps(&mut out, &JsonValue::Object(obj), strict).ok()?;
+            Some(out)
+        })
+        .unwrap_or_else(|| String::from("{}"))
     }
 }
 
@@ -201,20 +364,109 @@ impl fmt::Display for TokenError {
 
 impl core::error::Error for TokenError {}
 
+const INVALID: &str = "Token is invalid";
+const E_TOO_LARGE: TokenError = TokenError::new(ErrorKind::TooLarge, "Token is too large");
+const E_MALFORMED: TokenError = TokenError::new(ErrorKind::Malformed, INVALID);
+const E_ALG: TokenError = TokenError::new(ErrorKind::BadAlgorithm, INVALID);
+const E_SIG: TokenError = TokenError::new(ErrorKind::BadSignature, INVALID);
+const E_IMMATURE: TokenError = TokenError::new(ErrorKind::NotYetValid, INVALID);
+const E_EXPIRED: TokenError = TokenError::new(ErrorKind::Expired, "Token is expired");
+const E_ISSUER: TokenError = TokenError::new(ErrorKind::BadIssuer, INVALID);
+const E_AUDIENCE: TokenError = TokenError::new(ErrorKind::BadAudience, INVALID);
+const E_NO_EXP: TokenError = TokenError::new(ErrorKind::MissingClaim, "Token has no 'exp' claim");
+const E_EXP_NOT_NUMBER: TokenError =
+    TokenError::new(ErrorKind::Malformed, "Token 'exp' claim is not a number");
+const E_EXP_RANGE: TokenError =
+    TokenError::new(ErrorKind::Malformed, "Token 'exp' claim is out of range");
+const E_NO_ID: TokenError = TokenError::new(ErrorKind::MissingClaim, "Token has no id");
+const E_NO_TYPE: TokenError = TokenError::new(ErrorKind::MissingClaim, "Token has no type");
+const E_WRONG_TYPE: TokenError = TokenError::new(ErrorKind::WrongTokenType, "Token has wrong type");
+
+/// `datetime(1, 1, 1, tzinfo=utc).timestamp()`.
+const MIN_TIMESTAMP: i64 = -62_135_596_800;
+/// `datetime(10000, 1, 1, tzinfo=utc).timestamp()` (year 10000 is out of range).
+const MAX_TIMESTAMP_EXCL: i64 = 253_402_300_800;
+
+/// A keyed HMAC state, cloned for every verification.
+#[derive(Clone)]
+enum KeyState {
+    Hs256(Hmac<Sha256>),
+    Hs384(Hmac<Sha384>),
+    Hs512(Hmac<Sha512>),
+}
+
+impl fmt::Debug for KeyState {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            KeyState::Hs256(_) => "KeyState(HS256, <redacted>)",
+            KeyState::Hs384(_) => "KeyState(HS384, <redacted>)",
+            KeyState::Hs512(_) => "KeyState(HS512, <redacted>)",
+        })
+    }
+}
+
+impl KeyState {
+    fn new(alg: Algorithm, key: &SecretKey) -> Result<Self, KeyError> {
+        check_hmac_key(key.expose())?;
+        let k = key.expose();
+        // HMAC accepts keys of any length; the error arm is unreachable in practice.
+        Ok(match alg {
+            Algorithm::Hs256 => KeyState::Hs256(
+                <Hmac<Sha256> as KeyInit>::new_from_slice(k).map_err(|_| KeyError::Empty)?,
+            ),
+            Algorithm::Hs384 => KeyState::Hs384(
+                <Hmac<Sha384> as KeyInit>::new_from_slice(k).map_err(|_| KeyError::Empty)?,
+            ),
+            Algorithm::Hs512 => KeyState::Hs512(
+                <Hmac<Sha512> as KeyInit>::new_from_slice(k).map_err(|_| KeyError::Empty)?,
+            ),
+        })
+    }
+
+    /// Constant-time check of `sig` over `msg`.
+    fn verify(&self, msg: &[u8], sig: &[u8]) -> bool {
+        match self {
+            KeyState::Hs256(m) => m.clone().chain_update(msg).verify_slice(sig).is_ok(),
+            KeyState::Hs384(m) => m.clone().chain_update(msg).verify_slice(sig).is_ok(),
+            KeyState::Hs512(m) => m.clone().chain_update(msg).verify_slice(sig).is_ok(),
+        }
+    }
+
+    /// The signature over `msg`, written to `out`; returns its length.
+    fn sign(&self, msg: &[u8], out: &mut [u8; 64]) -> usize {
+        fn put(out: &mut [u8; 64], tag: &[u8]) -> usize {
+            let n = tag.len().min(64);
+            if let (Some(dst), Some(src)) = (out.get_mut(..n), tag.get(..n)) {
+                dst.copy_from_slice(src);
+            }
+            n
+        }
+        match self {
+            KeyState::Hs256(m) => put(out, &m.clone().chain_update(msg).finalize().into_bytes()),
+            KeyState::Hs384(m) => put(out, &m.clone().chain_update(msg).finalize().into_bytes()),
+            KeyState::Hs512(m) => put(out, &m.clone().chain_update(msg).finalize().into_bytes()),
+        }
+    }
+}
+
 /// Verifies access tokens against a key ring (signing key first, then opt-in fallbacks).
 #[derive(Debug, Clone)]
 pub struct TokenVerifier {
     settings: JwtSettings,
-    keys: Vec<SecretKey>,
+    keys: Vec<KeyState>,
 }
 
 impl TokenVerifier {
-    /// A verifier for `settings` with the signing key.
+    /// A verifier for `settings` with the signing key. The key is refused as
+    /// PyJWT's `HMACAlgorithm.prepare_key` refuses it: empty, or looking like
+    /// a PEM / SSH / DER public key or certificate, or JSON holding a `kty`
+    /// member (a JWK).
     pub fn new(settings: JwtSettings, signing_key: SecretKey) -> Result<Self, KeyError> {
-        if signing_key.is_empty() {
-            return Err(KeyError::Empty);
-        }
-        Ok(TokenVerifier { settings, keys: alloc::vec![signing_key] })
+        let state = KeyState::new(settings.algorithm, &signing_key)?;
+        Ok(TokenVerifier {
+            settings,
+            keys: alloc::vec![state],
+        })
     }
 
     /// Also accept tokens signed with these keys (SimpleJWT itself does not).
@@ -223,10 +475,7 @@ impl TokenVerifier {
         keys: impl IntoIterator<Item = SecretKey>,
     ) -> Result<Self, KeyError> {
         for k in keys {
-            if k.is_empty() {
-                return Err(KeyError::Empty);
-            }
-            self.keys.push(k);
+            self.keys.push(KeyState::new(self.settings.algorithm, &k)?);
         }
         Ok(self)
     }
@@ -238,13 +487,914 @@ impl TokenVerifier {
 
     /// `AccessToken(token)` at time `now` (Unix seconds).
     pub fn verify<'t>(&self, token: &'t str, now: i64) -> Result<VerifiedToken<'t>, TokenError> {
-        let _ = (token, now);
-        Err(TokenError::new(ErrorKind::Malformed, "Token is invalid"))
+        if token.len() > self.settings.max_token_bytes {
+            return Err(E_TOO_LARGE);
+        }
+        let (signing_input, sig_seg) = token.rsplit_once('.').ok_or(E_MALFORMED)?;
+        let (header_seg, payload_seg) = signing_input.split_once('.').ok_or(E_MALFORMED)?;
+        let h_need = b64::decoded_len(header_seg.as_bytes()).map_err(|_| E_MALFORMED)?;
+        let p_need = b64::decoded_len(payload_seg.as_bytes()).unwrap_or(0);
+        let need = h_need.checked_add(p_need).ok_or(E_MALFORMED)?;
+        let parts = with_buffer(need, |buf| {
+            self.verify_in(buf, signing_input, header_seg, payload_seg, sig_seg, now)
+        })?;
+        Ok(VerifiedToken {
+            token,
+            payload_seg,
+            user_id_claim_name: InlineStr::new(&self.settings.user_id_claim),
+            exp: parts.exp,
+            iat: parts.iat,
+            user_id: parts.user_id,
+            jti: parts.jti,
+            is_staff: parts.is_staff,
+            is_superuser: parts.is_superuser,
+            revoke_claim: parts.revoke_claim,
+        })
+    }
+
+    /// [`verify`](Self::verify) for raw bytes (e.g. a header value); bytes
+    /// that are not UTF-8 are `malformed`, as they cannot be base64url.
+    pub fn verify_bytes<'t>(
+        &self,
+        token: &'t [u8],
+        now: i64,
+    ) -> Result<VerifiedToken<'t>, TokenError> {
+        if token.len() > self.settings.max_token_bytes {
+            return Err(E_TOO_LARGE);
+        }
+        let text = core::str::from_utf8(token).map_err(|_| E_MALFORMED)?;
+        self.verify(text, now)
+    }
+
+    fn verify_in(
+        &self,
+        buf: &mut [u8],
+        signing_input: &str,
+        header_seg: &str,
+        payload_seg: &str,
+        sig_seg: &str,
+        now: i64,
+    ) -> Result<Parts, TokenError> {
+        let s = &self.settings;
+        // Header.
+        let h_len = b64::decode_strict(header_seg.as_bytes(), buf).map_err(|_| E_MALFORMED)?;
+        let (h_buf, p_buf) = buf.split_at_mut_checked(h_len).ok_or(E_MALFORMED)?;
+        let header = json::parse_object(h_buf, Encoding::Utf8).map_err(|_| E_MALFORMED)?;
+        let mut alg = None;
+        let mut kid = None;
+        let mut crit = None;
+        let mut b64_member = None;
+        for (k, v) in header.members() {
+            if k.eq_str("alg") {
+                alg = Some(v);
+            } else if k.eq_str("kid") {
+                kid = Some(v);
+            } else if k.eq_str("crit") {
+                crit = Some(v);
+            } else if k.eq_str("b64") {
+                b64_member = Some(v);
+            }
+        }
+        // `b64: false` (detached payload) is never accepted here.
+        if b64_member == Some(JsonValue::Bool(false)) {
+            return Err(E_MALFORMED);
+        }
+        let p_len = b64::decode_strict(payload_seg.as_bytes(), p_buf).map_err(|_| E_MALFORMED)?;
+        let mut sig = [0u8; 64];
+        let sig_len = match b64::decoded_len(sig_seg.as_bytes()) {
+            Ok(n) if n <= sig.len() => b64::decode_strict(sig_seg.as_bytes(), &mut sig),
+            _ => b64::validate_strict(sig_seg.as_bytes()).map(|_| usize::MAX),
+        }
+        .map_err(|_| E_MALFORMED)?;
+        if let Some(v) = kid {
+            if !matches!(v, JsonValue::Str(_)) {
+                return Err(E_MALFORMED);
+            }
+        }
+        if let Some(v) = crit {
+            let JsonValue::Array(list) = v else {
+                return Err(E_MALFORMED);
+            };
+            if list.is_empty() {
+                return Err(E_MALFORMED);
+            }
+            for item in list.iter() {
+                let ok =
+                    matches!(item, JsonValue::Str(st) if st.eq_str("b64")) && b64_member.is_some();
+                if !ok {
+                    return Err(E_MALFORMED);
+                }
+            }
+        }
+        // Algorithm.
+        match alg {
+            Some(JsonValue::Str(a)) if a.eq_str(s.algorithm.as_str()) => {}
+            _ => return Err(E_ALG),
+        }
+        // Signature.
+        let sig = sig.get(..sig_len).unwrap_or(&[]);
+        if sig.is_empty()
+            || !self
+                .keys
+                .iter()
+                .any(|k| k.verify(signing_input.as_bytes(), sig))
+        {
+            return Err(E_SIG);
+        }
+        // Payload.
+        let payload_bytes = p_buf.get(..p_len).ok_or(E_MALFORMED)?;
+        let payload = json::parse_object(payload_bytes, Encoding::Utf8).map_err(|_| E_MALFORMED)?;
+        let c = Claims::collect(payload, s);
+        self.check_claims(&c, now)?;
+        let exp = c.exp.ok_or(E_NO_EXP)?;
+        let exp = check_fromtimestamp(&exp)?;
+        if c.jti_claim.is_none() {
+            return Err(E_NO_ID);
+        }
+        match c.token_type {
+            None => return Err(E_NO_TYPE),
+            Some(JsonValue::Str(t)) if t.eq_str(&s.token_type) => {}
+            Some(_) => return Err(E_WRONG_TYPE),
+        }
+        Ok(Parts {
+            exp,
+            iat: c
+                .iat
+                .and_then(|v| pyint::int_of_json(&v).ok())
+                .and_then(PyInt::to_i64),
+            user_id: c.user_id.as_ref().map(ClaimValue::from_json),
+            jti: match c.jti_claim {
+                Some(JsonValue::Str(j)) => j.to_inline(),
+                _ => None,
+            },
+            is_staff: c.is_staff.as_ref().is_some_and(truthy),
+            is_superuser: c.is_superuser.as_ref().is_some_and(truthy),
+            revoke_claim: match c.revoke {
+                Some(JsonValue::Str(r)) => r.to_inline(),
+                _ => None,
+            },
+        })
+    }
+
+    /// PyJWT's `_validate_claims` with SimpleJWT's options.
+    fn check_claims(&self, c: &Claims<'_>, now: i64) -> Result<(), TokenError> {
+        let s = &self.settings;
+        let leeway = i128::from(s.leeway);
+        let now = i128::from(now);
+        if let Some(v) = &c.iat {
+            let iat = pyint::int_of_json(v).map_err(|_| E_MALFORMED)?;
+            if iat.cmp_i128(now + leeway) == Ordering::Greater {
+                return Err(E_IMMATURE);
+            }
+        }
+        if let Some(v) = &c.nbf {
+            let nbf = pyint::int_of_json(v).map_err(|_| E_MALFORMED)?;
+            if nbf.cmp_i128(now + leeway) == Ordering::Greater {
+                return Err(E_IMMATURE);
+            }
+        }
+        if let Some(v) = &c.exp {
+            let exp = pyint::int_of_json(v).map_err(|_| E_MALFORMED)?;
+            if exp.cmp_i128(now - leeway) != Ordering::Greater {
+                return Err(E_EXPIRED);
+            }
+        }
+        if let Some(issuer) = &s.issuer {
+            match &c.iss {
+                Some(JsonValue::Str(iss)) if iss.eq_str(issuer) => {}
+                _ => return Err(E_ISSUER),
+            }
+        }
+        if let Some(audience) = &s.audience {
+            let aud = match &c.aud {
+                Some(v) if truthy(v) => *v,
+                _ => return Err(E_AUDIENCE),
+            };
+            let matched = match aud {
+                JsonValue::Str(a) => a.eq_str(audience),
+                JsonValue::Array(list) => {
+                    let mut found = false;
+                    for item in list.iter() {
+                        let JsonValue::Str(a) = item else {
+                            return Err(E_AUDIENCE);
+                        };
+                        found |= a.eq_str(audience);
+                    }
+                    found
+                }
+                _ => return Err(E_AUDIENCE),
+            };
+            if !matched {
+                return Err(E_AUDIENCE);
+            }
+        }
+        if matches!(&c.sub, Some(v) if !matches!(v, JsonValue::Str(_))) {
+            return Err(E_MALFORMED);
+        }
+        if matches!(&c.jti, Some(v) if !matches!(v, JsonValue::Str(_))) {
+            return Err(E_MALFORMED);
+        }
+        Ok(())
     }
 
     /// Mints a token shaped like SimpleJWT's, signed with the signing key.
+    /// Values that JSON cannot carry from a [`ClaimValue`] (`BigInt`, `Other`)
+    /// are written as `null`; use [`try_mint`](Self::try_mint) to refuse them.
     pub fn mint(&self, req: &MintRequest<'_>, now: i64) -> String {
-        let _ = (req, now);
-        String::new()
+        self.mint_inner(req, now, false).unwrap_or_default()
+    }
+
+    /// [`mint`](Self::mint), refusing values it cannot write and an `exp` overflow.
+    pub fn try_mint(&self, req: &MintRequest<'_>, now: i64) -> Result<String, MintError> {
+        self.mint_inner(req, now, true)
+    }
+
+    fn mint_inner(
+        &self,
+        req: &MintRequest<'_>,
+        now: i64,
+        strict: bool,
+    ) -> Result<String, MintError> {
+        let s = &self.settings;
+        let exp = now
+            .checked_add(req.lifetime)
+            .ok_or(MintError::ExpOverflow)?;
+        // Python dict semantics: a repeated key keeps its first position, takes the last value.
+        let mut claims: Vec<(&str, MintValue<'_>)> = Vec::with_capacity(7 + req.extra.len());
+        let mut set = |k, v| {
+            if let Some(slot) = claims.iter_mut().find(|(name, _)| *name == k) {
+                slot.1 = v;
+            } else {
+                claims.push((k, v));
+            }
+        };
+        set(s.token_type_claim.as_str(), MintValue::Text(&s.token_type));
+        set("exp", MintValue::Int(exp));
+        set("iat", MintValue::Int(now));
+        set(s.jti_claim.as_str(), MintValue::Text(req.jti));
+        set(s.user_id_claim.as_str(), MintValue::Claim(&req.user_id));
+        for (k, v) in req.extra {
+            set(k, MintValue::Claim(v));
+        }
+        if let Some(a) = &s.audience {
+            set("aud", MintValue::Text(a));
+        }
+        if let Some(i) = &s.issuer {
+            set("iss", MintValue::Text(i));
+        }
+        let mut payload = String::with_capacity(160);
+        payload.push('{');
+        for (n, (k, v)) in claims.iter().enumerate() {
+            if n > 0 {
+                payload.push(',');
+            }
+            json::write_py_str(&mut payload, k.chars().map(u32::from));
+            payload.push(':');
+            match v {
+                MintValue::Text(t) => json::write_py_str(&mut payload, t.chars().map(u32::from)),
+                MintValue::Int(i) => write_claim(&mut payload, &ClaimValue::Int(*i), strict)?,
+                MintValue::Claim(c) => write_claim(&mut payload, c, strict)?,
+            }
+        }
+        payload.push('}');
+
+        let header = match s.algorithm {
+            Algorithm::Hs256 => r#"{"alg":"HS256","typ":"JWT"}"#,
+            Algorithm::Hs384 => r#"{"alg":"HS384","typ":"JWT"}"#,
+            Algorithm::Hs512 => r#"{"alg":"HS512","typ":"JWT"}"#,
+        };
+        let mut token = String::with_capacity(b64::encoded_len(header.len() + payload.len()) + 90);
+        b64::encode_into(header.as_bytes(), &mut token);
+        token.push('.');
+        b64::encode_into(payload.as_bytes(), &mut token);
+        let mut sig = [0u8; 64];
+        let key = self.keys.first().ok_or(MintError::NoKey)?;
+        let n = key.sign(token.as_bytes(), &mut sig);
+        token.push('.');
+        b64::encode_into(sig.get(..n).unwrap_or(&[]), &mut token);
+        Ok(token)
+    }
+}
+
+enum MintValue<'a> {
+    Text(&'a str),
+    Int(i64),
+    Claim(&'a ClaimValue),
+}
+
+fn write_claim(out: &mut String, c: &ClaimValue, strict: bool) -> Result<(), MintError> {
+    use core::fmt::Write as _;
+    match c {
+        ClaimValue::Null => out.push_str("null"),
+        ClaimValue::Bool(true) => out.push_str("true"),
+        ClaimValue::Bool(false) => out.push_str("false"),
+        ClaimValue::Int(i) => {
+            let _ = write!(out, "{i}");
+        }
+        ClaimValue::Float(f) => {
+            let _ = json::write_py_float(out, *f);
+        }
+        ClaimValue::Str(s) => json::write_py_str(out, s.as_str().chars().map(u32::from)),
+        ClaimValue::BigInt(_) | ClaimValue::Other => {
+            if strict {
+                return Err(MintError::Unrepresentable);
+            }
+            out.push_str("null");
+        }
+    }
+    Ok(())
+}
+
+/// Why [`TokenVerifier::try_mint`] refused.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum MintError {
+    /// A claim value is `ClaimValue::BigInt` or `ClaimValue::Other`, which carry no value to write.
+    Unrepresentable,
+    /// `now + lifetime` overflows.
+    ExpOverflow,
+    /// The verifier has no key (cannot happen through the public constructors).
+    NoKey,
+}
+
+impl fmt::Display for MintError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            MintError::Unrepresentable => "a claim value cannot be written as JSON",
+            MintError::ExpOverflow => "exp is out of range",
+            MintError::NoKey => "no signing key",
+        })
+    }
+}
+
+impl core::error::Error for MintError {}
+
+/// What a successful verification copies out of the payload.
+struct Parts {
+    exp: i64,
+    iat: Option<i64>,
+    user_id: Option<ClaimValue>,
+    jti: Option<InlineStr>,
+    is_staff: bool,
+    is_superuser: bool,
+    revoke_claim: Option<InlineStr>,
+}
+
+/// The claims a decision reads, each the last duplicate in the payload.
+struct Claims<'a> {
+    iat: Option<JsonValue<'a>>,
+    nbf: Option<JsonValue<'a>>,
+    exp: Option<JsonValue<'a>>,
+    iss: Option<JsonValue<'a>>,
+    aud: Option<JsonValue<'a>>,
+    sub: Option<JsonValue<'a>>,
+    jti: Option<JsonValue<'a>>,
+    jti_claim: Option<JsonValue<'a>>,
+    token_type: Option<JsonValue<'a>>,
+    user_id: Option<JsonValue<'a>>,
+    revoke: Option<JsonValue<'a>>,
+    is_staff: Option<JsonValue<'a>>,
+    is_superuser: Option<JsonValue<'a>>,
+}
+
+impl<'a> Claims<'a> {
+    fn collect(payload: JsonObject<'a>, s: &JwtSettings) -> Self {
+        let mut c = Claims {
+            iat: None,
+            nbf: None,
+            exp: None,
+            iss: None,
+            aud: None,
+            sub: None,
+            jti: None,
+            jti_claim: None,
+            token_type: None,
+            user_id: None,
+            revoke: None,
+            is_staff: None,
+            is_superuser: None,
+        };
+        for (k, v) in payload.members() {
+            let named = |name: &str| k.eq_str(name);
+            match FIXED_NAMES.iter().position(|n| k.eq_str(n)) {
+                Some(0) => c.iat = Some(v),
+                Some(1) => c.nbf = Some(v),
+                Some(2) => c.exp = Some(v),
+                Some(3) => c.iss = Some(v),
+                Some(4) => c.aud = Some(v),
+                Some(5) => c.sub = Some(v),
+                Some(6) => c.jti = Some(v),
+                Some(7) => c.is_staff = Some(v),
+                Some(8) => c.is_superuser = Some(v),
+                _ => {}
+            }
+            if named(&s.jti_claim) {
+                c.jti_claim = Some(v);
+            }
+            if named(&s.token_type_claim) {
+                c.token_type = Some(v);
+            }
+            if named(&s.user_id_claim) {
+                c.user_id = Some(v);
+            }
+            if named(&s.revoke_token_claim) {
+                c.revoke = Some(v);
+            }
+        }
+        c
+    }
+}
+
+const FIXED_NAMES: [&str; 9] = [
+    "iat",
+    "nbf",
+    "exp",
+    "iss",
+    "aud",
+    "sub",
+    "jti",
+    "is_staff",
+    "is_superuser",
+];
+
+/// SimpleJWT's `datetime.fromtimestamp(exp, tz=utc)` on the raw value:
+/// numeric strings raise `TypeError`, years outside 1–9999 `ValueError` /
+/// `OverflowError` / `OSError`. Returns `int(exp)`.
+fn check_fromtimestamp(v: &JsonValue<'_>) -> Result<i64, TokenError> {
+    let in_range = match v {
+        JsonValue::Str(_) => return Err(E_EXP_NOT_NUMBER),
+        JsonValue::Float(f) => *f >= MIN_TIMESTAMP as f64 && *f < MAX_TIMESTAMP_EXCL as f64,
+        JsonValue::Bool(_) | JsonValue::Int(_) | JsonValue::BigInt(_) => {
+            let i = pyint::int_of_json(v).map_err(|_| E_MALFORMED)?;
+            i.cmp_i128(i128::from(MIN_TIMESTAMP)) != Ordering::Less
+                && i.cmp_i128(i128::from(MAX_TIMESTAMP_EXCL)) == Ordering::Less
+        }
+        // int() already refused these in the claim checks.
+        JsonValue::Null | JsonValue::Array(_) | JsonValue::Object(_) => return Err(E_MALFORMED),
+    };
+    if !in_range {
+        return Err(E_EXP_RANGE);
+    }
+    pyint::int_of_json(v)
+        .ok()
+        .and_then(PyInt::to_i64)
+        .ok_or(E_EXP_RANGE)
+}
+
+/// Runs `f` on a zeroed buffer of `need` bytes: on the stack when it fits
+/// (every token within the default size limit), else on the heap.
+fn with_buffer<R>(need: usize, f: impl FnOnce(&mut [u8]) -> R) -> R {
+    let mut stack = [0u8; STACK_DECODE_BYTES];
+    match stack.get_mut(..need) {
+        Some(buf) => f(buf),
+        None => {
+            let mut heap = alloc::vec![0u8; need];
+            f(&mut heap)
+        }
+    }
+}
+
+// ------------------------------------------------------------ json.dumps of a payload
+
+fn write_dumps(out: &mut String, v: &JsonValue<'_>, strict: bool) -> fmt::Result {
+    use core::fmt::Write as _;
+    match v {
+        JsonValue::Null => out.push_str("null"),
+        JsonValue::Bool(true) => out.push_str("true"),
+        JsonValue::Bool(false) => out.push_str("false"),
+        JsonValue::Int(i) => write!(out, "{i}")?,
+        JsonValue::BigInt(b) => {
+            if b.negative() {
+                out.push('-');
+            }
+            for &d in b.digits() {
+                out.push(char::from(d));
+            }
+        }
+        JsonValue::Float(f) => {
+            if strict && !f.is_finite() {
+                out.push_str("null");
+            } else {
+                json::write_py_float(out, *f)?;
+            }
+        }
+        JsonValue::Str(s) => write_dumps_str(out, s, strict),
+        JsonValue::Array(a) => {
+            out.push('[');
+            for (n, item) in a.iter().enumerate() {
+                if n > 0 {
+                    out.push(',');
+                }
+                write_dumps(out, &item, strict)?;
+            }
+            out.push(']');
+        }
+        JsonValue::Object(o) => {
+            // dict semantics: first position, last value.
+            let mut members: Vec<(JsonStr<'_>, JsonValue<'_>)> = Vec::new();
+            for (k, val) in o.members() {
+                match members.iter_mut().find(|(k2, _)| k2.chars().eq(k.chars())) {
+                    Some(slot) => slot.1 = val,
+                    None => members.push((k, val)),
+                }
+            }
+            out.push('{');
+            for (n, (k, val)) in members.iter().enumerate() {
+                if n > 0 {
+                    out.push(',');
+                }
+                write_dumps_str(out, k, strict);
+                out.push(':');
+                write_dumps(out, val, strict)?;
+            }
+            out.push('}');
+        }
+    }
+    Ok(())
+}
+
+fn write_dumps_str(out: &mut String, s: &JsonStr<'_>, strict: bool) {
+    if strict {
+        json::write_py_str(
+            out,
+            s.chars().map(|c| {
+                if (0xD800..0xE000).contains(&c) {
+                    0xFFFD
+                } else {
+                    c
+                }
+            }),
+        );
+    } else {
+        json::write_py_str(out, s.chars());
+    }
+}
+
+// ------------------------------------------------------------ Authorization header
+
+/// The `Authorization` header has the configured type but not exactly two
+/// parts (DRF `AuthenticationFailed`, code `bad_authorization_header`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct AuthHeaderError;
+
+impl AuthHeaderError {
+    /// The contract kind (`malformed`).
+    pub fn kind(&self) -> ErrorKind {
+        ErrorKind::Malformed
+    }
+    /// DRF's message.
+    pub fn message(&self) -> &'static str {
+        "Authorization header must contain two space-delimited values"
+    }
+}
+
+impl fmt::Display for AuthHeaderError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.message())
+    }
+}
+
+impl core::error::Error for AuthHeaderError {}
+
+/// `JWTAuthentication.get_raw_token`: splits the header value on ASCII
+/// whitespace runs (`bytes.split()`); `Ok(None)` when it is empty or its first
+/// part is not exactly one of `types` (`AUTH_HEADER_TYPES`, compared as
+/// ISO-8859-1 bytes, case-sensitive); an error when there are not exactly two
+/// parts; else the raw token.
+pub fn bearer_from_authorization<'a>(
+    header: &'a [u8],
+    types: &[&str],
+) -> Result<Option<&'a [u8]>, AuthHeaderError> {
+    let is_ws = |b: &u8| matches!(b, b' ' | b'\t' | b'\n' | b'\r' | 0x0B | 0x0C);
+    let mut parts = header.split(is_ws).filter(|p| !p.is_empty());
+    let Some(first) = parts.next() else {
+        return Ok(None);
+    };
+    let matches_type = |t: &&str| {
+        let mut bytes = first.iter();
+        t.chars()
+            .all(|c| match (u8::try_from(u32::from(c)), bytes.next()) {
+                (Ok(want), Some(&got)) => want == got,
+                _ => false,
+            })
+            && bytes.next().is_none()
+    };
+    if !types.iter().any(matches_type) {
+        return Ok(None);
+    }
+    match (parts.next(), parts.next()) {
+        (Some(token), None) => Ok(Some(token)),
+        _ => Err(AuthHeaderError),
+    }
+}
+
+// ------------------------------------------------------------ key checks (prepare_key)
+
+/// PyJWT `HMACAlgorithm.prepare_key`'s refusals.
+fn check_hmac_key(key: &[u8]) -> Result<(), KeyError> {
+    if key.is_empty() {
+        return Err(KeyError::Empty);
+    }
+    if is_pem_format(key) || is_ssh_key(key) || looks_like_der_key(key) || looks_like_jwk(key) {
+        return Err(KeyError::AsymmetricLooking);
+    }
+    Ok(())
+}
+
+const PEM_LABELS: [&[u8]; 16] = [
+    b"CERTIFICATE",
+    b"TRUSTED CERTIFICATE",
+    b"PRIVATE KEY",
+    b"PUBLIC KEY",
+    b"ENCRYPTED PRIVATE KEY",
+    b"OPENSSH PRIVATE KEY",
+    b"DSA PRIVATE KEY",
+    b"RSA PRIVATE KEY",
+    b"RSA PUBLIC KEY",
+    b"EC PRIVATE KEY",
+    b"DH PARAMETERS",
+    b"NEW CERTIFICATE REQUEST",
+    b"CERTIFICATE REQUEST",
+    b"SSH2 PUBLIC KEY",
+    b"SSH2 ENCRYPTED PRIVATE KEY",
+    b"X509 CRL",
+];
+
+/// `jwt.utils.is_pem_format`: a `----[- ]BEGIN <label>[- ]----` marker
+/// followed later by the matching END marker.
+fn is_pem_format(key: &[u8]) -> bool {
+    let mut begin_end: [Option<usize>; 16] = [None; 16];
+    for i in 0..key.len() {
+        let Some(rest) = key.get(i..) else { break };
+        let Some(rest) = rest.strip_prefix(b"----") else {
+            continue;
+        };
+        let Some((sep, rest)) = rest.split_first() else {
+            continue;
+        };
+        if *sep != b'-' && *sep != b' ' {
+            continue;
+        }
+        let (is_begin, rest) = if let Some(r) = rest.strip_prefix(b"BEGIN ") {
+            (true, r)
+        } else if let Some(r) = rest.strip_prefix(b"END ") {
+            (false, r)
+        } else {
+            continue;
+        };
+        for (li, label) in PEM_LABELS.iter().enumerate() {
+            let Some(r) = rest.strip_prefix(*label) else {
+                continue;
+            };
+            let Some((sep2, r)) = r.split_first() else {
+                continue;
+            };
+            if (*sep2 != b'-' && *sep2 != b' ') || !r.starts_with(b"----") {
+                continue;
+            }
+            let marker_len = 4 + 1 + if is_begin { 6 } else { 4 } + label.len() + 1 + 4;
+            if is_begin {
+                if let Some(slot) = begin_end.get_mut(li) {
+                    *slot = Some(i + marker_len);
+                }
+            } else if matches!(begin_end.get(li), Some(Some(b)) if *b < i) {
+                return true;
+            }
+            break;
+        }
+    }
+    false
+}
+
+/// `jwt.utils.is_ssh_key`.
+fn is_ssh_key(key: &[u8]) -> bool {
+    const PREFIXES: [&[u8]; 6] = [
+        b"ssh-ed25519",
+        b"ssh-rsa",
+        b"ssh-dss",
+        b"ecdsa-sha2-nistp256",
+        b"ecdsa-sha2-nistp384",
+        b"ecdsa-sha2-nistp521",
+    ];
+    PREFIXES.iter().any(|p| key.starts_with(p))
+}
+
+/// One DER TLV at the start of `s`: (tag, contents, rest).
+fn der_tlv(s: &[u8]) -> Option<(u8, &[u8], &[u8])> {
+    let (&tag, rest) = s.split_first()?;
+    let (&l0, rest) = rest.split_first()?;
+    let (len, rest) = if l0 < 0x80 {
+        (usize::from(l0), rest)
+    } else {
+        let n = usize::from(l0 & 0x7F);
+        if n == 0 || n > 4 {
+            return None;
+        }
+        let (lb, rest) = rest.split_at_checked(n)?;
+        (
+            lb.iter().fold(0usize, |a, &b| (a << 8) | usize::from(b)),
+            rest,
+        )
+    };
+    let (contents, rest) = rest.split_at_checked(len)?;
+    Some((tag, contents, rest))
+}
+
+/// The tags of the TLVs that exactly fill `s` (up to 4).
+fn der_children(s: &[u8]) -> Option<([u8; 4], usize)> {
+    let mut tags = [0u8; 4];
+    let mut n = 0;
+    let mut rest = s;
+    while !rest.is_empty() {
+        let (tag, _, r) = der_tlv(rest)?;
+        *tags.get_mut(n)? = tag;
+        n += 1;
+        rest = r;
+    }
+    Some((tags, n))
+}
+
+/// A structural stand-in for cryptography's `load_der_public_key` /
+/// `load_der_x509_certificate` succeeding: a SubjectPublicKeyInfo, a PKCS#1
+/// RSA public key or an X.509 certificate shape filling the whole key.
+fn looks_like_der_key(key: &[u8]) -> bool {
+    let Some((0x30, body, [])) = der_tlv(key) else {
+        return false;
+    };
+    let Some((tags, n)) = der_children(body) else {
+        return false;
+    };
+    match tags.get(..n) {
+        // SubjectPublicKeyInfo: SEQUENCE { AlgorithmIdentifier, BIT STRING }.
+        Some([0x30, 0x03]) => {
+            matches!(der_tlv(body), Some((0x30, alg, _)) if matches!(der_tlv(alg), Some((0x06, _, _))))
+        }
+        // RSAPublicKey: SEQUENCE { INTEGER, INTEGER }.
+        Some([0x02, 0x02]) => true,
+        // Certificate: SEQUENCE { tbsCertificate, signatureAlgorithm, signature }.
+        Some([0x30, 0x30, 0x03]) => true,
+        _ => false,
+    }
+}
+
+/// PyJWT's JWK refusal: the key parses as JSON holding, at any depth, an
+/// object with a `kty` member. Too deeply nested JSON falls back to PyJWT's
+/// textual check.
+fn looks_like_jwk(key: &[u8]) -> bool {
+    match json::parse_with(key, Encoding::Utf8, json::IntDigits::Unlimited) {
+        Ok(v) => has_kty(&v, 0),
+        Err(json::JsonError::TooDeep) => {
+            let text = key.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(key);
+            let start = text
+                .iter()
+                .position(|b| !matches!(b, b' ' | b'\t' | b'\r' | b'\n'));
+            match start.and_then(|i| text.get(i)) {
+                Some(b'{') => true,
+                Some(b'[') => text.windows(5).enumerate().any(|(i, w)| {
+                    w == b"\"kty\""
+                        && text.get(i + 5..).and_then(|r| {
+                            r.iter()
+                                .find(|b| !matches!(b, b' ' | b'\t' | b'\r' | b'\n'))
+                        }) == Some(&b':')
+                }),
+                _ => false,
+            }
+        }
+        Err(_) => false,
+    }
+}
+
+fn has_kty(v: &JsonValue<'_>, depth: usize) -> bool {
+    if depth > json::MAX_DEPTH {
+        return false;
+    }
+    match v {
+        JsonValue::Object(o) => {
+            o.members().any(|(k, _)| k.eq_str("kty"))
+                || o.members().any(|(_, val)| has_kty(&val, depth + 1))
+        }
+        JsonValue::Array(a) => a.iter().any(|val| has_kty(&val, depth + 1)),
+        _ => false,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn key_checks() {
+        let rows: &[(&[u8], Result<(), KeyError>)] = &[
+            (b"", Err(KeyError::Empty)),
+            (b"secret", Ok(())),
+            (
+                b"-----BEGIN PUBLIC KEY-----\nMIIB\n-----END PUBLIC KEY-----\n",
+                Err(KeyError::AsymmetricLooking),
+            ),
+            (
+                b"---- BEGIN SSH2 PUBLIC KEY ----\nx\n---- END SSH2 PUBLIC KEY ----",
+                Err(KeyError::AsymmetricLooking),
+            ),
+            (
+                b"-----END PUBLIC KEY----- -----BEGIN PUBLIC KEY-----",
+                Ok(()),
+            ),
+            (
+                b"-----BEGIN PUBLIC KEY----- -----END PRIVATE KEY-----",
+                Ok(()),
+            ),
+            (b"ssh-rsa AAAAB3NzaC1yc2E", Err(KeyError::AsymmetricLooking)),
+            (b"xssh-rsa", Ok(())),
+            (
+                br#"{"kty":"oct","k":"abc"}"#,
+                Err(KeyError::AsymmetricLooking),
+            ),
+            (
+                br#"[{"keys":[{"kty":"RSA"}]}]"#,
+                Err(KeyError::AsymmetricLooking),
+            ),
+            (br#"{"kid":"x"}"#, Ok(())),
+            (br#"{"k\u0074y":1}"#, Err(KeyError::AsymmetricLooking)),
+            // SPKI shape: SEQUENCE { SEQUENCE { OID }, BIT STRING }.
+            (
+                &[
+                    0x30, 0x09, 0x30, 0x03, 0x06, 0x01, 0x2a, 0x03, 0x02, 0x00, 0x01,
+                ],
+                Err(KeyError::AsymmetricLooking),
+            ),
+            (
+                &[0x30, 0x06, 0x02, 0x01, 0x05, 0x02, 0x01, 0x03],
+                Err(KeyError::AsymmetricLooking),
+            ),
+            (b"0\x06\x02\x01\x05\x02\x01\x03trailing", Ok(())),
+        ];
+        for (key, want) in rows {
+            assert_eq!(
+                check_hmac_key(key),
+                *want,
+                "{:?}",
+                core::str::from_utf8(key)
+            );
+        }
+        // Nesting beyond CPython's recursion limit: PyJWT's textual fallback.
+        let n = 1500;
+        assert_eq!(check_hmac_key("[".repeat(n).as_bytes()), Ok(()));
+        assert_eq!(
+            check_hmac_key(alloc::format!("  {}", "[".repeat(n)).as_bytes()),
+            Ok(())
+        );
+        let list_with_kty = alloc::format!("{}\"kty\" :", "[".repeat(n));
+        assert_eq!(
+            check_hmac_key(list_with_kty.as_bytes()),
+            Err(KeyError::AsymmetricLooking)
+        );
+        let deep_obj = "{\"a\":".repeat(n);
+        assert_eq!(
+            check_hmac_key(deep_obj.as_bytes()),
+            Err(KeyError::AsymmetricLooking)
+        );
+        let closed = alloc::format!("{}1{}", "{\"a\":".repeat(n), "}".repeat(n));
+        assert_eq!(
+            check_hmac_key(closed.as_bytes()),
+            Err(KeyError::AsymmetricLooking)
+        );
+        // Shallow enough for CPython: parsed, no `kty`, accepted.
+        let shallow = alloc::format!("{}1{}", "{\"a\":".repeat(50), "}".repeat(50));
+        assert_eq!(check_hmac_key(shallow.as_bytes()), Ok(()));
+    }
+
+    #[test]
+    fn bearer_header() {
+        let t: &[&str] = &["Bearer"];
+        assert_eq!(
+            bearer_from_authorization(b"Bearer abc", t),
+            Ok(Some(&b"abc"[..]))
+        );
+        assert_eq!(
+            bearer_from_authorization(b"  Bearer \t abc \r\n", t),
+            Ok(Some(&b"abc"[..]))
+        );
+        assert_eq!(bearer_from_authorization(b"bearer abc", t), Ok(None));
+        assert_eq!(bearer_from_authorization(b"", t), Ok(None));
+        assert_eq!(bearer_from_authorization(b" \x0b ", t), Ok(None));
+        assert_eq!(bearer_from_authorization(b"Basic abc", t), Ok(None));
+        assert_eq!(
+            bearer_from_authorization(b"Bearer", t),
+            Err(AuthHeaderError)
+        );
+        assert_eq!(
+            bearer_from_authorization(b"Bearer a b", t),
+            Err(AuthHeaderError)
+        );
+        assert_eq!(bearer_from_authorization(b"Bearer\xa0abc", t), Ok(None));
+        let latin: &[&str] = &["B\u{e9}arer"];
+        assert_eq!(
+            bearer_from_authorization(b"B\xe9arer x", latin),
+            Ok(Some(&b"x"[..]))
+        );
+        assert_eq!(
+            bearer_from_authorization("B\u{e9}arer x".as_bytes(), latin),
+            Ok(None)
+        );
     }
 }

@@ -21,6 +21,7 @@ extern crate std;
 
 mod b64;
 mod cookie;
+mod deflate;
 mod error;
 mod json;
 mod jwt;
@@ -30,19 +31,53 @@ mod session;
 mod signing;
 mod userid;
 
-pub use cookie::{cookie_value, parse_cookie_pairs, CookiePairs};
+mod auth;
+mod close;
+mod config;
+mod conn;
+mod handshake;
+mod origin;
+mod percent;
+mod ratelimit;
+mod route;
+
+pub use cookie::{cookie_value, latin1_decode, parse_cookie_pairs, unquote_cookie, CookiePairs};
 pub use error::ErrorKind;
 pub use jwt::{
     ClaimValue, InlineStr, JwtSettings, MintRequest, TokenError, TokenVerifier, VerifiedToken,
     DEFAULT_MAX_TOKEN_BYTES,
 };
+pub use jwt::{bearer_from_authorization, AuthHeaderError, MintError};
 pub use key::{Algorithm, KeyError, SecretKey};
 pub use session::{
-    SessionAuth, SessionEngine, SessionError, SessionRow, SessionSettings, SessionVerifier,
-    UserRecord,
+    parse_iso8601_utc, session_auth_hash, SessionAuth, SessionEngine, SessionError, SessionRow,
+    SessionSettings, SessionVerifier, UserRecord, SESSION_AUTH_HASH_SALT, SESSION_STORE_SALT,
+    SIGNED_COOKIES_SALT,
 };
 pub use signing::{
-    b62_decode, b62_encode, dumps, loads, salted_hmac, HashAlg, Signer, SigningError,
-    TimestampSigner,
+    b62_decode, b62_encode, b64_decode, b64_encode, dumps, get_signed_cookie, loads, salted_hmac,
+    CookieSigner, HashAlg, Signer, SigningError, TimestampSigner, MAX_DECOMPRESSED_BYTES,
 };
 pub use userid::{PkKind, UserIdError, UserKey};
+pub use auth::{
+    Accepted, Answer, AuthMethod, AuthSettings, Authenticator, AwaitAuth, Decision, Handshake,
+    Principal, Relation, Request, Step, Subprotocol, User, UserId, UserSource,
+};
+pub use close::{reasons, truncate_reason, Close, CloseCode, CloseReason, MAX_REASON_BYTES};
+pub use config::{
+    Config, ConfigError, ConfigErrorKind, CredentialsConfig, EngineConfig, JwtConfig, LimitsConfig,
+    OriginModeConfig, OriginsConfig, PkConfig, RateLimitConfig, RouteConfig, SecretRef, Secrets,
+    SessionConfig, UsersConfig,
+};
+pub use conn::{ConnState, Connection, MessageAction};
+pub use handshake::{
+    extract_credential, offers_bearer, Carrier, Credential, CredentialSettings, HandshakeView,
+    Subprotocols,
+};
+pub use origin::{channels_hostname, OriginMode, OriginPatternError, OriginPolicy, OriginVerdict};
+pub use percent::query_param;
+pub use ratelimit::{RateLimit, RateState, RetryAfter};
+pub use route::{
+    Converter, PathPattern, PatternError, Requirement, Route, RouteError, RouteMatch, Routes,
+    MAX_PARAMS,
+};

@@ -1,1 +1,5 @@
-fn main() {}
+//! The `wsauth` command-line tool: see `wsauth --help`.
+
+fn main() {
+    std::process::exit(wsauth_smol::cli::main());
+}

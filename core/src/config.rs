@@ -1,0 +1,904 @@
+//! Configuration types, loaded by the CLI (TOML), the FFI (JSON) and the
+//! transports with serde, then turned into an [`Authenticator`] with
+//! [`Authenticator::from_config`].
+//!
+//! Secrets are *references* (a value, an environment variable or a file);
+//! the host resolves them ([`Config::resolve_secrets`]) — the core never
+//! reads the environment or the file system.
+//!
+//! ```toml
+//! [jwt]
+//! secret = { env = "DJANGO_SECRET_KEY" }
+//! algorithm = "HS256"
+//! leeway = 0
+//!
+//! [users]
+//! source = "claims"          # or "directory"
+//!
+//! [credentials]
+//! carriers = ["subprotocol", "header", "query", "cookie", "session", "message"]
+//!
+//! [origins]
+//! allowed = ["https://app.example.com", "http://localhost:*"]
+//!
+//! [[routes]]
+//! name = "chat"
+//! path = "/ws/chat/<room>/"
+//! requirement = "anonymous"
+//!
+//! [[routes]]
+//! name = "receipts"
+//! path = "/ws/receipts/<int:id>/"
+//! requirement = { owner = "id" }
+//! ```
+
+use crate::auth::{AuthSettings, Authenticator, UserSource};
+use crate::handshake::{Carrier, CredentialSettings};
+use crate::jwt::{JwtSettings, TokenVerifier, DEFAULT_MAX_TOKEN_BYTES};
+use crate::key::{Algorithm, KeyError, SecretKey};
+use crate::origin::{OriginPatternError, OriginPolicy};
+use crate::ratelimit::RateLimit;
+use crate::route::{Requirement, Route, RouteError, Routes};
+use crate::session::{SessionEngine, SessionSettings, SessionVerifier};
+use crate::userid::PkKind;
+use alloc::format;
+use alloc::string::String;
+use alloc::vec;
+use alloc::vec::Vec;
+use core::fmt;
+use serde::de::{self, MapAccess, Visitor};
+use serde::{Deserialize, Deserializer, Serialize};
+
+/// Where a secret comes from. In TOML: `"literal"`, `{ value = "…" }`,
+/// `{ env = "VAR" }` or `{ file = "/path" }`. `Debug` hides literal values.
+#[derive(Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SecretRef {
+    /// The secret itself.
+    Value(String),
+    /// The name of an environment variable holding it.
+    Env(String),
+    /// A file holding it (trailing newline removed by the host).
+    File(String),
+}
+
+impl fmt::Debug for SecretRef {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            SecretRef::Value(v) => write!(f, "Value(<{} bytes redacted>)", v.len()),
+            SecretRef::Env(n) => f.debug_tuple("Env").field(n).finish(),
+            SecretRef::File(p) => f.debug_tuple("File").field(p).finish(),
+        }
+    }
+}
+
+impl<'de> Deserialize<'de> for SecretRef {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> Visitor<'de> for V {
+            type Value = SecretRef;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a string, or a table with one of `value`, `env`, `file`")
+            }
+            fn visit_str<E: de::Error>(self, v: &str) -> Result<SecretRef, E> {
+                Ok(SecretRef::Value(v.into()))
+            }
+            fn visit_string<E: de::Error>(self, v: String) -> Result<SecretRef, E> {
+                Ok(SecretRef::Value(v))
+            }
+            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<SecretRef, A::Error> {
+                let Some(key) = map.next_key::<String>()? else {
+                    return Err(de::Error::custom("expected one of `value`, `env`, `file`"));
+                };
+                let val: String = map.next_value()?;
+                let out = match key.as_str() {
+                    "value" => SecretRef::Value(val),
+                    "env" => SecretRef::Env(val),
+                    "file" => SecretRef::File(val),
+                    other => {
+                        return Err(de::Error::unknown_field(other, &["value", "env", "file"]))
+                    }
+                };
+                if map.next_key::<String>()?.is_some() {
+                    return Err(de::Error::custom("expected exactly one of `value`, `env`, `file`"));
+                }
+                Ok(out)
+            }
+        }
+        d.deserialize_any(V)
+    }
+}
+
+/// `[jwt]`: SimpleJWT settings, named after them.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct JwtConfig {
+    /// `SIGNING_KEY` (defaults to `SECRET_KEY` in SimpleJWT).
+    pub secret: Option<SecretRef>,
+    /// Extra keys accepted for verification (SimpleJWT has none: opt-in).
+    pub fallback_secrets: Vec<SecretRef>,
+    /// `ALGORITHM`: `HS256`, `HS384` or `HS512`.
+    pub algorithm: String,
+    /// `LEEWAY`, seconds.
+    pub leeway: u32,
+    /// `AUDIENCE`.
+    pub audience: Option<String>,
+    /// `ISSUER`.
+    pub issuer: Option<String>,
+    /// `USER_ID_CLAIM`.
+    pub user_id_claim: String,
+    /// `TOKEN_TYPE_CLAIM`.
+    pub token_type_claim: String,
+    /// `JTI_CLAIM`.
+    pub jti_claim: String,
+    /// `REVOKE_TOKEN_CLAIM`.
+    pub revoke_token_claim: String,
+}
+
+impl Default for JwtConfig {
+    fn default() -> Self {
+        let d = JwtSettings::default();
+        JwtConfig {
+            secret: None,
+            fallback_secrets: Vec::new(),
+            algorithm: d.algorithm.as_str().into(),
+            leeway: d.leeway,
+            audience: d.audience,
+            issuer: d.issuer,
+            user_id_claim: d.user_id_claim,
+            token_type_claim: d.token_type_claim,
+            jti_claim: d.jti_claim,
+            revoke_token_claim: d.revoke_token_claim,
+        }
+    }
+}
+
+/// The user model's primary key type.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum PkConfig {
+    /// `AutoField` / `BigAutoField`.
+    #[default]
+    Int,
+    /// `UUIDField`.
+    Uuid,
+    /// A text field.
+    Str,
+}
+
+impl From<PkConfig> for PkKind {
+    fn from(p: PkConfig) -> Self {
+        match p {
+            PkConfig::Int => PkKind::Int,
+            PkConfig::Uuid => PkKind::Uuid,
+            PkConfig::Str => PkKind::Str,
+        }
+    }
+}
+
+/// `[users]`: where user flags come from and which extra checks run.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct UsersConfig {
+    /// `claims` (no lookups) or `directory` (the host looks the user up).
+    pub source: UserSource,
+    /// Primary key type.
+    pub pk: PkConfig,
+    /// Ask the host whether a token's `jti` is revoked.
+    pub check_revoked_jti: bool,
+    /// SimpleJWT `CHECK_REVOKE_TOKEN` (directory only).
+    pub check_password_claim: bool,
+    /// SimpleJWT `CHECK_USER_IS_ACTIVE` (directory only).
+    pub check_user_is_active: bool,
+}
+
+impl Default for UsersConfig {
+    fn default() -> Self {
+        UsersConfig {
+            source: UserSource::Claims,
+            pk: PkConfig::Int,
+            check_revoked_jti: false,
+            check_password_claim: false,
+            check_user_is_active: true,
+        }
+    }
+}
+
+/// `SESSION_ENGINE`, by family.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum EngineConfig {
+    /// `db`, `cached_db`, `cache`, `file`: the host fetches the row.
+    #[default]
+    Db,
+    /// `signed_cookies`.
+    SignedCookies,
+}
+
+/// `[session]`: Django sessions (optional).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct SessionConfig {
+    /// `SESSION_ENGINE`.
+    pub engine: EngineConfig,
+    /// `SESSION_COOKIE_NAME`.
+    pub cookie_name: String,
+    /// `SESSION_COOKIE_AGE`, seconds.
+    pub cookie_age: i64,
+    /// `AUTHENTICATION_BACKENDS`.
+    pub auth_backends: Vec<String>,
+    /// Accept fallback-key session hashes (as `django.contrib.auth.get_user`).
+    pub accept_fallback_hash: bool,
+    /// `SECRET_KEY` (default: the JWT secret).
+    pub secret: Option<SecretRef>,
+    /// `SECRET_KEY_FALLBACKS`.
+    pub fallback_secrets: Vec<SecretRef>,
+}
+
+impl Default for SessionConfig {
+    fn default() -> Self {
+        let d = SessionSettings::default();
+        SessionConfig {
+            engine: EngineConfig::Db,
+            cookie_name: d.cookie_name,
+            cookie_age: d.cookie_age,
+            auth_backends: d.auth_backends,
+            accept_fallback_hash: d.accept_fallback_hash,
+            secret: None,
+            fallback_secrets: Vec::new(),
+        }
+    }
+}
+
+/// `[credentials]`: where credentials are looked for.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct CredentialsConfig {
+    /// Carriers in order; `message` enables first-message auth. When unset:
+    /// `subprotocol`, `header`, `query`, then `cookie` if `jwt_cookie` is set
+    /// and `session` if a `[session]` table exists.
+    pub carriers: Option<Vec<Carrier>>,
+    /// The bearer subprotocol name.
+    pub subprotocol: String,
+    /// `AUTH_HEADER_TYPES`.
+    pub header_types: Vec<String>,
+    /// `AUTH_HEADER_NAME` as an HTTP header name (`Authorization`).
+    pub header_name: String,
+    /// Query parameters, in order.
+    pub query_params: Vec<String>,
+    /// Cookie holding a JWT (for the `cookie` carrier).
+    pub jwt_cookie: Option<String>,
+}
+
+impl Default for CredentialsConfig {
+    fn default() -> Self {
+        let d = CredentialSettings::default();
+        CredentialsConfig {
+            carriers: None,
+            subprotocol: d.subprotocol,
+            header_types: d.header_types,
+            header_name: "Authorization".into(),
+            query_params: d.query_params,
+            jwt_cookie: d.jwt_cookie,
+        }
+    }
+}
+
+/// Origin checking mode.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum OriginModeConfig {
+    /// DESIGN §3 allowlist.
+    #[default]
+    Allowlist,
+    /// Channels' `OriginValidator` patterns.
+    Channels,
+}
+
+/// `[origins]`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct OriginsConfig {
+    /// Mode.
+    pub mode: OriginModeConfig,
+    /// Allowed origins / patterns.
+    pub allowed: Vec<String>,
+    /// Allowlist mode: refuse requests without an `Origin` header.
+    pub require_origin: bool,
+}
+
+impl Default for OriginsConfig {
+    fn default() -> Self {
+        OriginsConfig {
+            mode: OriginModeConfig::Allowlist,
+            allowed: vec!["http://localhost:*".into(), "http://127.0.0.1:*".into()],
+            require_origin: false,
+        }
+    }
+}
+
+/// `[[routes]]`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RouteConfig {
+    /// A name (reported to the host in access requests).
+    pub name: String,
+    /// The path pattern (`/ws/chat/<room>/`).
+    pub path: String,
+    /// The requirement.
+    pub requirement: Requirement,
+    /// Anonymous routes: refuse invalid credentials with 4401 instead of connecting anonymously.
+    #[serde(default)]
+    pub strict: bool,
+    /// Allow first-message auth here (default: whether `message` is a carrier).
+    #[serde(default)]
+    pub auth_message: Option<bool>,
+}
+
+/// `[limits.rate_limit]`: connection attempts per key (peer IP).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RateLimitConfig {
+    /// Attempts per period, sustained.
+    pub requests: u32,
+    /// The period, seconds.
+    pub period_secs: u32,
+    /// Attempts allowed at once.
+    pub burst: u32,
+}
+
+/// `[limits]`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct LimitsConfig {
+    /// Largest token, bytes.
+    pub max_token_bytes: usize,
+    /// Largest session cookie value, bytes.
+    pub max_cookie_bytes: usize,
+    /// Largest control message, bytes.
+    pub max_message_bytes: usize,
+    /// Seconds the host allows for the HTTP upgrade (host-enforced).
+    pub handshake_timeout_secs: u32,
+    /// Seconds a client without a credential has for its auth message.
+    pub auth_message_timeout_secs: u32,
+    /// Connection-attempt rate limit.
+    pub rate_limit: Option<RateLimitConfig>,
+}
+
+impl Default for LimitsConfig {
+    fn default() -> Self {
+        LimitsConfig {
+            max_token_bytes: DEFAULT_MAX_TOKEN_BYTES,
+            max_cookie_bytes: 8 * 1024,
+            max_message_bytes: 16 * 1024,
+            handshake_timeout_secs: 10,
+            auth_message_timeout_secs: 10,
+            rate_limit: None,
+        }
+    }
+}
+
+/// The whole configuration.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Config {
+    /// `[jwt]`.
+    pub jwt: JwtConfig,
+    /// `[users]`.
+    pub users: UsersConfig,
+    /// `[session]` (sessions are off without it).
+    pub session: Option<SessionConfig>,
+    /// `[credentials]`.
+    pub credentials: CredentialsConfig,
+    /// `[origins]`.
+    pub origins: OriginsConfig,
+    /// `[[routes]]`, tried in order.
+    pub routes: Vec<RouteConfig>,
+    /// `[limits]`.
+    pub limits: LimitsConfig,
+}
+
+/// What is wrong, for a `config check` line.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum ConfigErrorKind {
+    /// `jwt.secret` is not set.
+    MissingSecret,
+    /// A secret reference could not be resolved (unset variable, unreadable file).
+    UnresolvedSecret,
+    /// A key was refused.
+    Key(KeyError),
+    /// Not one of `HS256`, `HS384`, `HS512`.
+    BadAlgorithm,
+    /// A route's pattern or requirement is invalid.
+    Route(RouteError),
+    /// Two routes share a name.
+    DuplicateRoute,
+    /// There are no routes.
+    NoRoutes,
+    /// An origin pattern is invalid.
+    Origin(OriginPatternError),
+    /// No carrier is configured.
+    NoCarriers,
+    /// A carrier appears twice.
+    DuplicateCarrier,
+    /// The `session` carrier needs a `[session]` table.
+    SessionCarrierWithoutSession,
+    /// Sessions need `users.source = "directory"` (a session names a user the host must load).
+    SessionNeedsDirectory,
+    /// `check_password_claim` needs `users.source = "directory"`.
+    PasswordClaimNeedsDirectory,
+    /// The `cookie` carrier needs `credentials.jwt_cookie`.
+    CookieCarrierWithoutName,
+    /// A list that must not be empty is empty.
+    Empty,
+    /// A size or time limit must be greater than zero.
+    Zero,
+    /// `require_origin` only applies to the allowlist mode.
+    RequireOriginInChannelsMode,
+}
+
+impl fmt::Display for ConfigErrorKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ConfigErrorKind::MissingSecret => f.write_str("a signing secret is required"),
+            ConfigErrorKind::UnresolvedSecret => {
+                f.write_str("the secret could not be resolved (variable unset or file unreadable)")
+            }
+            ConfigErrorKind::Key(e) => fmt::Display::fmt(e, f),
+            ConfigErrorKind::BadAlgorithm => f.write_str("expected HS256, HS384 or HS512"),
+            ConfigErrorKind::Route(e) => fmt::Display::fmt(e, f),
+            ConfigErrorKind::DuplicateRoute => f.write_str("another route has the same name"),
+            ConfigErrorKind::NoRoutes => f.write_str("at least one route is required"),
+            ConfigErrorKind::Origin(e) => fmt::Display::fmt(e, f),
+            ConfigErrorKind::NoCarriers => f.write_str("at least one carrier is required"),
+            ConfigErrorKind::DuplicateCarrier => f.write_str("the carrier is listed twice"),
+            ConfigErrorKind::SessionCarrierWithoutSession => {
+                f.write_str("the session carrier needs a [session] table")
+            }
+            ConfigErrorKind::SessionNeedsDirectory => {
+                f.write_str("sessions need users.source = \"directory\"")
+            }
+            ConfigErrorKind::PasswordClaimNeedsDirectory => {
+                f.write_str("check_password_claim needs users.source = \"directory\"")
+            }
+            ConfigErrorKind::CookieCarrierWithoutName => {
+                f.write_str("the cookie carrier needs credentials.jwt_cookie")
+            }
+            ConfigErrorKind::Empty => f.write_str("must not be empty"),
+            ConfigErrorKind::Zero => f.write_str("must be greater than zero"),
+            ConfigErrorKind::RequireOriginInChannelsMode => {
+                f.write_str("require_origin applies to the allowlist mode only (Channels refuses a missing Origin unless \"*\" is listed)")
+            }
+        }
+    }
+}
+
+/// A configuration problem and where it is (`routes[2].requirement`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConfigError {
+    /// Dotted path of the offending field.
+    pub path: String,
+    /// What is wrong.
+    pub kind: ConfigErrorKind,
+}
+
+impl ConfigError {
+    fn new(path: impl Into<String>, kind: ConfigErrorKind) -> Self {
+        ConfigError { path: path.into(), kind }
+    }
+}
+
+impl fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}: {}", self.path, self.kind)
+    }
+}
+
+impl core::error::Error for ConfigError {}
+
+/// Secrets the host resolved from a [`Config`].
+#[derive(Debug, Clone, Default)]
+pub struct Secrets {
+    /// JWT keys: the signing key first, then accepted fallbacks.
+    pub jwt: Vec<SecretKey>,
+    /// Django `SECRET_KEY` then `SECRET_KEY_FALLBACKS` (sessions); empty: the JWT keys.
+    pub django: Vec<SecretKey>,
+}
+
+impl Config {
+    /// The carriers in effect (the configured list, or the default derived from the other settings).
+    pub fn effective_carriers(&self) -> Vec<Carrier> {
+        if let Some(list) = &self.credentials.carriers {
+            return list.clone();
+        }
+        let mut out = vec![Carrier::Subprotocol, Carrier::Header, Carrier::Query];
+        if self.credentials.jwt_cookie.is_some() {
+            out.push(Carrier::Cookie);
+        }
+        if self.session.is_some() {
+            out.push(Carrier::Session);
+        }
+        out
+    }
+
+    /// The reference app's routes: `/ws/chat/<room>/` anonymous,
+    /// `/ws/admin/chat/` and `/ws/logs/` staff, `/ws/receipts/<id>/` owner,
+    /// `/ws/conversations/<id>/` member.
+    pub fn reference_routes() -> Vec<RouteConfig> {
+        let r = |name: &str, path: &str, requirement: Requirement| RouteConfig {
+            name: name.into(),
+            path: path.into(),
+            requirement,
+            strict: false,
+            auth_message: None,
+        };
+        vec![
+            r("chat", "/ws/chat/<room>/", Requirement::Anonymous),
+            r("admin_chat", "/ws/admin/chat/", Requirement::Staff),
+            r("logs", "/ws/logs/", Requirement::Staff),
+            r("receipts", "/ws/receipts/<id>/", Requirement::Owner("id".into())),
+            r("conversations", "/ws/conversations/<id>/", Requirement::Member("id".into())),
+        ]
+    }
+
+    /// Every structural problem (secrets are not resolved here).
+    pub fn check(&self) -> Vec<ConfigError> {
+        let mut errs = Vec::new();
+        if self.jwt.secret.is_none() {
+            errs.push(ConfigError::new("jwt.secret", ConfigErrorKind::MissingSecret));
+        }
+        if Algorithm::from_name(&self.jwt.algorithm).is_none() {
+            errs.push(ConfigError::new("jwt.algorithm", ConfigErrorKind::BadAlgorithm));
+        }
+        for (field, v) in [
+            ("jwt.user_id_claim", &self.jwt.user_id_claim),
+            ("jwt.token_type_claim", &self.jwt.token_type_claim),
+            ("jwt.jti_claim", &self.jwt.jti_claim),
+        ] {
+            if v.is_empty() {
+                errs.push(ConfigError::new(field, ConfigErrorKind::Empty));
+            }
+        }
+        let directory = self.users.source == UserSource::Directory;
+        if self.users.check_password_claim && !directory {
+            errs.push(ConfigError::new(
+                "users.check_password_claim",
+                ConfigErrorKind::PasswordClaimNeedsDirectory,
+            ));
+        }
+        if self.session.is_some() && !directory {
+            errs.push(ConfigError::new("users.source", ConfigErrorKind::SessionNeedsDirectory));
+        }
+        if let Some(s) = &self.session {
+            if s.cookie_name.is_empty() {
+                errs.push(ConfigError::new("session.cookie_name", ConfigErrorKind::Empty));
+            }
+            if s.auth_backends.is_empty() {
+                errs.push(ConfigError::new("session.auth_backends", ConfigErrorKind::Empty));
+            }
+            if s.cookie_age <= 0 {
+                errs.push(ConfigError::new("session.cookie_age", ConfigErrorKind::Zero));
+            }
+        }
+        let c = &self.credentials;
+        let carriers = self.effective_carriers();
+        if carriers.is_empty() {
+            errs.push(ConfigError::new("credentials.carriers", ConfigErrorKind::NoCarriers));
+        }
+        for (i, carrier) in carriers.iter().enumerate() {
+            let path = format!("credentials.carriers[{i}]");
+            if carriers.get(..i).is_some_and(|before| before.contains(carrier)) {
+                errs.push(ConfigError::new(path.clone(), ConfigErrorKind::DuplicateCarrier));
+            }
+            match carrier {
+                Carrier::Session if self.session.is_none() => errs.push(ConfigError::new(
+                    path,
+                    ConfigErrorKind::SessionCarrierWithoutSession,
+                )),
+                Carrier::Cookie if c.jwt_cookie.as_deref().is_none_or(str::is_empty) => errs
+                    .push(ConfigError::new(path, ConfigErrorKind::CookieCarrierWithoutName)),
+                Carrier::Subprotocol if c.subprotocol.is_empty() => {
+                    errs.push(ConfigError::new("credentials.subprotocol", ConfigErrorKind::Empty))
+                }
+                Carrier::Header if c.header_types.is_empty() || c.header_name.is_empty() => {
+                    errs.push(ConfigError::new("credentials.header_types", ConfigErrorKind::Empty))
+                }
+                Carrier::Query if c.query_params.is_empty() => {
+                    errs.push(ConfigError::new("credentials.query_params", ConfigErrorKind::Empty))
+                }
+                _ => {}
+            }
+        }
+        match self.origins.mode {
+            OriginModeConfig::Allowlist => {
+                if let Err((i, e)) =
+                    OriginPolicy::allowlist(&self.origins.allowed, self.origins.require_origin)
+                {
+                    errs.push(ConfigError::new(
+                        format!("origins.allowed[{i}]"),
+                        ConfigErrorKind::Origin(e),
+                    ));
+                }
+            }
+            OriginModeConfig::Channels => {
+                if self.origins.require_origin {
+                    errs.push(ConfigError::new(
+                        "origins.require_origin",
+                        ConfigErrorKind::RequireOriginInChannelsMode,
+                    ));
+                }
+                if let Err((i, e)) = OriginPolicy::channels(&self.origins.allowed) {
+                    errs.push(ConfigError::new(
+                        format!("origins.allowed[{i}]"),
+                        ConfigErrorKind::Origin(e),
+                    ));
+                }
+            }
+        }
+        if self.routes.is_empty() {
+            errs.push(ConfigError::new("routes", ConfigErrorKind::NoRoutes));
+        }
+        for (i, r) in self.routes.iter().enumerate() {
+            if r.name.is_empty() {
+                errs.push(ConfigError::new(format!("routes[{i}].name"), ConfigErrorKind::Empty));
+            } else if self.routes.get(..i).is_some_and(|b| b.iter().any(|o| o.name == r.name)) {
+                errs.push(ConfigError::new(
+                    format!("routes[{i}].name"),
+                    ConfigErrorKind::DuplicateRoute,
+                ));
+            }
+            if let Err(e) = Route::new(&r.name, &r.path, r.requirement.clone()) {
+                let field = match e {
+                    RouteError::Pattern(_) => "path",
+                    _ => "requirement",
+                };
+                errs.push(ConfigError::new(
+                    format!("routes[{i}].{field}"),
+                    ConfigErrorKind::Route(e),
+                ));
+            }
+        }
+        let l = &self.limits;
+        for (field, v) in [
+            ("limits.max_token_bytes", l.max_token_bytes),
+            ("limits.max_cookie_bytes", l.max_cookie_bytes),
+            ("limits.max_message_bytes", l.max_message_bytes),
+            ("limits.handshake_timeout_secs", l.handshake_timeout_secs as usize),
+            ("limits.auth_message_timeout_secs", l.auth_message_timeout_secs as usize),
+        ] {
+            if v == 0 {
+                errs.push(ConfigError::new(field, ConfigErrorKind::Zero));
+            }
+        }
+        if let Some(rl) = &l.rate_limit {
+            for (field, v) in [
+                ("limits.rate_limit.requests", rl.requests),
+                ("limits.rate_limit.period_secs", rl.period_secs),
+                ("limits.rate_limit.burst", rl.burst),
+            ] {
+                if v == 0 {
+                    errs.push(ConfigError::new(field, ConfigErrorKind::Zero));
+                }
+            }
+        }
+        errs
+    }
+
+    /// Resolves the secret references with `resolve` (called for `env` and
+    /// `file` references only; return `None` when unavailable).
+    pub fn resolve_secrets(
+        &self,
+        mut resolve: impl FnMut(&SecretRef) -> Option<String>,
+    ) -> Result<Secrets, ConfigError> {
+        let mut one = |path: &str, r: &SecretRef| -> Result<SecretKey, ConfigError> {
+            let value = match r {
+                SecretRef::Value(v) => Some(v.clone()),
+                other => resolve(other),
+            };
+            let value =
+                value.ok_or_else(|| ConfigError::new(path, ConfigErrorKind::UnresolvedSecret))?;
+            if value.is_empty() {
+                return Err(ConfigError::new(path, ConfigErrorKind::Key(KeyError::Empty)));
+            }
+            Ok(SecretKey::new(value.into_bytes()))
+        };
+        let mut out = Secrets::default();
+        let Some(signing) = &self.jwt.secret else {
+            return Err(ConfigError::new("jwt.secret", ConfigErrorKind::MissingSecret));
+        };
+        out.jwt.push(one("jwt.secret", signing)?);
+        for (i, r) in self.jwt.fallback_secrets.iter().enumerate() {
+            out.jwt.push(one(&format!("jwt.fallback_secrets[{i}]"), r)?);
+        }
+        if let Some(s) = &self.session {
+            if let Some(r) = &s.secret {
+                out.django.push(one("session.secret", r)?);
+                for (i, r) in s.fallback_secrets.iter().enumerate() {
+                    out.django.push(one(&format!("session.fallback_secrets[{i}]"), r)?);
+                }
+            }
+        }
+        Ok(out)
+    }
+}
+
+impl Authenticator {
+    /// Builds an authenticator from a checked configuration and resolved
+    /// secrets. Returns the first problem ([`Config::check`] lists all).
+    pub fn from_config(config: &Config, secrets: &Secrets) -> Result<Self, ConfigError> {
+        if let Some(e) = config.check().into_iter().next() {
+            return Err(e);
+        }
+        let algorithm = Algorithm::from_name(&config.jwt.algorithm)
+            .ok_or_else(|| ConfigError::new("jwt.algorithm", ConfigErrorKind::BadAlgorithm))?;
+        let settings = JwtSettings {
+            algorithm,
+            leeway: config.jwt.leeway,
+            audience: config.jwt.audience.clone(),
+            issuer: config.jwt.issuer.clone(),
+            user_id_claim: config.jwt.user_id_claim.clone(),
+            token_type_claim: config.jwt.token_type_claim.clone(),
+            jti_claim: config.jwt.jti_claim.clone(),
+            revoke_token_claim: config.jwt.revoke_token_claim.clone(),
+            max_token_bytes: config.limits.max_token_bytes,
+            ..JwtSettings::default()
+        };
+        let mut keys = secrets.jwt.iter().cloned();
+        let signing = keys
+            .next()
+            .ok_or_else(|| ConfigError::new("jwt.secret", ConfigErrorKind::MissingSecret))?;
+        let tokens = TokenVerifier::new(settings, signing)
+            .map_err(|e| ConfigError::new("jwt.secret", ConfigErrorKind::Key(e)))?
+            .with_fallback_keys(keys)
+            .map_err(|e| ConfigError::new("jwt.fallback_secrets", ConfigErrorKind::Key(e)))?;
+
+        let mut routes = Vec::with_capacity(config.routes.len());
+        for (i, r) in config.routes.iter().enumerate() {
+            let route = Route::new(&r.name, &r.path, r.requirement.clone()).map_err(|e| {
+                ConfigError::new(format!("routes[{i}].requirement"), ConfigErrorKind::Route(e))
+            })?;
+            routes.push(route.strict(r.strict).auth_message(r.auth_message));
+        }
+
+        let origins = match config.origins.mode {
+            OriginModeConfig::Allowlist => {
+                OriginPolicy::allowlist(&config.origins.allowed, config.origins.require_origin)
+            }
+            OriginModeConfig::Channels => OriginPolicy::channels(&config.origins.allowed),
+        }
+        .map_err(|(i, e)| {
+            ConfigError::new(format!("origins.allowed[{i}]"), ConfigErrorKind::Origin(e))
+        })?;
+
+        let c = &config.credentials;
+        let credentials = CredentialSettings {
+            carriers: config.effective_carriers(),
+            subprotocol: c.subprotocol.clone(),
+            header_types: c.header_types.clone(),
+            header_name: c.header_name.clone(),
+            query_params: c.query_params.clone(),
+            jwt_cookie: c.jwt_cookie.clone(),
+            session_cookie: config
+                .session
+                .as_ref()
+                .map(|s| s.cookie_name.clone())
+                .unwrap_or_else(|| "sessionid".into()),
+            max_token_bytes: config.limits.max_token_bytes,
+            max_cookie_bytes: config.limits.max_cookie_bytes,
+        };
+        let settings = AuthSettings {
+            users: config.users.source,
+            pk_kind: config.users.pk.into(),
+            check_revoked_jti: config.users.check_revoked_jti,
+            check_password_claim: config.users.check_password_claim,
+            check_user_is_active: config.users.check_user_is_active,
+            auth_message_timeout: i64::from(config.limits.auth_message_timeout_secs),
+            max_message_bytes: config.limits.max_message_bytes,
+            credentials,
+        };
+        let rate_limit = config.limits.rate_limit.and_then(|rl| {
+            RateLimit::new(rl.requests, u64::from(rl.period_secs) * 1000, rl.burst)
+        });
+
+        let mut auth = Authenticator::new(tokens, Routes::new(routes))
+            .with_origins(origins)
+            .with_rate_limit(rate_limit);
+        if let Some(s) = &config.session {
+            let django = if secrets.django.is_empty() { &secrets.jwt } else { &secrets.django };
+            let mut keys = django.iter().cloned();
+            let secret = keys
+                .next()
+                .ok_or_else(|| ConfigError::new("session.secret", ConfigErrorKind::MissingSecret))?;
+            let session_settings = SessionSettings {
+                engine: match s.engine {
+                    EngineConfig::Db => SessionEngine::Db,
+                    EngineConfig::SignedCookies => SessionEngine::SignedCookies,
+                },
+                cookie_name: s.cookie_name.clone(),
+                cookie_age: s.cookie_age,
+                auth_backends: s.auth_backends.clone(),
+                accept_fallback_hash: s.accept_fallback_hash,
+            };
+            let verifier = SessionVerifier::new(session_settings, secret, keys.collect())
+                .map_err(|e| ConfigError::new("session.secret", ConfigErrorKind::Key(e)))?;
+            auth = auth.with_sessions(verifier);
+        }
+        Ok(auth.with_settings(settings))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn base() -> Config {
+        Config {
+            jwt: JwtConfig { secret: Some(SecretRef::Value("s3cret".into())), ..JwtConfig::default() },
+            routes: Config::reference_routes(),
+            ..Config::default()
+        }
+    }
+
+    #[test]
+    fn reference_config_is_clean() {
+        assert_eq!(base().check(), Vec::new());
+        let secrets = base().resolve_secrets(|_| None).unwrap();
+        let auth = Authenticator::from_config(&base(), &secrets).unwrap();
+        assert_eq!(auth.routes().iter().count(), 5);
+    }
+
+    #[test]
+    fn problems_have_paths() {
+        let mut c = base();
+        c.jwt.secret = None;
+        c.jwt.algorithm = "RS256".into();
+        c.routes.push(RouteConfig {
+            name: "chat".into(),
+            path: "/x/<id>/".into(),
+            requirement: Requirement::Owner("room".into()),
+            strict: false,
+            auth_message: None,
+        });
+        c.credentials.carriers = Some(vec![
+            Carrier::Subprotocol,
+            Carrier::Header,
+            Carrier::Query,
+            Carrier::Cookie,
+            Carrier::Session,
+            Carrier::Query,
+        ]);
+        c.origins.allowed.push("example.com".into());
+        c.limits.max_token_bytes = 0;
+        let paths: Vec<String> = c.check().into_iter().map(|e| e.path).collect();
+        for want in [
+            "jwt.secret",
+            "jwt.algorithm",
+            "routes[5].name",
+            "routes[5].requirement",
+            "credentials.carriers[5]",
+            "credentials.carriers[4]",
+            "origins.allowed[2]",
+            "limits.max_token_bytes",
+        ] {
+            assert!(paths.iter().any(|p| p == want), "missing {want} in {paths:?}");
+        }
+    }
+
+    #[test]
+    fn unresolved_env_secret() {
+        let mut c = base();
+        c.jwt.secret = Some(SecretRef::Env("NOPE".into()));
+        let err = c.resolve_secrets(|_| None).unwrap_err();
+        assert_eq!(err.path, "jwt.secret");
+        assert_eq!(err.kind, ConfigErrorKind::UnresolvedSecret);
+        let ok = c.resolve_secrets(|r| matches!(r, SecretRef::Env(n) if n == "NOPE").then(|| "v".into()));
+        assert_eq!(ok.map(|s| s.jwt.len()), Ok(1));
+    }
+
+    #[test]
+    fn secret_debug_is_redacted() {
+        let shown = alloc::format!("{:?}", SecretRef::Value("topsecret".into()));
+        assert!(!shown.contains("topsecret"));
+    }
+}

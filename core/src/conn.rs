@@ -1,0 +1,588 @@
+//! The open-connection state machine: timeouts and in-band messages → close or extend.
+//!
+//! Build a [`Connection`] from an accepting [`Decision`], then drive it:
+//!
+//! * [`Connection::poll_timeout`] — when the host must call
+//!   [`Connection::handle_timeout`] next (token expiry or the auth-message deadline);
+//! * [`Connection::handle_timeout`] — 4401 `token expired` / 4408 `auth message timeout`;
+//! * [`Connection::handle_message`] — control messages
+//!   `{"type":"auth","token":…}` (the first message when awaiting auth) and
+//!   `{"type":"refresh","token":…}` (a valid token for the **same** user
+//!   extends the deadline; another user or an invalid token closes with 4401).
+//!   A control message that is not well-formed closes with 4400; every other
+//!   message is for the application.
+//!
+//! When an auth or refresh message needs host lookups, `handle_message`
+//! returns [`MessageAction::Steps`] with a [`Handshake`]; run it like the
+//! upgrade's and hand the decision to [`Connection::finish`].
+
+use crate::auth::{Authenticator, Decision, Handshake, Principal, Step};
+use crate::close::{reasons, Close, CloseCode};
+use crate::json::{self, Encoding, JsonError, JsonValue};
+use crate::route::RouteMatch;
+use alloc::borrow::Cow;
+use alloc::string::String;
+
+/// Where the connection stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ConnState {
+    /// Accepted without a credential; waiting for `{"type":"auth"}`.
+    AwaitingAuth,
+    /// Open.
+    Open,
+    /// Closed (a close was returned); nothing more happens.
+    Closed,
+}
+
+/// What to do with a message.
+#[derive(Debug)]
+#[non_exhaustive]
+pub enum MessageAction<'a> {
+    /// Not a control message: deliver it to the application.
+    Deliver,
+    /// A control message, handled (auth accepted, deadline extended); do not deliver.
+    Handled,
+    /// Close the connection with this code and reason.
+    Close(Close),
+    /// The auth / refresh message needs host lookups: drive this handshake,
+    /// then call [`Connection::finish`] with its decision.
+    Steps(Handshake<'a>),
+}
+
+/// One open WebSocket connection.
+#[derive(Debug, Clone)]
+pub struct Connection {
+    state: ConnState,
+    principal: Principal,
+    deadline: Option<i64>,
+    route: RouteMatch,
+    /// The request path, kept only for routes with parameters (Owner / Member re-checks).
+    path: Option<String>,
+}
+
+impl Connection {
+    /// A connection for an accepting decision (`Accept` or `AwaitFirstMessage`);
+    /// `None` for `Close` / `Deny`. `path` is the request path the decision was made on.
+    pub fn new(decision: &Decision, path: &str) -> Option<Self> {
+        let (state, principal, deadline, route) = match decision {
+            Decision::Accept(a) => (ConnState::Open, a.principal, a.deadline, a.route),
+            Decision::AwaitFirstMessage(w) => {
+                (ConnState::AwaitingAuth, Principal::Anonymous, Some(w.deadline), w.route)
+            }
+            Decision::Close(_) | Decision::Deny { .. } => return None,
+        };
+        let path = (route.param_count() > 0).then(|| String::from(path));
+        Some(Connection { state, principal, deadline, route, path })
+    }
+
+    /// The state.
+    pub fn state(&self) -> ConnState {
+        self.state
+    }
+
+    /// Who is connected (anonymous while awaiting auth).
+    pub fn principal(&self) -> &Principal {
+        &self.principal
+    }
+
+    /// The matched route.
+    pub fn route(&self) -> &RouteMatch {
+        &self.route
+    }
+
+    /// When [`Connection::handle_timeout`] must be called next (Unix seconds).
+    pub fn poll_timeout(&self) -> Option<i64> {
+        match self.state {
+            ConnState::Closed => None,
+            _ => self.deadline,
+        }
+    }
+
+    /// Time passed: the close to send, if a deadline was reached.
+    pub fn handle_timeout(&mut self, now: i64) -> Option<Close> {
+        let deadline = self.poll_timeout()?;
+        if now < deadline {
+            return None;
+        }
+        let close = match self.state {
+            ConnState::AwaitingAuth => Close::new(CloseCode::AuthTimeout, reasons::AUTH_TIMEOUT),
+            _ => Close::new(CloseCode::Unauthorized, reasons::TOKEN_EXPIRED),
+        };
+        Some(self.closed(close))
+    }
+
+    fn closed(&mut self, close: Close) -> Close {
+        self.state = ConnState::Closed;
+        self.deadline = None;
+        close
+    }
+
+    /// A message arrived (text or binary payload) at `now`.
+    pub fn handle_message<'a>(
+        &mut self,
+        auth: &'a Authenticator,
+        msg: &'a [u8],
+        now: i64,
+    ) -> MessageAction<'a> {
+        if self.state == ConnState::Closed {
+            return MessageAction::Handled;
+        }
+        if let Some(c) = self.handle_timeout(now) {
+            return MessageAction::Close(c);
+        }
+        let awaiting = self.state == ConnState::AwaitingAuth;
+        let too_large = msg.len() > auth.settings().max_message_bytes;
+        if too_large {
+            if awaiting {
+                let c = Close::new(CloseCode::BadMessage, reasons::MESSAGE_TOO_LARGE);
+                return MessageAction::Close(self.closed(c));
+            }
+            return MessageAction::Deliver;
+        }
+        let control = scan_control(msg);
+        let (token, refresh_of) = match control {
+            Control::NotControl if awaiting => {
+                let c = Close::new(CloseCode::BadMessage, reasons::AUTH_EXPECTED);
+                return MessageAction::Close(self.closed(c));
+            }
+            Control::NotControl => return MessageAction::Deliver,
+            Control::Malformed => {
+                let c = Close::new(CloseCode::BadMessage, reasons::BAD_MESSAGE);
+                return MessageAction::Close(self.closed(c));
+            }
+            Control::Refresh(_) if awaiting => {
+                let c = Close::new(CloseCode::BadMessage, reasons::AUTH_EXPECTED);
+                return MessageAction::Close(self.closed(c));
+            }
+            Control::Auth(t) | Control::Refresh(t) => {
+                let of = match (&self.principal, awaiting) {
+                    (Principal::User(u), false) => Some(u.id),
+                    _ => None,
+                };
+                (t, of)
+            }
+        };
+        let resource = self.resource(auth).map(|r| Cow::Owned(String::from(r.as_ref())));
+        let mut hs = auth.start_message(self.route, resource, token, now, refresh_of);
+        let done = match hs.poll() {
+            Step::Done(d) => Some(d),
+            Step::Lookup(_) => None,
+        };
+        match done {
+            Some(d) => match self.finish(d, now) {
+                Some(c) => MessageAction::Close(c),
+                None => MessageAction::Handled,
+            },
+            None => MessageAction::Steps(hs),
+        }
+    }
+
+    fn resource(&self, auth: &Authenticator) -> Option<Cow<'_, str>> {
+        let path = self.path.as_deref()?;
+        let route = auth.routes().get(self.route.index())?;
+        self.route.param(path, route.resource_param()?)
+    }
+
+    /// Applies the decision of an auth / refresh handshake. Returns the close
+    /// to send, if any. A refresh that names another user closes with 4401.
+    pub fn finish(&mut self, decision: Decision, now: i64) -> Option<Close> {
+        if self.state == ConnState::Closed {
+            return None;
+        }
+        let accepted = match decision {
+            Decision::Accept(a) => a,
+            Decision::Close(c) => return Some(self.closed(c)),
+            Decision::Deny { .. } | Decision::AwaitFirstMessage(_) => {
+                let c = Close::new(CloseCode::Unauthorized, reasons::REFRESH_REJECTED);
+                return Some(self.closed(c));
+            }
+        };
+        let Principal::User(new_user) = accepted.principal else {
+            let c = Close::new(CloseCode::Unauthorized, reasons::AUTH_REQUIRED);
+            return Some(self.closed(c));
+        };
+        match self.state {
+            ConnState::AwaitingAuth => {
+                self.state = ConnState::Open;
+            }
+            ConnState::Open => {
+                if let Principal::User(old) = &self.principal {
+                    if old.id.as_str() != new_user.id.as_str() {
+                        let c = Close::new(CloseCode::Unauthorized, reasons::REFRESH_OTHER_USER);
+                        return Some(self.closed(c));
+                    }
+                }
+            }
+            ConnState::Closed => return None,
+        }
+        self.principal = accepted.principal;
+        self.deadline = accepted.deadline;
+        // A token that is already past its deadline cannot keep the socket open.
+        if self.deadline.is_some_and(|d| now >= d) {
+            let c = Close::new(CloseCode::Unauthorized, reasons::TOKEN_EXPIRED);
+            return Some(self.closed(c));
+        }
+        None
+    }
+}
+
+// ---------------------------------------------------------------------------
+// Control messages. Well-formed documents go through `crate::json`; a small
+// prefix scanner only classifies broken ones.
+
+#[derive(Debug, PartialEq, Eq)]
+enum Control<'m> {
+    /// Not a control message (not a JSON object, or no control `type`).
+    NotControl,
+    /// A control message that is not well-formed (bad JSON, missing or non-string token).
+    Malformed,
+    /// `{"type":"auth","token":…}`.
+    Auth(Cow<'m, str>),
+    /// `{"type":"refresh","token":…}`.
+    Refresh(Cow<'m, str>),
+}
+
+const MAX_DEPTH: usize = 32;
+
+struct Scanner<'m> {
+    s: &'m [u8],
+    i: usize,
+}
+
+#[derive(Clone, Copy)]
+struct RawStr<'m> {
+    raw: &'m str,
+    escaped: bool,
+}
+
+impl<'m> RawStr<'m> {
+    fn decode(self) -> Option<Cow<'m, str>> {
+        if !self.escaped {
+            return Some(Cow::Borrowed(self.raw));
+        }
+        let mut out = String::with_capacity(self.raw.len());
+        let mut chars = self.raw.chars();
+        while let Some(c) = chars.next() {
+            if c != '\\' {
+                out.push(c);
+                continue;
+            }
+            let e = chars.next()?;
+            let decoded = match e {
+                '"' => '"',
+                '\\' => '\\',
+                '/' => '/',
+                'b' => '\u{8}',
+                'f' => '\u{c}',
+                'n' => '\n',
+                'r' => '\r',
+                't' => '\t',
+                'u' => {
+                    let hi = hex4(&mut chars)?;
+                    if (0xD800..0xDC00).contains(&hi) {
+                        let mut look = chars.clone();
+                        if look.next() == Some('\\') && look.next() == Some('u') {
+                            if let Some(lo) = hex4(&mut look) {
+                                if (0xDC00..0xE000).contains(&lo) {
+                                    chars = look;
+                                    let cp = 0x10000 + ((hi - 0xD800) << 10) + (lo - 0xDC00);
+                                    out.push(char::from_u32(cp).unwrap_or('\u{fffd}'));
+                                    continue;
+                                }
+                            }
+                        }
+                    }
+                    char::from_u32(hi).unwrap_or('\u{fffd}')
+                }
+                _ => return None,
+            };
+            out.push(decoded);
+        }
+        Some(Cow::Owned(out))
+    }
+
+    fn eq(&self, s: &str) -> bool {
+        if self.escaped {
+            self.decode().is_some_and(|d| d == s)
+        } else {
+            self.raw == s
+        }
+    }
+}
+
+fn hex4(chars: &mut core::str::Chars<'_>) -> Option<u32> {
+    let mut v = 0u32;
+    for _ in 0..4 {
+        v = v * 16 + chars.next()?.to_digit(16)?;
+    }
+    Some(v)
+}
+
+impl<'m> Scanner<'m> {
+    fn peek(&self) -> Option<u8> {
+        self.s.get(self.i).copied()
+    }
+
+    fn ws(&mut self) {
+        while matches!(self.peek(), Some(b' ' | b'\t' | b'\n' | b'\r')) {
+            self.i += 1;
+        }
+    }
+
+    fn eat(&mut self, b: u8) -> Option<()> {
+        self.ws();
+        if self.peek() == Some(b) {
+            self.i += 1;
+            Some(())
+        } else {
+            None
+        }
+    }
+
+    fn string(&mut self) -> Option<RawStr<'m>> {
+        self.eat(b'"')?;
+        let start = self.i;
+        let mut escaped = false;
+        loop {
+            let b = self.peek()?;
+            match b {
+                b'"' => break,
+                b'\\' => {
+                    escaped = true;
+                    let e = self.s.get(self.i + 1).copied()?;
+                    match e {
+                        b'"' | b'\\' | b'/' | b'b' | b'f' | b'n' | b'r' | b't' => self.i += 2,
+                        b'u' => {
+                            let hex = self.s.get(self.i + 2..self.i + 6)?;
+                            if !hex.iter().all(u8::is_ascii_hexdigit) {
+                                return None;
+                            }
+                            self.i += 6;
+                        }
+                        _ => return None,
+                    }
+                }
+                0..=0x1f => return None,
+                _ => self.i += 1,
+            }
+        }
+        let raw = core::str::from_utf8(self.s.get(start..self.i)?).ok()?;
+        self.i += 1;
+        Some(RawStr { raw, escaped })
+    }
+
+    fn literal(&mut self, word: &[u8]) -> Option<()> {
+        let end = self.i.checked_add(word.len())?;
+        if self.s.get(self.i..end)? == word {
+            self.i = end;
+            Some(())
+        } else {
+            None
+        }
+    }
+
+    fn number(&mut self) -> Option<()> {
+        let start = self.i;
+        if self.peek() == Some(b'-') {
+            self.i += 1;
+        }
+        let digits = |sc: &mut Self| {
+            let st = sc.i;
+            while sc.peek().is_some_and(|b| b.is_ascii_digit()) {
+                sc.i += 1;
+            }
+            sc.i > st
+        };
+        match self.peek() {
+            Some(b'0') => self.i += 1,
+            Some(b'1'..=b'9') => {
+                digits(self);
+            }
+            _ => return None,
+        }
+        if self.peek() == Some(b'.') {
+            self.i += 1;
+            if !digits(self) {
+                return None;
+            }
+        }
+        if matches!(self.peek(), Some(b'e' | b'E')) {
+            self.i += 1;
+            if matches!(self.peek(), Some(b'+' | b'-')) {
+                self.i += 1;
+            }
+            if !digits(self) {
+                return None;
+            }
+        }
+        (self.i > start).then_some(())
+    }
+
+    /// Skips one value; `Some(Some(str))` when it was a string.
+    fn value(&mut self, depth: usize) -> Option<Option<RawStr<'m>>> {
+        if depth > MAX_DEPTH {
+            return None;
+        }
+        self.ws();
+        match self.peek()? {
+            b'"' => return self.string().map(Some),
+            b'{' => {
+                self.i += 1;
+                if self.eat(b'}').is_none() {
+                    loop {
+                        self.string()?;
+                        self.eat(b':')?;
+                        self.value(depth + 1)?;
+                        if self.eat(b',').is_some() {
+                            continue;
+                        }
+                        self.eat(b'}')?;
+                        break;
+                    }
+                }
+            }
+            b'[' => {
+                self.i += 1;
+                if self.eat(b']').is_none() {
+                    loop {
+                        self.value(depth + 1)?;
+                        if self.eat(b',').is_some() {
+                            continue;
+                        }
+                        self.eat(b']')?;
+                        break;
+                    }
+                }
+            }
+            b't' => self.literal(b"true")?,
+            b'f' => self.literal(b"false")?,
+            b'n' => self.literal(b"null")?,
+            // Python's json also accepts these.
+            b'N' => self.literal(b"NaN")?,
+            b'I' => self.literal(b"Infinity")?,
+            b'-' if self.s.get(self.i + 1) == Some(&b'I') => {
+                self.i += 1;
+                self.literal(b"Infinity")?
+            }
+            _ => self.number()?,
+        }
+        Some(None)
+    }
+}
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Kind {
+    Other,
+    Auth,
+    Refresh,
+}
+
+/// Classifies a message. Well-formed JSON is read with the crate's Python
+/// `json.loads` scanner (duplicate keys: the last wins); a document that is
+/// not valid JSON counts as a (malformed) control message only when a control
+/// `type` member was read before the error.
+fn scan_control(msg: &[u8]) -> Control<'_> {
+    let obj = match json::parse_object(msg, Encoding::Utf8) {
+        Ok(obj) => obj,
+        Err(JsonError::NotAnObject) => return Control::NotControl,
+        Err(_) => {
+            return if broken_control_prefix(msg) { Control::Malformed } else { Control::NotControl };
+        }
+    };
+    let kind = match obj.get("type") {
+        Some(JsonValue::Str(t)) if t.eq_str("auth") => Kind::Auth,
+        Some(JsonValue::Str(t)) if t.eq_str("refresh") => Kind::Refresh,
+        _ => return Control::NotControl,
+    };
+    let Some(JsonValue::Str(raw)) = obj.get("token") else {
+        return Control::Malformed;
+    };
+    let token: Cow<'_, str> = if raw.raw().contains(&b'\\') {
+        match raw.to_string() {
+            Some(t) => Cow::Owned(t),
+            None => return Control::Malformed,
+        }
+    } else {
+        match core::str::from_utf8(raw.raw()) {
+            Ok(t) => Cow::Borrowed(t),
+            Err(_) => return Control::Malformed,
+        }
+    };
+    if token.is_empty() {
+        return Control::Malformed;
+    }
+    match kind {
+        Kind::Auth => Control::Auth(token),
+        _ => Control::Refresh(token),
+    }
+}
+
+/// For a document that is not valid JSON: whether `"type":"auth"` or
+/// `"type":"refresh"` was read at the top level before the error.
+fn broken_control_prefix(msg: &[u8]) -> bool {
+    let mut sc = Scanner { s: msg, i: 0 };
+    if sc.eat(b'{').is_none() {
+        return false;
+    }
+    let mut kind = Kind::Other;
+    let _ = (|| -> Option<()> {
+        loop {
+            let key = sc.string()?;
+            sc.eat(b':')?;
+            let v = sc.value(1)?;
+            if key.eq("type") {
+                kind = match v {
+                    Some(s) if s.eq("auth") => Kind::Auth,
+                    Some(s) if s.eq("refresh") => Kind::Refresh,
+                    _ => Kind::Other,
+                };
+            }
+            sc.eat(b',')?;
+        }
+    })();
+    kind != Kind::Other
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn control_scan_table() {
+        let rows: &[(&str, &str)] = &[
+            (r#"{"type":"auth","token":"a.b.c"}"#, "auth:a.b.c"),
+            (r#" { "token" : "x" , "type" : "refresh" } "#, "refresh:x"),
+            (r#"{"type":"refresh","token":"a\/b"}"#, "refresh:a/b"),
+            (r#"{"type":"refresh"}"#, "malformed"),
+            (r#"{"type":"refresh","token":5}"#, "malformed"),
+            (r#"{"type":"refresh","token":""}"#, "malformed"),
+            (r#"{"type":"refresh","token":"x""#, "malformed"),
+            (r#"{"type":"refresh","token":"x"} trailing"#, "malformed"),
+            (r#"{"type":"chat","text":"hi"}"#, "not"),
+            (r#"{"type":"refresh","type":"chat","token":"x"}"#, "not"),
+            (r#"{"type":"auth","extra":{"a":[1,2.5e3,true,null,"s"]},"token":"t"}"#, "auth:t"),
+            ("hello", "not"),
+            ("", "not"),
+            ("[1,2]", "not"),
+            (r#"{"text":"x""#, "not"),
+        ];
+        for (msg, want) in rows {
+            let got = match scan_control(msg.as_bytes()) {
+                Control::NotControl => String::from("not"),
+                Control::Malformed => String::from("malformed"),
+                Control::Auth(t) => alloc::format!("auth:{t}"),
+                Control::Refresh(t) => alloc::format!("refresh:{t}"),
+            };
+            assert_eq!(got, *want, "{msg}");
+        }
+    }
+
+    #[test]
+    fn deep_nesting_is_bounded() {
+        let mut s = String::from(r#"{"type":"auth","x":"#);
+        for _ in 0..10_000 {
+            s.push('[');
+        }
+        assert_eq!(scan_control(s.as_bytes()), Control::Malformed);
+    }
+}

@@ -1,0 +1,310 @@
+//! `wsauth_token_verifier`: SimpleJWT's `AccessToken(token)` decision.
+
+use crate::boundary::{self, OutBuf, MAX_BYTES_INPUT, MAX_JSON_INPUT};
+use crate::errors::{set_last_error, settings_error};
+use crate::jsonw;
+use crate::wsauth_result;
+use base64::Engine as _;
+use serde::Deserialize;
+use std::ffi::c_char;
+use wsauth_core::{
+    Algorithm, ClaimValue, InlineStr, JwtSettings, MintRequest, SecretKey, TokenVerifier,
+};
+
+/// A verifier for SimpleJWT access tokens: immutable once built, so one
+/// handle may be shared by any number of threads.
+#[allow(non_camel_case_types)]
+pub struct wsauth_token_verifier {
+    _private: [u8; 0],
+}
+
+/// The settings document `wsauth_token_verifier_new` reads. Names follow
+/// SimpleJWT's settings, lower-cased.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct TokenSettingsDoc {
+    secret: String,
+    #[serde(default)]
+    fallbacks: Vec<String>,
+    #[serde(default)]
+    algorithm: Option<String>,
+    #[serde(default)]
+    leeway: u32,
+    #[serde(default)]
+    audience: Option<String>,
+    #[serde(default)]
+    issuer: Option<String>,
+    #[serde(default)]
+    user_id_claim: Option<String>,
+    #[serde(default)]
+    token_type_claim: Option<String>,
+    #[serde(default)]
+    jti_claim: Option<String>,
+    #[serde(default)]
+    token_type: Option<String>,
+    #[serde(default)]
+    revoke_token_claim: Option<String>,
+    #[serde(default)]
+    max_token_bytes: Option<usize>,
+}
+
+fn build_verifier(doc: TokenSettingsDoc) -> Result<TokenVerifier, wsauth_result> {
+    let mut settings = JwtSettings::default();
+    if let Some(name) = doc.algorithm.as_deref() {
+        settings.algorithm = Algorithm::from_name(name).ok_or_else(|| {
+            set_last_error("settings: algorithm must be HS256, HS384 or HS512");
+            wsauth_result::WSAUTH_RESULT_INVALID_SETTINGS
+        })?;
+    }
+    settings.leeway = doc.leeway;
+    settings.audience = doc.audience;
+    settings.issuer = doc.issuer;
+    let set = |dst: &mut String, src: Option<String>| {
+        if let Some(s) = src {
+            *dst = s;
+        }
+    };
+    set(&mut settings.user_id_claim, doc.user_id_claim);
+    set(&mut settings.token_type_claim, doc.token_type_claim);
+    set(&mut settings.jti_claim, doc.jti_claim);
+    set(&mut settings.token_type, doc.token_type);
+    set(&mut settings.revoke_token_claim, doc.revoke_token_claim);
+    if let Some(max) = doc.max_token_bytes {
+        settings.max_token_bytes = max;
+    }
+    let key_err = |e: wsauth_core::KeyError| {
+        set_last_error(&format!("settings: {e}"));
+        wsauth_result::WSAUTH_RESULT_INVALID_KEY
+    };
+    TokenVerifier::new(settings, SecretKey::from(doc.secret.as_str()))
+        .and_then(|v| {
+            v.with_fallback_keys(doc.fallbacks.iter().map(|k| SecretKey::from(k.as_str())))
+        })
+        .map_err(key_err)
+}
+
+/// Largest output `wsauth_token_verifier_check_json` can write for a token
+/// of `token_len` bytes: a buffer this large never gets
+/// `WSAUTH_RESULT_BUFFER_TOO_SMALL`.
+#[no_mangle]
+pub extern "C" fn wsauth_token_check_json_capacity(token_len: usize) -> usize {
+    token_len.saturating_mul(2).saturating_add(4096)
+}
+
+/// Builds a token verifier from a JSON settings document:
+/// `{"secret": "…", "fallbacks": ["…"], "algorithm": "HS256", "leeway": 0,
+/// "audience": null, "issuer": null, "user_id_claim": "user_id",
+/// "token_type_claim": "token_type", "jti_claim": "jti"}` (only `secret` is
+/// required). On success `*verifier_out` receives a handle to free with
+/// `wsauth_token_verifier_free`.
+///
+/// # Safety
+/// `settings_json` must point to `settings_len` readable bytes;
+/// `verifier_out` must point to a writable pointer.
+#[no_mangle]
+pub unsafe extern "C" fn wsauth_token_verifier_new(
+    settings_json: *const c_char,
+    settings_len: usize,
+    verifier_out: *mut *mut wsauth_token_verifier,
+) -> wsauth_result {
+    boundary::guard(|| {
+        boundary::check_out(verifier_out)?;
+        // SAFETY: caller contract above.
+        let raw = unsafe { boundary::text(settings_json, settings_len, MAX_JSON_INPUT) }?;
+        let doc: TokenSettingsDoc =
+            serde_json::from_str(raw).map_err(|e| settings_error("settings", &e))?;
+        let verifier = build_verifier(doc)?;
+        let handle = boundary::into_handle::<TokenVerifier, wsauth_token_verifier>(verifier);
+        // SAFETY: checked non-NULL above; caller promises it is writable.
+        unsafe { verifier_out.write(handle) };
+        Ok(())
+    })
+}
+
+/// Frees a verifier. NULL is a no-op.
+///
+/// # Safety
+/// `verifier` must be NULL or a live handle from `wsauth_token_verifier_new`,
+/// not used by any thread afterwards.
+#[no_mangle]
+pub unsafe extern "C" fn wsauth_token_verifier_free(verifier: *mut wsauth_token_verifier) {
+    // SAFETY: caller contract above.
+    boundary::guard_void(|| unsafe { boundary::free_handle::<TokenVerifier, _>(verifier) });
+}
+
+/// Decides a token as `AccessToken(token)` does at time `now` (Unix seconds)
+/// and writes the CLI's JSON shape to `out`:
+/// `{"valid":true,"user_id":"1","claims":{…}}` or
+/// `{"valid":false,"error":{"kind":"expired","message":"Token is expired"}}`.
+/// An invalid token is a successful call (`WSAUTH_RESULT_OK`) whose JSON says
+/// `"valid":false`. The output is not NUL-terminated; `*out_len` receives its
+/// length. `wsauth_token_check_json_capacity(token_len)` bytes always suffice.
+///
+/// # Safety
+/// `verifier` must be a live handle; `token` must point to `token_len`
+/// readable bytes; `out` to `out_cap` writable bytes; `out_len` to a writable
+/// `size_t`.
+#[no_mangle]
+pub unsafe extern "C" fn wsauth_token_verifier_check_json(
+    verifier: *const wsauth_token_verifier,
+    token: *const c_char,
+    token_len: usize,
+    now: i64,
+    out: *mut c_char,
+    out_cap: usize,
+    out_len: *mut usize,
+) -> wsauth_result {
+    boundary::guard(|| {
+        // SAFETY: caller contract above.
+        let v = unsafe { boundary::borrow::<TokenVerifier, _>(verifier) }?;
+        let dst = OutBuf::new(out, out_cap, out_len)?;
+        let mut json = Vec::with_capacity(256 + token_len.min(MAX_BYTES_INPUT));
+        if token_len > v.settings().max_token_bytes.min(MAX_BYTES_INPUT) {
+            // The decision does not depend on the bytes: never read them.
+            let e = wsauth_core::ErrorKind::TooLarge;
+            jsonw::push_invalid(&mut json, e.as_str(), "Token is too large");
+        } else {
+            // SAFETY: caller contract above.
+            let token = unsafe { boundary::text(token, token_len, MAX_BYTES_INPUT) }?;
+            check_json(v, token, now, &mut json);
+        }
+        // SAFETY: caller contract above.
+        unsafe { dst.write(&json) }
+    })
+}
+
+/// Appends the check result for `token` to `out`.
+pub(crate) fn check_json(v: &TokenVerifier, token: &str, now: i64, out: &mut Vec<u8>) {
+    match v.verify(token, now) {
+        Ok(t) => {
+            let payload = payload_json(t.token());
+            out.extend_from_slice(b"{\"valid\":true,\"user_id\":");
+            match t.user_id() {
+                None => out.extend_from_slice(b"null"),
+                Some(c) => {
+                    if !jsonw::push_claim(out, c) {
+                        push_raw_claim(out, payload.as_deref(), &v.settings().user_id_claim);
+                    }
+                }
+            }
+            out.extend_from_slice(b",\"claims\":");
+            match payload.as_deref().and_then(|p| std::str::from_utf8(p).ok()) {
+                Some(p) => out.extend_from_slice(p.trim_start_matches('\u{feff}').as_bytes()),
+                None => out.extend_from_slice(b"null"),
+            }
+            out.push(b'}');
+        }
+        Err(e) => jsonw::push_invalid(out, e.kind().as_str(), e.message()),
+    }
+}
+
+/// The decoded payload segment of a token that passed verification.
+fn payload_json(token: &str) -> Option<Vec<u8>> {
+    let (signing_input, _sig) = token.rsplit_once('.')?;
+    let (_header, payload) = signing_input.split_once('.')?;
+    base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(payload.trim_end_matches('='))
+        .ok()
+}
+
+/// Copies claim `name`'s raw JSON text out of the payload (last duplicate
+/// wins, as in Python), or writes `null` when the payload cannot be read.
+fn push_raw_claim(out: &mut Vec<u8>, payload: Option<&[u8]>, name: &str) {
+    let raw = payload.and_then(|p| {
+        let p = p.strip_prefix("\u{feff}".as_bytes()).unwrap_or(p);
+        let map: std::collections::HashMap<String, &serde_json::value::RawValue> =
+            serde_json::from_slice(p).ok()?;
+        map.get(name).map(|r| r.get().as_bytes().to_vec())
+    });
+    match raw {
+        Some(text) => out.extend_from_slice(&text),
+        None => out.extend_from_slice(b"null"),
+    }
+}
+
+/// What `wsauth_token_verifier_mint` reads.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct MintDoc {
+    user_id: serde_json::Value,
+    #[serde(default = "default_lifetime")]
+    lifetime: i64,
+    jti: String,
+    #[serde(default)]
+    extra: serde_json::Map<String, serde_json::Value>,
+}
+
+fn default_lifetime() -> i64 {
+    300
+}
+
+fn claim_value(v: &serde_json::Value) -> Option<ClaimValue> {
+    Some(match v {
+        serde_json::Value::Null => ClaimValue::Null,
+        serde_json::Value::Bool(b) => ClaimValue::Bool(*b),
+        serde_json::Value::Number(n) => match n.as_i64() {
+            Some(i) => ClaimValue::Int(i),
+            None => ClaimValue::Float(n.as_f64()?),
+        },
+        serde_json::Value::String(s) => ClaimValue::Str(InlineStr::new(s)?),
+        _ => return None,
+    })
+}
+
+/// Mints a token shaped like SimpleJWT's, signed with the verifier's signing
+/// key, from a JSON request: `{"user_id": "1", "lifetime": 300, "jti":
+/// "<32 hex>", "extra": {"is_staff": true}}` (`lifetime` defaults to 300;
+/// `extra` values are null, booleans, numbers or strings up to 256 bytes).
+/// For development and tests. The token (not NUL-terminated) goes to `out`.
+///
+/// # Safety
+/// `verifier` must be a live handle; `request_json` must point to
+/// `request_len` readable bytes; `out` to `out_cap` writable bytes; `out_len`
+/// to a writable `size_t`.
+#[no_mangle]
+pub unsafe extern "C" fn wsauth_token_verifier_mint(
+    verifier: *const wsauth_token_verifier,
+    request_json: *const c_char,
+    request_len: usize,
+    now: i64,
+    out: *mut c_char,
+    out_cap: usize,
+    out_len: *mut usize,
+) -> wsauth_result {
+    boundary::guard(|| {
+        // SAFETY: caller contract above.
+        let v = unsafe { boundary::borrow::<TokenVerifier, _>(verifier) }?;
+        let dst = OutBuf::new(out, out_cap, out_len)?;
+        // SAFETY: caller contract above.
+        let raw = unsafe { boundary::text(request_json, request_len, MAX_JSON_INPUT) }?;
+        let doc: MintDoc =
+            serde_json::from_str(raw).map_err(|e| settings_error("mint request", &e))?;
+        let invalid = |what: &str| {
+            set_last_error(&format!("mint request: {what}"));
+            wsauth_result::WSAUTH_RESULT_INVALID_REQUEST
+        };
+        let user_id =
+            claim_value(&doc.user_id).ok_or_else(|| invalid("user_id must be a scalar"))?;
+        let mut extra = Vec::with_capacity(doc.extra.len());
+        for (k, val) in &doc.extra {
+            extra.push((
+                k.as_str(),
+                claim_value(val).ok_or_else(|| invalid("extra values must be scalars"))?,
+            ));
+        }
+        if doc.jti.is_empty() {
+            return Err(invalid("jti must not be empty"));
+        }
+        let req = MintRequest {
+            user_id,
+            lifetime: doc.lifetime,
+            jti: &doc.jti,
+            extra: &extra,
+        };
+        let token = v
+            .try_mint(&req, now)
+            .map_err(|_| invalid("a claim value cannot be written, or exp overflows"))?;
+        // SAFETY: caller contract above.
+        unsafe { dst.write(token.as_bytes()) }
+    })
+}

@@ -1,0 +1,278 @@
+/* Token verifier entry points, success and error paths, from real C. */
+#include <pthread.h>
+#include <stdint.h>
+
+#include "check.h"
+
+#define NOW 1750000000LL
+#define SETTINGS "{\"secret\":\"c-test-signing-key-0123456789abcdef0123456789\"}"
+#define OTHER_SETTINGS "{\"secret\":\"some-other-key-that-is-never-configured-0001\"}"
+#define BOTH_SETTINGS                                                   \
+  "{\"secret\":\"c-test-signing-key-0123456789abcdef0123456789\","    \
+  "\"fallbacks\":[\"some-other-key-that-is-never-configured-0001\"]}"
+#define MINT_REQ "{\"user_id\":\"42\",\"lifetime\":300,\"jti\":\"0123456789abcdef0123456789abcdef\"}"
+
+static wsauth_token_verifier *new_verifier(const char *settings) {
+  wsauth_token_verifier *v = NULL;
+  CHECK_RC(wsauth_token_verifier_new(settings, strlen(settings), &v), WSAUTH_RESULT_OK);
+  CHECK(v != NULL);
+  return v;
+}
+
+/* Mints with `v` into `tok` (NUL-terminated) and returns its length. */
+static size_t mint(const wsauth_token_verifier *v, const char *req, long long now, char *tok, size_t cap) {
+  size_t len = 0;
+  CHECK_RC(wsauth_token_verifier_mint(v, req, strlen(req), now, tok, cap - 1, &len), WSAUTH_RESULT_OK);
+  CHECK(len > 0 && len < cap);
+  tok[len] = '\0';
+  return len;
+}
+
+/* Checks `tok` at `now`; returns a malloc'd NUL-terminated copy of the JSON. */
+static char *check_json(const wsauth_token_verifier *v, const char *tok, size_t tok_len, long long now) {
+  size_t cap = wsauth_token_check_json_capacity(tok_len);
+  char *out = malloc(cap);
+  size_t len = 0;
+  CHECK_RC(wsauth_token_verifier_check_json(v, tok, tok_len, now, out, cap, &len), WSAUTH_RESULT_OK);
+  CHECK(len <= cap);
+  char *s = dup_out(out, len);
+  free(out);
+  return s;
+}
+
+static void test_library_info(void) {
+  const char *version = wsauth_version();
+  CHECK(version != NULL && strlen(version) > 0);
+  for (unsigned code = 7000; code <= 7009; code++) {
+    const char *d = wsauth_result_describe(code);
+    CHECK(d != NULL && strcmp(d, "unknown result") != 0);
+  }
+  CHECK(strcmp(wsauth_result_describe(WSAUTH_RESULT_OK), "ok") == 0);
+  CHECK(strcmp(wsauth_result_describe(0), "unknown result") == 0);
+  CHECK(strcmp(wsauth_result_describe(7999), "unknown result") == 0);
+}
+
+static void test_valid_and_invalid_tokens(void) {
+  wsauth_token_verifier *v = new_verifier(SETTINGS);
+  char tok[4096];
+  size_t n = mint(v, MINT_REQ, NOW, tok, sizeof tok);
+  CHECK(strncmp(tok, "eyJ", 3) == 0);
+
+  char *ok = check_json(v, tok, n, NOW + 1);
+  CHECK(strstr(ok, "\"valid\":true") != NULL);
+  CHECK(strstr(ok, "\"user_id\":\"42\"") != NULL);
+  CHECK(strstr(ok, "\"token_type\":\"access\"") != NULL);
+  CHECK(strstr(ok, "\"jti\":\"0123456789abcdef0123456789abcdef\"") != NULL);
+  free(ok);
+
+  /* exp == now is expired (PyJWT: exp <= now - leeway). */
+  char *expired = check_json(v, tok, n, NOW + 300);
+  CHECK(strstr(expired, "\"valid\":false") != NULL);
+  CHECK(strstr(expired, "\"kind\":\"expired\"") != NULL);
+  CHECK(strstr(expired, "\"message\":\"Token is expired\"") != NULL);
+  free(expired);
+
+  /* Another key: bad signature. */
+  wsauth_token_verifier *other = new_verifier(OTHER_SETTINGS);
+  char *wrong = check_json(other, tok, n, NOW + 1);
+  CHECK(strstr(wrong, "\"kind\":\"bad_signature\"") != NULL);
+  free(wrong);
+
+  /* Fallback keys are opt-in: a verifier that lists the other key accepts its tokens. */
+  char other_tok[4096];
+  size_t on = mint(other, MINT_REQ, NOW, other_tok, sizeof other_tok);
+  wsauth_token_verifier *both = new_verifier(BOTH_SETTINGS);
+  char *fallback_ok = check_json(both, other_tok, on, NOW + 1);
+  CHECK(strstr(fallback_ok, "\"valid\":true") != NULL);
+  free(fallback_ok);
+  char *no_fallback = check_json(v, other_tok, on, NOW + 1);
+  CHECK(strstr(no_fallback, "\"kind\":\"bad_signature\"") != NULL);
+  free(no_fallback);
+
+  /* A flipped signature character. */
+  char tampered[4096];
+  memcpy(tampered, tok, n + 1);
+  tampered[n - 2] = tampered[n - 2] == 'A' ? 'B' : 'A';
+  char *bad = check_json(v, tampered, n, NOW + 1);
+  CHECK(strstr(bad, "\"valid\":false") != NULL);
+  free(bad);
+
+  /* Garbage and the empty token are decisions, not call errors. */
+  char *garbage = check_json(v, "not-a-token", 11, NOW);
+  CHECK(strstr(garbage, "\"kind\":\"malformed\"") != NULL);
+  free(garbage);
+  char *empty = check_json(v, NULL, 0, NOW);
+  CHECK(strstr(empty, "\"valid\":false") != NULL);
+  free(empty);
+
+  /* Larger than max_token_bytes (8 KiB by default): too_large. */
+  size_t big_len = 64 * 1024;
+  char *big = malloc(big_len);
+  memset(big, 'a', big_len);
+  char *too_large = check_json(v, big, big_len, NOW);
+  CHECK(strstr(too_large, "\"kind\":\"too_large\"") != NULL);
+  free(too_large);
+  free(big);
+
+  /* Extra claims are carried through to "claims". */
+  const char *staff_req =
+      "{\"user_id\":7,\"jti\":\"fedcba9876543210fedcba9876543210\",\"extra\":{\"is_staff\":true}}";
+  char staff_tok[4096];
+  size_t sn = mint(v, staff_req, NOW, staff_tok, sizeof staff_tok);
+  char *staff = check_json(v, staff_tok, sn, NOW + 10);
+  CHECK(strstr(staff, "\"valid\":true") != NULL);
+  CHECK(strstr(staff, "\"user_id\":7") != NULL);
+  CHECK(strstr(staff, "\"is_staff\":true") != NULL);
+  free(staff);
+
+  wsauth_token_verifier_free(both);
+  wsauth_token_verifier_free(other);
+  wsauth_token_verifier_free(v);
+}
+
+static void test_settings_errors(void) {
+  wsauth_token_verifier *v = (wsauth_token_verifier *)0x1;
+  const char *s = SETTINGS;
+  /* NULL pointers. */
+  CHECK_RC(wsauth_token_verifier_new(NULL, 10, &v), WSAUTH_RESULT_NULL_PARAMETER);
+  CHECK_RC(wsauth_token_verifier_new(s, strlen(s), NULL), WSAUTH_RESULT_NULL_PARAMETER);
+  /* Outputs are written only on success. */
+  CHECK(v == (wsauth_token_verifier *)0x1);
+  /* Invalid UTF-8, bad JSON, unknown fields, empty key, unknown algorithm, wrong types. */
+  const char bad_utf8[] = "{\"secret\":\"\xff\xfe\"}";
+  CHECK_RC(wsauth_token_verifier_new(bad_utf8, sizeof bad_utf8 - 1, &v), WSAUTH_RESULT_INVALID_UTF8);
+  CHECK_RC(wsauth_token_verifier_new("{", 1, &v), WSAUTH_RESULT_INVALID_SETTINGS);
+  CHECK_RC(wsauth_token_verifier_new("", 0, &v), WSAUTH_RESULT_INVALID_SETTINGS);
+  const char *unknown = "{\"secret\":\"k\",\"secrt\":\"x\"}";
+  CHECK_RC(wsauth_token_verifier_new(unknown, strlen(unknown), &v), WSAUTH_RESULT_INVALID_SETTINGS);
+  const char *empty_key = "{\"secret\":\"\"}";
+  CHECK_RC(wsauth_token_verifier_new(empty_key, strlen(empty_key), &v), WSAUTH_RESULT_INVALID_KEY);
+  const char *empty_fallback = "{\"secret\":\"k\",\"fallbacks\":[\"\"]}";
+  CHECK_RC(wsauth_token_verifier_new(empty_fallback, strlen(empty_fallback), &v), WSAUTH_RESULT_INVALID_KEY);
+  const char *rs256 = "{\"secret\":\"k\",\"algorithm\":\"RS256\"}";
+  CHECK_RC(wsauth_token_verifier_new(rs256, strlen(rs256), &v), WSAUTH_RESULT_INVALID_SETTINGS);
+  CHECK(v == (wsauth_token_verifier *)0x1);
+
+  /* The last error explains, and never echoes a value from the input. */
+  const char *leaky = "{\"secret\":\"hunter2-secret-value\",\"leeway\":\"hunter2-secret-value\"}";
+  CHECK_RC(wsauth_token_verifier_new(leaky, strlen(leaky), &v), WSAUTH_RESULT_INVALID_SETTINGS);
+  char msg[512];
+  size_t msg_len = 0;
+  CHECK_RC(wsauth_last_error(msg, sizeof msg, &msg_len), WSAUTH_RESULT_OK);
+  CHECK(msg_len > 0);
+  CHECK(out_has(msg, msg_len, "leeway") || out_has(msg, msg_len, "u32"));
+  CHECK(!out_has(msg, msg_len, "hunter2"));
+  CHECK_RC(wsauth_last_error(msg, 1, &msg_len), WSAUTH_RESULT_BUFFER_TOO_SMALL);
+  CHECK_RC(wsauth_last_error(msg, sizeof msg, NULL), WSAUTH_RESULT_NULL_PARAMETER);
+
+  /* Oversized settings document. */
+  size_t huge = (1u << 20) + 1;
+  char *big = malloc(huge);
+  memset(big, ' ', huge);
+  CHECK_RC(wsauth_token_verifier_new(big, huge, &v), WSAUTH_RESULT_INPUT_TOO_LARGE);
+  free(big);
+  CHECK(v == (wsauth_token_verifier *)0x1);
+}
+
+static void test_call_errors(void) {
+  wsauth_token_verifier *v = new_verifier(SETTINGS);
+  char tok[4096];
+  size_t n = mint(v, MINT_REQ, NOW, tok, sizeof tok);
+  char out[8192];
+  size_t len = 12345;
+
+  CHECK_RC(wsauth_token_verifier_check_json(NULL, tok, n, NOW, out, sizeof out, &len),
+           WSAUTH_RESULT_NULL_PARAMETER);
+  CHECK_RC(wsauth_token_verifier_check_json(v, NULL, n, NOW, out, sizeof out, &len),
+           WSAUTH_RESULT_NULL_PARAMETER);
+  CHECK_RC(wsauth_token_verifier_check_json(v, tok, n, NOW, NULL, sizeof out, &len),
+           WSAUTH_RESULT_NULL_PARAMETER);
+  CHECK_RC(wsauth_token_verifier_check_json(v, tok, n, NOW, out, sizeof out, NULL),
+           WSAUTH_RESULT_NULL_PARAMETER);
+  const char bad_utf8[] = "eyJ\xc3\x28.x.y";
+  CHECK_RC(wsauth_token_verifier_check_json(v, bad_utf8, sizeof bad_utf8 - 1, NOW, out, sizeof out, &len),
+           WSAUTH_RESULT_INVALID_UTF8);
+  CHECK(len == 12345);
+
+  /* Too small an output buffer: nothing written, not even the length. */
+  memset(out, 'Z', sizeof out);
+  CHECK_RC(wsauth_token_verifier_check_json(v, tok, n, NOW + 1, out, 10, &len), WSAUTH_RESULT_BUFFER_TOO_SMALL);
+  CHECK(len == 12345);
+  CHECK(out[0] == 'Z' && out[9] == 'Z');
+  CHECK_RC(wsauth_token_verifier_check_json(v, tok, n, NOW + 1, NULL, 0, &len), WSAUTH_RESULT_BUFFER_TOO_SMALL);
+
+  /* The capacity bound holds. */
+  CHECK_RC(wsauth_token_verifier_check_json(v, tok, n, NOW + 1, out, sizeof out, &len), WSAUTH_RESULT_OK);
+  CHECK(len > 0 && len <= wsauth_token_check_json_capacity(n));
+
+  /* Mint errors. */
+  char minted[16];
+  size_t mlen = 777;
+  CHECK_RC(wsauth_token_verifier_mint(NULL, MINT_REQ, strlen(MINT_REQ), NOW, tok, sizeof tok, &mlen),
+           WSAUTH_RESULT_NULL_PARAMETER);
+  CHECK_RC(wsauth_token_verifier_mint(v, MINT_REQ, strlen(MINT_REQ), NOW, minted, sizeof minted, &mlen),
+           WSAUTH_RESULT_BUFFER_TOO_SMALL);
+  const char *no_jti = "{\"user_id\":\"1\"}";
+  CHECK_RC(wsauth_token_verifier_mint(v, no_jti, strlen(no_jti), NOW, tok, sizeof tok, &mlen),
+           WSAUTH_RESULT_INVALID_REQUEST);
+  const char *obj_uid = "{\"user_id\":{},\"jti\":\"x\"}";
+  CHECK_RC(wsauth_token_verifier_mint(v, obj_uid, strlen(obj_uid), NOW, tok, sizeof tok, &mlen),
+           WSAUTH_RESULT_INVALID_REQUEST);
+  const char bad_req[] = "{\"user_id\":\"\xff\",\"jti\":\"x\"}";
+  CHECK_RC(wsauth_token_verifier_mint(v, bad_req, sizeof bad_req - 1, NOW, tok, sizeof tok, &mlen),
+           WSAUTH_RESULT_INVALID_UTF8);
+  CHECK(mlen == 777);
+
+  /* free(NULL) is a no-op. */
+  wsauth_token_verifier_free(NULL);
+  wsauth_token_verifier_free(v);
+}
+
+/* Verifiers are immutable: one handle serves many threads. */
+struct thread_arg {
+  const wsauth_token_verifier *v;
+  const char *tok;
+  size_t len;
+  int ok;
+};
+
+static void *thread_main(void *p) {
+  struct thread_arg *a = p;
+  char out[8192];
+  size_t len = 0;
+  a->ok = 1;
+  for (int i = 0; i < 200; i++) {
+    if (wsauth_token_verifier_check_json(a->v, a->tok, a->len, NOW + 1, out, sizeof out, &len) !=
+            WSAUTH_RESULT_OK ||
+        !out_has(out, len, "\"valid\":true")) {
+      a->ok = 0;
+    }
+  }
+  return NULL;
+}
+
+static void test_shared_between_threads(void) {
+  wsauth_token_verifier *v = new_verifier(SETTINGS);
+  char tok[4096];
+  size_t n = mint(v, MINT_REQ, NOW, tok, sizeof tok);
+  pthread_t threads[4];
+  struct thread_arg args[4];
+  for (int i = 0; i < 4; i++) {
+    args[i] = (struct thread_arg){v, tok, n, 0};
+    CHECK(pthread_create(&threads[i], NULL, thread_main, &args[i]) == 0);
+  }
+  for (int i = 0; i < 4; i++) {
+    CHECK(pthread_join(threads[i], NULL) == 0);
+    CHECK(args[i].ok == 1);
+  }
+  wsauth_token_verifier_free(v);
+}
+
+int main(void) {
+  test_library_info();
+  test_valid_and_invalid_tokens();
+  test_settings_errors();
+  test_call_errors();
+  test_shared_between_threads();
+  return finish("c tokens");
+}

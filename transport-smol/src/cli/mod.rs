@@ -1,0 +1,101 @@
+//! The `wsauth` command-line tool.
+//!
+//! Every subcommand takes `--json` (one JSON object on stdout) and exits
+//! [`EXIT_OK`] on success / valid, [`EXIT_INVALID`] on invalid / rejected and
+//! [`EXIT_USAGE`] on usage or config errors. `--now UNIX` replaces the clock
+//! wherever time matters. Logs go to stderr (`-v`, or `WSAUTH_LOG` with
+//! `tracing-subscriber` filter syntax) and never contain a token, a cookie
+//! value or a secret.
+
+use clap::{ArgAction, Parser, Subcommand};
+use std::ffi::OsString;
+
+mod config_check;
+mod input;
+mod output;
+pub mod probe;
+pub mod serve;
+mod session;
+mod token;
+
+/// Exit code: success, or the credential is valid.
+pub const EXIT_OK: i32 = 0;
+/// Exit code: the credential is invalid / rejected.
+pub const EXIT_INVALID: i32 = 1;
+/// Exit code: usage or configuration error.
+pub const EXIT_USAGE: i32 = 2;
+
+/// `wsauth`: authenticate WebSocket connections exactly as Django, SimpleJWT and Channels do.
+#[derive(Debug, Parser)]
+#[command(name = "wsauth", version, about, long_about = None, max_term_width = 100)]
+struct Cli {
+    /// More log output on stderr (-v info, -vv debug, -vvv trace). `WSAUTH_LOG` overrides.
+    #[arg(short, long, action = ArgAction::Count, global = true)]
+    verbose: u8,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Run the WebSocket gateway.
+    Serve(serve::ServeArgs),
+    /// Connect to a WebSocket URL and report OPEN, CLOSED <code> <reason> or HTTP <status>.
+    Probe(probe::ProbeArgs),
+    /// SimpleJWT access tokens: check or mint.
+    #[command(subcommand)]
+    Token(token::TokenCommand),
+    /// Django sessions: decide `get_user()` for a session cookie.
+    #[command(subcommand)]
+    Session(session::SessionCommand),
+    /// Configuration files.
+    #[command(subcommand)]
+    Config(config_check::ConfigCommand),
+}
+
+/// Runs the tool with the process's arguments; returns the exit code.
+pub fn main() -> i32 {
+    run(std::env::args_os())
+}
+
+/// Runs the tool with `args` (the first one is the program name); returns the exit code.
+pub fn run<I, T>(args: I) -> i32
+where
+    I: IntoIterator<Item = T>,
+    T: Into<OsString> + Clone,
+{
+    let cli = match Cli::try_parse_from(args) {
+        Ok(cli) => cli,
+        Err(err) => {
+            // --help / --version print to stdout and exit 0; usage errors exit 2.
+            let _ = err.print();
+            return err.exit_code();
+        }
+    };
+    init_logging(cli.verbose);
+    match cli.command {
+        Command::Serve(args) => serve::run(args),
+        Command::Probe(args) => probe::run(args),
+        Command::Token(cmd) => token::run(cmd),
+        Command::Session(cmd) => session::run(cmd),
+        Command::Config(cmd) => config_check::run(cmd),
+    }
+}
+
+/// Logs to stderr. `WSAUTH_LOG` (filter syntax) wins over `-v`.
+fn init_logging(verbose: u8) {
+    use tracing_subscriber::EnvFilter;
+    let default = match verbose {
+        0 => "warn",
+        1 => "info",
+        2 => "debug",
+        _ => "trace",
+    };
+    let filter = EnvFilter::try_from_env("WSAUTH_LOG").unwrap_or_else(|_| EnvFilter::new(default));
+    // A second initialisation (several runs in one process) keeps the first subscriber.
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_target(false)
+        .try_init();
+}

@@ -1,0 +1,201 @@
+//! `wsauth serve`: the WebSocket gateway.
+//!
+//! Without `--config`, an embedded default serves the reference app
+//! ([`crate::reference`]) with a signing secret from `WSAUTH_SECRET` (else
+//! generated from the OS RNG and printed), and prints a staff token, a
+//! customer token and `wsauth probe` commands to try. With `--config FILE`
+//! (TOML, the same `Config` that `wsauth config check` validates) the routes,
+//! carriers, origins and limits come from the file; users, receipts and
+//! conversations come from the demo directory.
+
+use super::output::{print_json, print_line};
+use super::{EXIT_OK, EXIT_USAGE};
+use crate::reference::{self, ReferenceApp, CUSTOMER_RECEIPT, CUSTOMER_USER_ID, STAFF_USER_ID};
+use crate::{Gateway, Server, SmolRuntime};
+use clap::Args;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use wsauth_core::{ClaimValue, Config, InlineStr, MintRequest, SecretRef, TokenVerifier, UserSource};
+
+/// Environment variable holding the default configuration's signing secret.
+pub const SECRET_ENV: &str = "WSAUTH_SECRET";
+
+/// Lifetime of the tokens printed at start, seconds.
+const DEMO_TOKEN_LIFETIME: i64 = 3600;
+
+/// Arguments of `wsauth serve`.
+#[derive(Debug, Clone, Args)]
+pub struct ServeArgs {
+    /// Config file (TOML). Without it, an embedded default with the reference app's routes.
+    #[arg(long, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    /// Address to listen on (port 0 picks a free port; the bound address is printed).
+    #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:8001")]
+    pub listen: String,
+    /// Print one JSON object on stdout (address, demo tokens) instead of text.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// Runs `wsauth serve`; returns the process exit code.
+pub fn run(args: ServeArgs) -> i32 {
+    match prepare(&args) {
+        Ok(prepared) => smol::block_on(serve(args, prepared)),
+        Err(message) => {
+            eprintln!("wsauth serve: config error: {message}");
+            if args.json {
+                print_json(&serde_json::json!({ "error": { "kind": "config", "message": message } }));
+            }
+            EXIT_USAGE
+        }
+    }
+}
+
+struct Prepared {
+    config: Config,
+    /// The generated secret, when one was generated (printed once, for minting more tokens).
+    generated_secret: Option<String>,
+}
+
+fn prepare(args: &ServeArgs) -> Result<Prepared, String> {
+    match &args.config {
+        Some(path) => Ok(Prepared { config: load_config(path)?, generated_secret: None }),
+        None => match std::env::var(SECRET_ENV) {
+            Ok(s) if !s.is_empty() => Ok(Prepared {
+                config: reference::default_config(SecretRef::Env(SECRET_ENV.into())),
+                generated_secret: None,
+            }),
+            _ => {
+                let secret = generate_secret()?;
+                Ok(Prepared {
+                    config: reference::default_config(SecretRef::Value(secret.clone())),
+                    generated_secret: Some(secret),
+                })
+            }
+        },
+    }
+}
+
+/// Reads and checks a TOML config file; every problem is listed.
+fn load_config(path: &Path) -> Result<Config, String> {
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+    let config: Config =
+        toml::from_str(&text).map_err(|e| format!("{}: {}", path.display(), e.message()))?;
+    let problems = config.check();
+    if !problems.is_empty() {
+        let list: Vec<String> = problems.iter().map(|p| p.to_string()).collect();
+        return Err(format!("{}: {}", path.display(), list.join("; ")));
+    }
+    Ok(config)
+}
+
+/// 50 characters from the OS RNG (like Django's `get_random_secret_key`).
+fn generate_secret() -> Result<String, String> {
+    const CHARS: &[u8] = b"abcdefghijklmnopqrstuvwxyz0123456789!@#%^&*(-_=+)";
+    let mut bytes = [0u8; 50];
+    getrandom::fill(&mut bytes).map_err(|e| format!("cannot read the OS random generator: {e}"))?;
+    Ok(bytes
+        .iter()
+        .map(|b| char::from(CHARS.get(usize::from(*b) % CHARS.len()).copied().unwrap_or(b'x')))
+        .collect())
+}
+
+/// `uuid4().hex`-shaped token id.
+fn random_jti() -> String {
+    let mut bytes = [0u8; 16];
+    if getrandom::fill(&mut bytes).is_err() {
+        let t = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_nanos())
+            .unwrap_or(0);
+        bytes = t.to_le_bytes();
+    }
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+fn mint(tokens: &TokenVerifier, user: &str, staff_claim: bool, now: i64) -> String {
+    let jti = random_jti();
+    let id = InlineStr::new(user).map(ClaimValue::Str).unwrap_or(ClaimValue::Null);
+    let extra_staff = [("is_staff", ClaimValue::Bool(true))];
+    let extra: &[(&str, ClaimValue)] = if staff_claim { &extra_staff } else { &[] };
+    tokens.mint(&MintRequest { user_id: id, lifetime: DEMO_TOKEN_LIFETIME, jti: &jti, extra }, now)
+}
+
+async fn serve(args: ServeArgs, prepared: Prepared) -> i32 {
+    let Prepared { config, generated_secret } = prepared;
+    let host = Arc::new(reference::demo_host());
+    let app = Arc::new(ReferenceApp::new(SmolRuntime));
+    let gateway = match Gateway::from_config(&config, host, app) {
+        Ok(g) => g,
+        Err(e) => {
+            eprintln!("wsauth serve: config error: {e}");
+            return EXIT_USAGE;
+        }
+    };
+    let server = match Server::bind(args.listen.as_str(), gateway.clone()).await {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("wsauth serve: cannot listen on {}: {e}", args.listen);
+            return EXIT_USAGE;
+        }
+    };
+    let addr = match server.local_addr() {
+        Ok(a) => a,
+        Err(e) => {
+            eprintln!("wsauth serve: {e}");
+            return EXIT_USAGE;
+        }
+    };
+    let base = format!("ws://{addr}");
+    let now = crate::gateway::unix_secs();
+    let tokens = gateway.authenticator().tokens();
+    // In claims mode the staff flag travels in the token; with a directory it comes from the user.
+    let claims_mode = config.users.source == UserSource::Claims;
+    let staff = mint(tokens, STAFF_USER_ID, claims_mode, now);
+    let customer = mint(tokens, CUSTOMER_USER_ID, false, now);
+    let routes: Vec<String> = config.routes.iter().map(|r| r.path.clone()).collect();
+
+    if args.json {
+        print_json(&serde_json::json!({
+            "listen": base,
+            "routes": routes,
+            "staff_token": staff,
+            "customer_token": customer,
+            "token_lifetime_secs": DEMO_TOKEN_LIFETIME,
+            "generated_secret": generated_secret,
+        }));
+    } else {
+        print_line(&format!("listening: {base}"));
+        print_line(&format!("routes: {}", routes.join(" ")));
+        match &generated_secret {
+            Some(s) => print_line(&format!(
+                "secret: {s}  (generated; set {SECRET_ENV} to choose one, e.g. for `wsauth token mint`)"
+            )),
+            None if args.config.is_none() => print_line(&format!("secret: from {SECRET_ENV}")),
+            None => {}
+        }
+        print_line(&format!("staff_token: {staff}"));
+        print_line(&format!("customer_token: {customer}"));
+        print_line(&format!("(tokens: user 1 admin is staff, user 2 customer owns receipt {CUSTOMER_RECEIPT}; valid {DEMO_TOKEN_LIFETIME} s)"));
+        print_line("try:");
+        for (cmd, expect) in [
+            (format!("wsauth probe {base}/ws/chat/lobby/"), "OPEN (anonymous chat)"),
+            (format!("wsauth probe {base}/ws/admin/chat/ --token {staff}"), "OPEN"),
+            (format!("wsauth probe {base}/ws/admin/chat/ --token {customer}"), "CLOSED 4403 staff only"),
+            (format!("wsauth probe {base}/ws/logs/"), "CLOSED 4401 authentication required"),
+            (
+                format!("wsauth probe {base}/ws/receipts/{CUSTOMER_RECEIPT}/ --token {customer} --carrier subprotocol"),
+                "OPEN",
+            ),
+            (format!("wsauth probe {base}/ws/receipts/{CUSTOMER_RECEIPT}/ --token {staff}"), "CLOSED 4403 not the owner"),
+            (format!("wsauth probe {base}/ws/conversations/1/ --token {customer} --carrier message"), "OPEN"),
+            (format!("wsauth probe {base}/ws/chat/lobby/ --origin https://evil.example"), "HTTP 403"),
+        ] {
+            print_line(&format!("  {cmd}\n      # → {expect}"));
+        }
+    }
+    tracing::info!(listen = %addr, "serving");
+    server.run_until_signal().await;
+    EXIT_OK
+}

@@ -1,0 +1,791 @@
+//! The one code path both runtimes share: read the upgrade request, let the
+//! core decide (answering its host steps), carry out the decision through
+//! async-tungstenite's handshake callback, then drive the open connection's
+//! state machine (timeouts, in-band auth and refresh) next to the application.
+//!
+//! Everything here is generic over `futures-io` streams and a [`Runtime`];
+//! no decision is made here — every accept, close and refusal comes from
+//! `wsauth-core`.
+
+use crate::app::{method_name, App, AppMessage, AuthEvent, ConnInfo, Handler, Outbox, Outcome, Stage};
+use crate::head::{read_head, write_http_error, HeadError, Replay};
+use crate::host::{AccessQuery, Host, LookupError, SessionRecord, UserRow};
+use crate::runtime::{Runtime, ShutdownHandle};
+use async_tungstenite::tungstenite::handshake::server::{
+    create_response, ErrorResponse, Request as HttpRequest, Response as HttpResponse,
+};
+use async_tungstenite::tungstenite::http::{self, HeaderValue};
+use async_tungstenite::tungstenite::protocol::frame::coding::CloseCode as WsCloseCode;
+use async_tungstenite::tungstenite::protocol::{CloseFrame, WebSocketConfig};
+use async_tungstenite::tungstenite::{Error as WsError, Message};
+use async_tungstenite::WebSocketStream;
+use futures::future::{self, BoxFuture, Either, FutureExt};
+use futures::io::{AsyncRead, AsyncWrite};
+use futures::{Stream, StreamExt};
+use std::collections::HashMap;
+use std::future::Future;
+use std::io;
+use std::net::{IpAddr, SocketAddr};
+use std::pin::pin;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::task::Poll;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use tracing::{debug, info, warn};
+use wsauth_core::{
+    offers_bearer, Answer, Authenticator, Close, Config, ConfigError, ConnState, Connection,
+    Decision, HandshakeView, MessageAction, Principal, RateState, Relation, Request, SessionRow,
+    Step, UserKey, UserRecord,
+};
+
+/// Transport limits (the core's own limits — token, cookie and control
+/// message sizes, the auth-message deadline — live in its [`Config`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Limits {
+    /// Time a client has to send its complete upgrade request.
+    pub handshake_timeout: Duration,
+    /// Largest request head (request line and headers), bytes: larger → HTTP 431.
+    pub max_head_bytes: usize,
+    /// Largest WebSocket message, bytes (tungstenite `max_message_size`).
+    pub max_message_bytes: usize,
+    /// Largest WebSocket frame, bytes (tungstenite `max_frame_size`).
+    pub max_frame_bytes: usize,
+    /// Messages queued for one connection before the application's sends are dropped.
+    pub outbox_capacity: usize,
+    /// Time one write may take before the connection is dropped.
+    pub write_timeout: Duration,
+    /// Time to wait for the client's close reply after sending a close.
+    pub close_timeout: Duration,
+    /// Time one host lookup may take before it counts as failed (1013).
+    pub lookup_timeout: Duration,
+    /// Time open connections get to close on shutdown.
+    pub shutdown_grace: Duration,
+    /// Peers tracked for the rate limit (idle ones are forgotten first).
+    pub max_rate_entries: usize,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            handshake_timeout: Duration::from_secs(10),
+            max_head_bytes: 32 * 1024,
+            max_message_bytes: 64 * 1024,
+            max_frame_bytes: 64 * 1024,
+            outbox_capacity: 64,
+            write_timeout: Duration::from_secs(10),
+            close_timeout: Duration::from_secs(2),
+            lookup_timeout: Duration::from_secs(5),
+            shutdown_grace: Duration::from_secs(5),
+            max_rate_entries: 100_000,
+        }
+    }
+}
+
+impl Limits {
+    /// Limits that fit `config`: the handshake timeout from
+    /// `limits.handshake_timeout_secs`, a head large enough for the largest
+    /// token plus the largest session cookie, messages at least as large as
+    /// the largest control message.
+    pub fn from_config(config: &Config) -> Self {
+        let d = Limits::default();
+        let l = &config.limits;
+        let head = l.max_token_bytes.saturating_add(l.max_cookie_bytes).saturating_add(16 * 1024);
+        Limits {
+            handshake_timeout: Duration::from_secs(u64::from(l.handshake_timeout_secs.max(1))),
+            max_head_bytes: d.max_head_bytes.max(head),
+            max_message_bytes: d.max_message_bytes.max(l.max_message_bytes),
+            max_frame_bytes: d.max_frame_bytes.max(l.max_message_bytes),
+            ..d
+        }
+    }
+
+    /// Sets the handshake timeout.
+    pub fn with_handshake_timeout(mut self, t: Duration) -> Self {
+        self.handshake_timeout = t;
+        self
+    }
+
+    /// Sets the largest request head.
+    pub fn with_max_head_bytes(mut self, n: usize) -> Self {
+        self.max_head_bytes = n;
+        self
+    }
+
+    /// Sets the largest WebSocket message and frame.
+    pub fn with_max_message_bytes(mut self, n: usize) -> Self {
+        self.max_message_bytes = n;
+        self.max_frame_bytes = n;
+        self
+    }
+
+    /// Sets the per-connection outbox capacity.
+    pub fn with_outbox_capacity(mut self, n: usize) -> Self {
+        self.outbox_capacity = n.max(1);
+        self
+    }
+
+    /// Sets the host-lookup timeout.
+    pub fn with_lookup_timeout(mut self, t: Duration) -> Self {
+        self.lookup_timeout = t;
+        self
+    }
+
+    /// Sets the shutdown grace period.
+    pub fn with_shutdown_grace(mut self, t: Duration) -> Self {
+        self.shutdown_grace = t;
+        self
+    }
+
+    fn ws_config(&self) -> WebSocketConfig {
+        WebSocketConfig::default()
+            .read_buffer_size(16 * 1024)
+            .write_buffer_size(0)
+            .max_write_buffer_size(self.max_message_bytes.saturating_mul(4).max(64 * 1024))
+            .max_message_size(Some(self.max_message_bytes))
+            .max_frame_size(Some(self.max_frame_bytes))
+    }
+}
+
+/// The authenticator, the host, the application and the limits: everything
+/// a server needs to handle connections. Cheap to clone.
+#[derive(Clone)]
+pub struct Gateway {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    auth: Authenticator,
+    host: Arc<dyn Host>,
+    app: Arc<dyn App>,
+    limits: Limits,
+    next_id: AtomicU64,
+    rates: Mutex<HashMap<IpAddr, RateState>>,
+}
+
+impl std::fmt::Debug for Gateway {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Gateway")
+            .field("routes", &self.inner.auth.routes().iter().map(|r| r.name()).collect::<Vec<_>>())
+            .field("limits", &self.inner.limits)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Gateway {
+    /// A gateway deciding with `auth`, answering steps with `host` and
+    /// handing accepted connections to `app`.
+    pub fn new(auth: Authenticator, host: Arc<dyn Host>, app: Arc<dyn App>, limits: Limits) -> Self {
+        Gateway {
+            inner: Arc::new(Inner {
+                auth,
+                host,
+                app,
+                limits,
+                next_id: AtomicU64::new(1),
+                rates: Mutex::new(HashMap::new()),
+            }),
+        }
+    }
+
+    /// A gateway for a configuration whose secrets are resolved from
+    /// literal values, environment variables and files.
+    pub fn from_config(config: &Config, host: Arc<dyn Host>, app: Arc<dyn App>) -> Result<Self, ConfigError> {
+        let secrets = config.resolve_secrets(resolve_secret_ref)?;
+        let auth = Authenticator::from_config(config, &secrets)?;
+        Ok(Gateway::new(auth, host, app, Limits::from_config(config)))
+    }
+
+    /// The authenticator.
+    pub fn authenticator(&self) -> &Authenticator {
+        &self.inner.auth
+    }
+
+    /// The transport limits.
+    pub fn limits(&self) -> &Limits {
+        &self.inner.limits
+    }
+
+    /// The host.
+    pub fn host(&self) -> &Arc<dyn Host> {
+        &self.inner.host
+    }
+
+    /// Serves connections from `incoming` until `shutdown` is triggered, then
+    /// closes open connections (1001) and waits for them (bounded by the
+    /// grace period). Accept errors (e.g. too many open files) are logged and
+    /// retried after a pause.
+    pub async fn serve_incoming<R, S, I>(&self, rt: R, incoming: I, shutdown: ShutdownHandle)
+    where
+        R: Runtime,
+        S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+        I: Stream<Item = io::Result<(S, Option<SocketAddr>)>> + Send,
+    {
+        let mut incoming = pin!(incoming);
+        let mut stop = pin!(shutdown.triggered());
+        loop {
+            let next = match future::select(incoming.next(), stop.as_mut()).await {
+                Either::Left((next, _)) => next,
+                Either::Right(((), _)) => break,
+            };
+            match next {
+                None => break,
+                Some(Ok((stream, peer))) => {
+                    let gw = self.clone();
+                    let rt2 = rt.clone();
+                    let sd = shutdown.clone();
+                    rt.spawn(async move { gw.handle(&rt2, stream, peer, &sd).await }.boxed());
+                }
+                Some(Err(e)) => {
+                    warn!(error = %e, "accept failed");
+                    rt.sleep(Duration::from_millis(100)).await;
+                }
+            }
+        }
+        info!(open = shutdown.active_connections(), "shutting down");
+        shutdown.drained(&rt, self.inner.limits.shutdown_grace).await;
+    }
+
+    /// Handles one connection to the end: upgrade, decision, and — when
+    /// accepted — the open connection until either side closes it.
+    pub async fn handle<R, S>(&self, rt: &R, mut stream: S, peer: Option<SocketAddr>, shutdown: &ShutdownHandle)
+    where
+        R: Runtime,
+        S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+    {
+        let _active = shutdown.track();
+        let id = self.inner.next_id.fetch_add(1, Ordering::Relaxed);
+        let limits = &self.inner.limits;
+        let handshake_deadline = std::time::Instant::now() + limits.handshake_timeout;
+
+        let head = match timeout(rt, limits.handshake_timeout, read_head(&mut stream, limits.max_head_bytes)).await {
+            None => {
+                debug!(conn = id, peer = ?peer, "handshake timeout: request head incomplete");
+                return;
+            }
+            Some(Err(HeadError::TooLarge)) => {
+                debug!(conn = id, peer = ?peer, "request head too large");
+                write_http_error(&mut stream, 431, "Request Header Fields Too Large").await;
+                return;
+            }
+            Some(Err(HeadError::Malformed)) => {
+                debug!(conn = id, peer = ?peer, "malformed request head");
+                write_http_error(&mut stream, 400, "Bad Request").await;
+                return;
+            }
+            Some(Err(HeadError::Io(e))) => {
+                debug!(conn = id, peer = ?peer, error = %e, "connection ended before the upgrade");
+                return;
+            }
+            Some(Ok(head)) => head,
+        };
+        if create_response(&head.request).is_err() {
+            debug!(conn = id, peer = ?peer, "not a WebSocket upgrade request");
+            write_http_error(&mut stream, 400, "Bad Request").await;
+            return;
+        }
+
+        let path = head.request.uri().path().to_string();
+        let query = head.request.uri().query().unwrap_or("").to_string();
+        let headers: Vec<(&str, &[u8])> =
+            head.request.headers().iter().map(|(n, v)| (n.as_str(), v.as_bytes())).collect();
+        let mut view = HandshakeView::new(&path, &query, &headers).with_method(head.request.method().as_str());
+        if let Some(p) = peer {
+            view = view.with_peer(p.ip());
+        }
+
+        let decision = self.decide(rt, &view, peer).await;
+        let auth = &self.inner.auth;
+        let bearer = offers_bearer(&view, &auth.settings().credentials);
+        let subprotocol: Option<String> = match &decision {
+            Decision::Accept(a) => a.subprotocol.map(|s| s.as_str().to_string()),
+            Decision::AwaitFirstMessage(w) => w.subprotocol.map(|s| s.as_str().to_string()),
+            // Echo the bearer protocol on a close too, or the browser fails the
+            // handshake and never sees the close code.
+            Decision::Close(_) if bearer => Some(auth.settings().credentials.subprotocol.clone()),
+            _ => None,
+        };
+        let route_name = route_of(auth, &decision).map(str::to_string);
+        self.audit(AuthEvent {
+            time_ms: unix_ms(),
+            conn: id,
+            peer,
+            path: path.clone(),
+            route: route_name.clone(),
+            stage: Stage::Upgrade,
+            outcome: match decision {
+                Decision::Accept(_) => Outcome::Accept,
+                Decision::AwaitFirstMessage(_) => Outcome::AwaitAuth,
+                Decision::Close(_) => Outcome::Close,
+                Decision::Deny { .. } => Outcome::Deny,
+            },
+            code: match &decision {
+                Decision::Close(c) => Some(c.code_u16()),
+                Decision::Deny { status } => Some(*status),
+                _ => None,
+            },
+            reason: decision.close().map(|c| c.reason.as_str().to_string()),
+            user: decision.principal().and_then(|p| p.user()).map(|u| u.id.as_str().to_string()),
+            method: decision.principal().and_then(|p| p.user()).map(|u| method_name(u.method)),
+        });
+        if let Decision::Close(c) = &decision {
+            if let Some(secs) = c.retry_after {
+                debug!(conn = id, retry_after_secs = secs, "rate limited");
+            }
+        }
+        let deny = match decision {
+            Decision::Deny { status } => Some(status),
+            _ => None,
+        };
+        drop(headers);
+
+        let callback = move |_req: &HttpRequest, mut resp: HttpResponse| -> Result<HttpResponse, ErrorResponse> {
+            if let Some(status) = deny {
+                return Err(error_response(status));
+            }
+            if let Some(p) = subprotocol.as_deref().and_then(|p| HeaderValue::from_str(p).ok()) {
+                resp.headers_mut().insert(http::header::SEC_WEBSOCKET_PROTOCOL, p);
+            }
+            Ok(resp)
+        };
+        let replay = Replay::new(head.raw, stream);
+        let left = handshake_deadline.saturating_duration_since(std::time::Instant::now());
+        let upgrade = async_tungstenite::accept_hdr_async_with_config(replay, callback, Some(limits.ws_config()));
+        let mut ws = match timeout(rt, left.max(Duration::from_millis(100)), upgrade).await {
+            None => {
+                debug!(conn = id, "handshake timeout while answering the upgrade");
+                return;
+            }
+            Some(Err(WsError::Http(resp))) => {
+                debug!(conn = id, status = resp.status().as_u16(), "upgrade refused");
+                return;
+            }
+            Some(Err(e)) => {
+                debug!(conn = id, error = %e, "upgrade failed");
+                return;
+            }
+            Some(Ok(ws)) => ws,
+        };
+
+        let conn = match Connection::new(&decision, &path) {
+            Some(conn) => conn,
+            None => {
+                if let Decision::Close(c) = decision {
+                    close_ws(rt, &mut ws, c.code_u16(), c.reason.as_str(), limits.close_timeout).await;
+                }
+                return;
+            }
+        };
+        let ctx = ConnCtx { id, peer, path, route: route_name.unwrap_or_default() };
+        self.run_open(rt, ws, conn, ctx, shutdown).await;
+    }
+
+    /// The upgrade decision: the core's, with host steps answered and the
+    /// rate limit consulted once the origin has passed.
+    async fn decide<'a, R: Runtime>(&'a self, rt: &R, view: &HandshakeView<'a>, peer: Option<SocketAddr>) -> Decision {
+        let auth = &self.inner.auth;
+        let mut hs = auth.start(view, unix_secs());
+        if let Step::Done(d @ Decision::Deny { .. }) = hs.poll() {
+            return d;
+        }
+        if let Some(d) = peer.and_then(|p| self.check_rate(p.ip())) {
+            return d;
+        }
+        self.drive(rt, &mut hs).await
+    }
+
+    /// GCRA state per peer IP, kept here; the core decides.
+    fn check_rate(&self, ip: IpAddr) -> Option<Decision> {
+        let auth = &self.inner.auth;
+        auth.rate_limit()?;
+        let now_ms = unix_ms();
+        let mut rates = match self.inner.rates.lock() {
+            Ok(g) => g,
+            Err(p) => p.into_inner(),
+        };
+        if rates.len() >= self.inner.limits.max_rate_entries && !rates.contains_key(&ip) {
+            rates.retain(|_, s| !s.is_idle(now_ms));
+            if rates.len() >= self.inner.limits.max_rate_entries {
+                // Every tracked peer is active: forget one rather than grow without bound.
+                if let Some(k) = rates.keys().next().copied() {
+                    rates.remove(&k);
+                }
+            }
+        }
+        let state = rates.entry(ip).or_default();
+        auth.check_rate(state, now_ms)
+    }
+
+    /// Runs a handshake's host steps to its decision.
+    async fn drive<R: Runtime>(&self, rt: &R, hs: &mut wsauth_core::Handshake<'_>) -> Decision {
+        const MAX_STEPS: usize = 16;
+        for _ in 0..MAX_STEPS {
+            let lookup = match hs.poll() {
+                Step::Done(d) => return d,
+                Step::Lookup(req) => Lookup::from_request(&req),
+            };
+            match lookup {
+                Lookup::User { key, pk } => {
+                    let host = &self.inner.host;
+                    match self.timed(rt, host.user(&key, &pk)).await {
+                        Ok(Some(row)) => hs.answer(Answer::User(Some(user_record(&row)))),
+                        Ok(None) => hs.answer(Answer::User(None)),
+                        Err(e) => self.failed(hs, "user", &e),
+                    }
+                }
+                Lookup::Session { key } => match self.timed(rt, self.inner.host.session(&key)).await {
+                    Ok(Some(rec)) => hs.answer(Answer::Session(Some(session_row(&rec)))),
+                    Ok(None) => hs.answer(Answer::Session(None)),
+                    Err(e) => self.failed(hs, "session", &e),
+                },
+                Lookup::Jti { jti } => match self.timed(rt, self.inner.host.jti_revoked(&jti)).await {
+                    Ok(revoked) => hs.answer(Answer::Revoked(revoked)),
+                    Err(e) => self.failed(hs, "jti", &e),
+                },
+                Lookup::Access { user, relation, route, param, value } => {
+                    let q = AccessQuery { user: &user, relation, route: &route, param: &param, value: &value };
+                    match self.timed(rt, self.inner.host.access(&q)).await {
+                        Ok(allowed) => hs.answer(Answer::Access(allowed)),
+                        Err(e) => self.failed(hs, "access", &e),
+                    }
+                }
+                Lookup::Unknown => hs.answer(Answer::Failed),
+            }
+        }
+        hs.answer(Answer::Failed);
+        match hs.poll() {
+            Step::Done(d) => d,
+            Step::Lookup(_) => Decision::Close(Close::new(
+                wsauth_core::CloseCode::TryAgainLater,
+                wsauth_core::reasons::LOOKUP_FAILED,
+            )),
+        }
+    }
+
+    fn failed(&self, hs: &mut wsauth_core::Handshake<'_>, what: &str, e: &LookupError) {
+        warn!(lookup = what, error = %e, "host lookup failed");
+        hs.answer(Answer::Failed);
+    }
+
+    async fn timed<R: Runtime, T>(
+        &self,
+        rt: &R,
+        fut: BoxFuture<'_, Result<T, LookupError>>,
+    ) -> Result<T, LookupError> {
+        match timeout(rt, self.inner.limits.lookup_timeout, fut).await {
+            Some(r) => r,
+            None => Err(LookupError::new("timed out")),
+        }
+    }
+
+    fn audit(&self, event: AuthEvent) {
+        info!(
+            conn = event.conn,
+            peer = ?event.peer,
+            path = %event.path,
+            route = event.route.as_deref().unwrap_or("-"),
+            stage = event.stage.as_str(),
+            outcome = event.outcome.as_str(),
+            code = event.code,
+            reason = event.reason.as_deref().unwrap_or(""),
+            user = event.user.as_deref().unwrap_or("-"),
+            method = event.method.as_deref().unwrap_or("-"),
+            "auth decision"
+        );
+        self.inner.app.audit(&event);
+    }
+
+    fn conn_info(&self, ctx: &ConnCtx, conn: &Connection) -> ConnInfo {
+        let auth = &self.inner.auth;
+        let m = conn.route();
+        let params = auth
+            .routes()
+            .get(m.index())
+            .map(|r| {
+                r.pattern()
+                    .param_names()
+                    .enumerate()
+                    .filter_map(|(i, n)| Some((n.to_string(), m.param(&ctx.path, i)?.into_owned())))
+                    .collect()
+            })
+            .unwrap_or_default();
+        ConnInfo {
+            id: ctx.id,
+            peer: ctx.peer,
+            path: ctx.path.clone(),
+            route: ctx.route.clone(),
+            params,
+            principal: *conn.principal(),
+        }
+    }
+
+    fn event(&self, ctx: &ConnCtx, stage: Stage, outcome: Outcome, close: Option<&Close>, principal: &Principal) -> AuthEvent {
+        AuthEvent {
+            time_ms: unix_ms(),
+            conn: ctx.id,
+            peer: ctx.peer,
+            path: ctx.path.clone(),
+            route: Some(ctx.route.clone()),
+            stage,
+            outcome,
+            code: close.map(Close::code_u16),
+            reason: close.map(|c| c.reason.as_str().to_string()),
+            user: principal.user().map(|u| u.id.as_str().to_string()),
+            method: principal.user().map(|u| method_name(u.method)),
+        }
+    }
+
+    /// Drives an accepted connection: the core's deadlines, control messages,
+    /// the application's messages both ways, shutdown.
+    async fn run_open<R, S>(&self, rt: &R, mut ws: WebSocketStream<S>, mut conn: Connection, ctx: ConnCtx, shutdown: &ShutdownHandle)
+    where
+        R: Runtime,
+        S: AsyncRead + AsyncWrite + Unpin + Send,
+    {
+        let limits = &self.inner.limits;
+        let auth = &self.inner.auth;
+        let (outbox, mut rx) = Outbox::channel(ctx.id, limits.outbox_capacity);
+        let mut handler: Option<Box<dyn Handler>> = None;
+        if conn.state() == ConnState::Open {
+            handler = Some(self.inner.app.open(&self.conn_info(&ctx, &conn), outbox.clone()));
+        }
+        let mut stop = shutdown.triggered().boxed();
+        let mut timer: Option<(i64, BoxFuture<'static, ()>)> = None;
+
+        let end: Option<(u16, String)> = loop {
+            let want = conn.poll_timeout();
+            if timer.as_ref().map(|t| t.0) != want {
+                timer = want.map(|d| (d, rt.sleep(until_unix(d))));
+            }
+            let event = future::poll_fn(|cx| {
+                if stop.poll_unpin(cx).is_ready() {
+                    return Poll::Ready(Event::Shutdown);
+                }
+                if let Some((_, t)) = timer.as_mut() {
+                    if t.poll_unpin(cx).is_ready() {
+                        return Poll::Ready(Event::Timer);
+                    }
+                }
+                if let Poll::Ready(m) = rx.poll_next_unpin(cx) {
+                    return Poll::Ready(Event::Out(m));
+                }
+                if let Poll::Ready(m) = ws.poll_next_unpin(cx) {
+                    return Poll::Ready(Event::In(m));
+                }
+                Poll::Pending
+            })
+            .await;
+            match event {
+                Event::Shutdown => break Some((1001, "server shutting down".into())),
+                Event::Timer => {
+                    timer = None;
+                    let before = conn.state();
+                    if let Some(c) = conn.handle_timeout(unix_secs()) {
+                        let stage = if before == ConnState::AwaitingAuth { Stage::AuthMessage } else { Stage::Timeout };
+                        let ev = self.event(&ctx, stage, Outcome::Close, Some(&c), conn.principal());
+                        self.audit(AuthEvent { stage: Stage::Timeout, ..ev });
+                        break Some((c.code_u16(), c.reason.as_str().to_string()));
+                    }
+                }
+                Event::Out(None) => break None,
+                Event::Out(Some(msg)) => {
+                    match timeout(rt, limits.write_timeout, ws.send(msg)).await {
+                        Some(Ok(())) => {}
+                        Some(Err(e)) => {
+                            debug!(conn = ctx.id, error = %e, "write failed");
+                            break None;
+                        }
+                        None => {
+                            debug!(conn = ctx.id, "write timed out");
+                            break None;
+                        }
+                    }
+                }
+                Event::In(None) => break None,
+                Event::In(Some(Err(e))) => match e {
+                    WsError::Capacity(_) => break Some((1009, "message too big".into())),
+                    WsError::Protocol(_) | WsError::Utf8(_) => break Some((1002, "protocol error".into())),
+                    _ => {
+                        debug!(conn = ctx.id, error = %e, "read ended");
+                        break None;
+                    }
+                },
+                Event::In(Some(Ok(msg))) => {
+                    let (bytes, app_msg): (&[u8], fn(&[u8]) -> AppMessage) = match &msg {
+                        Message::Text(t) => (t.as_bytes(), |b| AppMessage::Text(String::from_utf8_lossy(b).into_owned())),
+                        Message::Binary(b) => (b, |b| AppMessage::Binary(b.to_vec())),
+                        // tungstenite answers pings itself; closes are answered by it too.
+                        _ => continue,
+                    };
+                    let before = conn.state();
+                    let mut control = true;
+                    let close = match conn.handle_message(auth, bytes, unix_secs()) {
+                        MessageAction::Deliver => {
+                            control = false;
+                            if let Some(h) = handler.as_mut() {
+                                h.message(app_msg(bytes));
+                            }
+                            None
+                        }
+                        MessageAction::Close(c) => Some(c),
+                        MessageAction::Steps(mut hs) => {
+                            let d = self.drive(rt, &mut hs).await;
+                            drop(hs);
+                            conn.finish(d, unix_secs())
+                        }
+                        _ => None,
+                    };
+                    let stage = if before == ConnState::AwaitingAuth { Stage::AuthMessage } else { Stage::Refresh };
+                    if let Some(c) = close {
+                        self.audit(self.event(&ctx, stage, Outcome::Close, Some(&c), conn.principal()));
+                        break Some((c.code_u16(), c.reason.as_str().to_string()));
+                    }
+                    if control && conn.state() == ConnState::Open {
+                        self.audit(self.event(&ctx, stage, Outcome::Accept, None, conn.principal()));
+                        if before == ConnState::AwaitingAuth {
+                            handler = Some(self.inner.app.open(&self.conn_info(&ctx, &conn), outbox.clone()));
+                        }
+                    }
+                }
+            }
+        };
+        if let Some(mut h) = handler.take() {
+            h.closed();
+        }
+        drop(rx);
+        if let Some((code, reason)) = end {
+            close_ws(rt, &mut ws, code, &reason, limits.close_timeout).await;
+        }
+    }
+}
+
+enum Event {
+    Shutdown,
+    Timer,
+    Out(Option<Message>),
+    In(Option<Result<Message, WsError>>),
+}
+
+struct ConnCtx {
+    id: u64,
+    peer: Option<SocketAddr>,
+    path: String,
+    route: String,
+}
+
+/// A host lookup copied out of the core's request (so the handshake can be
+/// answered after the lookup's await).
+enum Lookup {
+    User { key: UserKey, pk: String },
+    Session { key: String },
+    Jti { jti: String },
+    Access { user: String, relation: Relation, route: String, param: String, value: String },
+    Unknown,
+}
+
+impl Lookup {
+    fn from_request(req: &Request<'_>) -> Self {
+        match *req {
+            Request::User { key, pk } => Lookup::User { key: *key, pk: pk.into() },
+            Request::Session { key } => Lookup::Session { key: key.into() },
+            Request::JtiRevoked { jti } => Lookup::Jti { jti: jti.into() },
+            Request::Access { user, relation, route, param, value } => Lookup::Access {
+                user: user.into(),
+                relation,
+                route: route.into(),
+                param: param.into(),
+                value: value.into(),
+            },
+            _ => Lookup::Unknown,
+        }
+    }
+}
+
+fn user_record(row: &UserRow) -> UserRecord<'_> {
+    UserRecord {
+        pk: &row.pk,
+        password: &row.password,
+        is_active: row.is_active,
+        is_staff: row.is_staff,
+        is_superuser: row.is_superuser,
+    }
+}
+
+fn session_row(rec: &SessionRecord) -> SessionRow<'_> {
+    SessionRow { session_key: &rec.session_key, session_data: &rec.session_data, expire_date: rec.expire_date }
+}
+
+fn route_of<'a>(auth: &'a Authenticator, d: &Decision) -> Option<&'a str> {
+    let m = match d {
+        Decision::Accept(a) => a.route,
+        Decision::AwaitFirstMessage(w) => w.route,
+        _ => return None,
+    };
+    auth.routes().get(m.index()).map(|r| r.name())
+}
+
+fn error_response(status: u16) -> ErrorResponse {
+    let status = http::StatusCode::from_u16(status).unwrap_or(http::StatusCode::FORBIDDEN);
+    let body = format!("{}\n", status.canonical_reason().unwrap_or("Forbidden"));
+    let mut resp = http::Response::new(Some(body.clone()));
+    *resp.status_mut() = status;
+    let h = resp.headers_mut();
+    h.insert(http::header::CONTENT_TYPE, HeaderValue::from_static("text/plain"));
+    h.insert(http::header::CONNECTION, HeaderValue::from_static("close"));
+    h.insert(http::header::CONTENT_LENGTH, HeaderValue::from(body.len()));
+    resp
+}
+
+/// Sends a close frame and waits (bounded) for the client's reply.
+async fn close_ws<R, S>(rt: &R, ws: &mut WebSocketStream<S>, code: u16, reason: &str, wait: Duration)
+where
+    R: Runtime,
+    S: AsyncRead + AsyncWrite + Unpin + Send,
+{
+    let frame = CloseFrame { code: WsCloseCode::from(code), reason: wsauth_core::truncate_reason(reason).into() };
+    let finish = async {
+        if ws.close(Some(frame)).await.is_err() {
+            return;
+        }
+        while let Some(Ok(_)) = ws.next().await {}
+    };
+    let _ = timeout(rt, wait, finish).await;
+}
+
+/// `fut`'s output, or `None` after `dur`.
+pub(crate) async fn timeout<R: Runtime, F: Future>(rt: &R, dur: Duration, fut: F) -> Option<F::Output> {
+    let fut = pin!(fut);
+    match future::select(fut, rt.sleep(dur)).await {
+        Either::Left((out, _)) => Some(out),
+        Either::Right(((), _)) => None,
+    }
+}
+
+/// Unix time in whole seconds (the core's clock).
+pub(crate) fn unix_secs() -> i64 {
+    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs() as i64).unwrap_or(0)
+}
+
+/// Unix time in milliseconds.
+pub(crate) fn unix_ms() -> i64 {
+    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_millis() as i64).unwrap_or(0)
+}
+
+/// Time until the Unix second `t` begins.
+fn until_unix(t: i64) -> Duration {
+    let target = UNIX_EPOCH + Duration::from_secs(t.max(0) as u64);
+    target.duration_since(SystemTime::now()).unwrap_or(Duration::ZERO)
+}
+
+/// Resolves `{ env = … }` and `{ file = … }` secret references.
+pub fn resolve_secret_ref(r: &wsauth_core::SecretRef) -> Option<String> {
+    match r {
+        wsauth_core::SecretRef::Value(v) => Some(v.clone()),
+        wsauth_core::SecretRef::Env(name) => std::env::var(name).ok(),
+        wsauth_core::SecretRef::File(path) => std::fs::read_to_string(path)
+            .ok()
+            .map(|s| s.strip_suffix('\n').map(|t| t.strip_suffix('\r').unwrap_or(t)).unwrap_or(&s).to_string()),
+        #[allow(unreachable_patterns)]
+        _ => None,
+    }
+}

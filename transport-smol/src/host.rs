@@ -1,0 +1,315 @@
+//! Steps the host answers: the application's user directory, session store,
+//! revocation list and resource access, behind one trait.
+//!
+//! The core asks (sans-IO); the transport calls the matching [`Host`] method
+//! and hands the answer back. A lookup that fails ([`LookupError`]) closes the
+//! connection with 1013 (try again later) — never 4401.
+
+use futures::future::{self, BoxFuture};
+use std::collections::{HashMap, HashSet};
+use std::fmt;
+use std::sync::RwLock;
+use wsauth_core::{Relation, UserKey};
+
+/// A lookup could not be answered (database or cache down, timeout).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LookupError {
+    message: String,
+}
+
+impl LookupError {
+    /// A failure with a message for the logs (never a credential).
+    pub fn new(message: impl Into<String>) -> Self {
+        LookupError { message: message.into() }
+    }
+}
+
+impl fmt::Display for LookupError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "lookup failed: {}", self.message)
+    }
+}
+
+impl std::error::Error for LookupError {}
+
+/// A row of Django's `auth_user` table: what the core needs of a user.
+#[derive(Clone, PartialEq, Eq)]
+pub struct UserRow {
+    /// `str(pk)`.
+    pub pk: String,
+    /// `username` (for logs and demos; the core does not read it).
+    pub username: String,
+    /// The stored password hash (`pbkdf2_sha256$…`), for the session auth hash
+    /// and SimpleJWT's revoke claim.
+    pub password: String,
+    /// `is_active`.
+    pub is_active: bool,
+    /// `is_staff`.
+    pub is_staff: bool,
+    /// `is_superuser`.
+    pub is_superuser: bool,
+}
+
+impl fmt::Debug for UserRow {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("UserRow")
+            .field("pk", &self.pk)
+            .field("username", &self.username)
+            .field("is_active", &self.is_active)
+            .field("is_staff", &self.is_staff)
+            .field("is_superuser", &self.is_superuser)
+            .finish_non_exhaustive()
+    }
+}
+
+/// A row of Django's `django_session` table.
+#[derive(Clone, PartialEq, Eq)]
+pub struct SessionRecord {
+    /// `session_key`.
+    pub session_key: String,
+    /// `session_data` (signed, as stored).
+    pub session_data: String,
+    /// `expire_date`, Unix seconds.
+    pub expire_date: i64,
+}
+
+impl fmt::Debug for SessionRecord {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("SessionRecord").field("expire_date", &self.expire_date).finish_non_exhaustive()
+    }
+}
+
+/// "May user U access resource R?" as the core asks it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AccessQuery<'a> {
+    /// `str(pk)` / the user id.
+    pub user: &'a str,
+    /// Owner or member.
+    pub relation: Relation,
+    /// The route's name (`receipts`).
+    pub route: &'a str,
+    /// The route parameter naming the resource (`id`).
+    pub param: &'a str,
+    /// Its value, percent-decoded (`100`).
+    pub value: &'a str,
+}
+
+/// The application's side of the decision. Implement it over your database
+/// and cache; [`MemoryHost`] is an in-memory implementation.
+///
+/// Each method is asked only when the configuration needs it: `user` in
+/// directory mode and for sessions, `session` for the `db` session engine,
+/// `jti_revoked` with `check_revoked_jti`, `access` on owner / member routes.
+pub trait Host: Send + Sync + 'static {
+    /// The user whose primary key is `key` (`pk` is `str(pk)`), or `None`.
+    fn user<'a>(
+        &'a self,
+        key: &'a UserKey,
+        pk: &'a str,
+    ) -> BoxFuture<'a, Result<Option<UserRow>, LookupError>>;
+
+    /// The session row for `session_key`, or `None`. The default has no store.
+    fn session<'a>(
+        &'a self,
+        session_key: &'a str,
+    ) -> BoxFuture<'a, Result<Option<SessionRecord>, LookupError>> {
+        let _ = session_key;
+        Box::pin(future::ready(Ok(None)))
+    }
+
+    /// Whether the token id `jti` is revoked. The default revokes nothing.
+    fn jti_revoked<'a>(&'a self, jti: &'a str) -> BoxFuture<'a, Result<bool, LookupError>> {
+        let _ = jti;
+        Box::pin(future::ready(Ok(false)))
+    }
+
+    /// Whether the access `query` describes is allowed. The default allows nothing.
+    fn access<'a>(&'a self, query: &'a AccessQuery<'a>) -> BoxFuture<'a, Result<bool, LookupError>> {
+        let _ = query;
+        Box::pin(future::ready(Ok(false)))
+    }
+}
+
+/// An in-memory [`Host`]: users, sessions, revoked token ids and access
+/// grants, changeable while the server runs.
+#[derive(Debug, Default)]
+pub struct MemoryHost {
+    users: RwLock<HashMap<String, UserRow>>,
+    sessions: RwLock<HashMap<String, SessionRecord>>,
+    revoked: RwLock<HashSet<String>>,
+    grants: RwLock<HashSet<Grant>>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+struct Grant {
+    owner: bool,
+    route: String,
+    value: String,
+    user: String,
+}
+
+fn read<T>(lock: &RwLock<T>) -> std::sync::RwLockReadGuard<'_, T> {
+    lock.read().unwrap_or_else(|p| p.into_inner())
+}
+
+fn write<T>(lock: &RwLock<T>) -> std::sync::RwLockWriteGuard<'_, T> {
+    lock.write().unwrap_or_else(|p| p.into_inner())
+}
+
+impl MemoryHost {
+    /// An empty directory.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Adds (or replaces) a user.
+    pub fn add_user(&self, user: UserRow) {
+        write(&self.users).insert(user.pk.clone(), user);
+    }
+
+    /// Builder form of [`add_user`](Self::add_user).
+    pub fn with_user(self, user: UserRow) -> Self {
+        self.add_user(user);
+        self
+    }
+
+    /// A copy of the user with primary key `pk`.
+    pub fn get_user(&self, pk: &str) -> Option<UserRow> {
+        read(&self.users).get(pk).cloned()
+    }
+
+    /// Stores a session row.
+    pub fn add_session(&self, row: SessionRecord) {
+        write(&self.sessions).insert(row.session_key.clone(), row);
+    }
+
+    /// Marks a token id as revoked.
+    pub fn revoke_jti(&self, jti: &str) {
+        write(&self.revoked).insert(jti.to_string());
+    }
+
+    /// Lets `user` access the resource `value` of `route` as owner or member.
+    pub fn grant(&self, relation: Relation, route: &str, value: &str, user: &str) {
+        write(&self.grants).insert(Grant {
+            owner: relation == Relation::Owner,
+            route: route.into(),
+            value: value.into(),
+            user: user.into(),
+        });
+    }
+
+    /// Builder form of [`grant`](Self::grant).
+    pub fn with_grant(self, relation: Relation, route: &str, value: &str, user: &str) -> Self {
+        self.grant(relation, route, value, user);
+        self
+    }
+
+    /// Users granted `relation` to `value` of `route`.
+    pub fn granted(&self, relation: Relation, route: &str, value: &str) -> Vec<String> {
+        let owner = relation == Relation::Owner;
+        let mut out: Vec<String> = read(&self.grants)
+            .iter()
+            .filter(|g| g.owner == owner && g.route == route && g.value == value)
+            .map(|g| g.user.clone())
+            .collect();
+        out.sort();
+        out
+    }
+}
+
+impl Host for MemoryHost {
+    fn user<'a>(
+        &'a self,
+        _key: &'a UserKey,
+        pk: &'a str,
+    ) -> BoxFuture<'a, Result<Option<UserRow>, LookupError>> {
+        Box::pin(future::ready(Ok(self.get_user(pk))))
+    }
+
+    fn session<'a>(
+        &'a self,
+        session_key: &'a str,
+    ) -> BoxFuture<'a, Result<Option<SessionRecord>, LookupError>> {
+        Box::pin(future::ready(Ok(read(&self.sessions).get(session_key).cloned())))
+    }
+
+    fn jti_revoked<'a>(&'a self, jti: &'a str) -> BoxFuture<'a, Result<bool, LookupError>> {
+        Box::pin(future::ready(Ok(read(&self.revoked).contains(jti))))
+    }
+
+    fn access<'a>(&'a self, q: &'a AccessQuery<'a>) -> BoxFuture<'a, Result<bool, LookupError>> {
+        let g = Grant {
+            owner: q.relation == Relation::Owner,
+            route: q.route.into(),
+            value: q.value.into(),
+            user: q.user.into(),
+        };
+        Box::pin(future::ready(Ok(read(&self.grants).contains(&g))))
+    }
+}
+
+impl<H: Host + ?Sized> Host for std::sync::Arc<H> {
+    fn user<'a>(
+        &'a self,
+        key: &'a UserKey,
+        pk: &'a str,
+    ) -> BoxFuture<'a, Result<Option<UserRow>, LookupError>> {
+        (**self).user(key, pk)
+    }
+    fn session<'a>(
+        &'a self,
+        session_key: &'a str,
+    ) -> BoxFuture<'a, Result<Option<SessionRecord>, LookupError>> {
+        (**self).session(session_key)
+    }
+    fn jti_revoked<'a>(&'a self, jti: &'a str) -> BoxFuture<'a, Result<bool, LookupError>> {
+        (**self).jti_revoked(jti)
+    }
+    fn access<'a>(&'a self, query: &'a AccessQuery<'a>) -> BoxFuture<'a, Result<bool, LookupError>> {
+        (**self).access(query)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn row(pk: &str, staff: bool) -> UserRow {
+        UserRow {
+            pk: pk.into(),
+            username: format!("u{pk}"),
+            password: "pbkdf2_sha256$1$salt$hash".into(),
+            is_active: true,
+            is_staff: staff,
+            is_superuser: false,
+        }
+    }
+
+    #[test]
+    fn memory_host_answers() {
+        let h = MemoryHost::new()
+            .with_user(row("1", true))
+            .with_grant(Relation::Owner, "receipts", "100", "2");
+        h.revoke_jti("abc");
+        let run = futures::executor::block_on;
+        let key = UserKey::Int(1);
+        assert!(run(h.user(&key, "1")).unwrap().unwrap().is_staff);
+        assert_eq!(run(h.user(&key, "9")).unwrap(), None);
+        assert!(run(h.jti_revoked("abc")).unwrap());
+        assert!(!run(h.jti_revoked("abd")).unwrap());
+        let q = |user| AccessQuery { user, relation: Relation::Owner, route: "receipts", param: "id", value: "100" };
+        assert!(run(h.access(&q("2"))).unwrap());
+        assert!(!run(h.access(&q("1"))).unwrap());
+        let member = AccessQuery { relation: Relation::Member, ..q("2") };
+        assert!(!run(h.access(&member)).unwrap());
+        assert_eq!(h.granted(Relation::Owner, "receipts", "100"), vec!["2".to_string()]);
+    }
+
+    #[test]
+    fn debug_hides_password_and_session_data() {
+        let shown = format!("{:?}", row("1", false));
+        assert!(!shown.contains("pbkdf2"));
+        let s = SessionRecord { session_key: "k".into(), session_data: "secretdata".into(), expire_date: 1 };
+        assert!(!format!("{s:?}").contains("secretdata"));
+    }
+}

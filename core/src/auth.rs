@@ -28,7 +28,9 @@ use crate::jwt::{ClaimValue, InlineStr, TokenVerifier};
 use crate::origin::OriginPolicy;
 use crate::ratelimit::{RateLimit, RateState};
 use crate::route::{Requirement, RouteMatch, Routes};
-use crate::session::{SessionAuth, SessionEngine, SessionError, SessionRow, SessionVerifier, UserRecord};
+use crate::session::{
+    SessionAuth, SessionEngine, SessionError, SessionRow, SessionVerifier, UserRecord,
+};
 use crate::userid::{PkKind, UserKey};
 use alloc::borrow::Cow;
 use core::fmt::{self, Write as _};
@@ -97,14 +99,20 @@ pub struct UserId {
 impl UserId {
     /// A user id from text.
     pub fn new(text: &str, numeric: bool) -> Option<Self> {
-        Some(UserId { text: InlineStr::new(text)?, numeric })
+        Some(UserId {
+            text: InlineStr::new(text)?,
+            numeric,
+        })
     }
 
     /// A numeric user id (`None` only if formatting failed, which cannot happen for `i64`).
     pub fn from_int(v: i64) -> Option<Self> {
         let mut buf = FmtBuf::new();
         write!(buf, "{v}").ok()?;
-        Some(UserId { text: InlineStr::new(buf.as_str())?, numeric: true })
+        Some(UserId {
+            text: InlineStr::new(buf.as_str())?,
+            numeric: true,
+        })
     }
 
     /// The canonical text (`str(pk)` / the claim's string).
@@ -163,6 +171,8 @@ pub struct User {
 
 /// Who is connecting.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+// Decisions are plain values (no heap): a user id and a subprotocol are stored inline.
+#[allow(clippy::large_enum_variant)]
 pub enum Principal {
     /// Not authenticated.
     Anonymous,
@@ -216,6 +226,8 @@ pub struct AwaitAuth {
 
 /// What to do with the upgrade request.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+// Decisions are plain values (no heap): a user id and a subprotocol are stored inline.
+#[allow(clippy::large_enum_variant)]
 pub enum Decision {
     /// Accept.
     Accept(Accepted),
@@ -262,8 +274,8 @@ pub enum Relation {
     Member,
 }
 
-/// A question the host answers (sans-IO step).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// A question the host answers (sans-IO step). `Debug` hides the session key.
+#[derive(Clone, Copy, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum Request<'s> {
     /// The `django_session` row for this key (answer [`Answer::Session`]).
@@ -298,6 +310,37 @@ pub enum Request<'s> {
     },
 }
 
+impl fmt::Debug for Request<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Request::Session { key } => f
+                .debug_struct("Session")
+                .field("key_len", &key.len())
+                .finish_non_exhaustive(),
+            Request::User { key, pk } => f
+                .debug_struct("User")
+                .field("key", key)
+                .field("pk", pk)
+                .finish(),
+            Request::JtiRevoked { jti } => f.debug_struct("JtiRevoked").field("jti", jti).finish(),
+            Request::Access {
+                user,
+                relation,
+                route,
+                param,
+                value,
+            } => f
+                .debug_struct("Access")
+                .field("user", user)
+                .field("relation", relation)
+                .field("route", route)
+                .field("param", param)
+                .field("value", value)
+                .finish(),
+        }
+    }
+}
+
 /// The host's answer to a [`Request`].
 #[derive(Debug, Clone, Copy)]
 #[non_exhaustive]
@@ -316,6 +359,8 @@ pub enum Answer<'a> {
 
 /// One step of a [`Handshake`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+// Decisions are plain values (no heap): a user id and a subprotocol are stored inline.
+#[allow(clippy::large_enum_variant)]
 pub enum Step<'s> {
     /// The host must answer this, then poll again.
     Lookup(Request<'s>),
@@ -405,18 +450,28 @@ impl Authenticator {
     /// time in milliseconds. Without a configured limit this always allows.
     pub fn check_rate(&self, state: &mut RateState, now_ms: i64) -> Option<Decision> {
         let limit = self.rate_limit.as_ref()?;
-        limit.check(state, now_ms).err().map(|retry| Decision::rate_limited(retry.secs()))
+        limit
+            .check(state, now_ms)
+            .err()
+            .map(|retry| Decision::rate_limited(retry.secs()))
     }
 
     /// Starts deciding an upgrade request at `now` (Unix seconds).
     pub fn start<'a>(&'a self, view: &HandshakeView<'a>, now: i64) -> Handshake<'a> {
         let mut hs = Handshake::blank(self, now, Mode::Upgrade, view.path);
-        if !self.origins.check(view.header_values("origin")).is_allowed() {
+        if !self
+            .origins
+            .check(view.header_values("origin"))
+            .is_allowed()
+        {
             hs.finish(Decision::Deny { status: 403 });
             return hs;
         }
         let Some(route) = self.routes.find(view.path) else {
-            hs.finish(Decision::Close(Close::new(CloseCode::NotFound, reasons::NO_ROUTE)));
+            hs.finish(Decision::Close(Close::new(
+                CloseCode::NotFound,
+                reasons::NO_ROUTE,
+            )));
             return hs;
         };
         hs.route = Some(route);
@@ -426,6 +481,15 @@ impl Authenticator {
         let cred = extract_credential(view, &self.settings.credentials);
         hs.begin(cred);
         hs
+    }
+
+    /// The subprotocol to answer with for this request, whatever the decision:
+    /// the bearer protocol name when the client offered it (never the token).
+    /// Browsers fail a handshake that offered subprotocols and got none back,
+    /// so echo it also when accepting only to close with a code.
+    pub fn subprotocol_for(&self, view: &HandshakeView<'_>) -> Option<&str> {
+        offers_bearer(view, &self.settings.credentials)
+            .then_some(self.settings.credentials.subprotocol.as_str())
     }
 
     /// Decides in one call when no host step is needed; `None` when the
@@ -448,15 +512,25 @@ impl Authenticator {
         now: i64,
         refresh_of: Option<UserId>,
     ) -> Handshake<'a> {
-        let mode = if refresh_of.is_some() { Mode::Refresh } else { Mode::AuthMessage };
+        let mode = if refresh_of.is_some() {
+            Mode::Refresh
+        } else {
+            Mode::AuthMessage
+        };
         let mut hs = Handshake::blank(self, now, mode, "");
         hs.expect_user = refresh_of;
         hs.route = Some(route);
         hs.resource = resource;
         let cred = if token.len() > self.settings.credentials.max_token_bytes {
-            Credential::Invalid { carrier: Carrier::Message, kind: ErrorKind::TooLarge }
+            Credential::Invalid {
+                carrier: Carrier::Message,
+                kind: ErrorKind::TooLarge,
+            }
         } else {
-            Credential::Token { token, carrier: Carrier::Message }
+            Credential::Token {
+                token,
+                carrier: Carrier::Message,
+            }
         };
         hs.begin(cred);
         hs
@@ -564,7 +638,10 @@ struct FmtBuf {
 
 impl FmtBuf {
     fn new() -> Self {
-        FmtBuf { buf: [0; 64], len: 0 }
+        FmtBuf {
+            buf: [0; 64],
+            len: 0,
+        }
     }
     fn as_str(&self) -> &str {
         core::str::from_utf8(self.buf.get(..self.len).unwrap_or(&[])).unwrap_or("")
@@ -683,11 +760,16 @@ impl<'a> Handshake<'a> {
             Stage::User => {
                 let key = self.user_key.as_ref()?;
                 let pk = self.pk_text.as_ref()?;
-                Some(Request::User { key, pk: pk.as_str() })
+                Some(Request::User {
+                    key,
+                    pk: pk.as_str(),
+                })
             }
             Stage::Access => {
                 let route = self.auth.routes.get(self.route.as_ref()?.index())?;
-                let Principal::User(user) = &self.principal else { return None };
+                let Principal::User(user) = &self.principal else {
+                    return None;
+                };
                 let value = self.resource.as_deref()?;
                 let (relation, param) = match route.requirement() {
                     Requirement::Owner(p) => (Relation::Owner, p.as_str()),
@@ -706,6 +788,11 @@ impl<'a> Handshake<'a> {
         }
     }
 
+    /// The subprotocol to answer with (see [`Authenticator::subprotocol_for`]).
+    pub fn subprotocol(&self) -> Option<&str> {
+        self.subprotocol.as_ref().map(InlineStr::as_str)
+    }
+
     /// The decision, once made.
     pub fn decision(&self) -> Option<&Decision> {
         self.decision.as_ref()
@@ -718,7 +805,10 @@ impl<'a> Handshake<'a> {
             return;
         }
         if matches!(answer, Answer::Failed) {
-            self.finish(Decision::Close(Close::new(CloseCode::TryAgainLater, reasons::LOOKUP_FAILED)));
+            self.finish(Decision::Close(Close::new(
+                CloseCode::TryAgainLater,
+                reasons::LOOKUP_FAILED,
+            )));
             return;
         }
         match (self.stage, answer) {
@@ -734,7 +824,10 @@ impl<'a> Handshake<'a> {
                 Some(row) => {
                     let loaded = match &self.auth.sessions {
                         Some(s) => s.load_db_row(&row, self.now),
-                        None => Err(SessionError::new(ErrorKind::BadSession, "sessions disabled")),
+                        None => Err(SessionError::new(
+                            ErrorKind::BadSession,
+                            "sessions disabled",
+                        )),
                     };
                     match loaded {
                         Ok(sa) => self.session_loaded(sa),
@@ -777,11 +870,15 @@ impl<'a> Handshake<'a> {
 
     fn route_requirement(&self) -> Option<&'a Requirement> {
         let auth: &'a Authenticator = self.auth;
-        self.route.as_ref().and_then(|m| auth.routes.get(m.index())).map(|r| r.requirement())
+        self.route
+            .as_ref()
+            .and_then(|m| auth.routes.get(m.index()))
+            .map(|r| r.requirement())
     }
 
     fn route_is_anonymous(&self) -> bool {
-        self.route_requirement().is_some_and(Requirement::is_anonymous)
+        self.route_requirement()
+            .is_some_and(Requirement::is_anonymous)
     }
 
     fn route_is_strict(&self) -> bool {
@@ -810,7 +907,9 @@ impl<'a> Handshake<'a> {
         if self.route_is_anonymous() {
             self.accept_anonymous();
         } else if self.auth.auth_message_allowed(&route) {
-            let deadline = self.now.saturating_add(self.auth.settings.auth_message_timeout);
+            let deadline = self
+                .now
+                .saturating_add(self.auth.settings.auth_message_timeout);
             self.finish(Decision::AwaitFirstMessage(AwaitAuth {
                 deadline,
                 route,
@@ -902,7 +1001,10 @@ impl<'a> Handshake<'a> {
             UserSource::Claims => {
                 let id = match t.user_id {
                     ClaimValue::Int(v) => UserId::from_int(v),
-                    ClaimValue::Str(s) => Some(UserId { text: s, numeric: false }),
+                    ClaimValue::Str(s) => Some(UserId {
+                        text: s,
+                        numeric: false,
+                    }),
                     _ => None,
                 };
                 let Some(id) = id else {
@@ -920,7 +1022,9 @@ impl<'a> Handshake<'a> {
                 self.apply_policy();
             }
             UserSource::Directory => {
-                let key = t.user_key.unwrap_or_else(|| t.user_id.to_user_key(self.auth.settings.pk_kind));
+                let key = t
+                    .user_key
+                    .unwrap_or_else(|| t.user_id.to_user_key(self.auth.settings.pk_kind));
                 match key {
                     Err(_) => self.fail(ErrorKind::Malformed),
                     Ok(key) => self.ask_user(key),
@@ -962,7 +1066,10 @@ impl<'a> Handshake<'a> {
         if let Some(sa) = &self.session {
             let checked = match &self.auth.sessions {
                 Some(s) => s.check_user(sa, rec),
-                None => Err(SessionError::new(ErrorKind::BadSession, "sessions disabled")),
+                None => Err(SessionError::new(
+                    ErrorKind::BadSession,
+                    "sessions disabled",
+                )),
             };
             if let Err(e) = checked {
                 self.fail(e.kind());
@@ -1082,5 +1189,85 @@ impl<'a> Handshake<'a> {
             deadline,
             route,
         }));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn pk_text_is_str_of_pk() {
+        let uuid = [
+            0x12, 0x3e, 0x45, 0x67, 0xe8, 0x9b, 0x12, 0xd3, 0xa4, 0x56, 0x42, 0x66, 0x14, 0x17,
+            0x40, 0x00,
+        ];
+        let rows: [(UserKey, Option<&str>); 4] = [
+            (UserKey::Int(-42), Some("-42")),
+            (
+                UserKey::Uuid(uuid),
+                Some("123e4567-e89b-12d3-a456-426614174000"),
+            ),
+            (
+                UserKey::Str(InlineStr::new("alice").unwrap()),
+                Some("alice"),
+            ),
+            (UserKey::NoMatch, None),
+        ];
+        for (key, want) in rows {
+            assert_eq!(
+                pk_text(&key).as_ref().map(InlineStr::as_str),
+                want,
+                "{key:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn password_claim_is_upper_md5_hex() {
+        // md5(b"password") is the well-known 5f4dcc3b5aa765d61d8327deb882cf99.
+        assert!(password_claim_matches(
+            Some("5F4DCC3B5AA765D61D8327DEB882CF99"),
+            "password"
+        ));
+        assert!(!password_claim_matches(
+            Some("5f4dcc3b5aa765d61d8327deb882cf99"),
+            "password"
+        ));
+        assert!(!password_claim_matches(None, "password"));
+        assert!(!password_claim_matches(
+            Some("5F4DCC3B5AA765D61D8327DEB882CF99"),
+            "other"
+        ));
+    }
+
+    #[test]
+    fn every_error_kind_has_a_short_fixed_reason() {
+        for kind in ErrorKind::ALL {
+            let r = reason_for(kind);
+            assert!(
+                !r.is_empty() && r.len() <= crate::close::MAX_REASON_BYTES,
+                "{kind:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn request_debug_hides_the_session_key() {
+        let shown = alloc::format!(
+            "{:?}",
+            Request::Session {
+                key: "abcdefgh12345678"
+            }
+        );
+        assert!(!shown.contains("abcdefgh"));
+    }
+
+    #[test]
+    fn user_ids() {
+        let id = UserId::from_int(i64::MIN).unwrap();
+        assert_eq!(id.as_str(), "-9223372036854775808");
+        assert!(id.is_numeric());
+        assert!(UserId::new(&"x".repeat(300), false).is_none());
     }
 }

@@ -75,7 +75,10 @@ pub struct CloseReason {
 
 impl CloseReason {
     /// The empty reason.
-    pub const EMPTY: CloseReason = CloseReason { len: 0, buf: [0; MAX_REASON_BYTES] };
+    pub const EMPTY: CloseReason = CloseReason {
+        len: 0,
+        buf: [0; MAX_REASON_BYTES],
+    };
 
     /// A reason from `text`, cut to [`MAX_REASON_BYTES`] bytes on a character boundary.
     pub fn new(text: &str) -> Self {
@@ -85,7 +88,10 @@ impl CloseReason {
         for (dst, src) in buf.iter_mut().zip(bytes) {
             *dst = *src;
         }
-        CloseReason { len: u8::try_from(bytes.len()).unwrap_or(0), buf }
+        CloseReason {
+            len: u8::try_from(bytes.len()).unwrap_or(0),
+            buf,
+        }
     }
 
     /// The reason text.
@@ -117,6 +123,23 @@ impl fmt::Display for CloseReason {
     }
 }
 
+/// Formats into a reason buffer; refuses (instead of cutting) what does not fit.
+struct ReasonWriter {
+    buf: [u8; MAX_REASON_BYTES],
+    len: u8,
+}
+
+impl fmt::Write for ReasonWriter {
+    fn write_str(&mut self, s: &str) -> fmt::Result {
+        let start = usize::from(self.len);
+        let end = start.checked_add(s.len()).ok_or(fmt::Error)?;
+        let dst = self.buf.get_mut(start..end).ok_or(fmt::Error)?;
+        dst.copy_from_slice(s.as_bytes());
+        self.len = u8::try_from(end).map_err(|_| fmt::Error)?;
+        Ok(())
+    }
+}
+
 /// `text` cut to at most [`MAX_REASON_BYTES`] bytes, on a character boundary.
 pub fn truncate_reason(text: &str) -> &str {
     if text.len() <= MAX_REASON_BYTES {
@@ -143,14 +166,33 @@ pub struct Close {
 impl Close {
     /// A close with a fixed reason text.
     pub fn new(code: CloseCode, reason: &str) -> Self {
-        Close { code, reason: CloseReason::new(reason), retry_after: None }
+        Close {
+            code,
+            reason: CloseReason::new(reason),
+            retry_after: None,
+        }
     }
 
-    /// 4429 with the retry-after hint (whole seconds, rounded up).
+    /// 4429 with the retry-after hint (whole seconds), also written into the
+    /// reason: `too many connection attempts, retry in 30 s`.
     pub fn rate_limited(retry_after_secs: u64) -> Self {
+        let mut w = ReasonWriter {
+            buf: [0; MAX_REASON_BYTES],
+            len: 0,
+        };
+        let reason = match fmt::write(
+            &mut w,
+            format_args!("{}, retry in {} s", reasons::RATE_LIMITED, retry_after_secs),
+        ) {
+            Ok(()) => CloseReason {
+                len: w.len,
+                buf: w.buf,
+            },
+            Err(_) => CloseReason::new(reasons::RATE_LIMITED),
+        };
         Close {
             code: CloseCode::RateLimited,
-            reason: CloseReason::new(reasons::RATE_LIMITED),
+            reason,
             retry_after: Some(retry_after_secs),
         }
     }
@@ -231,6 +273,18 @@ mod tests {
         assert!(cut.len() <= MAX_REASON_BYTES);
         assert_eq!(cut.len(), 122);
         assert_eq!(CloseReason::new(&s).as_str(), cut);
+    }
+
+    #[test]
+    fn rate_limited_reason_names_the_wait() {
+        let c = Close::rate_limited(30);
+        assert_eq!(c.code.as_u16(), 4429);
+        assert_eq!(c.retry_after, Some(30));
+        assert_eq!(
+            c.reason.as_str(),
+            "too many connection attempts, retry in 30 s"
+        );
+        assert!(Close::rate_limited(u64::MAX).reason.len() <= MAX_REASON_BYTES);
     }
 
     #[test]

@@ -100,7 +100,9 @@ impl<'de> Deserialize<'de> for SecretRef {
                     }
                 };
                 if map.next_key::<String>()?.is_some() {
-                    return Err(de::Error::custom("expected exactly one of `value`, `env`, `file`"));
+                    return Err(de::Error::custom(
+                        "expected exactly one of `value`, `env`, `file`",
+                    ));
                 }
                 Ok(out)
             }
@@ -485,7 +487,10 @@ pub struct ConfigError {
 
 impl ConfigError {
     fn new(path: impl Into<String>, kind: ConfigErrorKind) -> Self {
-        ConfigError { path: path.into(), kind }
+        ConfigError {
+            path: path.into(),
+            kind,
+        }
     }
 }
 
@@ -537,8 +542,16 @@ impl Config {
             r("chat", "/ws/chat/<room>/", Requirement::Anonymous),
             r("admin_chat", "/ws/admin/chat/", Requirement::Staff),
             r("logs", "/ws/logs/", Requirement::Staff),
-            r("receipts", "/ws/receipts/<id>/", Requirement::Owner("id".into())),
-            r("conversations", "/ws/conversations/<id>/", Requirement::Member("id".into())),
+            r(
+                "receipts",
+                "/ws/receipts/<id>/",
+                Requirement::Owner("id".into()),
+            ),
+            r(
+                "conversations",
+                "/ws/conversations/<id>/",
+                Requirement::Member("id".into()),
+            ),
         ]
     }
 
@@ -546,10 +559,16 @@ impl Config {
     pub fn check(&self) -> Vec<ConfigError> {
         let mut errs = Vec::new();
         if self.jwt.secret.is_none() {
-            errs.push(ConfigError::new("jwt.secret", ConfigErrorKind::MissingSecret));
+            errs.push(ConfigError::new(
+                "jwt.secret",
+                ConfigErrorKind::MissingSecret,
+            ));
         }
         if Algorithm::from_name(&self.jwt.algorithm).is_none() {
-            errs.push(ConfigError::new("jwt.algorithm", ConfigErrorKind::BadAlgorithm));
+            errs.push(ConfigError::new(
+                "jwt.algorithm",
+                ConfigErrorKind::BadAlgorithm,
+            ));
         }
         for (field, v) in [
             ("jwt.user_id_claim", &self.jwt.user_id_claim),
@@ -568,45 +587,71 @@ impl Config {
             ));
         }
         if self.session.is_some() && !directory {
-            errs.push(ConfigError::new("users.source", ConfigErrorKind::SessionNeedsDirectory));
+            errs.push(ConfigError::new(
+                "users.source",
+                ConfigErrorKind::SessionNeedsDirectory,
+            ));
         }
         if let Some(s) = &self.session {
             if s.cookie_name.is_empty() {
-                errs.push(ConfigError::new("session.cookie_name", ConfigErrorKind::Empty));
+                errs.push(ConfigError::new(
+                    "session.cookie_name",
+                    ConfigErrorKind::Empty,
+                ));
             }
             if s.auth_backends.is_empty() {
-                errs.push(ConfigError::new("session.auth_backends", ConfigErrorKind::Empty));
+                errs.push(ConfigError::new(
+                    "session.auth_backends",
+                    ConfigErrorKind::Empty,
+                ));
             }
             if s.cookie_age <= 0 {
-                errs.push(ConfigError::new("session.cookie_age", ConfigErrorKind::Zero));
+                errs.push(ConfigError::new(
+                    "session.cookie_age",
+                    ConfigErrorKind::Zero,
+                ));
             }
         }
         let c = &self.credentials;
         let carriers = self.effective_carriers();
         if carriers.is_empty() {
-            errs.push(ConfigError::new("credentials.carriers", ConfigErrorKind::NoCarriers));
+            errs.push(ConfigError::new(
+                "credentials.carriers",
+                ConfigErrorKind::NoCarriers,
+            ));
         }
         for (i, carrier) in carriers.iter().enumerate() {
             let path = format!("credentials.carriers[{i}]");
-            if carriers.get(..i).is_some_and(|before| before.contains(carrier)) {
-                errs.push(ConfigError::new(path.clone(), ConfigErrorKind::DuplicateCarrier));
+            if carriers
+                .get(..i)
+                .is_some_and(|before| before.contains(carrier))
+            {
+                errs.push(ConfigError::new(
+                    path.clone(),
+                    ConfigErrorKind::DuplicateCarrier,
+                ));
             }
             match carrier {
                 Carrier::Session if self.session.is_none() => errs.push(ConfigError::new(
                     path,
                     ConfigErrorKind::SessionCarrierWithoutSession,
                 )),
-                Carrier::Cookie if c.jwt_cookie.as_deref().is_none_or(str::is_empty) => errs
-                    .push(ConfigError::new(path, ConfigErrorKind::CookieCarrierWithoutName)),
-                Carrier::Subprotocol if c.subprotocol.is_empty() => {
-                    errs.push(ConfigError::new("credentials.subprotocol", ConfigErrorKind::Empty))
-                }
-                Carrier::Header if c.header_types.is_empty() || c.header_name.is_empty() => {
-                    errs.push(ConfigError::new("credentials.header_types", ConfigErrorKind::Empty))
-                }
-                Carrier::Query if c.query_params.is_empty() => {
-                    errs.push(ConfigError::new("credentials.query_params", ConfigErrorKind::Empty))
-                }
+                Carrier::Cookie if c.jwt_cookie.as_deref().is_none_or(str::is_empty) => errs.push(
+                    ConfigError::new(path, ConfigErrorKind::CookieCarrierWithoutName),
+                ),
+                Carrier::Subprotocol if c.subprotocol.is_empty() => errs.push(ConfigError::new(
+                    "credentials.subprotocol",
+                    ConfigErrorKind::Empty,
+                )),
+                Carrier::Header if c.header_types.is_empty() || c.header_name.is_empty() => errs
+                    .push(ConfigError::new(
+                        "credentials.header_types",
+                        ConfigErrorKind::Empty,
+                    )),
+                Carrier::Query if c.query_params.is_empty() => errs.push(ConfigError::new(
+                    "credentials.query_params",
+                    ConfigErrorKind::Empty,
+                )),
                 _ => {}
             }
         }
@@ -641,8 +686,15 @@ impl Config {
         }
         for (i, r) in self.routes.iter().enumerate() {
             if r.name.is_empty() {
-                errs.push(ConfigError::new(format!("routes[{i}].name"), ConfigErrorKind::Empty));
-            } else if self.routes.get(..i).is_some_and(|b| b.iter().any(|o| o.name == r.name)) {
+                errs.push(ConfigError::new(
+                    format!("routes[{i}].name"),
+                    ConfigErrorKind::Empty,
+                ));
+            } else if self
+                .routes
+                .get(..i)
+                .is_some_and(|b| b.iter().any(|o| o.name == r.name))
+            {
                 errs.push(ConfigError::new(
                     format!("routes[{i}].name"),
                     ConfigErrorKind::DuplicateRoute,
@@ -664,8 +716,14 @@ impl Config {
             ("limits.max_token_bytes", l.max_token_bytes),
             ("limits.max_cookie_bytes", l.max_cookie_bytes),
             ("limits.max_message_bytes", l.max_message_bytes),
-            ("limits.handshake_timeout_secs", l.handshake_timeout_secs as usize),
-            ("limits.auth_message_timeout_secs", l.auth_message_timeout_secs as usize),
+            (
+                "limits.handshake_timeout_secs",
+                l.handshake_timeout_secs as usize,
+            ),
+            (
+                "limits.auth_message_timeout_secs",
+                l.auth_message_timeout_secs as usize,
+            ),
         ] {
             if v == 0 {
                 errs.push(ConfigError::new(field, ConfigErrorKind::Zero));
@@ -699,13 +757,19 @@ impl Config {
             let value =
                 value.ok_or_else(|| ConfigError::new(path, ConfigErrorKind::UnresolvedSecret))?;
             if value.is_empty() {
-                return Err(ConfigError::new(path, ConfigErrorKind::Key(KeyError::Empty)));
+                return Err(ConfigError::new(
+                    path,
+                    ConfigErrorKind::Key(KeyError::Empty),
+                ));
             }
             Ok(SecretKey::new(value.into_bytes()))
         };
         let mut out = Secrets::default();
         let Some(signing) = &self.jwt.secret else {
-            return Err(ConfigError::new("jwt.secret", ConfigErrorKind::MissingSecret));
+            return Err(ConfigError::new(
+                "jwt.secret",
+                ConfigErrorKind::MissingSecret,
+            ));
         };
         out.jwt.push(one("jwt.secret", signing)?);
         for (i, r) in self.jwt.fallback_secrets.iter().enumerate() {
@@ -715,7 +779,8 @@ impl Config {
             if let Some(r) = &s.secret {
                 out.django.push(one("session.secret", r)?);
                 for (i, r) in s.fallback_secrets.iter().enumerate() {
-                    out.django.push(one(&format!("session.fallback_secrets[{i}]"), r)?);
+                    out.django
+                        .push(one(&format!("session.fallback_secrets[{i}]"), r)?);
                 }
             }
         }
@@ -756,7 +821,10 @@ impl Authenticator {
         let mut routes = Vec::with_capacity(config.routes.len());
         for (i, r) in config.routes.iter().enumerate() {
             let route = Route::new(&r.name, &r.path, r.requirement.clone()).map_err(|e| {
-                ConfigError::new(format!("routes[{i}].requirement"), ConfigErrorKind::Route(e))
+                ConfigError::new(
+                    format!("routes[{i}].requirement"),
+                    ConfigErrorKind::Route(e),
+                )
             })?;
             routes.push(route.strict(r.strict).auth_message(r.auth_message));
         }
@@ -797,19 +865,24 @@ impl Authenticator {
             max_message_bytes: config.limits.max_message_bytes,
             credentials,
         };
-        let rate_limit = config.limits.rate_limit.and_then(|rl| {
-            RateLimit::new(rl.requests, u64::from(rl.period_secs) * 1000, rl.burst)
-        });
+        let rate_limit = config
+            .limits
+            .rate_limit
+            .and_then(|rl| RateLimit::new(rl.requests, u64::from(rl.period_secs) * 1000, rl.burst));
 
         let mut auth = Authenticator::new(tokens, Routes::new(routes))
             .with_origins(origins)
             .with_rate_limit(rate_limit);
         if let Some(s) = &config.session {
-            let django = if secrets.django.is_empty() { &secrets.jwt } else { &secrets.django };
+            let django = if secrets.django.is_empty() {
+                &secrets.jwt
+            } else {
+                &secrets.django
+            };
             let mut keys = django.iter().cloned();
-            let secret = keys
-                .next()
-                .ok_or_else(|| ConfigError::new("session.secret", ConfigErrorKind::MissingSecret))?;
+            let secret = keys.next().ok_or_else(|| {
+                ConfigError::new("session.secret", ConfigErrorKind::MissingSecret)
+            })?;
             let session_settings = SessionSettings {
                 engine: match s.engine {
                     EngineConfig::Db => SessionEngine::Db,
@@ -834,7 +907,10 @@ mod tests {
 
     fn base() -> Config {
         Config {
-            jwt: JwtConfig { secret: Some(SecretRef::Value("s3cret".into())), ..JwtConfig::default() },
+            jwt: JwtConfig {
+                secret: Some(SecretRef::Value("s3cret".into())),
+                ..JwtConfig::default()
+            },
             routes: Config::reference_routes(),
             ..Config::default()
         }
@@ -881,7 +957,10 @@ mod tests {
             "origins.allowed[2]",
             "limits.max_token_bytes",
         ] {
-            assert!(paths.iter().any(|p| p == want), "missing {want} in {paths:?}");
+            assert!(
+                paths.iter().any(|p| p == want),
+                "missing {want} in {paths:?}"
+            );
         }
     }
 
@@ -892,8 +971,50 @@ mod tests {
         let err = c.resolve_secrets(|_| None).unwrap_err();
         assert_eq!(err.path, "jwt.secret");
         assert_eq!(err.kind, ConfigErrorKind::UnresolvedSecret);
-        let ok = c.resolve_secrets(|r| matches!(r, SecretRef::Env(n) if n == "NOPE").then(|| "v".into()));
+        let ok = c
+            .resolve_secrets(|r| matches!(r, SecretRef::Env(n) if n == "NOPE").then(|| "v".into()));
         assert_eq!(ok.map(|s| s.jwt.len()), Ok(1));
+    }
+
+    #[test]
+    fn loads_from_json() {
+        let text = r#"{
+            "jwt": {"secret": {"env": "DJANGO_SECRET_KEY"}, "fallback_secrets": ["old"], "algorithm": "HS384", "leeway": 5},
+            "users": {"source": "directory", "pk": "uuid", "check_revoked_jti": true},
+            "session": {"engine": "signed_cookies", "cookie_name": "sid"},
+            "credentials": {"carriers": ["query", "session", "message"]},
+            "origins": {"mode": "channels", "allowed": [".example.com"]},
+            "routes": [
+                {"name": "chat", "path": "/ws/chat/<room>/", "requirement": "anonymous", "strict": true},
+                {"name": "r", "path": "/ws/r/<int:id>/", "requirement": {"owner": "id"}}
+            ],
+            "limits": {"rate_limit": {"requests": 10, "period_secs": 60, "burst": 20}}
+        }"#;
+        let c: Config = serde_json::from_str(text).unwrap();
+        assert_eq!(c.check(), Vec::new());
+        assert_eq!(
+            c.jwt.secret,
+            Some(SecretRef::Env("DJANGO_SECRET_KEY".into()))
+        );
+        assert_eq!(c.jwt.fallback_secrets, vec![SecretRef::Value("old".into())]);
+        assert_eq!(c.routes[1].requirement, Requirement::Owner("id".into()));
+        assert_eq!(
+            c.effective_carriers(),
+            vec![Carrier::Query, Carrier::Session, Carrier::Message]
+        );
+        let secrets = c.resolve_secrets(|_| Some("from-env".into())).unwrap();
+        let auth = Authenticator::from_config(&c, &secrets).unwrap();
+        assert_eq!(auth.settings().pk_kind, PkKind::Uuid);
+        assert!(auth
+            .sessions()
+            .is_some_and(|s| s.settings().cookie_name == "sid"));
+        assert!(auth.rate_limit().is_some());
+        assert_eq!(auth.tokens().settings().algorithm, Algorithm::Hs384);
+
+        let unknown = serde_json::from_str::<Config>(r#"{"jwt": {"secrett": "x"}}"#);
+        assert!(unknown.is_err());
+        let two = serde_json::from_str::<SecretRef>(r#"{"env": "A", "file": "B"}"#);
+        assert!(two.is_err());
     }
 
     #[test]

@@ -37,6 +37,8 @@ pub enum ConnState {
 /// What to do with a message.
 #[derive(Debug)]
 #[non_exhaustive]
+// A handshake is a plain value (no heap); boxing it would allocate per message.
+#[allow(clippy::large_enum_variant)]
 pub enum MessageAction<'a> {
     /// Not a control message: deliver it to the application.
     Deliver,
@@ -66,13 +68,22 @@ impl Connection {
     pub fn new(decision: &Decision, path: &str) -> Option<Self> {
         let (state, principal, deadline, route) = match decision {
             Decision::Accept(a) => (ConnState::Open, a.principal, a.deadline, a.route),
-            Decision::AwaitFirstMessage(w) => {
-                (ConnState::AwaitingAuth, Principal::Anonymous, Some(w.deadline), w.route)
-            }
+            Decision::AwaitFirstMessage(w) => (
+                ConnState::AwaitingAuth,
+                Principal::Anonymous,
+                Some(w.deadline),
+                w.route,
+            ),
             Decision::Close(_) | Decision::Deny { .. } => return None,
         };
         let path = (route.param_count() > 0).then(|| String::from(path));
-        Some(Connection { state, principal, deadline, route, path })
+        Some(Connection {
+            state,
+            principal,
+            deadline,
+            route,
+            path,
+        })
     }
 
     /// The state.
@@ -141,11 +152,11 @@ impl Connection {
         }
         let control = scan_control(msg);
         let (token, refresh_of) = match control {
-            Control::NotControl if awaiting => {
+            Control::Plain if awaiting => {
                 let c = Close::new(CloseCode::BadMessage, reasons::AUTH_EXPECTED);
                 return MessageAction::Close(self.closed(c));
             }
-            Control::NotControl => return MessageAction::Deliver,
+            Control::Plain => return MessageAction::Deliver,
             Control::Malformed => {
                 let c = Close::new(CloseCode::BadMessage, reasons::BAD_MESSAGE);
                 return MessageAction::Close(self.closed(c));
@@ -162,7 +173,9 @@ impl Connection {
                 (t, of)
             }
         };
-        let resource = self.resource(auth).map(|r| Cow::Owned(String::from(r.as_ref())));
+        let resource = self
+            .resource(auth)
+            .map(|r| Cow::Owned(String::from(r.as_ref())));
         let mut hs = auth.start_message(self.route, resource, token, now, refresh_of);
         let done = match hs.poll() {
             Step::Done(d) => Some(d),
@@ -233,7 +246,7 @@ impl Connection {
 #[derive(Debug, PartialEq, Eq)]
 enum Control<'m> {
     /// Not a control message (not a JSON object, or no control `type`).
-    NotControl,
+    Plain,
     /// A control message that is not well-formed (bad JSON, missing or non-string token).
     Malformed,
     /// `{"type":"auth","token":…}`.
@@ -484,15 +497,19 @@ enum Kind {
 fn scan_control(msg: &[u8]) -> Control<'_> {
     let obj = match json::parse_object(msg, Encoding::Utf8) {
         Ok(obj) => obj,
-        Err(JsonError::NotAnObject) => return Control::NotControl,
+        Err(JsonError::NotAnObject) => return Control::Plain,
         Err(_) => {
-            return if broken_control_prefix(msg) { Control::Malformed } else { Control::NotControl };
+            return if broken_control_prefix(msg) {
+                Control::Malformed
+            } else {
+                Control::Plain
+            };
         }
     };
     let kind = match obj.get("type") {
         Some(JsonValue::Str(t)) if t.eq_str("auth") => Kind::Auth,
         Some(JsonValue::Str(t)) if t.eq_str("refresh") => Kind::Refresh,
-        _ => return Control::NotControl,
+        _ => return Control::Plain,
     };
     let Some(JsonValue::Str(raw)) = obj.get("token") else {
         return Control::Malformed;
@@ -560,7 +577,10 @@ mod tests {
             (r#"{"type":"refresh","token":"x"} trailing"#, "malformed"),
             (r#"{"type":"chat","text":"hi"}"#, "not"),
             (r#"{"type":"refresh","type":"chat","token":"x"}"#, "not"),
-            (r#"{"type":"auth","extra":{"a":[1,2.5e3,true,null,"s"]},"token":"t"}"#, "auth:t"),
+            (
+                r#"{"type":"auth","extra":{"a":[1,2.5e3,true,null,"s"]},"token":"t"}"#,
+                "auth:t",
+            ),
             ("hello", "not"),
             ("", "not"),
             ("[1,2]", "not"),
@@ -568,7 +588,7 @@ mod tests {
         ];
         for (msg, want) in rows {
             let got = match scan_control(msg.as_bytes()) {
-                Control::NotControl => String::from("not"),
+                Control::Plain => String::from("not"),
                 Control::Malformed => String::from("malformed"),
                 Control::Auth(t) => alloc::format!("auth:{t}"),
                 Control::Refresh(t) => alloc::format!("refresh:{t}"),

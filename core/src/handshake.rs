@@ -43,7 +43,14 @@ pub struct HandshakeView<'a> {
 impl<'a> HandshakeView<'a> {
     /// A `GET` request for `path` with `query` and `headers`.
     pub fn new(path: &'a str, query: &'a str, headers: &'a [(&'a str, &'a [u8])]) -> Self {
-        HandshakeView { method: "GET", path, query, headers, subprotocols: None, peer: None }
+        HandshakeView {
+            method: "GET",
+            path,
+            query,
+            headers,
+            subprotocols: None,
+            peer: None,
+        }
     }
 
     /// Sets the method.
@@ -77,15 +84,23 @@ impl<'a> HandshakeView<'a> {
 
     /// The first header called `name` (case-insensitive).
     pub fn first_header(&self, name: &str) -> Option<&'a [u8]> {
-        self.headers.iter().find(|(n, _)| n.eq_ignore_ascii_case(name)).map(|(_, v)| *v)
+        self.headers
+            .iter()
+            .find(|(n, _)| n.eq_ignore_ascii_case(name))
+            .map(|(_, v)| *v)
     }
 
     /// The offered subprotocols, in order.
     pub fn offered_subprotocols(&self) -> Subprotocols<'a> {
         match self.subprotocols {
-            Some(list) => Subprotocols { inner: SubInner::List(list.iter()) },
+            Some(list) => Subprotocols {
+                inner: SubInner::List(list.iter()),
+            },
             None => Subprotocols {
-                inner: SubInner::Headers { headers: self.headers.iter(), current: None },
+                inner: SubInner::Headers {
+                    headers: self.headers.iter(),
+                    current: None,
+                },
             },
         }
     }
@@ -262,9 +277,10 @@ impl fmt::Debug for Credential<'_> {
                 .field("carrier", carrier)
                 .field("len", &token.len())
                 .finish_non_exhaustive(),
-            Credential::Session { value } => {
-                f.debug_struct("Session").field("len", &value.len()).finish_non_exhaustive()
-            }
+            Credential::Session { value } => f
+                .debug_struct("Session")
+                .field("len", &value.len())
+                .finish_non_exhaustive(),
             Credential::Invalid { carrier, kind } => f
                 .debug_struct("Invalid")
                 .field("carrier", carrier)
@@ -289,17 +305,29 @@ impl Credential<'_> {
 
 fn token_from_bytes<'a>(carrier: Carrier, raw: &'a [u8], max: usize) -> Credential<'a> {
     if raw.len() > max {
-        return Credential::Invalid { carrier, kind: ErrorKind::TooLarge };
+        return Credential::Invalid {
+            carrier,
+            kind: ErrorKind::TooLarge,
+        };
     }
     match core::str::from_utf8(raw) {
-        Ok(t) => Credential::Token { token: Cow::Borrowed(t), carrier },
-        Err(_) => Credential::Invalid { carrier, kind: ErrorKind::Malformed },
+        Ok(t) => Credential::Token {
+            token: Cow::Borrowed(t),
+            carrier,
+        },
+        Err(_) => Credential::Invalid {
+            carrier,
+            kind: ErrorKind::Malformed,
+        },
     }
 }
 
 fn token_from_cow(carrier: Carrier, token: Cow<'_, str>, max: usize) -> Credential<'_> {
     if token.len() > max {
-        return Credential::Invalid { carrier, kind: ErrorKind::TooLarge };
+        return Credential::Invalid {
+            carrier,
+            kind: ErrorKind::TooLarge,
+        };
     }
     Credential::Token { token, carrier }
 }
@@ -312,9 +340,14 @@ fn from_header<'a>(view: &HandshakeView<'a>, s: &CredentialSettings) -> Option<C
     for t in &s.header_types {
         match bearer_from_authorization(value, &[t.as_str()]) {
             Ok(None) => continue,
-            Ok(Some(token)) => return Some(token_from_bytes(Carrier::Header, token, s.max_token_bytes)),
+            Ok(Some(token)) => {
+                return Some(token_from_bytes(Carrier::Header, token, s.max_token_bytes))
+            }
             Err(_) => {
-                return Some(Credential::Invalid { carrier: Carrier::Header, kind: ErrorKind::Malformed })
+                return Some(Credential::Invalid {
+                    carrier: Carrier::Header,
+                    kind: ErrorKind::Malformed,
+                })
             }
         }
     }
@@ -330,7 +363,10 @@ fn from_subprotocol<'a>(
     it.by_ref().find(|p| *p == s.subprotocol)?;
     Some(match it.next() {
         Some(token) => token_from_bytes(Carrier::Subprotocol, token.as_bytes(), s.max_token_bytes),
-        None => Credential::Invalid { carrier: Carrier::Subprotocol, kind: ErrorKind::Malformed },
+        None => Credential::Invalid {
+            carrier: Carrier::Subprotocol,
+            kind: ErrorKind::Malformed,
+        },
     })
 }
 
@@ -363,12 +399,18 @@ fn from_cookie<'a>(
         return None;
     }
     if value.len() > max {
-        return Some(Credential::Invalid { carrier, kind: ErrorKind::TooLarge });
+        return Some(Credential::Invalid {
+            carrier,
+            kind: ErrorKind::TooLarge,
+        });
     }
     let value: Cow<'a, str> = Cow::Owned(value.into_owned());
     Some(match carrier {
         Carrier::Session => Credential::Session { value },
-        _ => Credential::Token { token: value, carrier },
+        _ => Credential::Token {
+            token: value,
+            carrier,
+        },
     })
 }
 
@@ -396,7 +438,9 @@ pub fn extract_credential<'a>(
                         } else {
                             settings.max_token_bytes
                         };
-                        header.as_deref().and_then(|h| from_cookie(h, name, *carrier, max))
+                        header
+                            .as_deref()
+                            .and_then(|h| from_cookie(h, name, *carrier, max))
                     }
                     None => None,
                 }
@@ -413,7 +457,9 @@ pub fn extract_credential<'a>(
 /// True when the client offered the bearer subprotocol (so the server echoes it).
 pub fn offers_bearer(view: &HandshakeView<'_>, settings: &CredentialSettings) -> bool {
     settings.has(Carrier::Subprotocol)
-        && view.offered_subprotocols().any(|p| p == settings.subprotocol)
+        && view
+            .offered_subprotocols()
+            .any(|p| p == settings.subprotocol)
 }
 
 #[cfg(test)]
@@ -445,7 +491,11 @@ mod tests {
             let view = HandshakeView::new("/", "", &headers);
             let c = extract_credential(&view, &s);
             assert_eq!(tok(&c).map(|t| t.0), *want, "{value:?}");
-            assert_eq!(matches!(c, Credential::Invalid { .. }), *invalid, "{value:?}");
+            assert_eq!(
+                matches!(c, Credential::Invalid { .. }),
+                *invalid,
+                "{value:?}"
+            );
         }
     }
 
@@ -454,19 +504,28 @@ mod tests {
         let s = CredentialSettings::default();
         let headers = [("Sec-WebSocket-Protocol", &b"chat, bearer, a.b.c"[..])];
         let view = HandshakeView::new("/", "", &headers);
-        assert_eq!(tok(&extract_credential(&view, &s)), Some(("a.b.c", Carrier::Subprotocol)));
+        assert_eq!(
+            tok(&extract_credential(&view, &s)),
+            Some(("a.b.c", Carrier::Subprotocol))
+        );
         assert!(offers_bearer(&view, &s));
 
         let headers = [("sec-websocket-protocol", &b"bearer"[..])];
         let view = HandshakeView::new("/", "", &headers);
         assert!(matches!(
             extract_credential(&view, &s),
-            Credential::Invalid { carrier: Carrier::Subprotocol, kind: ErrorKind::Malformed }
+            Credential::Invalid {
+                carrier: Carrier::Subprotocol,
+                kind: ErrorKind::Malformed
+            }
         ));
 
         let list = ["bearer", "x.y.z"];
         let view = HandshakeView::new("/", "", &[]).with_subprotocols(&list);
-        assert_eq!(tok(&extract_credential(&view, &s)), Some(("x.y.z", Carrier::Subprotocol)));
+        assert_eq!(
+            tok(&extract_credential(&view, &s)),
+            Some(("x.y.z", Carrier::Subprotocol))
+        );
     }
 
     #[test]
@@ -474,28 +533,46 @@ mod tests {
         let mut s = CredentialSettings::default();
         let headers = [("authorization", &b"Bearer from-header"[..])];
         let view = HandshakeView::new("/", "token=from-query", &headers);
-        assert_eq!(tok(&extract_credential(&view, &s)), Some(("from-header", Carrier::Header)));
+        assert_eq!(
+            tok(&extract_credential(&view, &s)),
+            Some(("from-header", Carrier::Header))
+        );
         s.carriers = vec![Carrier::Query, Carrier::Header];
-        assert_eq!(tok(&extract_credential(&view, &s)), Some(("from-query", Carrier::Query)));
+        assert_eq!(
+            tok(&extract_credential(&view, &s)),
+            Some(("from-query", Carrier::Query))
+        );
         let view = HandshakeView::new("/", "access=a%2Eb", &[]);
-        assert_eq!(tok(&extract_credential(&view, &s)), Some(("a.b", Carrier::Query)));
+        assert_eq!(
+            tok(&extract_credential(&view, &s)),
+            Some(("a.b", Carrier::Query))
+        );
         let view = HandshakeView::new("/", "other=1", &[]);
         assert_eq!(extract_credential(&view, &s), Credential::None);
     }
 
     #[test]
     fn too_large_tokens() {
-        let s = CredentialSettings { max_token_bytes: 4, ..CredentialSettings::default() };
+        let s = CredentialSettings {
+            max_token_bytes: 4,
+            ..CredentialSettings::default()
+        };
         let view = HandshakeView::new("/", "token=12345", &[]);
         assert!(matches!(
             extract_credential(&view, &s),
-            Credential::Invalid { kind: ErrorKind::TooLarge, .. }
+            Credential::Invalid {
+                kind: ErrorKind::TooLarge,
+                ..
+            }
         ));
     }
 
     #[test]
     fn debug_hides_token() {
-        let c = Credential::Token { token: Cow::Borrowed("secret.token.value"), carrier: Carrier::Query };
+        let c = Credential::Token {
+            token: Cow::Borrowed("secret.token.value"),
+            carrier: Carrier::Query,
+        };
         let shown = alloc::format!("{c:?}");
         assert!(!shown.contains("secret"));
     }

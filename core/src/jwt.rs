@@ -27,6 +27,21 @@
 //! Verifying performs no heap allocation for tokens up to
 //! [`DEFAULT_MAX_TOKEN_BYTES`]: segments are decoded into a stack buffer and
 //! the claims a caller needs are copied into [`InlineStr`]s.
+//!
+//! Known differences from the Python stack:
+//! - inputs that crash Django (a numeric-string `exp`, an `exp` outside years
+//!   1–9999) are `malformed` with their own messages
+//!   (`Token 'exp' claim is not a number` / `… is out of range`);
+//! - a key PyJWT's `prepare_key` would refuse on every call is refused once,
+//!   when the verifier is built ([`KeyError`]); DER keys are recognised by
+//!   shape (SubjectPublicKeyInfo, PKCS#1, certificate), not fully parsed;
+//! - JSON in UTF-16/32 (which `json.loads(bytes)` autodetects) is
+//!   `malformed`; so is JSON nested deeper than 900 levels, where CPython's
+//!   `RecursionError` comes at 1000 minus its current stack depth (so a
+//!   nesting close to that bound may be decided differently);
+//! - settings: `LEEWAY` is whole seconds, `now` is whole seconds (equivalent
+//!   for integer claims), `AUDIENCE` is one string, and the claim-name
+//!   settings cannot be `None`.
 
 use crate::b64;
 use crate::error::ErrorKind;
@@ -318,6 +333,18 @@ impl<'t> VerifiedToken<'t> {
             }
         }
         value.to_user_key(pk)
+    }
+
+    /// One claim as JSON text, written as [`payload_json`](Self::payload_json)
+    /// writes values (e.g. the user id exactly as the token carries it,
+    /// big integers included); `None` when the claim is missing.
+    pub fn claim_json(&self, name: &str, strict: bool) -> Option<String> {
+        self.with_payload(|obj| {
+            let v = obj.get(name)?;
+            let mut out = String::new();
+            write_dumps(&mut out, &v, strict).ok()?;
+            Some(out)
+        })
     }
 
     /// The payload as Python's `json.dumps(payload, separators=(",", ":"))`
@@ -1361,6 +1388,291 @@ mod tests {
         // Shallow enough for CPython: parsed, no `kty`, accepted.
         let shallow = alloc::format!("{}1{}", "{\"a\":".repeat(50), "}".repeat(50));
         assert_eq!(check_hmac_key(shallow.as_bytes()), Ok(()));
+    }
+
+    const KEY: &str = "unit-test-secret-0123456789abcdef";
+
+    fn sign(alg: Algorithm, header: &str, payload: &str) -> String {
+        let state = KeyState::new(alg, &SecretKey::from(KEY)).unwrap();
+        let mut t = String::new();
+        b64::encode_into(header.as_bytes(), &mut t);
+        t.push('.');
+        b64::encode_into(payload.as_bytes(), &mut t);
+        let mut sig = [0u8; 64];
+        let n = state.sign(t.as_bytes(), &mut sig);
+        t.push('.');
+        b64::encode_into(&sig[..n], &mut t);
+        t
+    }
+
+    fn check(settings: JwtSettings, token: &str, now: i64) -> Result<(), ErrorKind> {
+        let v = TokenVerifier::new(settings, SecretKey::from(KEY)).unwrap();
+        v.verify(token, now).map(|_| ()).map_err(|e| e.kind())
+    }
+
+    #[test]
+    fn verify_table() {
+        const H: &str = r#"{"alg":"HS256","typ":"JWT"}"#;
+        let base = |extra: &str| {
+            alloc::format!(
+                r#"{{"token_type":"access","exp":1000,"iat":900,"jti":"j","user_id":"1"{extra}}}"#
+            )
+        };
+        let d = JwtSettings::default;
+        let rows: &[(JwtSettings, String, i64, Result<(), ErrorKind>)] = &[
+            (d(), sign(Algorithm::Hs256, H, &base("")), 999, Ok(())),
+            (
+                d(),
+                sign(Algorithm::Hs256, H, &base("")),
+                1000,
+                Err(ErrorKind::Expired),
+            ),
+            (
+                JwtSettings { leeway: 5, ..d() },
+                sign(Algorithm::Hs256, H, &base("")),
+                1004,
+                Ok(()),
+            ),
+            (
+                d(),
+                sign(Algorithm::Hs256, H, &base(r#","nbf":1000"#)),
+                999,
+                Err(ErrorKind::NotYetValid),
+            ),
+            (
+                d(),
+                sign(Algorithm::Hs256, H, &base(r#","iat":-1e300"#)),
+                999,
+                Ok(()),
+            ),
+            (
+                d(),
+                sign(Algorithm::Hs256, H, &base(r#","exp":1e30"#)),
+                999,
+                Err(ErrorKind::Malformed),
+            ),
+            (
+                d(),
+                sign(Algorithm::Hs256, H, &base(r#","exp":"5000""#)),
+                999,
+                Err(ErrorKind::Malformed),
+            ),
+            (
+                d(),
+                sign(Algorithm::Hs256, H, &base(r#","exp":"500""#)),
+                999,
+                Err(ErrorKind::Expired),
+            ),
+            (
+                d(),
+                sign(Algorithm::Hs384, r#"{"alg":"HS384"}"#, &base("")),
+                999,
+                Err(ErrorKind::BadAlgorithm),
+            ),
+            (
+                JwtSettings {
+                    algorithm: Algorithm::Hs384,
+                    ..d()
+                },
+                sign(Algorithm::Hs384, r#"{"alg":"HS384"}"#, &base("")),
+                999,
+                Ok(()),
+            ),
+            (
+                JwtSettings {
+                    algorithm: Algorithm::Hs512,
+                    ..d()
+                },
+                sign(Algorithm::Hs256, r#"{"alg":"HS512"}"#, &base("")),
+                999,
+                Err(ErrorKind::BadSignature),
+            ),
+            (
+                d(),
+                sign(
+                    Algorithm::Hs256,
+                    r#"{"alg":"HS256","alg":"none"}"#,
+                    &base(""),
+                ),
+                999,
+                Err(ErrorKind::BadAlgorithm),
+            ),
+            (
+                d(),
+                sign(
+                    Algorithm::Hs256,
+                    r#"{"alg":"none","alg":"HS256"}"#,
+                    &base(""),
+                ),
+                999,
+                Ok(()),
+            ),
+            (
+                d(),
+                sign(Algorithm::Hs256, H, &base(r#","token_type":"refresh""#)),
+                999,
+                Err(ErrorKind::WrongTokenType),
+            ),
+            (
+                d(),
+                sign(Algorithm::Hs256, H, &base(r#","\u0065xp":10"#)),
+                999,
+                Err(ErrorKind::Expired),
+            ),
+            (
+                JwtSettings {
+                    audience: Some("a".into()),
+                    ..d()
+                },
+                sign(Algorithm::Hs256, H, &base(r#","aud":["b","a"]"#)),
+                999,
+                Ok(()),
+            ),
+            (
+                JwtSettings {
+                    audience: Some("a".into()),
+                    ..d()
+                },
+                sign(Algorithm::Hs256, H, &base(r#","aud":0"#)),
+                999,
+                Err(ErrorKind::BadAudience),
+            ),
+            (
+                JwtSettings {
+                    issuer: Some("i".into()),
+                    ..d()
+                },
+                sign(Algorithm::Hs256, H, &base(r#","iss":"i""#)),
+                999,
+                Ok(()),
+            ),
+            (
+                JwtSettings {
+                    max_token_bytes: 10,
+                    ..d()
+                },
+                "aaaaaaaaaaa".into(),
+                0,
+                Err(ErrorKind::TooLarge),
+            ),
+            (
+                JwtSettings {
+                    max_token_bytes: 11,
+                    ..d()
+                },
+                "aaaaaaaaaaa".into(),
+                0,
+                Err(ErrorKind::Malformed),
+            ),
+        ];
+        for (n, (settings, token, now, want)) in rows.iter().enumerate() {
+            assert_eq!(
+                check(settings.clone(), token, *now),
+                *want,
+                "row {n}: {token}"
+            );
+        }
+    }
+
+    #[test]
+    fn large_tokens_use_the_heap_path() {
+        let big = "x".repeat(20_000);
+        let payload = alloc::format!(
+            r#"{{"token_type":"access","exp":1000,"jti":"j","user_id":"1","pad":"{big}"}}"#
+        );
+        let token = sign(Algorithm::Hs256, r#"{"alg":"HS256"}"#, &payload);
+        let settings = JwtSettings {
+            max_token_bytes: 100_000,
+            ..JwtSettings::default()
+        };
+        let v = TokenVerifier::new(settings, SecretKey::from(KEY)).unwrap();
+        let t = v.verify(&token, 999).unwrap();
+        assert_eq!(t.claim("pad"), Some(ClaimValue::Other));
+        assert_eq!(
+            t.claim_json("pad", true).map(|s| s.len()),
+            Some(big.len() + 2)
+        );
+        assert_eq!(t.user_key(PkKind::Int), Ok(UserKey::Int(1)));
+    }
+
+    #[test]
+    fn fallback_keys_are_opt_in() {
+        let token = sign(
+            Algorithm::Hs256,
+            r#"{"alg":"HS256"}"#,
+            r#"{"token_type":"access","exp":9,"jti":"j"}"#,
+        );
+        let other =
+            TokenVerifier::new(JwtSettings::default(), SecretKey::from("another-key")).unwrap();
+        assert_eq!(
+            other.verify(&token, 0).map(|_| ()).map_err(|e| e.kind()),
+            Err(ErrorKind::BadSignature)
+        );
+        let with_fallback = other.with_fallback_keys([SecretKey::from(KEY)]).unwrap();
+        assert!(with_fallback.verify(&token, 0).is_ok());
+        assert_eq!(
+            TokenVerifier::new(JwtSettings::default(), SecretKey::from(KEY))
+                .unwrap()
+                .with_fallback_keys([SecretKey::from("")])
+                .map(|_| ()),
+            Err(KeyError::Empty)
+        );
+        assert_eq!(
+            TokenVerifier::new(JwtSettings::default(), SecretKey::from("")).map(|_| ()),
+            Err(KeyError::Empty)
+        );
+    }
+
+    #[test]
+    fn mint_follows_dict_semantics_and_settings() {
+        let settings = JwtSettings {
+            audience: Some("aud".into()),
+            issuer: Some("iss".into()),
+            ..JwtSettings::default()
+        };
+        let v = TokenVerifier::new(settings, SecretKey::from(KEY)).unwrap();
+        let extra = [
+            ("user_id", ClaimValue::Int(5)),
+            ("x", ClaimValue::Float(0.5)),
+            ("aud", ClaimValue::Null),
+        ];
+        let req = MintRequest {
+            user_id: ClaimValue::Null,
+            lifetime: 60,
+            jti: "j",
+            extra: &extra,
+        };
+        let token = v.mint(&req, 100);
+        let t = v.verify(&token, 100).unwrap();
+        assert_eq!(
+            t.payload_json(false),
+            r#"{"token_type":"access","exp":160,"iat":100,"jti":"j","user_id":5,"x":0.5,"aud":"aud","iss":"iss"}"#
+        );
+        assert!(token.starts_with("eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9."));
+        let bad = MintRequest {
+            user_id: ClaimValue::Other,
+            lifetime: 60,
+            jti: "j",
+            extra: &[],
+        };
+        assert_eq!(v.try_mint(&bad, 0), Err(MintError::Unrepresentable));
+        let overflow = MintRequest {
+            user_id: ClaimValue::Null,
+            lifetime: i64::MAX,
+            jti: "j",
+            extra: &[],
+        };
+        assert_eq!(v.try_mint(&overflow, 1), Err(MintError::ExpOverflow));
+    }
+
+    #[test]
+    fn verify_bytes_refuses_non_utf8() {
+        let v = TokenVerifier::new(JwtSettings::default(), SecretKey::from(KEY)).unwrap();
+        let e = v.verify_bytes(b"a.b.\xff", 0).unwrap_err();
+        assert_eq!(
+            (e.kind(), e.message()),
+            (ErrorKind::Malformed, "Token is invalid")
+        );
     }
 
     #[test]

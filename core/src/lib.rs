@@ -59,6 +59,8 @@ pub use signing::{
     CookieSigner, HashAlg, Signer, SigningError, TimestampSigner, MAX_DECOMPRESSED_BYTES,
 };
 pub use userid::{PkKind, UserIdError, UserKey};
+
+// The decision half: handshake → credential → principal → route policy → decision.
 pub use auth::{
     Accepted, Answer, AuthMethod, AuthSettings, Authenticator, AwaitAuth, Decision, Handshake,
     Principal, Relation, Request, Step, Subprotocol, User, UserId, UserSource,

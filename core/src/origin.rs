@@ -93,8 +93,14 @@ pub struct OriginPolicy {
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 enum PolicyKind {
-    Allowlist { patterns: Vec<NativePattern>, require_origin: bool },
-    Channels { patterns: Vec<ChannelsPattern>, has_star: bool },
+    Allowlist {
+        patterns: Vec<NativePattern>,
+        require_origin: bool,
+    },
+    Channels {
+        patterns: Vec<ChannelsPattern>,
+        has_star: bool,
+    },
 }
 
 impl Default for OriginPolicy {
@@ -105,7 +111,12 @@ impl Default for OriginPolicy {
             .iter()
             .filter_map(|p| NativePattern::parse(p).ok())
             .collect();
-        OriginPolicy { kind: PolicyKind::Allowlist { patterns, require_origin: false } }
+        OriginPolicy {
+            kind: PolicyKind::Allowlist {
+                patterns,
+                require_origin: false,
+            },
+        }
     }
 }
 
@@ -119,7 +130,12 @@ impl OriginPolicy {
         for (i, p) in patterns.iter().enumerate() {
             out.push(NativePattern::parse(p.as_ref()).map_err(|e| (i, e))?);
         }
-        Ok(OriginPolicy { kind: PolicyKind::Allowlist { patterns: out, require_origin } })
+        Ok(OriginPolicy {
+            kind: PolicyKind::Allowlist {
+                patterns: out,
+                require_origin,
+            },
+        })
     }
 
     /// Channels' `OriginValidator(app, allowed_origins)`.
@@ -131,7 +147,12 @@ impl OriginPolicy {
             has_star |= matches!(pat, ChannelsPattern::Star);
             out.push(pat);
         }
-        Ok(OriginPolicy { kind: PolicyKind::Channels { patterns: out, has_star } })
+        Ok(OriginPolicy {
+            kind: PolicyKind::Channels {
+                patterns: out,
+                has_star,
+            },
+        })
     }
 
     /// Channels' `AllowedHostsOriginValidator`: `ALLOWED_HOSTS`, or
@@ -160,7 +181,10 @@ impl OriginPolicy {
         I: IntoIterator<Item = &'h [u8]>,
     {
         match &self.kind {
-            PolicyKind::Allowlist { patterns, require_origin } => {
+            PolicyKind::Allowlist {
+                patterns,
+                require_origin,
+            } => {
                 let mut it = origin_headers.into_iter();
                 let Some(first) = it.next() else {
                     return if *require_origin {
@@ -223,12 +247,16 @@ enum NativePattern {
 
 fn valid_scheme(s: &[u8]) -> bool {
     s.first().is_some_and(|b| b.is_ascii_alphabetic())
-        && s.iter().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'+' | b'-' | b'.'))
+        && s.iter()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'+' | b'-' | b'.'))
 }
 
 fn valid_host(h: &[u8]) -> bool {
     if let Some(inner) = h.strip_prefix(b"[").and_then(|r| r.strip_suffix(b"]")) {
-        return !inner.is_empty() && inner.iter().all(|b| b.is_ascii_hexdigit() || matches!(b, b':' | b'.'));
+        return !inner.is_empty()
+            && inner
+                .iter()
+                .all(|b| b.is_ascii_hexdigit() || matches!(b, b':' | b'.'));
     }
     !h.is_empty()
         && h.iter()
@@ -277,7 +305,9 @@ impl NativePattern {
         }
         let lower = p.to_ascii_lowercase();
         let lower = lower.strip_suffix('/').unwrap_or(&lower);
-        let (scheme, rest) = lower.split_once("://").ok_or(OriginPatternError::BadPattern)?;
+        let (scheme, rest) = lower
+            .split_once("://")
+            .ok_or(OriginPatternError::BadPattern)?;
         if !valid_scheme(scheme.as_bytes()) {
             return Err(OriginPatternError::BadPattern);
         }
@@ -295,19 +325,40 @@ impl NativePattern {
             Some(_) => return Err(OriginPatternError::BadPattern),
             None => (false, host),
         };
-        let host_ok = if wildcard { valid_host(host.get(1..).unwrap_or(&[])) } else { valid_host(host) };
+        let host_ok = if wildcard {
+            valid_host(host.get(1..).unwrap_or(&[]))
+        } else {
+            valid_host(host)
+        };
         if !host_ok {
             return Err(OriginPatternError::BadPattern);
         }
         let host = core::str::from_utf8(host).map_err(|_| OriginPatternError::BadPattern)?;
-        Ok(NativePattern::Origin { scheme: scheme.into(), host: host.into(), wildcard, port })
+        Ok(NativePattern::Origin {
+            scheme: scheme.into(),
+            host: host.into(),
+            wildcard,
+            port,
+        })
     }
 
     fn matches(&self, o: &NativeOrigin<'_>) -> bool {
         match (self, o) {
             (NativePattern::Any, _) => true,
             (NativePattern::Null, NativeOrigin::Null) => true,
-            (NativePattern::Origin { scheme, host, wildcard, port }, NativeOrigin::Url { scheme: os, host: oh, port: op }) => {
+            (
+                NativePattern::Origin {
+                    scheme,
+                    host,
+                    wildcard,
+                    port,
+                },
+                NativeOrigin::Url {
+                    scheme: os,
+                    host: oh,
+                    port: op,
+                },
+            ) => {
                 if !os.eq_ignore_ascii_case(scheme.as_bytes()) {
                     return false;
                 }
@@ -335,7 +386,11 @@ impl NativePattern {
 
 enum NativeOrigin<'a> {
     Null,
-    Url { scheme: &'a [u8], host: &'a [u8], port: Option<u16> },
+    Url {
+        scheme: &'a [u8],
+        host: &'a [u8],
+        port: Option<u16>,
+    },
 }
 
 impl<'a> NativeOrigin<'a> {
@@ -381,9 +436,15 @@ impl<'a> NativeOrigin<'a> {
 enum ChannelsPattern {
     Star,
     /// No scheme: compare hostnames only (`is_same_domain`). `None`: the host is not Latin-1.
-    HostOnly { host: Vec<u8> },
+    HostOnly {
+        host: Vec<u8>,
+    },
     /// Scheme, hostname (`None`: urlparse found none), port (explicit or default).
-    Full { scheme: Vec<u8>, host: Option<Vec<u8>>, port: Option<u16> },
+    Full {
+        scheme: Vec<u8>,
+        host: Option<Vec<u8>>,
+        port: Option<u16>,
+    },
 }
 
 fn latin1_bytes(s: &str) -> Option<Vec<u8>> {
@@ -409,7 +470,12 @@ fn clean_url(raw: &[u8]) -> Cow<'_, [u8]> {
     let start = raw.iter().position(|&b| b > 0x20).unwrap_or(raw.len());
     let s = raw.get(start..).unwrap_or(&[]);
     if s.iter().any(|&b| matches!(b, b'\t' | b'\r' | b'\n')) {
-        Cow::Owned(s.iter().copied().filter(|b| !matches!(b, b'\t' | b'\r' | b'\n')).collect())
+        Cow::Owned(
+            s.iter()
+                .copied()
+                .filter(|b| !matches!(b, b'\t' | b'\r' | b'\n'))
+                .collect(),
+        )
     } else {
         Cow::Borrowed(s)
     }
@@ -435,7 +501,10 @@ fn py_urlsplit(url: &[u8]) -> Result<Split<'_>, ()> {
     }
     let mut netloc: &[u8] = &[];
     if let Some(after) = rest.strip_prefix(b"//") {
-        let end = after.iter().position(|b| matches!(b, b'/' | b'?' | b'#')).unwrap_or(after.len());
+        let end = after
+            .iter()
+            .position(|b| matches!(b, b'/' | b'?' | b'#'))
+            .unwrap_or(after.len());
         netloc = after.get(..end).unwrap_or(&[]);
         let open = netloc.contains(&b'[');
         let close = netloc.contains(&b']');
@@ -476,7 +545,10 @@ fn py_hostinfo(netloc: &[u8]) -> (Option<&[u8]>, Option<&[u8]>) {
         }
         None => partition(hostinfo, b':'),
     };
-    ((!host.is_empty()).then_some(host), (!port.is_empty()).then_some(port))
+    (
+        (!host.is_empty()).then_some(host),
+        (!port.is_empty()).then_some(port),
+    )
 }
 
 /// `_check_bracketed_host`: `v<hex>+.<any>+`, or a valid IPv6 address (IPv4 is refused).
@@ -500,7 +572,9 @@ fn py_ipv4_ok(s: &[u8]) -> bool {
         {
             return false;
         }
-        let v = octet.iter().fold(0u32, |acc, d| acc * 10 + u32::from(d - b'0'));
+        let v = octet
+            .iter()
+            .fold(0u32, |acc, d| acc * 10 + u32::from(d - b'0'));
         if v > 255 {
             return false;
         }
@@ -535,7 +609,11 @@ fn py_ipv6_ok(s: &[u8]) -> bool {
         return false;
     }
     let mut split = addr.split(|&b| b == b':');
-    let last = addr.iter().rposition(|&b| b == b':').and_then(|i| addr.get(i + 1..)).unwrap_or(&[]);
+    let last = addr
+        .iter()
+        .rposition(|&b| b == b':')
+        .and_then(|i| addr.get(i + 1..))
+        .unwrap_or(&[]);
     let ipv4_tail = last.contains(&b'.');
     let total = if ipv4_tail { raw_count + 1 } else { raw_count };
     if total > 9 {
@@ -620,7 +698,10 @@ fn py_port(port: Option<&[u8]>) -> Result<Option<u16>, ()> {
     }
     let mut v: u32 = 0;
     for d in p {
-        v = v.checked_mul(10).and_then(|v| v.checked_add(u32::from(d - b'0'))).ok_or(())?;
+        v = v
+            .checked_mul(10)
+            .and_then(|v| v.checked_add(u32::from(d - b'0')))
+            .ok_or(())?;
         if v > 65535 {
             return Err(());
         }
@@ -679,8 +760,13 @@ impl ChannelsPattern {
         }
         let scheme: Vec<u8> = split.scheme.iter().map(u8::to_ascii_lowercase).collect();
         let (host, port) = py_hostinfo(split.netloc);
-        let port = py_origin_port(&scheme, port).map_err(|_| OriginPatternError::PythonWouldRaise)?;
-        Ok(ChannelsPattern::Full { scheme, host: host.map(<[u8]>::to_vec), port })
+        let port =
+            py_origin_port(&scheme, port).map_err(|_| OriginPatternError::PythonWouldRaise)?;
+        Ok(ChannelsPattern::Full {
+            scheme,
+            host: host.map(<[u8]>::to_vec),
+            port,
+        })
     }
 }
 
@@ -697,7 +783,9 @@ fn is_same_domain(host: &[u8], pat: &[u8]) -> bool {
     };
     let eq_from = |start: usize, p: &[u8]| -> bool {
         host.len() == start + p.len()
-            && p.iter().enumerate().all(|(j, &c)| lower_at(start + j) == Some(c))
+            && p.iter()
+                .enumerate()
+                .all(|(j, &c)| lower_at(start + j) == Some(c))
     };
     if pat.first() == Some(&b'.') {
         if host.len() >= pat.len() && eq_from(host.len() - pat.len(), pat) {
@@ -730,7 +818,11 @@ where
         last = Some(cleaned);
     }
     let Some(buf) = last else {
-        return if has_star { OriginVerdict::Allowed } else { OriginVerdict::Rejected };
+        return if has_star {
+            OriginVerdict::Allowed
+        } else {
+            OriginVerdict::Rejected
+        };
     };
     let Ok(split) = py_urlsplit(&buf) else {
         return OriginVerdict::Error;
@@ -747,7 +839,11 @@ where
         split.scheme
     };
     let (host, port) = py_hostinfo(split.netloc);
-    let origin = ChannelsOrigin { scheme: scheme_lower, host, port };
+    let origin = ChannelsOrigin {
+        scheme: scheme_lower,
+        host,
+        port,
+    };
     for pat in patterns {
         match pat {
             ChannelsPattern::Star => return OriginVerdict::Allowed,
@@ -758,7 +854,11 @@ where
                     }
                 }
             }
-            ChannelsPattern::Full { scheme, host: ph, port: pport } => {
+            ChannelsPattern::Full {
+                scheme,
+                host: ph,
+                port: pport,
+            } => {
                 let Some(oh) = origin.host else { continue };
                 let oport = match py_origin_port(origin.scheme, origin.port) {
                     Ok(p) => p,
@@ -799,26 +899,96 @@ mod tests {
     fn allowlist_table() {
         use OriginVerdict::*;
         let rows: &[(&[&str], bool, &[&str], OriginVerdict)] = &[
-            (&["https://app.example.com"], false, &["https://app.example.com"], Allowed),
-            (&["https://app.example.com"], false, &["https://APP.example.com"], Allowed),
-            (&["https://app.example.com"], false, &["https://app.example.com:443"], Allowed),
-            (&["https://app.example.com"], false, &["https://app.example.com:8443"], Rejected),
-            (&["https://app.example.com"], false, &["http://app.example.com"], Rejected),
-            (&["https://app.example.com"], false, &["https://evil.com"], Rejected),
+            (
+                &["https://app.example.com"],
+                false,
+                &["https://app.example.com"],
+                Allowed,
+            ),
+            (
+                &["https://app.example.com"],
+                false,
+                &["https://APP.example.com"],
+                Allowed,
+            ),
+            (
+                &["https://app.example.com"],
+                false,
+                &["https://app.example.com:443"],
+                Allowed,
+            ),
+            (
+                &["https://app.example.com"],
+                false,
+                &["https://app.example.com:8443"],
+                Rejected,
+            ),
+            (
+                &["https://app.example.com"],
+                false,
+                &["http://app.example.com"],
+                Rejected,
+            ),
+            (
+                &["https://app.example.com"],
+                false,
+                &["https://evil.com"],
+                Rejected,
+            ),
             (&["https://app.example.com"], false, &[], Allowed),
             (&["https://app.example.com"], true, &[], Rejected),
             (&["https://app.example.com"], false, &["null"], Rejected),
             (&["null"], false, &["null"], Allowed),
-            (&["http://localhost:*"], false, &["http://localhost:5173"], Allowed),
-            (&["http://localhost:*"], false, &["http://localhost"], Allowed),
-            (&["http://localhost:*"], false, &["http://localhost.evil.com:80"], Rejected),
-            (&["https://*.example.com"], false, &["https://a.b.example.com"], Allowed),
-            (&["https://*.example.com"], false, &["https://example.com"], Rejected),
-            (&["https://*.example.com"], false, &["https://badexample.com"], Rejected),
+            (
+                &["http://localhost:*"],
+                false,
+                &["http://localhost:5173"],
+                Allowed,
+            ),
+            (
+                &["http://localhost:*"],
+                false,
+                &["http://localhost"],
+                Allowed,
+            ),
+            (
+                &["http://localhost:*"],
+                false,
+                &["http://localhost.evil.com:80"],
+                Rejected,
+            ),
+            (
+                &["https://*.example.com"],
+                false,
+                &["https://a.b.example.com"],
+                Allowed,
+            ),
+            (
+                &["https://*.example.com"],
+                false,
+                &["https://example.com"],
+                Rejected,
+            ),
+            (
+                &["https://*.example.com"],
+                false,
+                &["https://badexample.com"],
+                Rejected,
+            ),
             (&["*"], true, &["anything"], Allowed),
             (&["http://[::1]:*"], false, &["http://[::1]:8000"], Allowed),
-            (&["https://app.example.com"], false, &["https://app.example.com/"], Rejected),
-            (&["https://app.example.com"], false, &["https://app.example.com", "https://app.example.com"], Rejected),
+            (
+                &["https://app.example.com"],
+                false,
+                &["https://app.example.com/"],
+                Rejected,
+            ),
+            (
+                &["https://app.example.com"],
+                false,
+                &["https://app.example.com", "https://app.example.com"],
+                Rejected,
+            ),
         ];
         for (pats, req, hdrs, want) in rows {
             assert_eq!(native(pats, *req, hdrs), *want, "{pats:?} {req} {hdrs:?}");
@@ -836,17 +1006,45 @@ mod tests {
 
     #[test]
     fn bad_native_patterns() {
-        for p in ["example.com", "http://", "http://a:99999", "http://a:x", "http://*x.com", "http://a/b"] {
+        for p in [
+            "example.com",
+            "http://",
+            "http://a:99999",
+            "http://a:x",
+            "http://*x.com",
+            "http://a/b",
+        ] {
             assert!(OriginPolicy::allowlist(&[p], false).is_err(), "{p}");
         }
     }
 
     #[test]
     fn ipv6_rules() {
-        for ok in ["::1", "::", "1::", "fe80::1%eth0", "1:2:3:4:5:6:7:8", "::ffff:1.2.3.4", "1:2:3:4:5:6:1.2.3.4"] {
+        for ok in [
+            "::1",
+            "::",
+            "1::",
+            "fe80::1%eth0",
+            "1:2:3:4:5:6:7:8",
+            "::ffff:1.2.3.4",
+            "1:2:3:4:5:6:1.2.3.4",
+        ] {
             assert!(py_ipv6_ok(ok.as_bytes()), "{ok}");
         }
-        for bad in ["", "1", ":1", "1:2", "1:::2", "1::2::3", "12345::", "::1%", "1.2.3.4", "::01.2.3.4", "1:2:3:4:5:6:7:8:9", "g::"] {
+        for bad in [
+            "",
+            "1",
+            ":1",
+            "1:2",
+            "1:::2",
+            "1::2::3",
+            "12345::",
+            "::1%",
+            "1.2.3.4",
+            "::01.2.3.4",
+            "1:2:3:4:5:6:7:8:9",
+            "g::",
+        ] {
             assert!(!py_ipv6_ok(bad.as_bytes()), "{bad}");
         }
     }

@@ -150,6 +150,9 @@ mod tests {
         for (q, name, want) in rows {
             assert_eq!(query_param(q, name).as_deref(), *want, "{q}");
         }
-        assert!(matches!(query_param("token=abc", "token"), Some(Cow::Borrowed(_))));
+        assert!(matches!(
+            query_param("token=abc", "token"),
+            Some(Cow::Borrowed(_))
+        ));
     }
 }

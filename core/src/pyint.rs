@@ -97,13 +97,13 @@ pub(crate) fn int_of_float(f: f64) -> Result<PyInt, PyIntError> {
     if f.is_infinite() {
         return Err(PyIntError::Overflow);
     }
-    let t = f.trunc();
-    // 2^127: every integral float strictly inside (-2^127, 2^127) fits i128.
+    // 2^127: every float strictly inside (-2^127, 2^127) truncates into i128
+    // (`as` truncates toward zero, like Python's `int()`).
     const LIMIT: f64 = 170_141_183_460_469_231_731_687_303_715_884_105_728.0;
-    if t > -LIMIT && t < LIMIT {
-        Ok(PyInt::Int(t as i128))
+    if f > -LIMIT && f < LIMIT {
+        Ok(PyInt::Int(f as i128))
     } else {
-        Ok(PyInt::Huge { negative: t < 0.0 })
+        Ok(PyInt::Huge { negative: f < 0.0 })
     }
 }
 

@@ -72,7 +72,9 @@ impl RateLimit {
         let allow_at = new_tat.saturating_sub(window);
         if now_ms < allow_at {
             let wait = allow_at.saturating_sub(now_ms);
-            return Err(RetryAfter { ms: u64::try_from(wait).unwrap_or(u64::MAX) });
+            return Err(RetryAfter {
+                ms: u64::try_from(wait).unwrap_or(u64::MAX),
+            });
         }
         state.tat_ms = new_tat;
         Ok(())
@@ -111,7 +113,10 @@ mod tests {
 
     #[test]
     fn extreme_times_do_not_panic() {
-        let limit = RateLimit { interval_ms: u64::MAX, burst: u32::MAX };
+        let limit = RateLimit {
+            interval_ms: u64::MAX,
+            burst: u32::MAX,
+        };
         let mut st = RateState { tat_ms: i64::MAX };
         let _ = limit.check(&mut st, i64::MIN);
         let _ = limit.check(&mut st, i64::MAX);

@@ -125,9 +125,7 @@ impl fmt::Display for PatternError {
             PatternError::BadParameter => {
                 "a parameter must fill a whole segment, written <name> or <converter:name>"
             }
-            PatternError::UnknownConverter => {
-                "unknown converter (use str, int, slug or uuid)"
-            }
+            PatternError::UnknownConverter => "unknown converter (use str, int, slug or uuid)",
             PatternError::DuplicateParameter => "two parameters share a name",
             PatternError::TooManyParameters => "a route may have at most 4 parameters",
         })
@@ -160,9 +158,10 @@ impl PathPattern {
                     return Err(PatternError::BadParameter);
                 }
                 let (conv, name) = match inner.split_once(':') {
-                    Some((c, n)) => {
-                        (Converter::from_name(c).ok_or(PatternError::UnknownConverter)?, n)
-                    }
+                    Some((c, n)) => (
+                        Converter::from_name(c).ok_or(PatternError::UnknownConverter)?,
+                        n,
+                    ),
                     None => (Converter::Str, inner),
                 };
                 let ident_ok = !name.is_empty()
@@ -181,7 +180,10 @@ impl PathPattern {
                 if nparams > MAX_PARAMS {
                     return Err(PatternError::TooManyParameters);
                 }
-                segments.push(Segment::Param { name: name.into(), conv });
+                segments.push(Segment::Param {
+                    name: name.into(),
+                    conv,
+                });
             } else {
                 segments.push(Segment::Literal(seg.into()));
             }
@@ -367,7 +369,10 @@ impl Routes {
     pub fn find(&self, path: &str) -> Option<RouteMatch> {
         self.routes.iter().enumerate().find_map(|(i, r)| {
             let spans = r.pattern.matches(path)?;
-            Some(RouteMatch { index: u16::try_from(i).ok()?, spans })
+            Some(RouteMatch {
+                index: u16::try_from(i).ok()?,
+                spans,
+            })
         })
     }
 }
@@ -429,8 +434,12 @@ mod tests {
         Routes::new(vec![
             Route::new("chat", "/ws/chat/<room>/", Requirement::Anonymous).unwrap(),
             Route::new("admin", "/ws/admin/chat/", Requirement::Staff).unwrap(),
-            Route::new("receipt", "/ws/receipts/<int:id>/", Requirement::Owner("id".into()))
-                .unwrap(),
+            Route::new(
+                "receipt",
+                "/ws/receipts/<int:id>/",
+                Requirement::Owner("id".into()),
+            )
+            .unwrap(),
             Route::new("u", "/ws/u/<uuid:id>/<slug:s>", Requirement::Authenticated).unwrap(),
         ])
     }
@@ -438,7 +447,8 @@ mod tests {
     #[test]
     fn matching_table() {
         let r = routes();
-        let rows: &[(&str, Option<(usize, &[&str])>)] = &[
+        type Row<'a> = (&'a str, Option<(usize, &'a [&'a str])>);
+        let rows: &[Row<'_>] = &[
             ("/ws/chat/lobby/", Some((0, &["lobby"]))),
             ("/ws/chat/a%20b/", Some((0, &["a b"]))),
             ("/ws/chat/a%2Fb/", None),
@@ -450,7 +460,10 @@ mod tests {
             ("/ws/admin/chat", None),
             ("/ws/receipts/42/", Some((2, &["42"]))),
             ("/ws/receipts/4x/", None),
-            ("/ws/u/123e4567-e89b-12d3-a456-426614174000/my-slug", Some((3, &["123e4567-e89b-12d3-a456-426614174000", "my-slug"]))),
+            (
+                "/ws/u/123e4567-e89b-12d3-a456-426614174000/my-slug",
+                Some((3, &["123e4567-e89b-12d3-a456-426614174000", "my-slug"])),
+            ),
             ("/ws/u/123E4567-e89b-12d3-a456-426614174000/my-slug", None),
             ("", None),
             ("ws/chat/x/", None),
@@ -474,9 +487,18 @@ mod tests {
     #[test]
     fn bad_patterns() {
         assert_eq!(PathPattern::parse("ws/"), Err(PatternError::NoLeadingSlash));
-        assert_eq!(PathPattern::parse("/a<b>/"), Err(PatternError::BadParameter));
-        assert_eq!(PathPattern::parse("/<x:b>/"), Err(PatternError::UnknownConverter));
-        assert_eq!(PathPattern::parse("/<a>/<a>/"), Err(PatternError::DuplicateParameter));
+        assert_eq!(
+            PathPattern::parse("/a<b>/"),
+            Err(PatternError::BadParameter)
+        );
+        assert_eq!(
+            PathPattern::parse("/<x:b>/"),
+            Err(PatternError::UnknownConverter)
+        );
+        assert_eq!(
+            PathPattern::parse("/<a>/<a>/"),
+            Err(PatternError::DuplicateParameter)
+        );
         assert_eq!(
             PathPattern::parse("/<a>/<b>/<c>/<d>/<e>/"),
             Err(PatternError::TooManyParameters)

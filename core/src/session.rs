@@ -294,12 +294,7 @@ impl SessionVerifier {
     /// `_auth_user_backend in AUTHENTICATION_BACKENDS` — checked before the
     /// user lookup in Django, so a host can skip the lookup when it fails.
     pub fn backend_allowed(&self, auth: &SessionAuth) -> Result<(), SessionError> {
-        if self
-            .settings
-            .auth_backends
-            .iter()
-            .any(|b| *b == auth.backend)
-        {
+        if self.settings.auth_backends.contains(&auth.backend) {
             Ok(())
         } else {
             Err(BACKEND_NOT_CONFIGURED)
@@ -607,7 +602,15 @@ mod tests {
         let other = session_auth_hash("pbkdf2_sha256$1000000$salt$changed=", &cur);
         let allow_all = "django.contrib.auth.backends.AllowAllUsersModelBackend";
         // (case, session JSON, accept fallback hash, backends, user active, outcome)
-        let rows: &[(&str, String, bool, &[&str], bool, Result<&str, ErrorKind>)] = &[
+        type Row<'a> = (
+            &'a str,
+            String,
+            bool,
+            &'a [&'a str],
+            bool,
+            Result<&'a str, ErrorKind>,
+        );
+        let rows: &[Row<'_>] = &[
             ("valid", logged_in("\"1\"", &good), false, &[BACKEND], true, Ok("1")),
             ("int id", logged_in("1", &good), false, &[BACKEND], true, Ok("1")),
             ("negative zero id", logged_in("-0", &good), false, &[BACKEND], true, Ok("0")),

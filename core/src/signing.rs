@@ -11,6 +11,8 @@
 //! - [`dumps`] / [`loads`]: signed (optionally zlib-compressed) JSON. The JSON
 //!   itself is produced and consumed by the caller; [`loads`] checks that the
 //!   payload is JSON that Python's `json.loads` accepts and returns its text.
+//!   Compression reproduces CPython's `zlib.compress` byte for byte, so
+//!   [`dumps`] output equals Django's, including the `.` decision.
 //! - [`get_signed_cookie`] / [`CookieSigner`]: `HttpRequest.get_signed_cookie`.
 //!
 //! Time is an argument (`now`, Unix seconds); nothing here reads a clock.
@@ -313,6 +315,9 @@ fn sep_is_unsafe(sep: char) -> bool {
 }
 
 /// `django.core.signing.Signer`.
+///
+/// The separator is one character (Django accepts any string that is not
+/// unsafe; every Django caller uses `":"`).
 #[derive(Debug, Clone)]
 pub struct Signer {
     keys: Vec<SecretKey>,
@@ -815,6 +820,30 @@ mod tests {
         for (input, want) in rows {
             assert_eq!(b64_decode(input).as_deref(), *want, "{input:?}");
         }
+    }
+
+    #[test]
+    fn zlib_bomb_is_refused() {
+        let key = SecretKey::from("k");
+        let signer = TimestampSigner::new(key.clone(), Vec::new(), Some("s"), ':', HashAlg::Sha256);
+        let sign = |json: &[u8]| {
+            let z = miniz_oxide::deflate::compress_to_vec_zlib(json, 9);
+            signer.sign(&alloc::format!(".{}", b64_encode(&z)), 0)
+        };
+        // A JSON string of MAX_DECOMPRESSED_BYTES bytes exactly is accepted ...
+        let mut json = alloc::vec![b'a'; MAX_DECOMPRESSED_BYTES];
+        json[0] = b'"';
+        json[MAX_DECOMPRESSED_BYTES - 1] = b'"';
+        assert_eq!(
+            loads(&sign(&json), &key, &[], "s", None, 0).map(|t| t.len()),
+            Ok(MAX_DECOMPRESSED_BYTES)
+        );
+        // ... one byte more is not, however well it is signed.
+        json.insert(1, b'a');
+        assert_eq!(
+            loads(&sign(&json), &key, &[], "s", None, 0),
+            Err(SigningError::BadPayload)
+        );
     }
 
     #[test]

@@ -56,8 +56,15 @@ const SECRET: &str = "property-secret-key-0123456789abcdef";
 
 fn config(source: UserSource) -> Config {
     let mut c = Config {
-        jwt: JwtConfig { secret: Some(SecretRef::Value(SECRET.into())), ..JwtConfig::default() },
-        users: UsersConfig { source, check_revoked_jti: source == UserSource::Directory, ..UsersConfig::default() },
+        jwt: JwtConfig {
+            secret: Some(SecretRef::Value(SECRET.into())),
+            ..JwtConfig::default()
+        },
+        users: UsersConfig {
+            source,
+            check_revoked_jti: source == UserSource::Directory,
+            ..UsersConfig::default()
+        },
         credentials: CredentialsConfig {
             carriers: Some(vec![
                 Carrier::Subprotocol,
@@ -73,7 +80,10 @@ fn config(source: UserSource) -> Config {
         ..Config::default()
     };
     if source == UserSource::Directory {
-        c.session = Some(SessionConfig { engine: EngineConfig::Db, ..SessionConfig::default() });
+        c.session = Some(SessionConfig {
+            engine: EngineConfig::Db,
+            ..SessionConfig::default()
+        });
         if let Some(list) = &mut c.credentials.carriers {
             list.push(Carrier::Session);
         }
@@ -119,7 +129,10 @@ fn check_decision(d: &Decision, secrets: &[&str]) {
             if let Some(s) = &a.subprotocol {
                 for t in secrets {
                     if t.len() >= 8 {
-                        assert!(!s.as_str().contains(t), "the token is echoed as subprotocol");
+                        assert!(
+                            !s.as_str().contains(t),
+                            "the token is echoed as subprotocol"
+                        );
                     }
                 }
             }
@@ -145,7 +158,11 @@ fn answer_from(choice: u8, password: &str) -> Answer<'_> {
             is_superuser: false,
         })),
         7 => Answer::Session(None),
-        _ => Answer::Session(Some(SessionRow { session_key: "k", session_data: password, expire_date: NOW + 10 })),
+        _ => Answer::Session(Some(SessionRow {
+            session_key: "k",
+            session_data: password,
+            expire_date: NOW + 10,
+        })),
     }
 }
 
@@ -183,7 +200,12 @@ fn path() -> impl Strategy<Value = String> {
 }
 
 fn query() -> impl Strategy<Value = String> {
-    prop_oneof![Just(String::new()), "[a-z=&%+0-9.]{0,40}", "(token|access)=[A-Za-z0-9._%+-]{0,120}", ".{0,40}"]
+    prop_oneof![
+        Just(String::new()),
+        "[a-z=&%+0-9.]{0,40}",
+        "(token|access)=[A-Za-z0-9._%+-]{0,120}",
+        ".{0,40}"
+    ]
 }
 
 proptest! {
@@ -352,7 +374,10 @@ fn claims_only_query_token_decides_without_allocating() {
     let auth = build(&config(UserSource::Claims));
     let token = mint("1", true, NOW - 10);
     let query = format!("token={token}");
-    let headers: [(&str, &[u8]); 2] = [("Origin", b"http://localhost:3000"), ("User-Agent", b"test")];
+    let headers: [(&str, &[u8]); 2] = [
+        ("Origin", b"http://localhost:3000"),
+        ("User-Agent", b"test"),
+    ];
     for path in ["/ws/admin/chat/", "/ws/chat/lobby/"] {
         let view = HandshakeView::new(path, &query, &headers);
         // Warm up (lazy statics, first-use initialisation).

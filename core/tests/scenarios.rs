@@ -12,9 +12,9 @@ use wsauth_core::{
     dumps, session_auth_hash, Answer, AuthMethod, Authenticator, Carrier, ClaimValue, Close,
     CloseCode, Config, ConnState, Connection, CredentialsConfig, Decision, EngineConfig,
     HandshakeView, InlineStr, JwtConfig, LimitsConfig, MessageAction, MintRequest, OriginsConfig,
-    Principal, RateLimitConfig, RateState, Relation, Request, Requirement, RouteConfig,
-    SecretKey, SecretRef, SessionConfig, SessionRow, Step, TokenVerifier, UserKey, UserRecord,
-    UserSource, UsersConfig, SESSION_STORE_SALT, SIGNED_COOKIES_SALT,
+    Principal, RateLimitConfig, RateState, Relation, Request, Requirement, RouteConfig, SecretKey,
+    SecretRef, SessionConfig, SessionRow, Step, TokenVerifier, UserKey, UserRecord, UserSource,
+    UsersConfig, SESSION_STORE_SALT, SIGNED_COOKIES_SALT,
 };
 
 const NOW: i64 = 1_750_000_000;
@@ -35,9 +35,27 @@ struct UserRow {
 }
 
 const USERS: &[UserRow] = &[
-    UserRow { pk: "1", password: "pbkdf2_sha256$600000$salt$alicehash", active: true, staff: true, superuser: false },
-    UserRow { pk: "2", password: "pbkdf2_sha256$600000$salt$bobhash", active: true, staff: false, superuser: false },
-    UserRow { pk: "3", password: "pbkdf2_sha256$600000$salt$carolhash", active: false, staff: true, superuser: false },
+    UserRow {
+        pk: "1",
+        password: "pbkdf2_sha256$600000$salt$alicehash",
+        active: true,
+        staff: true,
+        superuser: false,
+    },
+    UserRow {
+        pk: "2",
+        password: "pbkdf2_sha256$600000$salt$bobhash",
+        active: true,
+        staff: false,
+        superuser: false,
+    },
+    UserRow {
+        pk: "3",
+        password: "pbkdf2_sha256$600000$salt$carolhash",
+        active: false,
+        staff: true,
+        superuser: false,
+    },
 ];
 
 /// Which lookup the host fails (database down).
@@ -59,14 +77,21 @@ struct Host {
 
 impl Host {
     fn new(fail: Fail) -> Self {
-        Host { fail, sessions: Vec::new(), asked: RefCell::new(Vec::new()) }
+        Host {
+            fail,
+            sessions: Vec::new(),
+            asked: RefCell::new(Vec::new()),
+        }
     }
 
     fn answer(&self, req: &Request<'_>) -> Answer<'_> {
         match req {
             Request::User { key, pk } => {
                 self.asked.borrow_mut().push(format!("user {pk}"));
-                assert!(matches!(key, UserKey::Int(_)), "integer pk expected, got {key:?}");
+                assert!(
+                    matches!(key, UserKey::Int(_)),
+                    "integer pk expected, got {key:?}"
+                );
                 if self.fail == Fail::User {
                     return Answer::Failed;
                 }
@@ -90,12 +115,27 @@ impl Host {
                 if self.fail == Fail::Session {
                     return Answer::Failed;
                 }
-                Answer::Session(self.sessions.iter().find(|(k, _, _)| k == key).map(|(k, d, e)| {
-                    SessionRow { session_key: k, session_data: d, expire_date: *e }
-                }))
+                Answer::Session(
+                    self.sessions
+                        .iter()
+                        .find(|(k, _, _)| k == key)
+                        .map(|(k, d, e)| SessionRow {
+                            session_key: k,
+                            session_data: d,
+                            expire_date: *e,
+                        }),
+                )
             }
-            Request::Access { user, relation, route, param, value } => {
-                self.asked.borrow_mut().push(format!("access {user} {relation:?} {route} {param}={value}"));
+            Request::Access {
+                user,
+                relation,
+                route,
+                param,
+                value,
+            } => {
+                self.asked.borrow_mut().push(format!(
+                    "access {user} {relation:?} {route} {param}={value}"
+                ));
                 if self.fail == Fail::Access {
                     return Answer::Failed;
                 }
@@ -145,15 +185,29 @@ fn routes() -> Vec<RouteConfig> {
 
 fn base_config(source: UserSource) -> Config {
     Config {
-        jwt: JwtConfig { secret: Some(SecretRef::Env("WSAUTH_SECRET".into())), ..JwtConfig::default() },
-        users: UsersConfig { source, ..UsersConfig::default() },
+        jwt: JwtConfig {
+            secret: Some(SecretRef::Env("WSAUTH_SECRET".into())),
+            ..JwtConfig::default()
+        },
+        users: UsersConfig {
+            source,
+            ..UsersConfig::default()
+        },
         credentials: CredentialsConfig {
-            carriers: Some(vec![Carrier::Subprotocol, Carrier::Header, Carrier::Query, Carrier::Cookie]),
+            carriers: Some(vec![
+                Carrier::Subprotocol,
+                Carrier::Header,
+                Carrier::Query,
+                Carrier::Cookie,
+            ]),
             jwt_cookie: Some("access_token".into()),
             ..CredentialsConfig::default()
         },
         origins: OriginsConfig {
-            allowed: vec!["https://app.example.com".into(), "http://localhost:*".into()],
+            allowed: vec![
+                "https://app.example.com".into(),
+                "http://localhost:*".into(),
+            ],
             ..OriginsConfig::default()
         },
         routes: routes(),
@@ -168,7 +222,10 @@ fn claims_config() -> Config {
 fn directory_config(engine: EngineConfig) -> Config {
     let mut c = base_config(UserSource::Directory);
     c.users.check_revoked_jti = true;
-    c.session = Some(SessionConfig { engine, ..SessionConfig::default() });
+    c.session = Some(SessionConfig {
+        engine,
+        ..SessionConfig::default()
+    });
     c.credentials.carriers = Some(vec![
         Carrier::Subprotocol,
         Carrier::Header,
@@ -182,7 +239,9 @@ fn directory_config(engine: EngineConfig) -> Config {
 fn build(config: &Config) -> Authenticator {
     assert_eq!(config.check(), vec![], "config problems");
     let secrets = config
-        .resolve_secrets(|r| matches!(r, SecretRef::Env(n) if n == "WSAUTH_SECRET").then(|| SECRET.to_string()))
+        .resolve_secrets(|r| {
+            matches!(r, SecretRef::Env(n) if n == "WSAUTH_SECRET").then(|| SECRET.to_string())
+        })
         .expect("secrets resolve");
     Authenticator::from_config(config, &secrets).expect("config builds")
 }
@@ -220,7 +279,14 @@ fn verifier(secret: &str) -> TokenVerifier {
 fn mint(tok: Tok) -> String {
     let s = |v: &str| ClaimValue::Str(InlineStr::new(v).expect("short"));
     let staff = [("is_staff", ClaimValue::Bool(true))];
-    let (secret, user, jti, extra, issued, lifetime): (&str, ClaimValue, &str, &[(&str, ClaimValue)], i64, i64) = match tok {
+    let (secret, user, jti, extra, issued, lifetime): (
+        &str,
+        ClaimValue,
+        &str,
+        &[(&str, ClaimValue)],
+        i64,
+        i64,
+    ) = match tok {
         Tok::Staff => (SECRET, s("1"), JTI_OK, &staff, NOW - 10, 300),
         Tok::Plain => (SECRET, s("2"), JTI_OK, &[], NOW - 10, 300),
         Tok::PlainClaimingStaff => (SECRET, s("2"), JTI_OK, &staff, NOW - 10, 300),
@@ -232,7 +298,15 @@ fn mint(tok: Tok) -> String {
         Tok::Numeric => (SECRET, ClaimValue::Int(7), JTI_OK, &[], NOW - 10, 300),
         Tok::Garbage => return "not-a-jwt".into(),
     };
-    let token = verifier(secret).mint(&MintRequest { user_id: user, lifetime, jti, extra }, issued);
+    let token = verifier(secret).mint(
+        &MintRequest {
+            user_id: user,
+            lifetime,
+            jti,
+            extra,
+        },
+        issued,
+    );
     assert!(token.split('.').count() == 3, "minting produced {token:?}");
     token
 }
@@ -246,13 +320,25 @@ fn session_json(pk: &str, password: &str) -> String {
 
 /// A db-backend session for `pk` (row stored in the host), returning the cookie value.
 fn db_session(host: &mut Host, key: &str, pk: &str, password: &str, expire: i64) -> String {
-    let data = dumps(session_json(pk, password).as_bytes(), &SecretKey::from(SECRET), SESSION_STORE_SALT, true, NOW - 100);
+    let data = dumps(
+        session_json(pk, password).as_bytes(),
+        &SecretKey::from(SECRET),
+        SESSION_STORE_SALT,
+        true,
+        NOW - 100,
+    );
     host.sessions.push((key.into(), data, expire));
     key.into()
 }
 
 fn signed_session(pk: &str, password: &str, signed_at: i64) -> String {
-    dumps(session_json(pk, password).as_bytes(), &SecretKey::from(SECRET), SIGNED_COOKIES_SALT, true, signed_at)
+    dumps(
+        session_json(pk, password).as_bytes(),
+        &SecretKey::from(SECRET),
+        SIGNED_COOKIES_SALT,
+        true,
+        signed_at,
+    )
 }
 
 // ---------------------------------------------------------------- expectations
@@ -260,22 +346,41 @@ fn signed_session(pk: &str, password: &str, signed_at: i64) -> String {
 #[derive(Debug, Clone, PartialEq)]
 enum Want {
     /// Accept as this user id (`None`: anonymous), staff flag, echoed subprotocol.
-    Accept { user: Option<&'static str>, staff: bool, subprotocol: Option<&'static str> },
+    Accept {
+        user: Option<&'static str>,
+        staff: bool,
+        subprotocol: Option<&'static str>,
+    },
     Close(u16),
     Deny(u16),
     Await,
 }
 
 fn user(id: &'static str, staff: bool) -> Want {
-    Want::Accept { user: Some(id), staff, subprotocol: None }
+    Want::Accept {
+        user: Some(id),
+        staff,
+        subprotocol: None,
+    }
 }
 fn anon() -> Want {
-    Want::Accept { user: None, staff: false, subprotocol: None }
+    Want::Accept {
+        user: None,
+        staff: false,
+        subprotocol: None,
+    }
 }
 
 fn check(name: &str, d: &Decision, want: &Want, secrets_in_request: &[&str]) {
     match (d, want) {
-        (Decision::Accept(a), Want::Accept { user, staff, subprotocol }) => {
+        (
+            Decision::Accept(a),
+            Want::Accept {
+                user,
+                staff,
+                subprotocol,
+            },
+        ) => {
             match (&a.principal, user) {
                 (Principal::Anonymous, None) => {}
                 (Principal::User(u), Some(id)) => {
@@ -284,10 +389,19 @@ fn check(name: &str, d: &Decision, want: &Want, secrets_in_request: &[&str]) {
                 }
                 (p, w) => panic!("{name}: principal {p:?}, want {w:?}"),
             }
-            assert_eq!(a.subprotocol.as_ref().map(|s| s.as_str()), *subprotocol, "{name}: subprotocol");
+            assert_eq!(
+                a.subprotocol.as_ref().map(|s| s.as_str()),
+                *subprotocol,
+                "{name}: subprotocol"
+            );
         }
         (Decision::Close(c), Want::Close(code)) => {
-            assert_eq!(c.code.as_u16(), *code, "{name}: close code (reason {:?})", c.reason);
+            assert_eq!(
+                c.code.as_u16(),
+                *code,
+                "{name}: close code (reason {:?})",
+                c.reason
+            );
             check_reason(name, c, secrets_in_request);
         }
         (Decision::Deny { status }, Want::Deny(s)) => assert_eq!(status, s, "{name}"),
@@ -317,7 +431,14 @@ struct Row {
 }
 
 fn row(name: &'static str, path: &'static str, want: Want) -> Row {
-    Row { name, path, query: String::new(), headers: Vec::new(), want, asked: &[] }
+    Row {
+        name,
+        path,
+        query: String::new(),
+        headers: Vec::new(),
+        want,
+        asked: &[],
+    }
 }
 
 impl Row {
@@ -343,20 +464,29 @@ fn run_rows(auth: &Authenticator, mut host: Host, rows: Vec<Row>, setup: impl Fn
     setup(&mut host);
     for r in rows {
         host.asked.borrow_mut().clear();
-        let headers: Vec<(&str, &[u8])> = r.headers.iter().map(|(n, v)| (*n, v.as_slice())).collect();
+        let headers: Vec<(&str, &[u8])> =
+            r.headers.iter().map(|(n, v)| (*n, v.as_slice())).collect();
         let view = HandshakeView::new(r.path, &r.query, &headers);
         let d = drive(auth, &host, &view, NOW);
         let mut secrets: Vec<&str> = vec![r.query.as_str()];
         if let Some(t) = r.query.split('=').nth(1) {
             secrets.push(t);
         }
-        let header_texts: Vec<String> = r.headers.iter().map(|(_, v)| String::from_utf8_lossy(v).into_owned()).collect();
+        let header_texts: Vec<String> = r
+            .headers
+            .iter()
+            .map(|(_, v)| String::from_utf8_lossy(v).into_owned())
+            .collect();
         secrets.extend(header_texts.iter().map(String::as_str));
         check(r.name, &d, &r.want, &secrets);
         let asked = host.asked.borrow();
         assert_eq!(asked.len(), r.asked.len(), "{}: lookups {asked:?}", r.name);
         for (got, want) in asked.iter().zip(r.asked) {
-            assert!(got.starts_with(want), "{}: asked {got:?}, want {want:?}", r.name);
+            assert!(
+                got.starts_with(want),
+                "{}: asked {got:?}, want {want:?}",
+                r.name
+            );
         }
     }
 }
@@ -373,53 +503,127 @@ fn claims_only_reference_app() {
         row("staff token on logs", "/ws/logs/", user("1", true)).token(Tok::Staff),
         row("non-staff on admin", "/ws/admin/chat/", Want::Close(4403)).token(Tok::Plain),
         row("no token on admin", "/ws/admin/chat/", Want::Close(4401)),
-        row("invalid token on admin", "/ws/admin/chat/", Want::Close(4401)).token(Tok::Garbage),
-        row("bad signature on admin", "/ws/admin/chat/", Want::Close(4401)).token(Tok::BadSignature),
+        row(
+            "invalid token on admin",
+            "/ws/admin/chat/",
+            Want::Close(4401),
+        )
+        .token(Tok::Garbage),
+        row(
+            "bad signature on admin",
+            "/ws/admin/chat/",
+            Want::Close(4401),
+        )
+        .token(Tok::BadSignature),
         row("expired on admin", "/ws/admin/chat/", Want::Close(4401)).token(Tok::Expired),
-        row("no token on logs awaits the first message", "/ws/logs/", Want::Await),
+        row(
+            "no token on logs awaits the first message",
+            "/ws/logs/",
+            Want::Await,
+        ),
         row("anonymous chat", "/ws/chat/lobby/", anon()),
         row("anonymous chat with a bad token", "/ws/chat/lobby/", anon()).token(Tok::Garbage),
-        row("anonymous chat with an expired token", "/ws/chat/lobby/", anon()).token(Tok::Expired),
-        row("chat with a valid token", "/ws/chat/lobby/", user("2", false)).token(Tok::Plain),
+        row(
+            "anonymous chat with an expired token",
+            "/ws/chat/lobby/",
+            anon(),
+        )
+        .token(Tok::Expired),
+        row(
+            "chat with a valid token",
+            "/ws/chat/lobby/",
+            user("2", false),
+        )
+        .token(Tok::Plain),
         row("strict route, bad token", "/ws/strict/", Want::Close(4401)).token(Tok::Garbage),
         row("strict route, no token", "/ws/strict/", anon()),
         row("receipt owner", "/ws/receipts/10/", user("2", false))
             .token(Tok::Plain)
             .asked(&["access 2 Owner receipts id=10"]),
-        row("receipt of another user", "/ws/receipts/11/", Want::Close(4403))
-            .token(Tok::Plain)
-            .asked(&["access 2 Owner receipts id=11"]),
-        row("receipt without token", "/ws/receipts/10/", Want::Close(4401)),
-        row("conversation member", "/ws/conversations/20/", user("2", false))
-            .token(Tok::Plain)
-            .asked(&["access 2 Member conversations id=20"]),
-        row("conversation non-member", "/ws/conversations/21/", Want::Close(4403))
-            .token(Tok::Plain)
-            .asked(&["access 2 Member conversations id=21"]),
-        row("percent-encoded resource id", "/ws/conversations/%32%30/", user("1", true))
-            .token(Tok::Staff)
-            .asked(&["access 1 Member conversations id=20"]),
+        row(
+            "receipt of another user",
+            "/ws/receipts/11/",
+            Want::Close(4403),
+        )
+        .token(Tok::Plain)
+        .asked(&["access 2 Owner receipts id=11"]),
+        row(
+            "receipt without token",
+            "/ws/receipts/10/",
+            Want::Close(4401),
+        ),
+        row(
+            "conversation member",
+            "/ws/conversations/20/",
+            user("2", false),
+        )
+        .token(Tok::Plain)
+        .asked(&["access 2 Member conversations id=20"]),
+        row(
+            "conversation non-member",
+            "/ws/conversations/21/",
+            Want::Close(4403),
+        )
+        .token(Tok::Plain)
+        .asked(&["access 2 Member conversations id=21"]),
+        row(
+            "percent-encoded resource id",
+            "/ws/conversations/%32%30/",
+            user("1", true),
+        )
+        .token(Tok::Staff)
+        .asked(&["access 1 Member conversations id=20"]),
         row("numeric user id claim", "/ws/chat/x/", user("7", false)).token(Tok::Numeric),
         row("no route", "/ws/nowhere/", Want::Close(4404)).token(Tok::Staff),
         // carriers
         row("authorization header", "/ws/admin/chat/", user("1", true))
             .header("Authorization", format!("Bearer {staff}")),
-        row("authorization header, two values", "/ws/admin/chat/", Want::Close(4401))
-            .header("Authorization", format!("Bearer {staff} extra")),
-        row("authorization header, other type", "/ws/admin/chat/", Want::Close(4401))
-            .header("Authorization", format!("JWT {staff}")),
-        row("subprotocol", "/ws/admin/chat/", Want::Accept { user: Some("1"), staff: true, subprotocol: Some("bearer") })
-            .header("Sec-WebSocket-Protocol", format!("bearer, {staff}")),
-        row("subprotocol bearer without token", "/ws/admin/chat/", Want::Close(4401))
-            .header("Sec-WebSocket-Protocol", "bearer"),
+        row(
+            "authorization header, two values",
+            "/ws/admin/chat/",
+            Want::Close(4401),
+        )
+        .header("Authorization", format!("Bearer {staff} extra")),
+        row(
+            "authorization header, other type",
+            "/ws/admin/chat/",
+            Want::Close(4401),
+        )
+        .header("Authorization", format!("JWT {staff}")),
+        row(
+            "subprotocol",
+            "/ws/admin/chat/",
+            Want::Accept {
+                user: Some("1"),
+                staff: true,
+                subprotocol: Some("bearer"),
+            },
+        )
+        .header("Sec-WebSocket-Protocol", format!("bearer, {staff}")),
+        row(
+            "subprotocol bearer without token",
+            "/ws/admin/chat/",
+            Want::Close(4401),
+        )
+        .header("Sec-WebSocket-Protocol", "bearer"),
         row("query access=", "/ws/admin/chat/", user("1", true)).query(format!("access={staff}")),
-        row("query with other params", "/ws/admin/chat/", user("1", true)).query(format!("x=1&token={staff}&y=2")),
+        row(
+            "query with other params",
+            "/ws/admin/chat/",
+            user("1", true),
+        )
+        .query(format!("x=1&token={staff}&y=2")),
         row("jwt cookie", "/ws/admin/chat/", user("1", true))
             .header("Cookie", format!("theme=dark; access_token={staff}")),
-        row("subprotocol wins over query", "/ws/admin/chat/", Want::Close(4403))
-            .header("Sec-WebSocket-Protocol", format!("bearer, {plain}"))
-            .query(format!("token={staff}")),
-        row("oversized token", "/ws/admin/chat/", Want::Close(4401)).query(format!("token={}", "a".repeat(9000))),
+        row(
+            "subprotocol wins over query",
+            "/ws/admin/chat/",
+            Want::Close(4403),
+        )
+        .header("Sec-WebSocket-Protocol", format!("bearer, {plain}"))
+        .query(format!("token={staff}")),
+        row("oversized token", "/ws/admin/chat/", Want::Close(4401))
+            .query(format!("token={}", "a".repeat(9000))),
         // origins
         row("allowed origin", "/ws/admin/chat/", user("1", true))
             .token(Tok::Staff)
@@ -427,8 +631,15 @@ fn claims_only_reference_app() {
         row("localhost any port", "/ws/admin/chat/", user("1", true))
             .token(Tok::Staff)
             .header("Origin", "http://localhost:5173"),
-        row("bad origin", "/ws/admin/chat/", Want::Deny(403)).token(Tok::Staff).header("Origin", "https://evil.example"),
-        row("bad origin on an unknown path", "/ws/nowhere/", Want::Deny(403)).header("Origin", "https://evil.example"),
+        row("bad origin", "/ws/admin/chat/", Want::Deny(403))
+            .token(Tok::Staff)
+            .header("Origin", "https://evil.example"),
+        row(
+            "bad origin on an unknown path",
+            "/ws/nowhere/",
+            Want::Deny(403),
+        )
+        .header("Origin", "https://evil.example"),
     ];
     run_rows(&auth, Host::new(Fail::Nothing), rows, |_| {});
 }
@@ -436,9 +647,11 @@ fn claims_only_reference_app() {
 #[test]
 fn claims_only_access_lookup_failure_is_1013() {
     let auth = build(&claims_config());
-    let rows = vec![row("owner lookup fails", "/ws/receipts/10/", Want::Close(1013))
-        .token(Tok::Plain)
-        .asked(&["access 2"])];
+    let rows = vec![
+        row("owner lookup fails", "/ws/receipts/10/", Want::Close(1013))
+            .token(Tok::Plain)
+            .asked(&["access 2"]),
+    ];
     run_rows(&auth, Host::new(Fail::Access), rows, |_| {});
 }
 
@@ -448,8 +661,12 @@ fn claims_only_principal_details() {
     let tok = mint(Tok::Staff);
     let query = format!("token={tok}");
     let view = HandshakeView::new("/ws/admin/chat/", &query, &[]);
-    let Some(Decision::Accept(a)) = auth.decide(&view, NOW) else { panic!("expected accept") };
-    let Principal::User(u) = a.principal else { panic!("expected a user") };
+    let Some(Decision::Accept(a)) = auth.decide(&view, NOW) else {
+        panic!("expected accept")
+    };
+    let Principal::User(u) = a.principal else {
+        panic!("expected a user")
+    };
     assert_eq!(u.method, AuthMethod::Jwt(Carrier::Query));
     assert!(u.is_active && !u.is_superuser && !u.id.is_numeric());
     assert_eq!(u.expires_at, Some(NOW - 10 + 300));
@@ -458,10 +675,34 @@ fn claims_only_principal_details() {
     let num = mint(Tok::Numeric);
     let query = format!("token={num}");
     let view = HandshakeView::new("/ws/chat/r/", &query, &[]);
-    let Some(Decision::Accept(a)) = auth.decide(&view, NOW) else { panic!("expected accept") };
-    assert!(a.principal.user().is_some_and(|u| u.id.is_numeric() && u.id.as_str() == "7"));
+    let Some(Decision::Accept(a)) = auth.decide(&view, NOW) else {
+        panic!("expected accept")
+    };
+    assert!(a
+        .principal
+        .user()
+        .is_some_and(|u| u.id.is_numeric() && u.id.as_str() == "7"));
     assert_eq!(a.route.index(), 0);
     assert_eq!(a.route.param("/ws/chat/r/", 0).as_deref(), Some("r"));
+}
+
+#[test]
+fn subprotocol_is_echoed_even_when_closing() {
+    let auth = build(&claims_config());
+    let plain = mint(Tok::Plain);
+    let offered = format!("bearer, {plain}");
+    let headers = [("Sec-WebSocket-Protocol", offered.as_bytes())];
+    let view = HandshakeView::new("/ws/admin/chat/", "", &headers);
+    let hs = auth.start(&view, NOW);
+    assert_eq!(hs.subprotocol(), Some("bearer"));
+    assert_eq!(auth.subprotocol_for(&view), Some("bearer"));
+    let d = auth.decide(&view, NOW);
+    assert!(
+        matches!(d, Some(Decision::Close(c)) if c.code == CloseCode::Forbidden),
+        "{d:?}"
+    );
+    let none = HandshakeView::new("/ws/admin/chat/", "", &[]);
+    assert_eq!(auth.subprotocol_for(&none), None);
 }
 
 #[test]
@@ -471,7 +712,9 @@ fn leeway_extends_the_deadline() {
     let auth = build(&c);
     let query = format!("token={}", mint(Tok::Staff));
     let view = HandshakeView::new("/ws/admin/chat/", &query, &[]);
-    let Some(Decision::Accept(a)) = auth.decide(&view, NOW) else { panic!("expected accept") };
+    let Some(Decision::Accept(a)) = auth.decide(&view, NOW) else {
+        panic!("expected accept")
+    };
     assert_eq!(a.deadline, Some(NOW - 10 + 300 + 30));
 }
 
@@ -483,53 +726,129 @@ fn directory_and_db_sessions() {
     let alice_pw = USERS[0].password;
     let bob_pw = USERS[1].password;
     let mut host = Host::new(Fail::Nothing);
-    let alice = db_session(&mut host, "aliceaaaaaaaaaaaaaaaaaaaaaaaaaaa", "1", alice_pw, NOW + 1000);
-    let bob = db_session(&mut host, "bobbbbbbbbbbbbbbbbbbbbbbbbbbbbbb", "2", bob_pw, NOW + 1000);
-    let stale = db_session(&mut host, "staleeeeeeeeeeeeeeeeeeeeeeeeeeee", "1", "pbkdf2_sha256$old-password", NOW + 1000);
-    let expired = db_session(&mut host, "expiredddddddddddddddddddddddddd", "1", alice_pw, NOW);
+    let alice = db_session(
+        &mut host,
+        "aliceaaaaaaaaaaaaaaaaaaaaaaaaaaa",
+        "1",
+        alice_pw,
+        NOW + 1000,
+    );
+    let bob = db_session(
+        &mut host,
+        "bobbbbbbbbbbbbbbbbbbbbbbbbbbbbbb",
+        "2",
+        bob_pw,
+        NOW + 1000,
+    );
+    let stale = db_session(
+        &mut host,
+        "staleeeeeeeeeeeeeeeeeeeeeeeeeeee",
+        "1",
+        "pbkdf2_sha256$old-password",
+        NOW + 1000,
+    );
+    let expired = db_session(
+        &mut host,
+        "expiredddddddddddddddddddddddddd",
+        "1",
+        alice_pw,
+        NOW,
+    );
     let rows = vec![
-        row("staff from the directory", "/ws/admin/chat/", user("1", true))
-            .token(Tok::Staff)
-            .asked(&["jti ", "user 1"]),
-        row("staff claim ignored in directory mode", "/ws/admin/chat/", Want::Close(4403))
-            .token(Tok::PlainClaimingStaff)
-            .asked(&["jti ", "user 2"]),
-        row("revoked jti", "/ws/admin/chat/", Want::Close(4401)).token(Tok::RevokedJti).asked(&["jti "]),
-        row("inactive user", "/ws/admin/chat/", Want::Close(4401)).token(Tok::Inactive).asked(&["jti ", "user 3"]),
-        row("unknown user", "/ws/admin/chat/", Want::Close(4401)).token(Tok::Unknown).asked(&["jti ", "user 99"]),
-        row("unknown user on anonymous chat connects anonymously", "/ws/chat/a/", anon())
+        row(
+            "staff from the directory",
+            "/ws/admin/chat/",
+            user("1", true),
+        )
+        .token(Tok::Staff)
+        .asked(&["jti ", "user 1"]),
+        row(
+            "staff claim ignored in directory mode",
+            "/ws/admin/chat/",
+            Want::Close(4403),
+        )
+        .token(Tok::PlainClaimingStaff)
+        .asked(&["jti ", "user 2"]),
+        row("revoked jti", "/ws/admin/chat/", Want::Close(4401))
+            .token(Tok::RevokedJti)
+            .asked(&["jti "]),
+        row("inactive user", "/ws/admin/chat/", Want::Close(4401))
+            .token(Tok::Inactive)
+            .asked(&["jti ", "user 3"]),
+        row("unknown user", "/ws/admin/chat/", Want::Close(4401))
             .token(Tok::Unknown)
             .asked(&["jti ", "user 99"]),
-        row("expired token asks nothing", "/ws/admin/chat/", Want::Close(4401)).token(Tok::Expired),
+        row(
+            "unknown user on anonymous chat connects anonymously",
+            "/ws/chat/a/",
+            anon(),
+        )
+        .token(Tok::Unknown)
+        .asked(&["jti ", "user 99"]),
+        row(
+            "expired token asks nothing",
+            "/ws/admin/chat/",
+            Want::Close(4401),
+        )
+        .token(Tok::Expired),
         row("session cookie, staff", "/ws/admin/chat/", user("1", true))
             .header("Cookie", format!("sessionid={alice}"))
             .asked(&["session alice", "user 1"]),
-        row("session cookie, not staff", "/ws/admin/chat/", Want::Close(4403))
-            .header("Cookie", format!("sessionid={bob}"))
-            .asked(&["session bob", "user 2"]),
-        row("session cookie, owner", "/ws/receipts/10/", user("2", false))
-            .header("Cookie", format!("csrftoken=x; sessionid={bob}"))
-            .asked(&["session bob", "user 2", "access 2 Owner receipts id=10"]),
-        row("session hash from an old password", "/ws/admin/chat/", Want::Close(4401))
-            .header("Cookie", format!("sessionid={stale}"))
-            .asked(&["session stale", "user 1"]),
+        row(
+            "session cookie, not staff",
+            "/ws/admin/chat/",
+            Want::Close(4403),
+        )
+        .header("Cookie", format!("sessionid={bob}"))
+        .asked(&["session bob", "user 2"]),
+        row(
+            "session cookie, owner",
+            "/ws/receipts/10/",
+            user("2", false),
+        )
+        .header("Cookie", format!("csrftoken=x; sessionid={bob}"))
+        .asked(&["session bob", "user 2", "access 2 Owner receipts id=10"]),
+        row(
+            "session hash from an old password",
+            "/ws/admin/chat/",
+            Want::Close(4401),
+        )
+        .header("Cookie", format!("sessionid={stale}"))
+        .asked(&["session stale", "user 1"]),
         row("expired session row", "/ws/admin/chat/", Want::Close(4401))
             .header("Cookie", format!("sessionid={expired}"))
             .asked(&["session expired"]),
         row("unknown session key", "/ws/admin/chat/", Want::Close(4401))
             .header("Cookie", "sessionid=nosuchsessionkeynosuchsessionkey")
             .asked(&["session nosuch"]),
-        row("unknown session key on chat is anonymous", "/ws/chat/a/", anon())
-            .header("Cookie", "sessionid=nosuchsessionkeynosuchsessionkey")
-            .asked(&["session nosuch"]),
-        row("short session key is no session", "/ws/admin/chat/", Want::Close(4401)).header("Cookie", "sessionid=short"),
-        row("session only in the second Cookie header", "/ws/admin/chat/", Want::Close(4401))
-            .header("Cookie", "theme=dark")
-            .header("Cookie", format!("sessionid={alice}")),
-        row("token carrier wins over the session", "/ws/admin/chat/", Want::Close(4403))
-            .token(Tok::Plain)
-            .header("Cookie", format!("sessionid={alice}"))
-            .asked(&["jti ", "user 2"]),
+        row(
+            "unknown session key on chat is anonymous",
+            "/ws/chat/a/",
+            anon(),
+        )
+        .header("Cookie", "sessionid=nosuchsessionkeynosuchsessionkey")
+        .asked(&["session nosuch"]),
+        row(
+            "short session key is no session",
+            "/ws/admin/chat/",
+            Want::Close(4401),
+        )
+        .header("Cookie", "sessionid=short"),
+        row(
+            "session only in the second Cookie header",
+            "/ws/admin/chat/",
+            Want::Close(4401),
+        )
+        .header("Cookie", "theme=dark")
+        .header("Cookie", format!("sessionid={alice}")),
+        row(
+            "token carrier wins over the session",
+            "/ws/admin/chat/",
+            Want::Close(4403),
+        )
+        .token(Tok::Plain)
+        .header("Cookie", format!("sessionid={alice}"))
+        .asked(&["jti ", "user 2"]),
     ];
     run_rows(&auth, host, rows, |_| {});
 }
@@ -538,11 +857,19 @@ fn directory_and_db_sessions() {
 fn directory_session_principal_has_no_deadline() {
     let auth = build(&directory_config(EngineConfig::Db));
     let mut host = Host::new(Fail::Nothing);
-    let key = db_session(&mut host, "aliceaaaaaaaaaaaaaaaaaaaaaaaaaaa", "1", USERS[0].password, NOW + 1000);
+    let key = db_session(
+        &mut host,
+        "aliceaaaaaaaaaaaaaaaaaaaaaaaaaaa",
+        "1",
+        USERS[0].password,
+        NOW + 1000,
+    );
     let cookie = format!("sessionid={key}");
     let headers = [("cookie", cookie.as_bytes())];
     let view = HandshakeView::new("/ws/logs/", "", &headers);
-    let Decision::Accept(a) = drive(&auth, &host, &view, NOW) else { panic!("expected accept") };
+    let Decision::Accept(a) = drive(&auth, &host, &view, NOW) else {
+        panic!("expected accept")
+    };
     let u = a.principal.user().expect("user");
     assert_eq!(u.method, AuthMethod::Session);
     assert_eq!(u.expires_at, None);
@@ -556,16 +883,32 @@ fn lookup_failures_close_with_1013() {
     for (fail, path, asked) in [
         (Fail::Jti, "/ws/admin/chat/", &["jti "][..]),
         (Fail::User, "/ws/admin/chat/", &["jti ", "user 1"][..]),
-        (Fail::User, "/ws/chat/anonymous-route-too/", &["jti ", "user 1"][..]),
+        (
+            Fail::User,
+            "/ws/chat/anonymous-route-too/",
+            &["jti ", "user 1"][..],
+        ),
     ] {
-        let rows = vec![row("lookup failure", path, Want::Close(1013)).token(Tok::Staff).asked(asked)];
+        let rows = vec![row("lookup failure", path, Want::Close(1013))
+            .token(Tok::Staff)
+            .asked(asked)];
         run_rows(&auth, Host::new(fail), rows, |_| {});
     }
     let mut host = Host::new(Fail::Session);
-    let key = db_session(&mut host, "aliceaaaaaaaaaaaaaaaaaaaaaaaaaaa", "1", USERS[0].password, NOW + 1000);
-    let rows = vec![row("session lookup failure", "/ws/admin/chat/", Want::Close(1013))
-        .header("Cookie", format!("sessionid={key}"))
-        .asked(&["session "])];
+    let key = db_session(
+        &mut host,
+        "aliceaaaaaaaaaaaaaaaaaaaaaaaaaaa",
+        "1",
+        USERS[0].password,
+        NOW + 1000,
+    );
+    let rows = vec![row(
+        "session lookup failure",
+        "/ws/admin/chat/",
+        Want::Close(1013),
+    )
+    .header("Cookie", format!("sessionid={key}"))
+    .asked(&["session "])];
     run_rows(&auth, host, rows, |_| {});
 }
 
@@ -578,9 +921,17 @@ fn password_claim_revocation() {
     // md5("pbkdf2_sha256$600000$salt$alicehash").hexdigest().upper(), computed with Python's hashlib.
     let current = "15F37C359F084FB15F8560C94C39127B";
     let mint_with = |hash: &str| {
-        let extra = [("hash_password", ClaimValue::Str(InlineStr::new(hash).expect("short")))];
+        let extra = [(
+            "hash_password",
+            ClaimValue::Str(InlineStr::new(hash).expect("short")),
+        )];
         verifier(SECRET).mint(
-            &MintRequest { user_id: ClaimValue::Str(InlineStr::new("1").expect("short")), lifetime: 300, jti: JTI_OK, extra: &extra },
+            &MintRequest {
+                user_id: ClaimValue::Str(InlineStr::new("1").expect("short")),
+                lifetime: 300,
+                jti: JTI_OK,
+                extra: &extra,
+            },
             NOW - 10,
         )
     };
@@ -589,9 +940,14 @@ fn password_claim_revocation() {
             .query(format!("token={}", mint_with(current)))
             .asked(&["user 1"]),
         row("password changed", "/ws/admin/chat/", Want::Close(4401))
-            .query(format!("token={}", mint_with("00000000000000000000000000000000")))
+            .query(format!(
+                "token={}",
+                mint_with("00000000000000000000000000000000")
+            ))
             .asked(&["user 1"]),
-        row("no revoke claim", "/ws/admin/chat/", Want::Close(4401)).token(Tok::Staff).asked(&["user 1"]),
+        row("no revoke claim", "/ws/admin/chat/", Want::Close(4401))
+            .token(Tok::Staff)
+            .asked(&["user 1"]),
     ];
     run_rows(&auth, Host::new(Fail::Nothing), rows, |_| {});
 }
@@ -607,10 +963,20 @@ fn signed_cookie_sessions() {
         row("signed cookie, staff", "/ws/admin/chat/", user("1", true))
             .header("Cookie", format!("sessionid={good}"))
             .asked(&["user 1"]),
-        row("signed cookie older than SESSION_COOKIE_AGE", "/ws/admin/chat/", Want::Close(4401))
-            .header("Cookie", format!("sessionid={old}")),
-        row("tampered signed cookie", "/ws/admin/chat/", Want::Close(4401)).header("Cookie", format!("sessionid={tampered}")),
-        row("tampered signed cookie on chat", "/ws/chat/x/", anon()).header("Cookie", format!("sessionid={tampered}")),
+        row(
+            "signed cookie older than SESSION_COOKIE_AGE",
+            "/ws/admin/chat/",
+            Want::Close(4401),
+        )
+        .header("Cookie", format!("sessionid={old}")),
+        row(
+            "tampered signed cookie",
+            "/ws/admin/chat/",
+            Want::Close(4401),
+        )
+        .header("Cookie", format!("sessionid={tampered}")),
+        row("tampered signed cookie on chat", "/ws/chat/x/", anon())
+            .header("Cookie", format!("sessionid={tampered}")),
     ];
     run_rows(&auth, Host::new(Fail::Nothing), rows, |_| {});
 }
@@ -648,13 +1014,22 @@ fn first_message_auth() {
     assert!(conn.principal().is_anonymous());
     let staff = mint(Tok::Staff);
     let m = msg("auth", &staff);
-    assert!(matches!(conn.handle_message(&auth, &m, NOW + 1), MessageAction::Handled));
+    assert!(matches!(
+        conn.handle_message(&auth, &m, NOW + 1),
+        MessageAction::Handled
+    ));
     assert_eq!(conn.state(), ConnState::Open);
     assert_eq!(conn.principal().user().map(|u| u.id.as_str()), Some("1"));
-    assert_eq!(conn.principal().user().map(|u| u.method), Some(AuthMethod::Jwt(Carrier::Message)));
+    assert_eq!(
+        conn.principal().user().map(|u| u.method),
+        Some(AuthMethod::Jwt(Carrier::Message))
+    );
     assert_eq!(conn.poll_timeout(), Some(NOW - 10 + 300));
     // Application messages pass through afterwards.
-    assert!(matches!(conn.handle_message(&auth, br#"{"type":"chat","text":"hi"}"#, NOW + 2), MessageAction::Deliver));
+    assert!(matches!(
+        conn.handle_message(&auth, br#"{"type":"chat","text":"hi"}"#, NOW + 2),
+        MessageAction::Deliver
+    ));
 }
 
 #[test]
@@ -668,7 +1043,10 @@ fn first_message_deadline_is_4408() {
     assert_eq!(conn.poll_timeout(), None);
     // A late auth message changes nothing.
     let staff = mint(Tok::Staff);
-    assert!(matches!(conn.handle_message(&auth, &msg("auth", &staff), NOW + 11), MessageAction::Handled));
+    assert!(matches!(
+        conn.handle_message(&auth, &msg("auth", &staff), NOW + 11),
+        MessageAction::Handled
+    ));
     assert_eq!(conn.state(), ConnState::Closed);
 }
 
@@ -679,13 +1057,37 @@ fn first_message_rows() {
     let plain = mint(Tok::Plain);
     let expired = mint(Tok::Expired);
     let rows: Vec<(&str, Vec<u8>, CloseCode)> = vec![
-        ("application message first", b"hello".to_vec(), CloseCode::BadMessage),
-        ("auth without token", br#"{"type":"auth"}"#.to_vec(), CloseCode::BadMessage),
-        ("broken auth JSON", format!(r#"{{"type":"auth","token":"{staff}""#).into_bytes(), CloseCode::BadMessage),
-        ("refresh before auth", msg("refresh", &staff), CloseCode::BadMessage),
+        (
+            "application message first",
+            b"hello".to_vec(),
+            CloseCode::BadMessage,
+        ),
+        (
+            "auth without token",
+            br#"{"type":"auth"}"#.to_vec(),
+            CloseCode::BadMessage,
+        ),
+        (
+            "broken auth JSON",
+            format!(r#"{{"type":"auth","token":"{staff}""#).into_bytes(),
+            CloseCode::BadMessage,
+        ),
+        (
+            "refresh before auth",
+            msg("refresh", &staff),
+            CloseCode::BadMessage,
+        ),
         ("not staff", msg("auth", &plain), CloseCode::Forbidden),
-        ("expired token", msg("auth", &expired), CloseCode::Unauthorized),
-        ("garbage token", msg("auth", "garbage"), CloseCode::Unauthorized),
+        (
+            "expired token",
+            msg("auth", &expired),
+            CloseCode::Unauthorized,
+        ),
+        (
+            "garbage token",
+            msg("auth", "garbage"),
+            CloseCode::Unauthorized,
+        ),
     ];
     for (name, m, code) in rows {
         let (mut conn, _) = open(&auth, "/ws/logs/", "");
@@ -732,14 +1134,42 @@ fn refresh_rows() {
     let staff = mint(Tok::Staff);
     let plain = mint(Tok::Plain);
     let rows: Vec<(&str, Vec<u8>, Option<CloseCode>)> = vec![
-        ("refresh as another user", msg("refresh", &plain), Some(CloseCode::Unauthorized)),
-        ("refresh with garbage", msg("refresh", "garbage"), Some(CloseCode::Unauthorized)),
-        ("refresh with an expired token", msg("refresh", &mint(Tok::Expired)), Some(CloseCode::Unauthorized)),
-        ("refresh with a foreign signature", msg("refresh", &mint(Tok::BadSignature)), Some(CloseCode::Unauthorized)),
-        ("refresh without token", br#"{"type":"refresh"}"#.to_vec(), Some(CloseCode::BadMessage)),
-        ("refresh with a numeric token", br#"{"type":"refresh","token":1}"#.to_vec(), Some(CloseCode::BadMessage)),
+        (
+            "refresh as another user",
+            msg("refresh", &plain),
+            Some(CloseCode::Unauthorized),
+        ),
+        (
+            "refresh with garbage",
+            msg("refresh", "garbage"),
+            Some(CloseCode::Unauthorized),
+        ),
+        (
+            "refresh with an expired token",
+            msg("refresh", &mint(Tok::Expired)),
+            Some(CloseCode::Unauthorized),
+        ),
+        (
+            "refresh with a foreign signature",
+            msg("refresh", &mint(Tok::BadSignature)),
+            Some(CloseCode::Unauthorized),
+        ),
+        (
+            "refresh without token",
+            br#"{"type":"refresh"}"#.to_vec(),
+            Some(CloseCode::BadMessage),
+        ),
+        (
+            "refresh with a numeric token",
+            br#"{"type":"refresh","token":1}"#.to_vec(),
+            Some(CloseCode::BadMessage),
+        ),
         ("refresh, same user", msg("refresh", &staff), None),
-        ("chat message", br#"{"type":"chat","text":"refresh"}"#.to_vec(), None),
+        (
+            "chat message",
+            br#"{"type":"chat","text":"refresh"}"#.to_vec(),
+            None,
+        ),
         ("plain text", b"hello".to_vec(), None),
     ];
     for (name, m, want) in rows {
@@ -766,7 +1196,10 @@ fn refresh_with_host_steps() {
     let d = drive(&auth, &host, &view, NOW);
     let mut conn = Connection::new(&d, "/ws/admin/chat/").expect("accepted");
 
-    for (tok, want) in [(Tok::Staff, None), (Tok::Plain, Some(CloseCode::Unauthorized))] {
+    for (tok, want) in [
+        (Tok::Staff, None),
+        (Tok::Plain, Some(CloseCode::Unauthorized)),
+    ] {
         let m = msg("refresh", &mint(tok));
         let mut c2 = conn.clone();
         let target = if want.is_none() { &mut conn } else { &mut c2 };
@@ -804,7 +1237,10 @@ fn owner_route_rechecked_on_first_message() {
                 let answer = match hs.poll() {
                     Step::Done(d) => break d,
                     Step::Lookup(req) => {
-                        assert!(matches!(req, Request::Access { value: "10", .. }), "{req:?}");
+                        assert!(
+                            matches!(req, Request::Access { value: "10", .. }),
+                            "{req:?}"
+                        );
                         host.answer(&req)
                     }
                 };
@@ -812,7 +1248,11 @@ fn owner_route_rechecked_on_first_message() {
             },
             other => panic!("expected an access step, got {other:?}"),
         };
-        assert_eq!(conn.finish(decision, NOW + 1).map(|c| c.code), want, "{tok:?}");
+        assert_eq!(
+            conn.finish(decision, NOW + 1).map(|c| c.code),
+            want,
+            "{tok:?}"
+        );
     }
 }
 
@@ -822,7 +1262,11 @@ fn owner_route_rechecked_on_first_message() {
 fn rate_limit_is_4429() {
     let mut c = claims_config();
     c.limits = LimitsConfig {
-        rate_limit: Some(RateLimitConfig { requests: 1, period_secs: 60, burst: 2 }),
+        rate_limit: Some(RateLimitConfig {
+            requests: 1,
+            period_secs: 60,
+            burst: 2,
+        }),
         ..LimitsConfig::default()
     };
     let auth = build(&c);
@@ -830,7 +1274,9 @@ fn rate_limit_is_4429() {
     let t = NOW * 1000;
     assert_eq!(auth.check_rate(&mut state, t), None);
     assert_eq!(auth.check_rate(&mut state, t + 1), None);
-    let Some(Decision::Close(close)) = auth.check_rate(&mut state, t + 2) else { panic!("expected 4429") };
+    let Some(Decision::Close(close)) = auth.check_rate(&mut state, t + 2) else {
+        panic!("expected 4429")
+    };
     assert_eq!(close.code.as_u16(), 4429);
     assert_eq!(close.retry_after, Some(60));
     // A minute later one more attempt is allowed.

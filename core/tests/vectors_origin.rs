@@ -6,7 +6,11 @@ use wsauth_core::{OriginPolicy, OriginVerdict};
 
 fn vectors() -> Value {
     let path = std::env::var("WSAUTH_VECTORS").unwrap_or_else(|_| {
-        concat!(env!("CARGO_MANIFEST_DIR"), "/../../shared/vectors/vectors.json").to_string()
+        concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../../shared/vectors/vectors.json"
+        )
+        .to_string()
     });
     let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("read {path}: {e}"));
     serde_json::from_str(&text).expect("vectors.json is JSON")
@@ -28,7 +32,9 @@ fn expected(exp: &Value) -> Option<bool> {
     if let Some(a) = exp.get("allowed").and_then(Value::as_bool) {
         return Some(a);
     }
-    let connect = exp.get("WebsocketCommunicator.connect()").expect("connect() outcome");
+    let connect = exp
+        .get("WebsocketCommunicator.connect()")
+        .expect("connect() outcome");
     Some(connect[0].as_bool().expect("bool"))
 }
 
@@ -47,7 +53,11 @@ fn channels_origin_validator_vectors() {
         // Channels decodes header bytes as Latin-1; the vector stores the decoded text.
         let header_bytes: Vec<Vec<u8>> = headers
             .iter()
-            .map(|h| h.chars().map(|c| u8::try_from(u32::from(c)).expect("latin-1")).collect())
+            .map(|h| {
+                h.chars()
+                    .map(|c| u8::try_from(u32::from(c)).expect("latin-1"))
+                    .collect()
+            })
             .collect();
         let policy = match inputs.get("allowed_origins") {
             Some(list) => OriginPolicy::channels(&strings(list)),
@@ -59,12 +69,12 @@ fn channels_origin_validator_vectors() {
         .unwrap_or_else(|e| panic!("{id}: pattern refused: {e:?}"));
         let verdict = policy.check(header_bytes.iter().map(Vec::as_slice));
         let want = expected(&v["expected"]);
-        let ok = match (want, verdict) {
-            (Some(true), OriginVerdict::Allowed) => true,
-            (Some(false), OriginVerdict::Rejected) => true,
-            (None, OriginVerdict::Error) => true,
-            _ => false,
-        };
+        let ok = matches!(
+            (want, verdict),
+            (Some(true), OriginVerdict::Allowed)
+                | (Some(false), OriginVerdict::Rejected)
+                | (None, OriginVerdict::Error)
+        );
         if !ok {
             failures.push(format!("{id}: want {want:?}, got {verdict:?}"));
         }
@@ -102,15 +112,31 @@ fn python_urlparse_quirks() {
         (&["example.com"], &["http://[v1.x]"], Rejected),
         (&["example.com"], &["http://[::1]x"], Rejected),
         (&["http://example.com"], &["http://example.com:"], Allowed),
-        (&["http://example.com"], &["http://example.com:99999"], Error),
+        (
+            &["http://example.com"],
+            &["http://example.com:99999"],
+            Error,
+        ),
         (&["example.com"], &["http://example.com:abc"], Allowed),
-        (&["example.com", "http://example.com"], &["http://evil.com:abc"], Error),
+        (
+            &["example.com", "http://example.com"],
+            &["http://evil.com:abc"],
+            Error,
+        ),
         (&["http://example.com"], &["HTTP://EXAMPLE.COM"], Allowed),
-        (&["http://example.com"], &["http://example.com/path?q#f"], Allowed),
+        (
+            &["http://example.com"],
+            &["http://example.com/path?q#f"],
+            Allowed,
+        ),
         (&["[fe80::1%eth0]"], &["http://[fe80::1%eth0]:80"], Allowed),
         (&["[fe80::1%eth0]"], &["http://[FE80::1%ETH0]:80"], Rejected),
         (&[".example.com"], &["http://EXAMPLE.com"], Allowed),
-        (&["http://localhost:8000"], &["http://localhost:8000", "null"], Rejected),
+        (
+            &["http://localhost:8000"],
+            &["http://localhost:8000", "null"],
+            Rejected,
+        ),
         (&["example.com"], &["http://evil.com", "http://[::1"], Error),
     ];
     for (allowed, headers, want) in rows {

@@ -38,6 +38,197 @@ typedef uint32_t wsauth_result;
 
 
 /*
+ `wsauth_handshake_poll`: the handshake is decided; read it with
+ `wsauth_handshake_decision` / `wsauth_handshake_decision_json`.
+ */
+#define WSAUTH_STEP_DONE 0
+
+/*
+ Look up the `django_session` row whose key is field `WSAUTH_FIELD_KEY`;
+ answer with `wsauth_handshake_answer_session` or `wsauth_handshake_answer_none`.
+ */
+#define WSAUTH_STEP_SESSION 1
+
+/*
+ Look up the user whose `str(pk)` is field `WSAUTH_FIELD_KEY`; answer with
+ `wsauth_handshake_answer_user` or `wsauth_handshake_answer_none`.
+ */
+#define WSAUTH_STEP_USER 2
+
+/*
+ Is the token id in field `WSAUTH_FIELD_KEY` revoked? Answer with
+ `wsauth_handshake_answer_bool` (true: revoked).
+ */
+#define WSAUTH_STEP_JTI_REVOKED 3
+
+/*
+ Does user `WSAUTH_FIELD_KEY` own resource `WSAUTH_FIELD_VALUE` (route
+ `WSAUTH_FIELD_ROUTE`, parameter `WSAUTH_FIELD_PARAM`)? Answer with
+ `wsauth_handshake_answer_bool` (true: allowed).
+ */
+#define WSAUTH_STEP_OWNER 4
+
+/*
+ As `WSAUTH_STEP_OWNER`, for membership.
+ */
+#define WSAUTH_STEP_MEMBER 5
+
+/*
+ Request field: the session key, `str(pk)`, jti, or (access steps) the user id.
+ */
+#define WSAUTH_FIELD_KEY 1
+
+/*
+ Request field (access steps): the route's name.
+ */
+#define WSAUTH_FIELD_ROUTE 2
+
+/*
+ Request field (access steps): the route parameter naming the resource.
+ */
+#define WSAUTH_FIELD_PARAM 3
+
+/*
+ Request field (access steps): the resource, percent-decoded.
+ */
+#define WSAUTH_FIELD_VALUE 4
+
+/*
+ Decision action: accept the upgrade.
+ */
+#define WSAUTH_ACTION_ACCEPT 1
+
+/*
+ Decision action: accept, then close at once with the close code (so browsers see it).
+ */
+#define WSAUTH_ACTION_CLOSE 2
+
+/*
+ Decision action: refuse the upgrade with the HTTP status in `code` (origin not allowed).
+ */
+#define WSAUTH_ACTION_DENY 3
+
+/*
+ Decision action: accept and wait for `{"type":"auth","token":…}` as the first message.
+ */
+#define WSAUTH_ACTION_AWAIT_MESSAGE 4
+
+/*
+ `wsauth_connection_handle_message`: not a control message; deliver it to the application.
+ */
+#define WSAUTH_MESSAGE_DELIVER 1
+
+/*
+ A control message, handled (auth accepted, deadline extended); do not deliver it.
+ */
+#define WSAUTH_MESSAGE_HANDLED 2
+
+/*
+ Close the connection with the code and reason in `*close_out`.
+ */
+#define WSAUTH_MESSAGE_CLOSE 3
+
+/*
+ The auth / refresh message needs lookups: drive `*steps_out` like an
+ upgrade handshake, then call `wsauth_connection_finish` with it.
+ */
+#define WSAUTH_MESSAGE_STEPS 4
+
+/*
+ `wsauth_connection_state`: accepted without a credential, waiting for `{"type":"auth"}`.
+ */
+#define WSAUTH_CONN_AWAITING_AUTH 1
+
+/*
+ Open.
+ */
+#define WSAUTH_CONN_OPEN 2
+
+/*
+ Closed: a close was returned; nothing more happens.
+ */
+#define WSAUTH_CONN_CLOSED 3
+
+/*
+ Error kinds as numbers, for `wsauth_token_verifier_check`: 0 is "valid",
+ then the contract's kinds in order (`wsauth_error_kind_name` gives the
+ names).
+ */
+#define WSAUTH_KIND_NONE 0
+
+/*
+ `malformed`.
+ */
+#define WSAUTH_KIND_MALFORMED 1
+
+/*
+ `bad_signature`.
+ */
+#define WSAUTH_KIND_BAD_SIGNATURE 2
+
+/*
+ `bad_algorithm`.
+ */
+#define WSAUTH_KIND_BAD_ALGORITHM 3
+
+/*
+ `expired`.
+ */
+#define WSAUTH_KIND_EXPIRED 4
+
+/*
+ `not_yet_valid`.
+ */
+#define WSAUTH_KIND_NOT_YET_VALID 5
+
+/*
+ `wrong_token_type`.
+ */
+#define WSAUTH_KIND_WRONG_TOKEN_TYPE 6
+
+/*
+ `missing_claim`.
+ */
+#define WSAUTH_KIND_MISSING_CLAIM 7
+
+/*
+ `bad_audience`.
+ */
+#define WSAUTH_KIND_BAD_AUDIENCE 8
+
+/*
+ `bad_issuer`.
+ */
+#define WSAUTH_KIND_BAD_ISSUER 9
+
+/*
+ `too_large`.
+ */
+#define WSAUTH_KIND_TOO_LARGE 10
+
+/*
+ Any other kind (sessions and users): see `wsauth_error_kind_name`.
+ */
+#define WSAUTH_KIND_OTHER 255
+
+/*
+ An authenticator built from a JSON configuration: immutable, shareable by
+ any number of threads.
+ */
+typedef struct wsauth_authenticator wsauth_authenticator;
+
+/*
+ An open connection. Use from one thread at a time.
+ */
+typedef struct wsauth_connection wsauth_connection;
+
+/*
+ One upgrade (or in-band auth / refresh message) being decided. Use from
+ one thread at a time.
+ */
+typedef struct wsauth_handshake wsauth_handshake;
+
+/*
  A session verifier: immutable once built, so one handle may be shared by
  any number of threads.
  */
@@ -48,6 +239,49 @@ typedef struct wsauth_session_verifier wsauth_session_verifier;
  handle may be shared by any number of threads.
  */
 typedef struct wsauth_token_verifier wsauth_token_verifier;
+
+/*
+ One request header for `wsauth_authenticator_start`. `name` is ASCII
+ (compared case-insensitively); `value` is the raw header bytes.
+ */
+typedef struct wsauth_header {
+  /*
+   Header name.
+   */
+  const char *name;
+  /*
+   Length of `name`, bytes.
+   */
+  size_t name_len;
+  /*
+   Header value (bytes, not necessarily UTF-8).
+   */
+  const char *value;
+  /*
+   Length of `value`, bytes.
+   */
+  size_t value_len;
+} wsauth_header;
+
+/*
+ A close code and its reason, as the decision or the connection gives them.
+ `reason` is UTF-8, `reason_len` bytes long and NUL-terminated; it never
+ holds a credential. `code` is 0 when there is nothing to close.
+ */
+typedef struct wsauth_close {
+  /*
+   The close code (4401, 4403, …), an HTTP status for a refused upgrade, or 0.
+   */
+  uint32_t code;
+  /*
+   Length of `reason`, bytes (at most 123).
+   */
+  uint32_t reason_len;
+  /*
+   The reason text, NUL-terminated.
+   */
+  char reason[124];
+} wsauth_close;
 
 #ifdef __cplusplus
 extern "C" {
@@ -63,6 +297,320 @@ const char *wsauth_result_describe(uint32_t result);
  The library version, a static NUL-terminated string (never NULL).
  */
 const char *wsauth_version(void);
+
+/*
+ Builds an authenticator from a JSON configuration with the same members
+ as the `wsauth serve` TOML file (`jwt`, `users`, `session`,
+ `credentials`, `origins`, `routes`, `limits`). Secrets are given as
+ `"value"`, `{"value": …}`, `{"env": "VAR"}` or `{"file": "/path"}`
+ (environment and files are read here, once). Problems are reported as
+ `WSAUTH_RESULT_INVALID_SETTINGS` with the offending member in
+ `wsauth_last_error`.
+
+ # Safety
+ `config_json` must point to `config_len` readable bytes;
+ `authenticator_out` must point to a writable pointer.
+ */
+wsauth_result wsauth_authenticator_new(const char *config_json,
+                                       size_t config_len,
+                                       struct wsauth_authenticator **authenticator_out);
+
+/*
+ Frees an authenticator. NULL is a no-op. Handshakes and connections made
+ from it stay valid (they keep what they need).
+
+ # Safety
+ `authenticator` must be NULL or a live handle, not used afterwards.
+ */
+void wsauth_authenticator_free(struct wsauth_authenticator *authenticator);
+
+/*
+ Starts deciding an upgrade request at `now`: `path` is the request path
+ without the query, still percent-encoded; `query` the raw query string
+ (without `?`); `headers` the request headers in order (repeated headers
+ repeated); `peer` the client's IP address as text (may be empty). The
+ library copies what it needs. On success `*handshake_out` receives a
+ handle to drive with `wsauth_handshake_poll` and free with
+ `wsauth_handshake_free`.
+
+ # Safety
+ `authenticator` must be a live handle; each pointer/length pair must
+ describe readable memory; `headers` must point to `headers_len` entries;
+ `handshake_out` must point to a writable pointer.
+ */
+wsauth_result wsauth_authenticator_start(const struct wsauth_authenticator *authenticator,
+                                         const char *path,
+                                         size_t path_len,
+                                         const char *query,
+                                         size_t query_len,
+                                         const struct wsauth_header *headers,
+                                         size_t headers_len,
+                                         const char *peer,
+                                         size_t peer_len,
+                                         int64_t now,
+                                         struct wsauth_handshake **handshake_out);
+
+/*
+ As `wsauth_authenticator_start`, with the request as one JSON document
+ (for bindings, one crossing): `{"path": "/ws/chat/lobby/", "query":
+ "token=…", "headers": [["origin", "http://localhost:8000"], …], "peer":
+ "127.0.0.1"}`. Header values are Latin-1 text — each byte 0x00–0xFF as
+ the character of the same code point, as ASGI servers and Channels
+ decode them; a character above U+00FF is `WSAUTH_RESULT_INVALID_REQUEST`.
+
+ # Safety
+ `authenticator` must be a live handle; `request_json` must point to
+ `request_len` readable bytes; `handshake_out` to a writable pointer.
+ */
+wsauth_result wsauth_authenticator_start_json(const struct wsauth_authenticator *authenticator,
+                                              const char *request_json,
+                                              size_t request_len,
+                                              int64_t now,
+                                              struct wsauth_handshake **handshake_out);
+
+/*
+ Frees a handshake. NULL is a no-op.
+
+ # Safety
+ `handshake` must be NULL or a live handle, not used afterwards.
+ */
+void wsauth_handshake_free(struct wsauth_handshake *handshake);
+
+/*
+ Advances the handshake and writes what it needs next to `*step_out`:
+ `WSAUTH_STEP_DONE` or one of the `WSAUTH_STEP_*` lookups, whose inputs
+ `wsauth_handshake_request_field` reads. Polling again without answering
+ returns the same step.
+
+ # Safety
+ `handshake` must be a live handle used by no other thread; `step_out`
+ must point to a writable `uint32_t`.
+ */
+wsauth_result wsauth_handshake_poll(struct wsauth_handshake *handshake, uint32_t *step_out);
+
+/*
+ Copies one input of the pending lookup (`WSAUTH_FIELD_*`) to `out`.
+ `WSAUTH_RESULT_INVALID_STATE` when the handshake is decided or the field
+ does not apply to the pending step.
+
+ # Safety
+ `handshake` must be a live handle used by no other thread; `out` must
+ point to `out_cap` writable bytes; `out_len` to a writable `size_t`.
+ */
+wsauth_result wsauth_handshake_request_field(struct wsauth_handshake *handshake,
+                                             uint32_t field,
+                                             char *out,
+                                             size_t out_cap,
+                                             size_t *out_len);
+
+/*
+ Answers `WSAUTH_STEP_SESSION` with the `django_session` row
+ (`expire_date` in Unix seconds).
+
+ # Safety
+ `handshake` must be a live handle used by no other thread; each
+ pointer/length pair must describe readable memory.
+ */
+wsauth_result wsauth_handshake_answer_session(struct wsauth_handshake *handshake,
+                                              const char *session_key,
+                                              size_t session_key_len,
+                                              const char *session_data,
+                                              size_t session_data_len,
+                                              int64_t expire_date);
+
+/*
+ Answers `WSAUTH_STEP_USER` with the user row: `pk` as `str(pk)`,
+ `password` the stored hash text, and the flags.
+
+ # Safety
+ `handshake` must be a live handle used by no other thread; each
+ pointer/length pair must describe readable memory.
+ */
+wsauth_result wsauth_handshake_answer_user(struct wsauth_handshake *handshake,
+                                           const char *pk,
+                                           size_t pk_len,
+                                           const char *password,
+                                           size_t password_len,
+                                           bool is_active,
+                                           bool is_staff,
+                                           bool is_superuser);
+
+/*
+ Answers `WSAUTH_STEP_SESSION` or `WSAUTH_STEP_USER` with "there is none".
+
+ # Safety
+ `handshake` must be a live handle used by no other thread.
+ */
+wsauth_result wsauth_handshake_answer_none(struct wsauth_handshake *handshake);
+
+/*
+ Answers `WSAUTH_STEP_JTI_REVOKED` (true: revoked) or
+ `WSAUTH_STEP_OWNER` / `WSAUTH_STEP_MEMBER` (true: allowed).
+
+ # Safety
+ `handshake` must be a live handle used by no other thread.
+ */
+wsauth_result wsauth_handshake_answer_bool(struct wsauth_handshake *handshake, bool value);
+
+/*
+ Answers any pending step with "the lookup failed" (database or cache
+ down): the decision becomes a 1013 close, never a 4401.
+
+ # Safety
+ `handshake` must be a live handle used by no other thread.
+ */
+wsauth_result wsauth_handshake_answer_failed(struct wsauth_handshake *handshake);
+
+/*
+ The decision: `*action_out` is a `WSAUTH_ACTION_*`; `*close_out` holds the
+ close code and reason for `WSAUTH_ACTION_CLOSE`, the HTTP status (in
+ `code`) for `WSAUTH_ACTION_DENY`, and zeros otherwise.
+ `WSAUTH_RESULT_INVALID_STATE` while lookups are pending.
+
+ # Safety
+ `handshake` must be a live handle; the out-pointers must be writable.
+ */
+wsauth_result wsauth_handshake_decision(const struct wsauth_handshake *handshake,
+                                        uint32_t *action_out,
+                                        struct wsauth_close *close_out);
+
+/*
+ As `wsauth_handshake_poll`, with the step and its inputs as JSON (one
+ crossing for bindings): `{"step":"session","session_key":…}`,
+ `{"step":"user","pk":…}`, `{"step":"jti_revoked","jti":…}`,
+ `{"step":"access","relation":"owner"|"member","user":…,"route":…,"param":…,"value":…}`
+ or `{"step":"done","decision":{…}}` with the decision as in
+ `wsauth_handshake_decision_json`.
+
+ # Safety
+ `handshake` must be a live handle used by no other thread; `out` must
+ point to `out_cap` writable bytes; `out_len` to a writable `size_t`.
+ */
+wsauth_result wsauth_handshake_poll_json(struct wsauth_handshake *handshake,
+                                         char *out,
+                                         size_t out_cap,
+                                         size_t *out_len);
+
+/*
+ The decision as JSON: `{"action":"accept","principal":{"user_id":1,
+ "is_staff":…,"is_superuser":…,"is_active":…,"method":"jwt"|"session",
+ "carrier":"query",…,"expires_at":…}|null,"subprotocol":"bearer"|null,
+ "deadline":…|null,"route":"chat","params":{"room":"lobby"}}`,
+ `{"action":"close","close":{"code":4401,"reason":"token expired"}}`,
+ `{"action":"deny","status":403}` or `{"action":"await_message",…}`.
+ `WSAUTH_RESULT_INVALID_STATE` while lookups are pending.
+
+ # Safety
+ `handshake` must be a live handle; `out` must point to `out_cap` writable
+ bytes; `out_len` to a writable `size_t`.
+ */
+wsauth_result wsauth_handshake_decision_json(const struct wsauth_handshake *handshake,
+                                             char *out,
+                                             size_t out_cap,
+                                             size_t *out_len);
+
+/*
+ A connection for a handshake whose decision accepts
+ (`WSAUTH_ACTION_ACCEPT` or `WSAUTH_ACTION_AWAIT_MESSAGE`). The handshake
+ is not consumed: free it as usual. `WSAUTH_RESULT_INVALID_STATE` when the
+ handshake is undecided, closes or denies, or was started for a message.
+
+ # Safety
+ `handshake` must be a live handle; `connection_out` must point to a writable pointer.
+ */
+wsauth_result wsauth_connection_new(const struct wsauth_handshake *handshake,
+                                    struct wsauth_connection **connection_out);
+
+/*
+ Frees a connection. NULL is a no-op.
+
+ # Safety
+ `connection` must be NULL or a live handle, not used afterwards.
+ */
+void wsauth_connection_free(struct wsauth_connection *connection);
+
+/*
+ `WSAUTH_CONN_*`.
+
+ # Safety
+ `connection` must be a live handle; `state_out` must be writable.
+ */
+wsauth_result wsauth_connection_state(const struct wsauth_connection *connection,
+                                      uint32_t *state_out);
+
+/*
+ When `wsauth_connection_handle_timeout` must be called next:
+ `*has_deadline_out` is false when there is no deadline (sessions,
+ anonymous principals, closed connections); otherwise `*deadline_out` is
+ the Unix time.
+
+ # Safety
+ `connection` must be a live handle; the out-pointers must be writable.
+ */
+wsauth_result wsauth_connection_poll_timeout(const struct wsauth_connection *connection,
+                                             bool *has_deadline_out,
+                                             int64_t *deadline_out);
+
+/*
+ Time passed: `*close_out` receives the close to send (4401 token expired,
+ 4408 no auth message) or a zero code when the connection stays open.
+
+ # Safety
+ `connection` must be a live handle used by no other thread; `close_out` must be writable.
+ */
+wsauth_result wsauth_connection_handle_timeout(struct wsauth_connection *connection,
+                                               int64_t now,
+                                               struct wsauth_close *close_out);
+
+/*
+ A message arrived at `now` (text or binary payload). `*action_out` is a
+ `WSAUTH_MESSAGE_*`; `*close_out` holds the close for
+ `WSAUTH_MESSAGE_CLOSE` (zeros otherwise); `*steps_out` receives a new
+ handshake for `WSAUTH_MESSAGE_STEPS` (NULL otherwise), owned by the
+ caller. Control messages are `{"type":"auth","token":…}` and
+ `{"type":"refresh","token":…}`.
+
+ # Safety
+ `connection` must be a live handle used by no other thread; `message`
+ must point to `message_len` readable bytes; the out-pointers must be writable.
+ */
+wsauth_result wsauth_connection_handle_message(struct wsauth_connection *connection,
+                                               const char *message,
+                                               size_t message_len,
+                                               int64_t now,
+                                               uint32_t *action_out,
+                                               struct wsauth_close *close_out,
+                                               struct wsauth_handshake **steps_out);
+
+/*
+ Applies the decision of a message handshake (from
+ `WSAUTH_MESSAGE_STEPS`, driven to `WSAUTH_STEP_DONE`): `*close_out`
+ receives the close to send, or a zero code when the connection stays open
+ (auth accepted, deadline extended). The handshake is not consumed.
+ `WSAUTH_RESULT_INVALID_STATE` while it still has pending lookups.
+
+ # Safety
+ `connection` must be a live handle used by no other thread; `handshake` a
+ live handle; `close_out` must be writable.
+ */
+wsauth_result wsauth_connection_finish(struct wsauth_connection *connection,
+                                       const struct wsauth_handshake *handshake,
+                                       int64_t now,
+                                       struct wsauth_close *close_out);
+
+/*
+ The connection as JSON: `{"state":"open"|"awaiting_auth"|"closed",
+ "principal":{…}|null,"deadline":…|null}` (principal as in
+ `wsauth_handshake_decision_json`).
+
+ # Safety
+ `connection` must be a live handle; `out` must point to `out_cap`
+ writable bytes; `out_len` to a writable `size_t`.
+ */
+wsauth_result wsauth_connection_json(const struct wsauth_connection *connection,
+                                     char *out,
+                                     size_t out_cap,
+                                     size_t *out_len);
 
 /*
  Copies this thread's last error message (UTF-8, not NUL-terminated) to
@@ -155,6 +703,27 @@ wsauth_result wsauth_session_verifier_mint(const struct wsauth_session_verifier 
                                            char *out,
                                            size_t out_cap,
                                            size_t *out_len);
+
+/*
+ The contract name of error kind number `kind` (`"expired"`, …), `"valid"`
+ for 0, or `"unknown"`: a static NUL-terminated string, never NULL.
+ */
+const char *wsauth_error_kind_name(uint32_t kind);
+
+/*
+ The decision alone, for hot paths: `*kind_out` receives
+ `WSAUTH_KIND_NONE` (0) for a valid token, or the error kind's number.
+ Use `wsauth_token_verifier_check_json` for the claims and the message.
+
+ # Safety
+ `verifier` must be a live handle; `token` must point to `token_len`
+ readable bytes; `kind_out` to a writable `uint32_t`.
+ */
+wsauth_result wsauth_token_verifier_check(const struct wsauth_token_verifier *verifier,
+                                          const char *token,
+                                          size_t token_len,
+                                          int64_t now,
+                                          uint32_t *kind_out);
 
 /*
  Largest output `wsauth_token_verifier_check_json` can write for a token

@@ -43,6 +43,13 @@ pub use session::{
     wsauth_session_verifier_new, wsauth_session_verifier_step_json,
 };
 pub use token::{
+    wsauth_error_kind_name, wsauth_token_verifier_check, WSAUTH_KIND_BAD_ALGORITHM,
+    WSAUTH_KIND_BAD_AUDIENCE, WSAUTH_KIND_BAD_ISSUER, WSAUTH_KIND_BAD_SIGNATURE,
+    WSAUTH_KIND_EXPIRED, WSAUTH_KIND_MALFORMED, WSAUTH_KIND_MISSING_CLAIM, WSAUTH_KIND_NONE,
+    WSAUTH_KIND_NOT_YET_VALID, WSAUTH_KIND_OTHER, WSAUTH_KIND_TOO_LARGE,
+    WSAUTH_KIND_WRONG_TOKEN_TYPE,
+};
+pub use token::{
     wsauth_token_check_json_capacity, wsauth_token_verifier, wsauth_token_verifier_check_json,
     wsauth_token_verifier_free, wsauth_token_verifier_mint, wsauth_token_verifier_new,
 };

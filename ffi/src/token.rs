@@ -8,7 +8,7 @@ use base64::Engine as _;
 use serde::Deserialize;
 use std::ffi::c_char;
 use wsauth_core::{
-    Algorithm, ClaimValue, InlineStr, JwtSettings, MintRequest, SecretKey, TokenVerifier,
+    Algorithm, ClaimValue, ErrorKind, InlineStr, JwtSettings, MintRequest, SecretKey, TokenVerifier,
 };
 
 /// A verifier for SimpleJWT access tokens: immutable once built, so one
@@ -81,6 +81,107 @@ fn build_verifier(doc: TokenSettingsDoc) -> Result<TokenVerifier, wsauth_result>
             v.with_fallback_keys(doc.fallbacks.iter().map(|k| SecretKey::from(k.as_str())))
         })
         .map_err(key_err)
+}
+
+/// Error kinds as numbers, for `wsauth_token_verifier_check`: 0 is "valid",
+/// then the contract's kinds in order (`wsauth_error_kind_name` gives the
+/// names).
+pub const WSAUTH_KIND_NONE: u32 = 0;
+/// `malformed`.
+pub const WSAUTH_KIND_MALFORMED: u32 = 1;
+/// `bad_signature`.
+pub const WSAUTH_KIND_BAD_SIGNATURE: u32 = 2;
+/// `bad_algorithm`.
+pub const WSAUTH_KIND_BAD_ALGORITHM: u32 = 3;
+/// `expired`.
+pub const WSAUTH_KIND_EXPIRED: u32 = 4;
+/// `not_yet_valid`.
+pub const WSAUTH_KIND_NOT_YET_VALID: u32 = 5;
+/// `wrong_token_type`.
+pub const WSAUTH_KIND_WRONG_TOKEN_TYPE: u32 = 6;
+/// `missing_claim`.
+pub const WSAUTH_KIND_MISSING_CLAIM: u32 = 7;
+/// `bad_audience`.
+pub const WSAUTH_KIND_BAD_AUDIENCE: u32 = 8;
+/// `bad_issuer`.
+pub const WSAUTH_KIND_BAD_ISSUER: u32 = 9;
+/// `too_large`.
+pub const WSAUTH_KIND_TOO_LARGE: u32 = 10;
+/// Any other kind (sessions and users): see `wsauth_error_kind_name`.
+pub const WSAUTH_KIND_OTHER: u32 = 255;
+
+/// The number of an error kind (see `WSAUTH_KIND_*`): its position in the
+/// contract's list, plus one.
+pub(crate) fn kind_number(kind: ErrorKind) -> u32 {
+    ErrorKind::ALL
+        .iter()
+        .position(|k| *k == kind)
+        .and_then(|i| u32::try_from(i + 1).ok())
+        .unwrap_or(WSAUTH_KIND_OTHER)
+}
+
+/// The contract name of error kind number `kind` (`"expired"`, …), `"valid"`
+/// for 0, or `"unknown"`: a static NUL-terminated string, never NULL.
+#[no_mangle]
+pub extern "C" fn wsauth_error_kind_name(kind: u32) -> *const c_char {
+    const NAMES: [&std::ffi::CStr; 17] = [
+        c"valid",
+        c"malformed",
+        c"bad_signature",
+        c"bad_algorithm",
+        c"expired",
+        c"not_yet_valid",
+        c"wrong_token_type",
+        c"missing_claim",
+        c"bad_audience",
+        c"bad_issuer",
+        c"too_large",
+        c"revoked",
+        c"bad_session",
+        c"session_expired",
+        c"session_hash_mismatch",
+        c"user_not_found",
+        c"user_inactive",
+    ];
+    usize::try_from(kind)
+        .ok()
+        .and_then(|i| NAMES.get(i))
+        .map_or(c"unknown".as_ptr(), |n| n.as_ptr())
+}
+
+/// The decision alone, for hot paths: `*kind_out` receives
+/// `WSAUTH_KIND_NONE` (0) for a valid token, or the error kind's number.
+/// Use `wsauth_token_verifier_check_json` for the claims and the message.
+///
+/// # Safety
+/// `verifier` must be a live handle; `token` must point to `token_len`
+/// readable bytes; `kind_out` to a writable `uint32_t`.
+#[no_mangle]
+pub unsafe extern "C" fn wsauth_token_verifier_check(
+    verifier: *const wsauth_token_verifier,
+    token: *const c_char,
+    token_len: usize,
+    now: i64,
+    kind_out: *mut u32,
+) -> wsauth_result {
+    boundary::guard(|| {
+        // SAFETY: caller contract above.
+        let v = unsafe { boundary::borrow::<TokenVerifier, _>(verifier) }?;
+        boundary::check_out(kind_out)?;
+        let kind = if token_len > v.settings().max_token_bytes.min(MAX_BYTES_INPUT) {
+            kind_number(ErrorKind::TooLarge)
+        } else {
+            // SAFETY: caller contract above.
+            let token = unsafe { boundary::text(token, token_len, MAX_BYTES_INPUT) }?;
+            match v.verify(token, now) {
+                Ok(_) => WSAUTH_KIND_NONE,
+                Err(e) => kind_number(e.kind()),
+            }
+        };
+        // SAFETY: checked non-NULL above; caller promises it is writable.
+        unsafe { kind_out.write(kind) };
+        Ok(())
+    })
 }
 
 /// Largest output `wsauth_token_verifier_check_json` can write for a token
@@ -161,7 +262,7 @@ pub unsafe extern "C" fn wsauth_token_verifier_check_json(
         let mut json = Vec::with_capacity(256 + token_len.min(MAX_BYTES_INPUT));
         if token_len > v.settings().max_token_bytes.min(MAX_BYTES_INPUT) {
             // The decision does not depend on the bytes: never read them.
-            let e = wsauth_core::ErrorKind::TooLarge;
+            let e = ErrorKind::TooLarge;
             jsonw::push_invalid(&mut json, e.as_str(), "Token is too large");
         } else {
             // SAFETY: caller contract above.
@@ -307,4 +408,38 @@ pub unsafe extern "C" fn wsauth_token_verifier_mint(
         // SAFETY: caller contract above.
         unsafe { dst.write(token.as_bytes()) }
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn kind_numbers_follow_the_contract_list_and_names_match() {
+        for (i, kind) in ErrorKind::ALL.iter().enumerate() {
+            let n = kind_number(*kind);
+            assert_eq!(n as usize, i + 1);
+            // SAFETY: `wsauth_error_kind_name` returns a static NUL-terminated string.
+            let name = unsafe { std::ffi::CStr::from_ptr(wsauth_error_kind_name(n)) };
+            assert_eq!(name.to_str(), Ok(kind.as_str()));
+        }
+        let named = [
+            (WSAUTH_KIND_MALFORMED, ErrorKind::Malformed),
+            (WSAUTH_KIND_BAD_SIGNATURE, ErrorKind::BadSignature),
+            (WSAUTH_KIND_BAD_ALGORITHM, ErrorKind::BadAlgorithm),
+            (WSAUTH_KIND_EXPIRED, ErrorKind::Expired),
+            (WSAUTH_KIND_NOT_YET_VALID, ErrorKind::NotYetValid),
+            (WSAUTH_KIND_WRONG_TOKEN_TYPE, ErrorKind::WrongTokenType),
+            (WSAUTH_KIND_MISSING_CLAIM, ErrorKind::MissingClaim),
+            (WSAUTH_KIND_BAD_AUDIENCE, ErrorKind::BadAudience),
+            (WSAUTH_KIND_BAD_ISSUER, ErrorKind::BadIssuer),
+            (WSAUTH_KIND_TOO_LARGE, ErrorKind::TooLarge),
+        ];
+        for (n, kind) in named {
+            assert_eq!(kind_number(kind), n);
+        }
+        // SAFETY: as above.
+        let unknown = unsafe { std::ffi::CStr::from_ptr(wsauth_error_kind_name(999)) };
+        assert_eq!(unknown.to_str(), Ok("unknown"));
+    }
 }

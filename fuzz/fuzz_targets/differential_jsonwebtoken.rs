@@ -95,6 +95,8 @@ struct Input {
     typ: Option<String>,
     kid: Option<Result<String, i64>>,
     header_extra: Vec<(String, Option<i32>)>,
+    /// Start from the claims SimpleJWT writes (then `claims` override / add).
+    simplejwt_base: bool,
     claims: Vec<(Name, Val)>,
     wrong_key: bool,
     leeway: u8,
@@ -206,6 +208,13 @@ fuzz_target!(|input: Input| {
             None => None,
         };
         let mut claims = Map::new();
+        if input.simplejwt_base {
+            claims.insert("token_type".into(), "access".into());
+            claims.insert("exp".into(), (now + 300).into());
+            claims.insert("iat".into(), now.into());
+            claims.insert("jti".into(), "5deaf7cb90ae4aa19d99bbc485d1d10b".into());
+            claims.insert("user_id".into(), "1".into());
+        }
         for (n, v) in &input.claims {
             claims.insert(name(n).to_owned(), value(v, now));
         }

@@ -33,7 +33,10 @@ pub struct ConnInfo {
 impl ConnInfo {
     /// The parameter called `name`.
     pub fn param(&self, name: &str) -> Option<&str> {
-        self.params.iter().find(|(n, _)| n == name).map(|(_, v)| v.as_str())
+        self.params
+            .iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, v)| v.as_str())
     }
 
     /// The user id, or `None` for anonymous.
@@ -63,7 +66,13 @@ pub struct Outbox {
 impl Outbox {
     pub(crate) fn channel(id: u64, capacity: usize) -> (Self, mpsc::Receiver<Message>) {
         let (tx, rx) = mpsc::channel(capacity);
-        (Outbox { id, tx: Arc::new(Mutex::new(tx)) }, rx)
+        (
+            Outbox {
+                id,
+                tx: Arc::new(Mutex::new(tx)),
+            },
+            rx,
+        )
     }
 
     /// The connection's id.

@@ -7,7 +7,9 @@
 //! no decision is made here — every accept, close and refusal comes from
 //! `wsauth-core`.
 
-use crate::app::{method_name, App, AppMessage, AuthEvent, ConnInfo, Handler, Outbox, Outcome, Stage};
+use crate::app::{
+    method_name, App, AppMessage, AuthEvent, ConnInfo, Handler, Outbox, Outcome, Stage,
+};
 use crate::head::{read_head, write_http_error, HeadError, Replay};
 use crate::host::{AccessQuery, Host, LookupError, SessionRecord, UserRow};
 use crate::runtime::{Runtime, ShutdownHandle};
@@ -90,7 +92,10 @@ impl Limits {
     pub fn from_config(config: &Config) -> Self {
         let d = Limits::default();
         let l = &config.limits;
-        let head = l.max_token_bytes.saturating_add(l.max_cookie_bytes).saturating_add(16 * 1024);
+        let head = l
+            .max_token_bytes
+            .saturating_add(l.max_cookie_bytes)
+            .saturating_add(16 * 1024);
         Limits {
             handshake_timeout: Duration::from_secs(u64::from(l.handshake_timeout_secs.max(1))),
             max_head_bytes: d.max_head_bytes.max(head),
@@ -166,7 +171,16 @@ struct Inner {
 impl std::fmt::Debug for Gateway {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Gateway")
-            .field("routes", &self.inner.auth.routes().iter().map(|r| r.name()).collect::<Vec<_>>())
+            .field(
+                "routes",
+                &self
+                    .inner
+                    .auth
+                    .routes()
+                    .iter()
+                    .map(|r| r.name())
+                    .collect::<Vec<_>>(),
+            )
             .field("limits", &self.inner.limits)
             .finish_non_exhaustive()
     }
@@ -175,7 +189,12 @@ impl std::fmt::Debug for Gateway {
 impl Gateway {
     /// A gateway deciding with `auth`, answering steps with `host` and
     /// handing accepted connections to `app`.
-    pub fn new(auth: Authenticator, host: Arc<dyn Host>, app: Arc<dyn App>, limits: Limits) -> Self {
+    pub fn new(
+        auth: Authenticator,
+        host: Arc<dyn Host>,
+        app: Arc<dyn App>,
+        limits: Limits,
+    ) -> Self {
         Gateway {
             inner: Arc::new(Inner {
                 auth,
@@ -190,7 +209,11 @@ impl Gateway {
 
     /// A gateway for a configuration whose secrets are resolved from
     /// literal values, environment variables and files.
-    pub fn from_config(config: &Config, host: Arc<dyn Host>, app: Arc<dyn App>) -> Result<Self, ConfigError> {
+    pub fn from_config(
+        config: &Config,
+        host: Arc<dyn Host>,
+        app: Arc<dyn App>,
+    ) -> Result<Self, ConfigError> {
         let secrets = config.resolve_secrets(resolve_secret_ref)?;
         let auth = Authenticator::from_config(config, &secrets)?;
         Ok(Gateway::new(auth, host, app, Limits::from_config(config)))
@@ -221,7 +244,7 @@ impl Gateway {
         S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
         I: Stream<Item = io::Result<(S, Option<SocketAddr>)>> + Send,
     {
-        let mut incoming = pin!(incoming);
+        let mut incoming = Box::pin(incoming);
         let mut stop = pin!(shutdown.triggered());
         loop {
             let next = match future::select(incoming.next(), stop.as_mut()).await {
@@ -234,7 +257,15 @@ impl Gateway {
                     let gw = self.clone();
                     let rt2 = rt.clone();
                     let sd = shutdown.clone();
-                    rt.spawn(async move { gw.handle(&rt2, stream, peer, &sd).await }.boxed());
+                    // Counted from here, so a shutdown right now still waits for it.
+                    let active = shutdown.track();
+                    rt.spawn(
+                        async move {
+                            gw.handle_untracked(&rt2, stream, peer, &sd).await;
+                            drop(active);
+                        }
+                        .boxed(),
+                    );
                 }
                 Some(Err(e)) => {
                     warn!(error = %e, "accept failed");
@@ -242,23 +273,51 @@ impl Gateway {
                 }
             }
         }
+        // Stop listening before waiting for the open connections.
+        drop(incoming);
         info!(open = shutdown.active_connections(), "shutting down");
-        shutdown.drained(&rt, self.inner.limits.shutdown_grace).await;
+        shutdown
+            .drained(&rt, self.inner.limits.shutdown_grace)
+            .await;
     }
 
     /// Handles one connection to the end: upgrade, decision, and — when
     /// accepted — the open connection until either side closes it.
-    pub async fn handle<R, S>(&self, rt: &R, mut stream: S, peer: Option<SocketAddr>, shutdown: &ShutdownHandle)
-    where
+    pub async fn handle<R, S>(
+        &self,
+        rt: &R,
+        stream: S,
+        peer: Option<SocketAddr>,
+        shutdown: &ShutdownHandle,
+    ) where
         R: Runtime,
         S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
     {
         let _active = shutdown.track();
+        self.handle_untracked(rt, stream, peer, shutdown).await;
+    }
+
+    async fn handle_untracked<R, S>(
+        &self,
+        rt: &R,
+        mut stream: S,
+        peer: Option<SocketAddr>,
+        shutdown: &ShutdownHandle,
+    ) where
+        R: Runtime,
+        S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+    {
         let id = self.inner.next_id.fetch_add(1, Ordering::Relaxed);
         let limits = &self.inner.limits;
         let handshake_deadline = std::time::Instant::now() + limits.handshake_timeout;
 
-        let head = match timeout(rt, limits.handshake_timeout, read_head(&mut stream, limits.max_head_bytes)).await {
+        let head = match timeout(
+            rt,
+            limits.handshake_timeout,
+            read_head(&mut stream, limits.max_head_bytes),
+        )
+        .await
+        {
             None => {
                 debug!(conn = id, peer = ?peer, "handshake timeout: request head incomplete");
                 return;
@@ -287,9 +346,14 @@ impl Gateway {
 
         let path = head.request.uri().path().to_string();
         let query = head.request.uri().query().unwrap_or("").to_string();
-        let headers: Vec<(&str, &[u8])> =
-            head.request.headers().iter().map(|(n, v)| (n.as_str(), v.as_bytes())).collect();
-        let mut view = HandshakeView::new(&path, &query, &headers).with_method(head.request.method().as_str());
+        let headers: Vec<(&str, &[u8])> = head
+            .request
+            .headers()
+            .iter()
+            .map(|(n, v)| (n.as_str(), v.as_bytes()))
+            .collect();
+        let mut view =
+            HandshakeView::new(&path, &query, &headers).with_method(head.request.method().as_str());
         if let Some(p) = peer {
             view = view.with_peer(p.ip());
         }
@@ -305,7 +369,14 @@ impl Gateway {
             Decision::Close(_) if bearer => Some(auth.settings().credentials.subprotocol.clone()),
             _ => None,
         };
-        let route_name = route_of(auth, &decision).map(str::to_string);
+        let route_name = route_of(auth, &decision)
+            .or_else(|| {
+                auth.routes()
+                    .find(&path)
+                    .and_then(|m| auth.routes().get(m.index()))
+                    .map(|r| r.name())
+            })
+            .map(str::to_string);
         self.audit(AuthEvent {
             time_ms: unix_ms(),
             conn: id,
@@ -325,8 +396,14 @@ impl Gateway {
                 _ => None,
             },
             reason: decision.close().map(|c| c.reason.as_str().to_string()),
-            user: decision.principal().and_then(|p| p.user()).map(|u| u.id.as_str().to_string()),
-            method: decision.principal().and_then(|p| p.user()).map(|u| method_name(u.method)),
+            user: decision
+                .principal()
+                .and_then(|p| p.user())
+                .map(|u| u.id.as_str().to_string()),
+            method: decision
+                .principal()
+                .and_then(|p| p.user())
+                .map(|u| method_name(u.method)),
         });
         if let Decision::Close(c) = &decision {
             if let Some(secs) = c.retry_after {
@@ -339,25 +416,41 @@ impl Gateway {
         };
         drop(headers);
 
-        let callback = move |_req: &HttpRequest, mut resp: HttpResponse| -> Result<HttpResponse, ErrorResponse> {
+        // The signature is tungstenite's handshake callback.
+        #[allow(clippy::result_large_err)]
+        let callback = move |_req: &HttpRequest,
+                             mut resp: HttpResponse|
+              -> Result<HttpResponse, ErrorResponse> {
             if let Some(status) = deny {
                 return Err(error_response(status));
             }
-            if let Some(p) = subprotocol.as_deref().and_then(|p| HeaderValue::from_str(p).ok()) {
-                resp.headers_mut().insert(http::header::SEC_WEBSOCKET_PROTOCOL, p);
+            if let Some(p) = subprotocol
+                .as_deref()
+                .and_then(|p| HeaderValue::from_str(p).ok())
+            {
+                resp.headers_mut()
+                    .insert(http::header::SEC_WEBSOCKET_PROTOCOL, p);
             }
             Ok(resp)
         };
         let replay = Replay::new(head.raw, stream);
         let left = handshake_deadline.saturating_duration_since(std::time::Instant::now());
-        let upgrade = async_tungstenite::accept_hdr_async_with_config(replay, callback, Some(limits.ws_config()));
+        let upgrade = async_tungstenite::accept_hdr_async_with_config(
+            replay,
+            callback,
+            Some(limits.ws_config()),
+        );
         let mut ws = match timeout(rt, left.max(Duration::from_millis(100)), upgrade).await {
             None => {
                 debug!(conn = id, "handshake timeout while answering the upgrade");
                 return;
             }
             Some(Err(WsError::Http(resp))) => {
-                debug!(conn = id, status = resp.status().as_u16(), "upgrade refused");
+                debug!(
+                    conn = id,
+                    status = resp.status().as_u16(),
+                    "upgrade refused"
+                );
                 return;
             }
             Some(Err(e)) => {
@@ -371,18 +464,35 @@ impl Gateway {
             Some(conn) => conn,
             None => {
                 if let Decision::Close(c) = decision {
-                    close_ws(rt, &mut ws, c.code_u16(), c.reason.as_str(), limits.close_timeout).await;
+                    close_ws(
+                        rt,
+                        &mut ws,
+                        c.code_u16(),
+                        c.reason.as_str(),
+                        limits.close_timeout,
+                    )
+                    .await;
                 }
                 return;
             }
         };
-        let ctx = ConnCtx { id, peer, path, route: route_name.unwrap_or_default() };
+        let ctx = ConnCtx {
+            id,
+            peer,
+            path,
+            route: route_name.unwrap_or_default(),
+        };
         self.run_open(rt, ws, conn, ctx, shutdown).await;
     }
 
     /// The upgrade decision: the core's, with host steps answered and the
     /// rate limit consulted once the origin has passed.
-    async fn decide<'a, R: Runtime>(&'a self, rt: &R, view: &HandshakeView<'a>, peer: Option<SocketAddr>) -> Decision {
+    async fn decide<'a, R: Runtime>(
+        &'a self,
+        rt: &R,
+        view: &HandshakeView<'a>,
+        peer: Option<SocketAddr>,
+    ) -> Decision {
         let auth = &self.inner.auth;
         let mut hs = auth.start(view, unix_secs());
         if let Step::Done(d @ Decision::Deny { .. }) = hs.poll() {
@@ -433,17 +543,33 @@ impl Gateway {
                         Err(e) => self.failed(hs, "user", &e),
                     }
                 }
-                Lookup::Session { key } => match self.timed(rt, self.inner.host.session(&key)).await {
-                    Ok(Some(rec)) => hs.answer(Answer::Session(Some(session_row(&rec)))),
-                    Ok(None) => hs.answer(Answer::Session(None)),
-                    Err(e) => self.failed(hs, "session", &e),
-                },
-                Lookup::Jti { jti } => match self.timed(rt, self.inner.host.jti_revoked(&jti)).await {
-                    Ok(revoked) => hs.answer(Answer::Revoked(revoked)),
-                    Err(e) => self.failed(hs, "jti", &e),
-                },
-                Lookup::Access { user, relation, route, param, value } => {
-                    let q = AccessQuery { user: &user, relation, route: &route, param: &param, value: &value };
+                Lookup::Session { key } => {
+                    match self.timed(rt, self.inner.host.session(&key)).await {
+                        Ok(Some(rec)) => hs.answer(Answer::Session(Some(session_row(&rec)))),
+                        Ok(None) => hs.answer(Answer::Session(None)),
+                        Err(e) => self.failed(hs, "session", &e),
+                    }
+                }
+                Lookup::Jti { jti } => {
+                    match self.timed(rt, self.inner.host.jti_revoked(&jti)).await {
+                        Ok(revoked) => hs.answer(Answer::Revoked(revoked)),
+                        Err(e) => self.failed(hs, "jti", &e),
+                    }
+                }
+                Lookup::Access {
+                    user,
+                    relation,
+                    route,
+                    param,
+                    value,
+                } => {
+                    let q = AccessQuery {
+                        user: &user,
+                        relation,
+                        route: &route,
+                        param: &param,
+                        value: &value,
+                    };
                     match self.timed(rt, self.inner.host.access(&q)).await {
                         Ok(allowed) => hs.answer(Answer::Access(allowed)),
                         Err(e) => self.failed(hs, "access", &e),
@@ -481,7 +607,7 @@ impl Gateway {
     fn audit(&self, event: AuthEvent) {
         info!(
             conn = event.conn,
-            peer = ?event.peer,
+            peer = %event.peer.map(|p| p.to_string()).unwrap_or_default(),
             path = %event.path,
             route = event.route.as_deref().unwrap_or("-"),
             stage = event.stage.as_str(),
@@ -519,7 +645,14 @@ impl Gateway {
         }
     }
 
-    fn event(&self, ctx: &ConnCtx, stage: Stage, outcome: Outcome, close: Option<&Close>, principal: &Principal) -> AuthEvent {
+    fn event(
+        &self,
+        ctx: &ConnCtx,
+        stage: Stage,
+        outcome: Outcome,
+        close: Option<&Close>,
+        principal: &Principal,
+    ) -> AuthEvent {
         AuthEvent {
             time_ms: unix_ms(),
             conn: ctx.id,
@@ -537,8 +670,14 @@ impl Gateway {
 
     /// Drives an accepted connection: the core's deadlines, control messages,
     /// the application's messages both ways, shutdown.
-    async fn run_open<R, S>(&self, rt: &R, mut ws: WebSocketStream<S>, mut conn: Connection, ctx: ConnCtx, shutdown: &ShutdownHandle)
-    where
+    async fn run_open<R, S>(
+        &self,
+        rt: &R,
+        mut ws: WebSocketStream<S>,
+        mut conn: Connection,
+        ctx: ConnCtx,
+        shutdown: &ShutdownHandle,
+    ) where
         R: Runtime,
         S: AsyncRead + AsyncWrite + Unpin + Send,
     {
@@ -547,7 +686,11 @@ impl Gateway {
         let (outbox, mut rx) = Outbox::channel(ctx.id, limits.outbox_capacity);
         let mut handler: Option<Box<dyn Handler>> = None;
         if conn.state() == ConnState::Open {
-            handler = Some(self.inner.app.open(&self.conn_info(&ctx, &conn), outbox.clone()));
+            handler = Some(
+                self.inner
+                    .app
+                    .open(&self.conn_info(&ctx, &conn), outbox.clone()),
+            );
         }
         let mut stop = shutdown.triggered().boxed();
         let mut timer: Option<(i64, BoxFuture<'static, ()>)> = None;
@@ -581,9 +724,17 @@ impl Gateway {
                     timer = None;
                     let before = conn.state();
                     if let Some(c) = conn.handle_timeout(unix_secs()) {
-                        let stage = if before == ConnState::AwaitingAuth { Stage::AuthMessage } else { Stage::Timeout };
-                        let ev = self.event(&ctx, stage, Outcome::Close, Some(&c), conn.principal());
-                        self.audit(AuthEvent { stage: Stage::Timeout, ..ev });
+                        let stage = if before == ConnState::AwaitingAuth {
+                            Stage::AuthMessage
+                        } else {
+                            Stage::Timeout
+                        };
+                        let ev =
+                            self.event(&ctx, stage, Outcome::Close, Some(&c), conn.principal());
+                        self.audit(AuthEvent {
+                            stage: Stage::Timeout,
+                            ..ev
+                        });
                         break Some((c.code_u16(), c.reason.as_str().to_string()));
                     }
                 }
@@ -604,16 +755,18 @@ impl Gateway {
                 Event::In(None) => break None,
                 Event::In(Some(Err(e))) => match e {
                     WsError::Capacity(_) => break Some((1009, "message too big".into())),
-                    WsError::Protocol(_) | WsError::Utf8(_) => break Some((1002, "protocol error".into())),
+                    WsError::Protocol(_) | WsError::Utf8(_) => {
+                        break Some((1002, "protocol error".into()))
+                    }
                     _ => {
                         debug!(conn = ctx.id, error = %e, "read ended");
                         break None;
                     }
                 },
                 Event::In(Some(Ok(msg))) => {
-                    let (bytes, app_msg): (&[u8], fn(&[u8]) -> AppMessage) = match &msg {
-                        Message::Text(t) => (t.as_bytes(), |b| AppMessage::Text(String::from_utf8_lossy(b).into_owned())),
-                        Message::Binary(b) => (b, |b| AppMessage::Binary(b.to_vec())),
+                    let (bytes, text) = match &msg {
+                        Message::Text(t) => (t.as_bytes(), true),
+                        Message::Binary(b) => (&b[..], false),
                         // tungstenite answers pings itself; closes are answered by it too.
                         _ => continue,
                     };
@@ -623,7 +776,7 @@ impl Gateway {
                         MessageAction::Deliver => {
                             control = false;
                             if let Some(h) = handler.as_mut() {
-                                h.message(app_msg(bytes));
+                                h.message(app_message(bytes, text));
                             }
                             None
                         }
@@ -635,15 +788,35 @@ impl Gateway {
                         }
                         _ => None,
                     };
-                    let stage = if before == ConnState::AwaitingAuth { Stage::AuthMessage } else { Stage::Refresh };
+                    let stage = if before == ConnState::AwaitingAuth {
+                        Stage::AuthMessage
+                    } else {
+                        Stage::Refresh
+                    };
                     if let Some(c) = close {
-                        self.audit(self.event(&ctx, stage, Outcome::Close, Some(&c), conn.principal()));
+                        self.audit(self.event(
+                            &ctx,
+                            stage,
+                            Outcome::Close,
+                            Some(&c),
+                            conn.principal(),
+                        ));
                         break Some((c.code_u16(), c.reason.as_str().to_string()));
                     }
                     if control && conn.state() == ConnState::Open {
-                        self.audit(self.event(&ctx, stage, Outcome::Accept, None, conn.principal()));
+                        self.audit(self.event(
+                            &ctx,
+                            stage,
+                            Outcome::Accept,
+                            None,
+                            conn.principal(),
+                        ));
                         if before == ConnState::AwaitingAuth {
-                            handler = Some(self.inner.app.open(&self.conn_info(&ctx, &conn), outbox.clone()));
+                            handler = Some(
+                                self.inner
+                                    .app
+                                    .open(&self.conn_info(&ctx, &conn), outbox.clone()),
+                            );
                         }
                     }
                 }
@@ -656,6 +829,15 @@ impl Gateway {
         if let Some((code, reason)) = end {
             close_ws(rt, &mut ws, code, &reason, limits.close_timeout).await;
         }
+    }
+}
+
+/// The application's view of a data frame.
+fn app_message(bytes: &[u8], text: bool) -> AppMessage {
+    if text {
+        AppMessage::Text(String::from_utf8_lossy(bytes).into_owned())
+    } else {
+        AppMessage::Binary(bytes.to_vec())
     }
 }
 
@@ -676,20 +858,42 @@ struct ConnCtx {
 /// A host lookup copied out of the core's request (so the handshake can be
 /// answered after the lookup's await).
 enum Lookup {
-    User { key: UserKey, pk: String },
-    Session { key: String },
-    Jti { jti: String },
-    Access { user: String, relation: Relation, route: String, param: String, value: String },
+    User {
+        key: UserKey,
+        pk: String,
+    },
+    Session {
+        key: String,
+    },
+    Jti {
+        jti: String,
+    },
+    Access {
+        user: String,
+        relation: Relation,
+        route: String,
+        param: String,
+        value: String,
+    },
     Unknown,
 }
 
 impl Lookup {
     fn from_request(req: &Request<'_>) -> Self {
         match *req {
-            Request::User { key, pk } => Lookup::User { key: *key, pk: pk.into() },
+            Request::User { key, pk } => Lookup::User {
+                key: *key,
+                pk: pk.into(),
+            },
             Request::Session { key } => Lookup::Session { key: key.into() },
             Request::JtiRevoked { jti } => Lookup::Jti { jti: jti.into() },
-            Request::Access { user, relation, route, param, value } => Lookup::Access {
+            Request::Access {
+                user,
+                relation,
+                route,
+                param,
+                value,
+            } => Lookup::Access {
                 user: user.into(),
                 relation,
                 route: route.into(),
@@ -712,7 +916,11 @@ fn user_record(row: &UserRow) -> UserRecord<'_> {
 }
 
 fn session_row(rec: &SessionRecord) -> SessionRow<'_> {
-    SessionRow { session_key: &rec.session_key, session_data: &rec.session_data, expire_date: rec.expire_date }
+    SessionRow {
+        session_key: &rec.session_key,
+        session_data: &rec.session_data,
+        expire_date: rec.expire_date,
+    }
 }
 
 fn route_of<'a>(auth: &'a Authenticator, d: &Decision) -> Option<&'a str> {
@@ -730,19 +938,30 @@ fn error_response(status: u16) -> ErrorResponse {
     let mut resp = http::Response::new(Some(body.clone()));
     *resp.status_mut() = status;
     let h = resp.headers_mut();
-    h.insert(http::header::CONTENT_TYPE, HeaderValue::from_static("text/plain"));
+    h.insert(
+        http::header::CONTENT_TYPE,
+        HeaderValue::from_static("text/plain"),
+    );
     h.insert(http::header::CONNECTION, HeaderValue::from_static("close"));
     h.insert(http::header::CONTENT_LENGTH, HeaderValue::from(body.len()));
     resp
 }
 
 /// Sends a close frame and waits (bounded) for the client's reply.
-async fn close_ws<R, S>(rt: &R, ws: &mut WebSocketStream<S>, code: u16, reason: &str, wait: Duration)
-where
+async fn close_ws<R, S>(
+    rt: &R,
+    ws: &mut WebSocketStream<S>,
+    code: u16,
+    reason: &str,
+    wait: Duration,
+) where
     R: Runtime,
     S: AsyncRead + AsyncWrite + Unpin + Send,
 {
-    let frame = CloseFrame { code: WsCloseCode::from(code), reason: wsauth_core::truncate_reason(reason).into() };
+    let frame = CloseFrame {
+        code: WsCloseCode::from(code),
+        reason: wsauth_core::truncate_reason(reason).into(),
+    };
     let finish = async {
         if ws.close(Some(frame)).await.is_err() {
             return;
@@ -753,7 +972,11 @@ where
 }
 
 /// `fut`'s output, or `None` after `dur`.
-pub(crate) async fn timeout<R: Runtime, F: Future>(rt: &R, dur: Duration, fut: F) -> Option<F::Output> {
+pub(crate) async fn timeout<R: Runtime, F: Future>(
+    rt: &R,
+    dur: Duration,
+    fut: F,
+) -> Option<F::Output> {
     let fut = pin!(fut);
     match future::select(fut, rt.sleep(dur)).await {
         Either::Left((out, _)) => Some(out),
@@ -763,18 +986,26 @@ pub(crate) async fn timeout<R: Runtime, F: Future>(rt: &R, dur: Duration, fut: F
 
 /// Unix time in whole seconds (the core's clock).
 pub(crate) fn unix_secs() -> i64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs() as i64).unwrap_or(0)
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs() as i64)
+        .unwrap_or(0)
 }
 
 /// Unix time in milliseconds.
 pub(crate) fn unix_ms() -> i64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_millis() as i64).unwrap_or(0)
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or(0)
 }
 
 /// Time until the Unix second `t` begins.
 fn until_unix(t: i64) -> Duration {
     let target = UNIX_EPOCH + Duration::from_secs(t.max(0) as u64);
-    target.duration_since(SystemTime::now()).unwrap_or(Duration::ZERO)
+    target
+        .duration_since(SystemTime::now())
+        .unwrap_or(Duration::ZERO)
 }
 
 /// Resolves `{ env = … }` and `{ file = … }` secret references.
@@ -782,9 +1013,12 @@ pub fn resolve_secret_ref(r: &wsauth_core::SecretRef) -> Option<String> {
     match r {
         wsauth_core::SecretRef::Value(v) => Some(v.clone()),
         wsauth_core::SecretRef::Env(name) => std::env::var(name).ok(),
-        wsauth_core::SecretRef::File(path) => std::fs::read_to_string(path)
-            .ok()
-            .map(|s| s.strip_suffix('\n').map(|t| t.strip_suffix('\r').unwrap_or(t)).unwrap_or(&s).to_string()),
+        wsauth_core::SecretRef::File(path) => std::fs::read_to_string(path).ok().map(|s| {
+            s.strip_suffix('\n')
+                .map(|t| t.strip_suffix('\r').unwrap_or(t))
+                .unwrap_or(&s)
+                .to_string()
+        }),
         #[allow(unreachable_patterns)]
         _ => None,
     }

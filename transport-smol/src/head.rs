@@ -110,7 +110,11 @@ pub(crate) struct Replay<S> {
 
 impl<S> Replay<S> {
     pub(crate) fn new(prefix: Vec<u8>, inner: S) -> Self {
-        Replay { prefix, pos: 0, inner }
+        Replay {
+            prefix,
+            pos: 0,
+            inner,
+        }
     }
 }
 
@@ -139,7 +143,11 @@ impl<S: AsyncRead + Unpin> AsyncRead for Replay<S> {
 }
 
 impl<S: AsyncWrite + Unpin> AsyncWrite for Replay<S> {
-    fn poll_write(self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &[u8]) -> Poll<io::Result<usize>> {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
         Pin::new(&mut self.get_mut().inner).poll_write(cx, buf)
     }
     fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
@@ -162,7 +170,9 @@ mod tests {
     fn parses_a_complete_head_and_keeps_trailing_bytes() {
         let bytes = b"GET /ws/chat/a/?token=x HTTP/1.1\r\nHost: h\r\nOrigin: http://localhost:3000\r\n\r\nEXTRA".to_vec();
         let mut src = futures::io::Cursor::new(bytes.clone());
-        let head = run(read_head(&mut src, 4096)).map_err(|e| format!("{e:?}")).unwrap();
+        let head = run(read_head(&mut src, 4096))
+            .map_err(|e| format!("{e:?}"))
+            .unwrap();
         assert_eq!(head.request.uri().path(), "/ws/chat/a/");
         assert_eq!(head.request.uri().query(), Some("token=x"));
         assert_eq!(head.request.headers()["origin"], "http://localhost:3000");
@@ -175,15 +185,24 @@ mod tests {
         bytes.extend(std::iter::repeat_n(b'a', 5000));
         bytes.extend_from_slice(b"\r\n\r\n");
         let mut src = futures::io::Cursor::new(bytes);
-        assert!(matches!(run(read_head(&mut src, 1024)), Err(HeadError::TooLarge)));
+        assert!(matches!(
+            run(read_head(&mut src, 1024)),
+            Err(HeadError::TooLarge)
+        ));
     }
 
     #[test]
     fn refuses_garbage_and_reports_eof() {
         let mut src = futures::io::Cursor::new(b"\x16\x03\x01 not http\r\n\r\n".to_vec());
-        assert!(matches!(run(read_head(&mut src, 1024)), Err(HeadError::Malformed)));
+        assert!(matches!(
+            run(read_head(&mut src, 1024)),
+            Err(HeadError::Malformed)
+        ));
         let mut src = futures::io::Cursor::new(b"GET / HTTP/1.1\r\nHost: h\r\n".to_vec());
-        assert!(matches!(run(read_head(&mut src, 1024)), Err(HeadError::Io(_))));
+        assert!(matches!(
+            run(read_head(&mut src, 1024)),
+            Err(HeadError::Io(_))
+        ));
     }
 
     #[test]

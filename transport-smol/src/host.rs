@@ -20,7 +20,9 @@ pub struct LookupError {
 impl LookupError {
     /// A failure with a message for the logs (never a credential).
     pub fn new(message: impl Into<String>) -> Self {
-        LookupError { message: message.into() }
+        LookupError {
+            message: message.into(),
+        }
     }
 }
 
@@ -75,7 +77,9 @@ pub struct SessionRecord {
 
 impl fmt::Debug for SessionRecord {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("SessionRecord").field("expire_date", &self.expire_date).finish_non_exhaustive()
+        f.debug_struct("SessionRecord")
+            .field("expire_date", &self.expire_date)
+            .finish_non_exhaustive()
     }
 }
 
@@ -124,7 +128,10 @@ pub trait Host: Send + Sync + 'static {
     }
 
     /// Whether the access `query` describes is allowed. The default allows nothing.
-    fn access<'a>(&'a self, query: &'a AccessQuery<'a>) -> BoxFuture<'a, Result<bool, LookupError>> {
+    fn access<'a>(
+        &'a self,
+        query: &'a AccessQuery<'a>,
+    ) -> BoxFuture<'a, Result<bool, LookupError>> {
         let _ = query;
         Box::pin(future::ready(Ok(false)))
     }
@@ -230,7 +237,9 @@ impl Host for MemoryHost {
         &'a self,
         session_key: &'a str,
     ) -> BoxFuture<'a, Result<Option<SessionRecord>, LookupError>> {
-        Box::pin(future::ready(Ok(read(&self.sessions).get(session_key).cloned())))
+        Box::pin(future::ready(Ok(read(&self.sessions)
+            .get(session_key)
+            .cloned())))
     }
 
     fn jti_revoked<'a>(&'a self, jti: &'a str) -> BoxFuture<'a, Result<bool, LookupError>> {
@@ -265,7 +274,10 @@ impl<H: Host + ?Sized> Host for std::sync::Arc<H> {
     fn jti_revoked<'a>(&'a self, jti: &'a str) -> BoxFuture<'a, Result<bool, LookupError>> {
         (**self).jti_revoked(jti)
     }
-    fn access<'a>(&'a self, query: &'a AccessQuery<'a>) -> BoxFuture<'a, Result<bool, LookupError>> {
+    fn access<'a>(
+        &'a self,
+        query: &'a AccessQuery<'a>,
+    ) -> BoxFuture<'a, Result<bool, LookupError>> {
         (**self).access(query)
     }
 }
@@ -287,29 +299,48 @@ mod tests {
 
     #[test]
     fn memory_host_answers() {
-        let h = MemoryHost::new()
-            .with_user(row("1", true))
-            .with_grant(Relation::Owner, "receipts", "100", "2");
+        let h = MemoryHost::new().with_user(row("1", true)).with_grant(
+            Relation::Owner,
+            "receipts",
+            "100",
+            "2",
+        );
         h.revoke_jti("abc");
-        let run = futures::executor::block_on;
+        use futures::executor::block_on as run;
         let key = UserKey::Int(1);
         assert!(run(h.user(&key, "1")).unwrap().unwrap().is_staff);
         assert_eq!(run(h.user(&key, "9")).unwrap(), None);
         assert!(run(h.jti_revoked("abc")).unwrap());
         assert!(!run(h.jti_revoked("abd")).unwrap());
-        let q = |user| AccessQuery { user, relation: Relation::Owner, route: "receipts", param: "id", value: "100" };
+        let q = |user| AccessQuery {
+            user,
+            relation: Relation::Owner,
+            route: "receipts",
+            param: "id",
+            value: "100",
+        };
         assert!(run(h.access(&q("2"))).unwrap());
         assert!(!run(h.access(&q("1"))).unwrap());
-        let member = AccessQuery { relation: Relation::Member, ..q("2") };
+        let member = AccessQuery {
+            relation: Relation::Member,
+            ..q("2")
+        };
         assert!(!run(h.access(&member)).unwrap());
-        assert_eq!(h.granted(Relation::Owner, "receipts", "100"), vec!["2".to_string()]);
+        assert_eq!(
+            h.granted(Relation::Owner, "receipts", "100"),
+            vec!["2".to_string()]
+        );
     }
 
     #[test]
     fn debug_hides_password_and_session_data() {
         let shown = format!("{:?}", row("1", false));
         assert!(!shown.contains("pbkdf2"));
-        let s = SessionRecord { session_key: "k".into(), session_data: "secretdata".into(), expire_date: 1 };
+        let s = SessionRecord {
+            session_key: "k".into(),
+            session_data: "secretdata".into(),
+            expire_date: 1,
+        };
         assert!(!format!("{s:?}").contains("secretdata"));
     }
 }

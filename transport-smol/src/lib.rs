@@ -11,22 +11,29 @@
 //! code, refuse with HTTP 403, await a first auth message) and drives each
 //! open connection's state machine (expiry → 4401, in-band refresh).
 //!
+//! The host ([`Host`]: user directory, session store, revocation, resource
+//! access) and the application behind the gateway ([`App`]) are yours;
+//! [`MemoryHost`] and the [`reference`] app are shipped.
+//!
 //! ```no_run
 //! # #[cfg(feature = "smol-runtime")]
-//! # fn main() -> std::io::Result<()> {
+//! # fn main() -> Result<(), Box<dyn std::error::Error>> {
 //! use std::sync::Arc;
-//! use wsauth_smol::{Gateway, MemoryHost, NullApp, Server};
-//! let config: wsauth_core::Config = toml_config();
-//! # fn toml_config() -> wsauth_core::Config { unimplemented!() }
-//! let gateway = Gateway::from_config(&config, Arc::new(MemoryHost::new()), Arc::new(NullApp))
-//!     .expect("valid config");
+//! use wsauth_smol::reference::{default_config, demo_host, ReferenceApp};
+//! use wsauth_smol::wsauth_core::SecretRef;
+//! use wsauth_smol::{Gateway, Server, SmolRuntime};
+//!
+//! let config = default_config(SecretRef::Env("DJANGO_SECRET_KEY".into()));
+//! let app = Arc::new(ReferenceApp::new(SmolRuntime));
+//! let gateway = Gateway::from_config(&config, Arc::new(demo_host()), app)?;
 //! smol::block_on(async {
 //!     let server = Server::bind("127.0.0.1:8001", gateway).await?;
-//!     server.run().await;
+//!     server.run_until_signal().await;
 //!     Ok(())
 //! })
 //! # }
-//! # #[cfg(not(feature = "smol-runtime"))] fn main() {}
+//! # #[cfg(not(feature = "smol-runtime"))]
+//! # fn main() {}
 //! ```
 
 #[cfg(feature = "cli")]
@@ -43,8 +50,7 @@ mod runtime;
 mod smol_rt;
 
 pub use app::{
-    App, AppMessage, AuthEvent, ConnInfo, EchoApp, Handler, Ignore, NullApp, Outbox, Outcome,
-    Stage,
+    App, AppMessage, AuthEvent, ConnInfo, EchoApp, Handler, Ignore, NullApp, Outbox, Outcome, Stage,
 };
 pub use gateway::{resolve_secret_ref, Gateway, Limits};
 pub use host::{AccessQuery, Host, LookupError, MemoryHost, SessionRecord, UserRow};

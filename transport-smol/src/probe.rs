@@ -107,7 +107,9 @@ impl ProbeOutcome {
             ProbeOutcome::Closed { code, reason } => {
                 serde_json::json!({ "outcome": "closed", "code": code, "reason": reason })
             }
-            ProbeOutcome::Http { status } => serde_json::json!({ "outcome": "http", "status": status }),
+            ProbeOutcome::Http { status } => {
+                serde_json::json!({ "outcome": "http", "status": status })
+            }
         }
     }
 }
@@ -135,16 +137,29 @@ impl std::error::Error for ProbeError {}
 
 /// Host and port of a `ws://` URL (for connecting the socket).
 pub fn ws_authority(url: &str) -> Result<(String, u16), ProbeError> {
-    let uri: http::Uri = url.parse().map_err(|_| ProbeError::BadRequest("not a URL".into()))?;
+    let uri: http::Uri = url
+        .parse()
+        .map_err(|_| ProbeError::BadRequest("not a URL".into()))?;
     match uri.scheme_str() {
         Some("ws") => {}
         Some("wss") => {
-            return Err(ProbeError::BadRequest("wss:// is not supported; use ws://".into()))
+            return Err(ProbeError::BadRequest(
+                "wss:// is not supported; use ws://".into(),
+            ))
         }
-        _ => return Err(ProbeError::BadRequest("the URL must start with ws://".into())),
+        _ => {
+            return Err(ProbeError::BadRequest(
+                "the URL must start with ws://".into(),
+            ))
+        }
     }
-    let host = uri.host().ok_or_else(|| ProbeError::BadRequest("the URL has no host".into()))?;
-    let host = host.trim_start_matches('[').trim_end_matches(']').to_string();
+    let host = uri
+        .host()
+        .ok_or_else(|| ProbeError::BadRequest("the URL has no host".into()))?;
+    let host = host
+        .trim_start_matches('[')
+        .trim_end_matches(']')
+        .to_string();
     Ok((host, uri.port_u16().unwrap_or(80)))
 }
 
@@ -155,29 +170,47 @@ pub fn build_request(req: &ProbeRequest) -> Result<http::Request<()>, ProbeError
     let mut url = req.url.clone();
     let token = req.token.as_deref();
     if let (Some(t), ProbeCarrier::Query | ProbeCarrier::QueryAccess) = (token, req.carrier) {
-        let name = if req.carrier == ProbeCarrier::Query { "token" } else { "access" };
+        let name = if req.carrier == ProbeCarrier::Query {
+            "token"
+        } else {
+            "access"
+        };
         let sep = if url.contains('?') { '&' } else { '?' };
         url = format!("{url}{sep}{name}={}", percent_encode(t));
     }
-    let mut request = url.as_str().into_client_request().map_err(|_| bad("not a usable ws:// URL"))?;
+    let mut request = url
+        .as_str()
+        .into_client_request()
+        .map_err(|_| bad("not a usable ws:// URL"))?;
     let headers = request.headers_mut();
-    let header = |v: String| HeaderValue::from_str(&v).map_err(|_| bad("the token cannot be sent in a header"));
+    let header = |v: String| {
+        HeaderValue::from_str(&v).map_err(|_| bad("the token cannot be sent in a header"))
+    };
     if let Some(t) = token {
         match req.carrier {
             ProbeCarrier::Header => {
                 headers.insert(http::header::AUTHORIZATION, header(format!("Bearer {t}"))?);
             }
             ProbeCarrier::Subprotocol => {
-                headers.insert(http::header::SEC_WEBSOCKET_PROTOCOL, header(format!("bearer, {t}"))?);
+                headers.insert(
+                    http::header::SEC_WEBSOCKET_PROTOCOL,
+                    header(format!("bearer, {t}"))?,
+                );
             }
             ProbeCarrier::Cookie => {
-                headers.insert(http::header::COOKIE, header(format!("{}={t}", req.cookie_name))?);
+                headers.insert(
+                    http::header::COOKIE,
+                    header(format!("{}={t}", req.cookie_name))?,
+                );
             }
             ProbeCarrier::Query | ProbeCarrier::QueryAccess | ProbeCarrier::Message => {}
         }
     }
     if let Some(o) = &req.origin {
-        headers.insert(http::header::ORIGIN, HeaderValue::from_str(o).map_err(|_| bad("bad --origin"))?);
+        headers.insert(
+            http::header::ORIGIN,
+            HeaderValue::from_str(o).map_err(|_| bad("bad --origin"))?,
+        );
     }
     Ok(request)
 }
@@ -196,7 +229,11 @@ where
     let request = build_request(req)?;
     let (mut ws, response) = match async_tungstenite::client_async(request, stream).await {
         Ok(ok) => ok,
-        Err(WsError::Http(resp)) => return Ok(ProbeOutcome::Http { status: resp.status().as_u16() }),
+        Err(WsError::Http(resp)) => {
+            return Ok(ProbeOutcome::Http {
+                status: resp.status().as_u16(),
+            })
+        }
         Err(e) => return Err(ProbeError::Connect(e.to_string())),
     };
     let subprotocol = response
@@ -218,7 +255,10 @@ where
                     Some(Ok(Message::Close(frame))) => return Ok(closed(frame)),
                     Some(Ok(_)) => continue,
                     Some(Err(WsError::ConnectionClosed | WsError::AlreadyClosed)) | None => {
-                        return Ok(ProbeOutcome::Closed { code: 1006, reason: String::new() })
+                        return Ok(ProbeOutcome::Closed {
+                            code: 1006,
+                            reason: String::new(),
+                        })
                     }
                     Some(Err(e)) => return Err(ProbeError::Connect(e.to_string())),
                 }
@@ -233,8 +273,14 @@ where
 
 fn closed(frame: Option<CloseFrame>) -> ProbeOutcome {
     match frame {
-        Some(f) => ProbeOutcome::Closed { code: u16::from(f.code), reason: f.reason.to_string() },
-        None => ProbeOutcome::Closed { code: 1005, reason: String::new() },
+        Some(f) => ProbeOutcome::Closed {
+            code: u16::from(f.code),
+            reason: f.reason.to_string(),
+        },
+        None => ProbeOutcome::Closed {
+            code: 1005,
+            reason: String::new(),
+        },
     }
 }
 
@@ -263,11 +309,20 @@ mod tests {
         assert_eq!(r.uri().query(), Some("token=a.b%2Bc"));
         req.carrier = ProbeCarrier::QueryAccess;
         req.url = "ws://127.0.0.1:9/x/?k=v".into();
-        assert_eq!(build_request(&req).unwrap().uri().query(), Some("k=v&access=a.b%2Bc"));
+        assert_eq!(
+            build_request(&req).unwrap().uri().query(),
+            Some("k=v&access=a.b%2Bc")
+        );
         req.carrier = ProbeCarrier::Header;
-        assert_eq!(build_request(&req).unwrap().headers()["authorization"], "Bearer a.b+c");
+        assert_eq!(
+            build_request(&req).unwrap().headers()["authorization"],
+            "Bearer a.b+c"
+        );
         req.carrier = ProbeCarrier::Subprotocol;
-        assert_eq!(build_request(&req).unwrap().headers()["sec-websocket-protocol"], "bearer, a.b+c");
+        assert_eq!(
+            build_request(&req).unwrap().headers()["sec-websocket-protocol"],
+            "bearer, a.b+c"
+        );
         req.carrier = ProbeCarrier::Cookie;
         req.origin = Some("http://localhost:3000".into());
         let r = build_request(&req).unwrap();
@@ -280,7 +335,10 @@ mod tests {
 
     #[test]
     fn urls_must_be_ws() {
-        assert_eq!(ws_authority("ws://localhost:8001/a/").unwrap(), ("localhost".into(), 8001));
+        assert_eq!(
+            ws_authority("ws://localhost:8001/a/").unwrap(),
+            ("localhost".into(), 8001)
+        );
         assert_eq!(ws_authority("ws://[::1]/a/").unwrap(), ("::1".into(), 80));
         assert!(ws_authority("wss://localhost/").is_err());
         assert!(ws_authority("http://localhost/").is_err());
@@ -290,7 +348,10 @@ mod tests {
     #[test]
     fn outcome_lines() {
         assert_eq!(ProbeOutcome::Open { subprotocol: None }.line(), "OPEN");
-        let c = ProbeOutcome::Closed { code: 4403, reason: "staff only".into() };
+        let c = ProbeOutcome::Closed {
+            code: 4403,
+            reason: "staff only".into(),
+        };
         assert_eq!(c.line(), "CLOSED 4403 staff only");
         assert_eq!(c.to_json()["code"], 4403);
         assert_eq!(ProbeOutcome::Http { status: 403 }.line(), "HTTP 403");

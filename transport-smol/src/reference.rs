@@ -40,7 +40,9 @@ pub fn demo_users() -> Vec<UserRow> {
         UserRow {
             pk: STAFF_USER_ID.into(),
             username: "admin".into(),
-            password: "pbkdf2_sha256$870000$wsauthdemoadmin$bm90LWEtcmVhbC1wYXNzd29yZC1oYXNoLWFkbWlu".into(),
+            password:
+                "pbkdf2_sha256$870000$wsauthdemoadmin$bm90LWEtcmVhbC1wYXNzd29yZC1oYXNoLWFkbWlu"
+                    .into(),
             is_active: true,
             is_staff: true,
             is_superuser: true,
@@ -48,7 +50,9 @@ pub fn demo_users() -> Vec<UserRow> {
         UserRow {
             pk: CUSTOMER_USER_ID.into(),
             username: "customer".into(),
-            password: "pbkdf2_sha256$870000$wsauthdemocust$bm90LWEtcmVhbC1wYXNzd29yZC1oYXNoLWN1c3Q=".into(),
+            password:
+                "pbkdf2_sha256$870000$wsauthdemocust$bm90LWEtcmVhbC1wYXNzd29yZC1oYXNoLWN1c3Q="
+                    .into(),
             is_active: true,
             is_staff: false,
             is_superuser: false,
@@ -63,7 +67,12 @@ pub fn demo_host() -> MemoryHost {
     for u in demo_users() {
         host.add_user(u);
     }
-    host.grant(Relation::Owner, "receipts", CUSTOMER_RECEIPT, CUSTOMER_USER_ID);
+    host.grant(
+        Relation::Owner,
+        "receipts",
+        CUSTOMER_RECEIPT,
+        CUSTOMER_USER_ID,
+    );
     host.grant(Relation::Member, "conversations", "1", STAFF_USER_ID);
     host.grant(Relation::Member, "conversations", "1", CUSTOMER_USER_ID);
     host.grant(Relation::Member, "conversations", "2", STAFF_USER_ID);
@@ -82,9 +91,18 @@ pub fn default_config(secret: SecretRef) -> Config {
         }
     }
     let mut config = Config {
-        jwt: JwtConfig { secret: Some(secret), ..JwtConfig::default() },
-        users: UsersConfig { source: UserSource::Directory, ..UsersConfig::default() },
-        session: Some(SessionConfig { engine: EngineConfig::SignedCookies, ..SessionConfig::default() }),
+        jwt: JwtConfig {
+            secret: Some(secret),
+            ..JwtConfig::default()
+        },
+        users: UsersConfig {
+            source: UserSource::Directory,
+            ..UsersConfig::default()
+        },
+        session: Some(SessionConfig {
+            engine: EngineConfig::SignedCookies,
+            ..SessionConfig::default()
+        }),
         routes,
         ..Config::default()
     };
@@ -163,7 +181,9 @@ impl ReferenceApp {
 
 /// The text of a client message: the `text` member of a JSON object, or the whole text.
 fn text_of(msg: &AppMessage) -> Option<(Option<Value>, String)> {
-    let AppMessage::Text(t) = msg else { return None };
+    let AppMessage::Text(t) = msg else {
+        return None;
+    };
     match serde_json::from_str::<Value>(t) {
         Ok(Value::Object(o)) => {
             let text = o.get("text").and_then(Value::as_str).map(str::to_string)?;
@@ -185,7 +205,8 @@ struct Group {
 impl Handler for Group {
     fn message(&mut self, msg: AppMessage) {
         let Some((_, text)) = text_of(&msg) else {
-            self.outbox.send_json(&json!({ "type": "error", "message": "text messages only" }));
+            self.outbox
+                .send_json(&json!({ "type": "error", "message": "text messages only" }));
             return;
         };
         let (kind, name) = self.key.split_once(':').unwrap_or(("chat", ""));
@@ -292,13 +313,21 @@ impl App for ReferenceApp {
     fn open(&self, conn: &ConnInfo, outbox: Outbox) -> Box<dyn Handler> {
         match conn.route.as_str() {
             "chat" | "conversations" => {
-                let id = conn.param("room").or_else(|| conn.param("id")).unwrap_or("");
+                let id = conn
+                    .param("room")
+                    .or_else(|| conn.param("id"))
+                    .unwrap_or("");
                 let key = format!("{}:{id}", conn.route);
                 lock(&self.hub)
                     .groups
                     .entry(key.clone())
                     .or_default()
-                    .insert(conn.id, Member { outbox: outbox.clone() });
+                    .insert(
+                        conn.id,
+                        Member {
+                            outbox: outbox.clone(),
+                        },
+                    );
                 Box::new(Group {
                     hub: self.hub.clone(),
                     key,
@@ -309,11 +338,18 @@ impl App for ReferenceApp {
             }
             "admin_chat" => {
                 lock(&self.hub).admins.insert(conn.id, outbox.clone());
-                Box::new(Admin { hub: self.hub.clone(), conn: conn.clone(), outbox })
+                Box::new(Admin {
+                    hub: self.hub.clone(),
+                    conn: conn.clone(),
+                    outbox,
+                })
             }
             "logs" => {
                 lock(&self.hub).logs.insert(conn.id, outbox);
-                Box::new(Logs { hub: self.hub.clone(), id: conn.id })
+                Box::new(Logs {
+                    hub: self.hub.clone(),
+                    id: conn.id,
+                })
             }
             "receipts" => {
                 let receipt = conn.param("id").unwrap_or("").to_string();
@@ -361,7 +397,10 @@ mod tests {
     fn default_config_is_valid() {
         let c = default_config(SecretRef::Value("x".repeat(50)));
         assert_eq!(c.check(), Vec::new());
-        assert!(c.routes.iter().any(|r| r.name == "conversations" && r.auth_message == Some(true)));
+        assert!(c
+            .routes
+            .iter()
+            .any(|r| r.name == "conversations" && r.auth_message == Some(true)));
     }
 
     #[test]
@@ -369,13 +408,22 @@ mod tests {
         let h = demo_host();
         assert!(h.get_user(STAFF_USER_ID).is_some_and(|u| u.is_staff));
         assert!(h.get_user(CUSTOMER_USER_ID).is_some_and(|u| !u.is_staff));
-        assert_eq!(h.granted(Relation::Owner, "receipts", CUSTOMER_RECEIPT), vec![CUSTOMER_USER_ID.to_string()]);
+        assert_eq!(
+            h.granted(Relation::Owner, "receipts", CUSTOMER_RECEIPT),
+            vec![CUSTOMER_USER_ID.to_string()]
+        );
     }
 
     #[test]
     fn text_of_reads_json_or_plain() {
-        assert_eq!(text_of(&AppMessage::Text("hi".into())).map(|t| t.1), Some("hi".into()));
-        assert_eq!(text_of(&AppMessage::Text(r#"{"text":"yo"}"#.into())).map(|t| t.1), Some("yo".into()));
+        assert_eq!(
+            text_of(&AppMessage::Text("hi".into())).map(|t| t.1),
+            Some("hi".into())
+        );
+        assert_eq!(
+            text_of(&AppMessage::Text(r#"{"text":"yo"}"#.into())).map(|t| t.1),
+            Some("yo".into())
+        );
         assert!(text_of(&AppMessage::Text(r#"{"x":1}"#.into())).is_none());
         assert!(text_of(&AppMessage::Binary(vec![1])).is_none());
     }

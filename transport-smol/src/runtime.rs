@@ -2,8 +2,8 @@
 //! sleeping. Everything else (sockets, WebSocket framing) is runtime-agnostic
 //! `futures-io` code, so smol and tokio share one code path.
 
-use futures::future::{BoxFuture, FutureExt, Shared};
 use futures::channel::oneshot;
+use futures::future::{BoxFuture, FutureExt, Shared};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -98,7 +98,9 @@ impl ShutdownHandle {
     /// Counts a connection until the guard drops.
     pub(crate) fn track(&self) -> ActiveGuard {
         self.inner.active.fetch_add(1, Ordering::AcqRel);
-        ActiveGuard { handle: self.clone() }
+        ActiveGuard {
+            handle: self.clone(),
+        }
     }
 
     /// Waits until no connection is served, or `grace` has passed.

@@ -38,7 +38,11 @@ impl Server {
     /// Binds `addr` (port 0 picks a free port; see [`Server::local_addr`]).
     pub async fn bind<A: AsyncToSocketAddrs>(addr: A, gateway: Gateway) -> io::Result<Server> {
         let listener = TcpListener::bind(addr).await?;
-        Ok(Server { listener, gateway, shutdown: ShutdownHandle::new() })
+        Ok(Server {
+            listener,
+            gateway,
+            shutdown: ShutdownHandle::new(),
+        })
     }
 
     /// The bound address.
@@ -91,7 +95,9 @@ pub async fn serve(listener: TcpListener, gateway: Gateway, shutdown: ShutdownHa
         });
         Some((next, l))
     });
-    gateway.serve_incoming(SmolRuntime, incoming, shutdown).await;
+    gateway
+        .serve_incoming(SmolRuntime, incoming, shutdown)
+        .await;
 }
 
 /// Handles one accepted connection to its end.

@@ -6,7 +6,7 @@
 use serde_json::Value;
 use std::ffi::OsString;
 use std::io::Write;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 
 const BIN: &str = env!("CARGO_BIN_EXE_wsauth");
@@ -702,5 +702,30 @@ fn config_check_reports_every_problem_with_its_line() {
     assert_eq!(json_of(&out)["error"]["kind"], "config");
     for p in [good, bad, syntax] {
         let _ = std::fs::remove_file(p);
+    }
+}
+
+#[test]
+fn the_example_configs_check_ok() {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples");
+    let mut files: Vec<PathBuf> = std::fs::read_dir(&dir)
+        .unwrap_or_else(|e| panic!("{}: {e}", dir.display()))
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.extension().is_some_and(|x| x == "toml"))
+        .collect();
+    files.sort();
+    assert!(!files.is_empty(), "no example configs in {}", dir.display());
+    for f in &files {
+        let out = wsauth(&["config", "check", &f.display().to_string(), "--json"]);
+        assert_eq!(
+            out.status.code(),
+            Some(0),
+            "{}: {}",
+            f.display(),
+            all_output(&out)
+        );
+        let got = json_of(&out);
+        assert_eq!(got["ok"], true, "{}", f.display());
+        assert_eq!(got["problems"], Value::Array(vec![]), "{}", f.display());
     }
 }

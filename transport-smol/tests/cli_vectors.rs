@@ -283,7 +283,9 @@ fn check_token_vector(v: &Value) -> Result<(), String> {
     } else if kind != "malformed" || message.is_empty() {
         // Django itself crashes here (HTTP 500); wsauth rejects the token as
         // malformed with a readable message.
-        return Err(format!("a crash case is rejected as malformed with a message: {got}"));
+        return Err(format!(
+            "a crash case is rejected as malformed with a message: {got}"
+        ));
     }
     Ok(())
 }

@@ -61,7 +61,11 @@ impl Server {
     /// Binds `addr` (port 0 picks a free port; see [`Server::local_addr`]).
     pub async fn bind<A: ToSocketAddrs>(addr: A, gateway: Gateway) -> io::Result<Server> {
         let listener = TcpListener::bind(addr).await?;
-        Ok(Server { listener, gateway, shutdown: ShutdownHandle::new() })
+        Ok(Server {
+            listener,
+            gateway,
+            shutdown: ShutdownHandle::new(),
+        })
     }
 
     /// The bound address.
@@ -85,16 +89,37 @@ impl Server {
         serve(self.listener, self.gateway, self.shutdown).await;
     }
 
-    /// Like [`Server::run`], also stopping on Ctrl-C.
+    /// Like [`Server::run`], also stopping on Ctrl-C (and SIGTERM on Unix).
     pub async fn run_until_signal(self) {
         let handle = self.shutdown.clone();
         tokio::spawn(async move {
-            if tokio::signal::ctrl_c().await.is_ok() {
-                tracing::info!("signal received, shutting down");
-                handle.shutdown();
-            }
+            wait_for_signal().await;
+            tracing::info!("signal received, shutting down");
+            handle.shutdown();
         });
         self.run().await;
+    }
+}
+
+/// Ctrl-C, or SIGTERM on Unix. Never completes when no handler can be installed.
+async fn wait_for_signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{signal, SignalKind};
+        if let Ok(mut term) = signal(SignalKind::terminate()) {
+            tokio::select! {
+                r = tokio::signal::ctrl_c() => {
+                    if r.is_err() {
+                        term.recv().await;
+                    }
+                }
+                _ = term.recv() => {}
+            }
+            return;
+        }
+    }
+    if tokio::signal::ctrl_c().await.is_err() {
+        std::future::pending::<()>().await;
     }
 }
 
@@ -107,11 +132,15 @@ pub async fn serve(listener: TcpListener, gateway: Gateway, shutdown: ShutdownHa
         });
         Some((next, l))
     });
-    gateway.serve_incoming(TokioRuntime, incoming, shutdown).await;
+    gateway
+        .serve_incoming(TokioRuntime, incoming, shutdown)
+        .await;
 }
 
 /// Handles one accepted connection to its end.
 pub async fn accept(stream: TcpStream, gateway: &Gateway, shutdown: &ShutdownHandle) {
     let peer = stream.peer_addr().ok();
-    gateway.handle(&TokioRuntime, TokioAdapter::new(stream), peer, shutdown).await;
+    gateway
+        .handle(&TokioRuntime, TokioAdapter::new(stream), peer, shutdown)
+        .await;
 }

@@ -1,10 +1,10 @@
 #!/usr/bin/env python3
 """Generates jwt_differential.json: randomized access tokens decided by the
-real PyJWT (2.15.1) `jwt.decode` plus SimpleJWT 5.5's `Token.verify` steps,
-which need no Django: exp present, `datetime.fromtimestamp(exp, tz=utc)`,
-jti present, token type.
+real `rest_framework_simplejwt.tokens.AccessToken(token)` (SimpleJWT 5.5.1 on
+PyJWT 2.15.1, Django 5.2), with both clocks pinned.
 
-Usage: PYTHONPATH=<dir holding PyJWT 2.15.1> python3 jwt_differential.py > jwt_differential.json
+Usage (in a venv with ../../../../shared/vectors/versions.txt installed):
+    python3 jwt_differential.py > jwt_differential.json
 
 Each case: {"token", "now", "audience", "issuer", "expect"} where expect is
 {"valid": true, "dumps": json.dumps(payload, separators=(",", ":"))} or
@@ -18,8 +18,22 @@ import random
 import sys
 from datetime import datetime, timezone
 
-import jwt
-from jwt import api_jwt
+import django
+from django.conf import settings
+
+settings.configure(
+    SECRET_KEY="differential-secret-0123456789-abcdefghijklmnop",
+    USE_TZ=True,
+    INSTALLED_APPS=["django.contrib.contenttypes", "django.contrib.auth", "rest_framework_simplejwt"],
+    SIMPLE_JWT={"ALGORITHM": "HS256"},
+)
+django.setup()
+
+import jwt  # noqa: E402
+from jwt import api_jwt  # noqa: E402
+from rest_framework_simplejwt import tokens  # noqa: E402
+from rest_framework_simplejwt.backends import TokenBackend  # noqa: E402
+from rest_framework_simplejwt.exceptions import ExpiredTokenError, TokenError  # noqa: E402
 
 KEY = "differential-secret-0123456789-abcdefghijklmnop"
 NOW = 1750000000
@@ -55,39 +69,25 @@ KIND_OF = {
 
 def decide(token, now, audience, issuer):
     FixedDatetime.fixed = now
+    tokens.aware_utcnow = lambda: datetime.fromtimestamp(now, tz=timezone.utc)
+    tokens.AccessToken._token_backend = TokenBackend("HS256", KEY, audience=audience, issuer=issuer, leeway=0)
     try:
-        payload = jwt.decode(
-            token,
-            KEY,
-            algorithms=["HS256"],
-            audience=audience,
-            issuer=issuer,
-            leeway=0,
-            options={"verify_aud": audience is not None, "verify_signature": True},
-        )
-    except jwt.ExpiredSignatureError:
-        return {"valid": False, "kind": "expired", "message": "Token is expired"}
-    except jwt.MissingRequiredClaimError as e:
-        kind = {"aud": "bad_audience", "iss": "bad_issuer"}[e.claim]
-        return {"valid": False, "kind": kind, "message": "Token is invalid"}
-    except jwt.InvalidTokenError as e:
-        return {"valid": False, "kind": KIND_OF.get(type(e).__name__, "malformed"), "message": "Token is invalid"}
+        payload = tokens.AccessToken(token).payload
+    except ExpiredTokenError as e:
+        return {"valid": False, "kind": "expired", "message": str(e.args[0])}
+    except TokenError as e:
+        message = str(e.args[0])
+        cause = e.__cause__.__cause__ if e.__cause__ is not None else None
+        if cause is None:
+            kind = {"Token has wrong type": "wrong_token_type"}.get(message, "missing_claim")
+        elif isinstance(cause, jwt.MissingRequiredClaimError):
+            kind = {"aud": "bad_audience", "iss": "bad_issuer"}[cause.claim]
+        else:
+            kind = KIND_OF.get(type(cause).__name__, "malformed")
+        return {"valid": False, "kind": kind, "message": message}
     except Exception:
-        # Escapes SimpleJWT (e.g. RecursionError): wsauth rejects it as malformed.
+        # Escapes SimpleJWT (HTTP 500 in Django): wsauth rejects it as malformed.
         return {"valid": False, "kind": "malformed", "message": "crash"}
-    # SimpleJWT Token.verify()
-    if "exp" not in payload:
-        return {"valid": False, "kind": "missing_claim", "message": "Token has no 'exp' claim"}
-    try:
-        datetime.fromtimestamp(payload["exp"], tz=timezone.utc)
-    except Exception:
-        return {"valid": False, "kind": "malformed", "message": "crash"}
-    if "jti" not in payload:
-        return {"valid": False, "kind": "missing_claim", "message": "Token has no id"}
-    if "token_type" not in payload:
-        return {"valid": False, "kind": "missing_claim", "message": "Token has no type"}
-    if payload["token_type"] != "access":
-        return {"valid": False, "kind": "wrong_token_type", "message": "Token has wrong type"}
     return {"valid": True, "dumps": json.dumps(payload, separators=(",", ":"))}
 
 
@@ -252,7 +252,7 @@ def main():
         cases.append(
             {"token": token, "now": now, "audience": audience, "issuer": issuer, "expect": decide(token, now, audience, issuer)}
         )
-    json.dump({"key": KEY, "generator": "jwt_differential.py, PyJWT " + jwt.__version__, "cases": cases}, sys.stdout, indent=0)
+    json.dump({"key": KEY, "generator": "jwt_differential.py: SimpleJWT AccessToken on PyJWT " + jwt.__version__, "cases": cases}, sys.stdout, indent=0)
     sys.stdout.write("\n")
 
 

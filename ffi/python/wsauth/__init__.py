@@ -7,10 +7,20 @@ the wsauth Rust core through its C ABI.
   ``AuthMiddlewareStack``) and the consumer helper enforcing route requirements.
 """
 
-from ._core import SessionVerifier, SettingsError, TokenVerifier, WsauthError
+from ._core import Authenticator, Connection, Handshake, SessionVerifier, SettingsError, TokenVerifier, WsauthError
 from ._native import ffi as _ffi, lib as _lib
 
-__all__ = ["TokenVerifier", "SessionVerifier", "WsauthError", "SettingsError", "__version__", "library_version"]
+__all__ = [
+    "TokenVerifier",
+    "SessionVerifier",
+    "Authenticator",
+    "Handshake",
+    "Connection",
+    "WsauthError",
+    "SettingsError",
+    "__version__",
+    "library_version",
+]
 
 __version__ = "0.1.0"
 

@@ -16,6 +16,9 @@ from typing import Any, Callable, Iterable, Mapping, Optional, Union
 from ._native import ffi, lib
 
 __all__ = [
+    "Authenticator",
+    "Handshake",
+    "Connection",
     "WsauthError",
     "SettingsError",
     "TokenVerifier",
@@ -119,6 +122,7 @@ class _Scratch(threading.local):
         self.cap = 16384
         self.buf = ffi.new("char[]", self.cap)
         self.out_len = ffi.new("size_t *")
+        self.kind = ffi.new("uint32_t *")
 
     def ensure(self, cap: int) -> None:
         if cap > self.cap:
@@ -128,6 +132,11 @@ class _Scratch(threading.local):
 
 _scratch = _Scratch()
 _check_json = lib.wsauth_token_verifier_check_json
+_check_fast = lib.wsauth_token_verifier_check
+_SCALARS = (str, int, float, bool, type(None))
+#: Parsed claims kept per verifier (token → claims), so that a token seen
+#: again is decided by the core without parsing its payload in Python again.
+CLAIMS_CACHE_SIZE = 2048
 _capacity = lib.wsauth_token_check_json_capacity
 _loads = json.loads
 _malformed: CheckResult = {"valid": False, "error": {"kind": "malformed", "message": "Token is invalid"}}
@@ -141,7 +150,17 @@ class TokenVerifier:
     accepts none). Instances are immutable and may be shared between threads.
     """
 
-    __slots__ = ("_handle", "algorithm", "leeway", "audience", "issuer", "user_id_claim", "token_type_claim", "jti_claim")
+    __slots__ = (
+        "_handle",
+        "_claims",
+        "algorithm",
+        "leeway",
+        "audience",
+        "issuer",
+        "user_id_claim",
+        "token_type_claim",
+        "jti_claim",
+    )
 
     def __init__(
         self,
@@ -180,6 +199,7 @@ class TokenVerifier:
         out = ffi.new("wsauth_token_verifier **")
         _raise(lib.wsauth_token_verifier_new(raw, len(raw), out), "TokenVerifier")
         self._handle = ffi.gc(out[0], lib.wsauth_token_verifier_free)
+        self._claims: dict = {}
         self.algorithm = algorithm
         self.leeway = doc["leeway"]
         self.audience = audience
@@ -223,13 +243,23 @@ class TokenVerifier:
 
         Returns ``{"valid": True, "user_id": "1", "claims": {...}}`` or
         ``{"valid": False, "error": {"kind": "expired", "message": "Token is expired"}}``.
+
+        Every call is decided by the core (signature, expiry, claims). The
+        parsed claims of a valid token whose claims are all scalars are
+        remembered, so deciding the same token again skips parsing its
+        payload; each call returns a new dict.
         """
+        t = int(time.time()) if now is None else _now(now)
+        s = _scratch
+        cached = self._claims.get(token)
+        if cached is not None:
+            data = cached[2]
+            if _check_fast(self._handle, data, len(data), t, s.kind) == _OK and s.kind[0] == 0:
+                return {"valid": True, "user_id": cached[0], "claims": cached[1].copy()}
         try:
             data = token.encode() if token.__class__ is str else bytes(token)  # type: ignore[union-attr]
         except (UnicodeEncodeError, TypeError):
             return {"valid": False, "error": dict(_malformed["error"])}
-        t = int(time.time()) if now is None else _now(now)
-        s = _scratch
         cap = s.cap
         if len(data) * 2 + 4096 > cap:
             s.ensure(_capacity(len(data)))
@@ -239,7 +269,28 @@ class TokenVerifier:
             if rc == _INVALID_UTF8:
                 return {"valid": False, "error": dict(_malformed["error"])}
             _raise(rc, "TokenVerifier.check")
-        return _loads(ffi.unpack(s.buf, s.out_len[0]))
+        result = _loads(ffi.unpack(s.buf, s.out_len[0]))
+        if result["valid"]:
+            claims = result["claims"]
+            if claims.__class__ is dict and all(v.__class__ in _SCALARS for v in claims.values()):
+                cache = self._claims
+                if len(cache) >= CLAIMS_CACHE_SIZE:
+                    cache.clear()
+                cache[token if token.__class__ is str else data] = (result["user_id"], dict(claims), data)
+        return result
+
+    def is_valid(self, token: Union[str, bytes], now: Union[int, float, None] = None) -> bool:
+        """The decision alone (no claims): True when ``AccessToken(token)`` would accept it."""
+        try:
+            data = token.encode() if token.__class__ is str else bytes(token)  # type: ignore[union-attr]
+        except (UnicodeEncodeError, TypeError):
+            return False
+        s = _scratch
+        rc = _check_fast(self._handle, data, len(data), int(time.time()) if now is None else _now(now), s.kind)
+        if rc == _INVALID_UTF8:
+            return False
+        _raise(rc, "TokenVerifier.is_valid")
+        return s.kind[0] == 0
 
     def mint(
         self,
@@ -414,3 +465,206 @@ def session_row(row: Mapping[str, Any]) -> dict:
         "session_data": str(row["session_data"]),
         "expire_date": unix_seconds(row["expire_date"]),
     }
+
+
+# ---------------------------------------------------------------------------
+# The whole upgrade decision: authenticator → handshake → connection.
+
+
+def _json_out(fn: Callable[..., int], context: str, *args: Any, cap: int = 8192) -> dict:
+    buf = ffi.new("char[]", cap)
+    n = ffi.new("size_t *")
+    _raise(fn(*args, buf, cap, n), context)
+    return json.loads(ffi.unpack(buf, n[0]))
+
+
+class Authenticator:
+    """The core's ``Authenticator``, built from a configuration dict with the
+    same members as the ``wsauth serve`` TOML file (``jwt``, ``users``,
+    ``session``, ``credentials``, ``origins``, ``routes``, ``limits``).
+    Immutable; share one between threads."""
+
+    __slots__ = ("_handle",)
+
+    def __init__(self, config: Mapping[str, Any]) -> None:
+        raw = json.dumps(config).encode("utf-8")
+        out = ffi.new("wsauth_authenticator **")
+        _raise(lib.wsauth_authenticator_new(raw, len(raw), out), "Authenticator")
+        self._handle = ffi.gc(out[0], lib.wsauth_authenticator_free)
+
+    def start(
+        self,
+        path: str,
+        *,
+        query: Union[str, bytes] = "",
+        headers: Iterable[tuple] = (),
+        peer: Optional[str] = None,
+        now: Union[int, float, None] = None,
+    ) -> "Handshake":
+        """Starts deciding an upgrade. ``headers`` are ``(name, value)`` pairs
+        of ``bytes`` (ASGI) or ``str``; ``query`` the raw query string."""
+        hdrs = []
+        for name, value in headers:
+            if isinstance(name, bytes):
+                name = name.decode("latin-1")
+            if isinstance(value, bytes):
+                value = value.decode("latin-1")
+            hdrs.append((name, value))
+        req: dict = {
+            "path": path,
+            "query": query.decode("latin-1") if isinstance(query, bytes) else query,
+            "headers": hdrs,
+        }
+        if peer:
+            req["peer"] = peer
+        raw = json.dumps(req).encode("utf-8")
+        out = ffi.new("wsauth_handshake **")
+        _raise(lib.wsauth_authenticator_start_json(self._handle, raw, len(raw), _now(now), out), "Authenticator.start")
+        return Handshake(ffi.gc(out[0], lib.wsauth_handshake_free))
+
+
+class Handshake:
+    """One decision in progress. ``poll()`` returns the next step as a dict
+    (``{"step": "user", "pk": "1"}`` …, or ``{"step": "done", "decision": {...}}``);
+    answer lookups with the ``answer_*`` methods. Not thread-safe: use from
+    one thread at a time."""
+
+    __slots__ = ("_handle",)
+
+    def __init__(self, handle: Any) -> None:
+        self._handle = handle
+
+    def poll(self) -> dict:
+        return _json_out(lib.wsauth_handshake_poll_json, "Handshake.poll", self._handle)
+
+    def decision(self) -> dict:
+        return _json_out(lib.wsauth_handshake_decision_json, "Handshake.decision", self._handle)
+
+    def answer_session(self, row: Mapping[str, Any]) -> None:
+        r = session_row(row)
+        key = r["session_key"].encode("utf-8")
+        data = r["session_data"].encode("utf-8")
+        _raise(
+            lib.wsauth_handshake_answer_session(self._handle, key, len(key), data, len(data), r["expire_date"]),
+            "Handshake.answer_session",
+        )
+
+    def answer_user(self, pk: Any, password: str, *, is_active: bool = True, is_staff: bool = False, is_superuser: bool = False) -> None:
+        p = str(pk).encode("utf-8")
+        pw = (password or "").encode("utf-8")
+        _raise(
+            lib.wsauth_handshake_answer_user(
+                self._handle, p, len(p), pw, len(pw), bool(is_active), bool(is_staff), bool(is_superuser)
+            ),
+            "Handshake.answer_user",
+        )
+
+    def answer_none(self) -> None:
+        _raise(lib.wsauth_handshake_answer_none(self._handle), "Handshake.answer_none")
+
+    def answer_bool(self, value: bool) -> None:
+        _raise(lib.wsauth_handshake_answer_bool(self._handle, bool(value)), "Handshake.answer_bool")
+
+    def answer_failed(self) -> None:
+        _raise(lib.wsauth_handshake_answer_failed(self._handle), "Handshake.answer_failed")
+
+    def run(
+        self,
+        *,
+        fetch_session: Optional[Callable[[str], Optional[Mapping[str, Any]]]] = None,
+        fetch_user: Optional[Callable[[str], Optional[Mapping[str, Any]]]] = None,
+        is_revoked: Optional[Callable[[str], bool]] = None,
+        has_access: Optional[Callable[[dict], bool]] = None,
+    ) -> dict:
+        """Drives the handshake to its decision with these lookups (a lookup
+        that raises, or one that is missing, is answered "failed": 1013)."""
+        for _ in range(16):
+            step = self.poll()
+            kind = step["step"]
+            if kind == "done":
+                return step["decision"]
+            try:
+                if kind == "session" and fetch_session is not None:
+                    row = fetch_session(step["session_key"])
+                    self.answer_none() if row is None else self.answer_session(row)
+                elif kind == "user" and fetch_user is not None:
+                    rec = fetch_user(step["pk"])
+                    if rec is None:
+                        self.answer_none()
+                    else:
+                        self.answer_user(
+                            rec["pk"],
+                            rec.get("password", ""),
+                            is_active=rec.get("is_active", True),
+                            is_staff=rec.get("is_staff", False),
+                            is_superuser=rec.get("is_superuser", False),
+                        )
+                elif kind == "jti_revoked" and is_revoked is not None:
+                    self.answer_bool(is_revoked(step["jti"]))
+                elif kind == "access" and has_access is not None:
+                    self.answer_bool(has_access(step))
+                else:
+                    self.answer_failed()
+            except WsauthError:
+                raise
+            except Exception:
+                self.answer_failed()
+        raise WsauthError(lib.WSAUTH_RESULT_INVALID_STATE, "Handshake.run", "too many steps")
+
+
+class Connection:
+    """An open connection (after an accepting decision): token expiry,
+    first-message auth and in-band refresh. Not thread-safe."""
+
+    __slots__ = ("_handle",)
+
+    DELIVER = lib.WSAUTH_MESSAGE_DELIVER
+    HANDLED = lib.WSAUTH_MESSAGE_HANDLED
+    CLOSE = lib.WSAUTH_MESSAGE_CLOSE
+    STEPS = lib.WSAUTH_MESSAGE_STEPS
+
+    def __init__(self, handshake: Handshake) -> None:
+        out = ffi.new("wsauth_connection **")
+        _raise(lib.wsauth_connection_new(handshake._handle, out), "Connection")
+        self._handle = ffi.gc(out[0], lib.wsauth_connection_free)
+
+    def info(self) -> dict:
+        return _json_out(lib.wsauth_connection_json, "Connection.info", self._handle)
+
+    def poll_timeout(self) -> Optional[int]:
+        has = ffi.new("bool *")
+        at = ffi.new("int64_t *")
+        _raise(lib.wsauth_connection_poll_timeout(self._handle, has, at), "Connection.poll_timeout")
+        return int(at[0]) if has[0] else None
+
+    def handle_timeout(self, now: Union[int, float, None] = None) -> Optional[tuple]:
+        """``(code, reason)`` to close with, or ``None``."""
+        close = ffi.new("wsauth_close *")
+        _raise(lib.wsauth_connection_handle_timeout(self._handle, _now(now), close), "Connection.handle_timeout")
+        return _close_tuple(close)
+
+    def handle_message(self, message: Union[str, bytes], now: Union[int, float, None] = None) -> tuple:
+        """``(action, close, handshake)``: action is ``DELIVER``, ``HANDLED``,
+        ``CLOSE`` (close is ``(code, reason)``) or ``STEPS`` (drive the
+        handshake, then call :meth:`finish`)."""
+        data = message.encode("utf-8") if isinstance(message, str) else bytes(message)
+        action = ffi.new("uint32_t *")
+        close = ffi.new("wsauth_close *")
+        steps = ffi.new("wsauth_handshake **")
+        _raise(
+            lib.wsauth_connection_handle_message(self._handle, data, len(data), _now(now), action, close, steps),
+            "Connection.handle_message",
+        )
+        hs = Handshake(ffi.gc(steps[0], lib.wsauth_handshake_free)) if steps[0] != ffi.NULL else None
+        return int(action[0]), _close_tuple(close), hs
+
+    def finish(self, handshake: Handshake, now: Union[int, float, None] = None) -> Optional[tuple]:
+        close = ffi.new("wsauth_close *")
+        _raise(lib.wsauth_connection_finish(self._handle, handshake._handle, _now(now), close), "Connection.finish")
+        return _close_tuple(close)
+
+
+def _close_tuple(close: Any) -> Optional[tuple]:
+    if close.code == 0:
+        return None
+    return int(close.code), ffi.string(close.reason, close.reason_len).decode("utf-8", "replace")

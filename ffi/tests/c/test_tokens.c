@@ -268,11 +268,43 @@ static void test_shared_between_threads(void) {
   wsauth_token_verifier_free(v);
 }
 
+static void test_fast_check(void) {
+  wsauth_token_verifier *v = new_verifier(SETTINGS);
+  char tok[4096];
+  size_t n = mint(v, MINT_REQ, NOW, tok, sizeof tok);
+  uint32_t kind = 12345;
+  CHECK_RC(wsauth_token_verifier_check(v, tok, n, NOW + 1, &kind), WSAUTH_RESULT_OK);
+  CHECK(kind == WSAUTH_KIND_NONE);
+  CHECK(strcmp(wsauth_error_kind_name(kind), "valid") == 0);
+  CHECK_RC(wsauth_token_verifier_check(v, tok, n, NOW + 300, &kind), WSAUTH_RESULT_OK);
+  CHECK(kind == WSAUTH_KIND_EXPIRED);
+  CHECK(strcmp(wsauth_error_kind_name(kind), "expired") == 0);
+  CHECK_RC(wsauth_token_verifier_check(v, "a.b", 3, NOW, &kind), WSAUTH_RESULT_OK);
+  CHECK(kind == WSAUTH_KIND_MALFORMED);
+  tok[n - 3] = tok[n - 3] == 'x' ? 'y' : 'x';
+  CHECK_RC(wsauth_token_verifier_check(v, tok, n, NOW + 1, &kind), WSAUTH_RESULT_OK);
+  CHECK(kind == WSAUTH_KIND_BAD_SIGNATURE || kind == WSAUTH_KIND_MALFORMED);
+  CHECK_RC(wsauth_token_verifier_check(v, tok, 100000, NOW, &kind), WSAUTH_RESULT_OK);
+  CHECK(kind == WSAUTH_KIND_TOO_LARGE); /* never read: the length alone decides */
+  CHECK(strcmp(wsauth_error_kind_name(WSAUTH_KIND_TOO_LARGE), "too_large") == 0);
+  CHECK(strcmp(wsauth_error_kind_name(16), "user_inactive") == 0);
+  CHECK(strcmp(wsauth_error_kind_name(WSAUTH_KIND_OTHER), "unknown") == 0);
+  /* Call errors leave the output alone. */
+  kind = 777;
+  CHECK_RC(wsauth_token_verifier_check(NULL, tok, n, NOW, &kind), WSAUTH_RESULT_NULL_PARAMETER);
+  CHECK_RC(wsauth_token_verifier_check(v, tok, n, NOW, NULL), WSAUTH_RESULT_NULL_PARAMETER);
+  CHECK_RC(wsauth_token_verifier_check(v, NULL, 5, NOW, &kind), WSAUTH_RESULT_NULL_PARAMETER);
+  CHECK_RC(wsauth_token_verifier_check(v, "\xff.a.b", 5, NOW, &kind), WSAUTH_RESULT_INVALID_UTF8);
+  CHECK(kind == 777);
+  wsauth_token_verifier_free(v);
+}
+
 int main(void) {
   test_library_info();
   test_valid_and_invalid_tokens();
   test_settings_errors();
   test_call_errors();
+  test_fast_check();
   test_shared_between_threads();
   return finish("c tokens");
 }

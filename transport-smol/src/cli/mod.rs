@@ -27,7 +27,7 @@ pub const EXIT_USAGE: i32 = 2;
 
 /// `wsauth`: authenticate WebSocket connections exactly as Django, SimpleJWT and Channels do.
 #[derive(Debug, Parser)]
-#[command(name = "wsauth", version, about, long_about = None, max_term_width = 100)]
+#[command(name = "wsauth", version, max_term_width = 100)]
 struct Cli {
     /// More log output on stderr (-v info, -vv debug, -vvv trace). `WSAUTH_LOG` overrides.
     #[arg(short, long, action = ArgAction::Count, global = true)]

@@ -15,7 +15,9 @@ use crate::{Gateway, Server, SmolRuntime};
 use clap::Args;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use wsauth_core::{ClaimValue, Config, InlineStr, MintRequest, SecretRef, TokenVerifier, UserSource};
+use wsauth_core::{
+    ClaimValue, Config, InlineStr, MintRequest, SecretRef, TokenVerifier, UserSource,
+};
 
 /// Environment variable holding the default configuration's signing secret.
 pub const SECRET_ENV: &str = "WSAUTH_SECRET";
@@ -44,7 +46,9 @@ pub fn run(args: ServeArgs) -> i32 {
         Err(message) => {
             eprintln!("wsauth serve: config error: {message}");
             if args.json {
-                print_json(&serde_json::json!({ "error": { "kind": "config", "message": message } }));
+                print_json(
+                    &serde_json::json!({ "error": { "kind": "config", "message": message } }),
+                );
             }
             EXIT_USAGE
         }
@@ -59,7 +63,10 @@ struct Prepared {
 
 fn prepare(args: &ServeArgs) -> Result<Prepared, String> {
     match &args.config {
-        Some(path) => Ok(Prepared { config: load_config(path)?, generated_secret: None }),
+        Some(path) => Ok(Prepared {
+            config: load_config(path)?,
+            generated_secret: None,
+        }),
         None => match std::env::var(SECRET_ENV) {
             Ok(s) if !s.is_empty() => Ok(Prepared {
                 config: reference::default_config(SecretRef::Env(SECRET_ENV.into())),
@@ -97,7 +104,14 @@ fn generate_secret() -> Result<String, String> {
     getrandom::fill(&mut bytes).map_err(|e| format!("cannot read the OS random generator: {e}"))?;
     Ok(bytes
         .iter()
-        .map(|b| char::from(CHARS.get(usize::from(*b) % CHARS.len()).copied().unwrap_or(b'x')))
+        .map(|b| {
+            char::from(
+                CHARS
+                    .get(usize::from(*b) % CHARS.len())
+                    .copied()
+                    .unwrap_or(b'x'),
+            )
+        })
         .collect())
 }
 
@@ -116,14 +130,27 @@ fn random_jti() -> String {
 
 fn mint(tokens: &TokenVerifier, user: &str, staff_claim: bool, now: i64) -> String {
     let jti = random_jti();
-    let id = InlineStr::new(user).map(ClaimValue::Str).unwrap_or(ClaimValue::Null);
+    let id = InlineStr::new(user)
+        .map(ClaimValue::Str)
+        .unwrap_or(ClaimValue::Null);
     let extra_staff = [("is_staff", ClaimValue::Bool(true))];
     let extra: &[(&str, ClaimValue)] = if staff_claim { &extra_staff } else { &[] };
-    tokens.mint(&MintRequest { user_id: id, lifetime: DEMO_TOKEN_LIFETIME, jti: &jti, extra }, now)
+    tokens.mint(
+        &MintRequest {
+            user_id: id,
+            lifetime: DEMO_TOKEN_LIFETIME,
+            jti: &jti,
+            extra,
+        },
+        now,
+    )
 }
 
 async fn serve(args: ServeArgs, prepared: Prepared) -> i32 {
-    let Prepared { config, generated_secret } = prepared;
+    let Prepared {
+        config,
+        generated_secret,
+    } = prepared;
     let host = Arc::new(reference::demo_host());
     let app = Arc::new(ReferenceApp::new(SmolRuntime));
     let gateway = match Gateway::from_config(&config, host, app) {

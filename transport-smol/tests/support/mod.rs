@@ -1,0 +1,1273 @@
+//! Shared by the transport tests of `wsauth-smol` and `wsauth-tokio`
+//! (included with `#[path]`): one scenario table, run against a real server
+//! over loopback with a real WebSocket client (async-tungstenite), plus the
+//! robustness checks. Each crate supplies a [`Harness`] (its runtime, its
+//! `Server`), nothing else.
+
+#![allow(dead_code, unreachable_pub)]
+
+use async_tungstenite::tungstenite::client::IntoClientRequest;
+use async_tungstenite::tungstenite::http::{self, HeaderValue};
+use async_tungstenite::tungstenite::protocol::WebSocketConfig;
+use async_tungstenite::tungstenite::{Error as WsError, Message};
+use async_tungstenite::WebSocketStream;
+use futures::channel::oneshot;
+use futures::future::{self, BoxFuture, Either};
+use futures::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use futures::StreamExt;
+use serde_json::Value;
+use std::future::Future;
+use std::io;
+use std::net::SocketAddr;
+use std::pin::pin;
+use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use wsauth_core::{
+    dumps, reasons, session_auth_hash, ClaimValue, Config, InlineStr, JwtSettings, MintRequest,
+    RateLimitConfig, SecretKey, SecretRef, TokenVerifier, SIGNED_COOKIES_SALT,
+};
+use wsauth_smol::reference::{self, ReferenceApp};
+use wsauth_smol::{
+    AccessQuery, App, Gateway, Host, Limits, LookupError, Runtime, SessionRecord, ShutdownHandle,
+    UserRow,
+};
+
+// ---------------------------------------------------------------------------
+// What each runtime supplies.
+
+/// A client or server socket.
+pub trait Io: AsyncRead + AsyncWrite + Unpin + Send {}
+impl<T: AsyncRead + AsyncWrite + Unpin + Send> Io for T {}
+/// A boxed socket.
+pub type Socket = Box<dyn Io>;
+
+/// A running server.
+pub struct Running {
+    pub addr: SocketAddr,
+    pub shutdown: ShutdownHandle,
+    /// Completes when `Server::run` returned.
+    pub done: oneshot::Receiver<()>,
+}
+
+/// The runtime under test.
+pub trait Harness: Sync {
+    type Rt: Runtime;
+    fn rt(&self) -> Self::Rt;
+    fn block_on<F: Future>(&self, f: F) -> F::Output;
+    /// Binds `127.0.0.1:0` with the crate's `Server` and runs it in the background.
+    fn start(&self, gateway: Gateway) -> BoxFuture<'static, Running>;
+    /// Connects a TCP socket.
+    fn connect(&self, addr: SocketAddr) -> BoxFuture<'static, io::Result<Socket>>;
+}
+
+// ---------------------------------------------------------------------------
+// Fixture: secret, tokens, sessions, config.
+
+pub const SECRET: &str = "wsauth-transport-tests-secret-4c1b9e0f7d2a48e6b3a5c9d1e7f20b6a";
+pub const STAFF: &str = reference::STAFF_USER_ID;
+pub const CUSTOMER: &str = reference::CUSTOMER_USER_ID;
+pub const RECEIPT: &str = reference::CUSTOMER_RECEIPT;
+
+pub fn now() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs() as i64)
+        .unwrap_or(0)
+}
+
+fn verifier(token_type: &str, secret: &str) -> TokenVerifier {
+    let settings = JwtSettings {
+        token_type: token_type.into(),
+        ..JwtSettings::default()
+    };
+    TokenVerifier::new(settings, SecretKey::new(secret.as_bytes().to_vec())).expect("key")
+}
+
+fn jti() -> String {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static N: AtomicU64 = AtomicU64::new(1);
+    format!(
+        "{:032x}",
+        N.fetch_add(1, Ordering::Relaxed) ^ (now() as u64) << 20
+    )
+}
+
+/// An access token for `user` (SimpleJWT's default claims, user id as a string).
+pub fn access(user: &str, lifetime: i64) -> String {
+    mint_with("access", SECRET, user, lifetime, now())
+}
+
+pub fn mint_with(token_type: &str, secret: &str, user: &str, lifetime: i64, iat: i64) -> String {
+    let id = ClaimValue::Str(InlineStr::new(user).expect("short id"));
+    let j = jti();
+    let t = verifier(token_type, secret).mint(
+        &MintRequest {
+            user_id: id,
+            lifetime,
+            jti: &j,
+            extra: &[],
+        },
+        iat,
+    );
+    assert!(!t.is_empty(), "mint produced a token");
+    t
+}
+
+/// A Django `signed_cookies` session cookie logging in `user`.
+pub fn session_cookie(user: &str) -> String {
+    let row = reference::demo_users()
+        .into_iter()
+        .find(|u| u.pk == user)
+        .expect("demo user");
+    let key = SecretKey::new(SECRET.as_bytes().to_vec());
+    let data = serde_json::json!({
+        "_auth_user_id": user,
+        "_auth_user_backend": "django.contrib.auth.backends.ModelBackend",
+        "_auth_user_hash": session_auth_hash(&row.password, &key),
+    });
+    dumps(
+        data.to_string().as_bytes(),
+        &key,
+        SIGNED_COOKIES_SALT,
+        true,
+        now(),
+    )
+}
+
+/// The reference configuration with short deadlines.
+pub fn test_config() -> Config {
+    let mut c = reference::default_config(SecretRef::Value(SECRET.into()));
+    c.limits.auth_message_timeout_secs = 1;
+    c.limits.handshake_timeout_secs = 1;
+    c
+}
+
+/// How the server under test is set up.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Setup {
+    /// The reference app and demo directory.
+    Reference,
+    /// Plus a connection rate limit of a burst of 2 per peer.
+    RateLimited,
+    /// Every host lookup fails (database down).
+    LookupsFail,
+}
+
+/// A host whose lookups all fail.
+pub struct DownHost;
+
+impl Host for DownHost {
+    fn user<'a>(
+        &'a self,
+        _k: &'a wsauth_core::UserKey,
+        _pk: &'a str,
+    ) -> BoxFuture<'a, Result<Option<UserRow>, LookupError>> {
+        Box::pin(future::ready(Err(LookupError::new("database unavailable"))))
+    }
+    fn session<'a>(
+        &'a self,
+        _k: &'a str,
+    ) -> BoxFuture<'a, Result<Option<SessionRecord>, LookupError>> {
+        Box::pin(future::ready(Err(LookupError::new("database unavailable"))))
+    }
+    fn access<'a>(&'a self, _q: &'a AccessQuery<'a>) -> BoxFuture<'a, Result<bool, LookupError>> {
+        Box::pin(future::ready(Err(LookupError::new("database unavailable"))))
+    }
+}
+
+pub fn gateway<H: Harness>(h: &H, setup: Setup) -> Gateway {
+    gateway_with(h, setup, |_| {}, |l| l)
+}
+
+pub fn gateway_with<H: Harness>(
+    h: &H,
+    setup: Setup,
+    tweak: impl FnOnce(&mut Config),
+    limits: impl FnOnce(Limits) -> Limits,
+) -> Gateway {
+    let mut config = test_config();
+    if setup == Setup::RateLimited {
+        config.limits.rate_limit = Some(RateLimitConfig {
+            requests: 1,
+            period_secs: 60,
+            burst: 2,
+        });
+    }
+    tweak(&mut config);
+    let host: Arc<dyn Host> = match setup {
+        Setup::LookupsFail => Arc::new(DownHost),
+        _ => Arc::new(reference::demo_host()),
+    };
+    let app: Arc<dyn App> =
+        Arc::new(ReferenceApp::new(h.rt()).with_progress(Duration::from_millis(50), 3));
+    let secrets = config.resolve_secrets(|_| None).expect("secrets");
+    let auth =
+        wsauth_core::Authenticator::from_config(&config, &secrets).expect("valid test config");
+    Gateway::new(auth, host, app, limits(Limits::from_config(&config)))
+}
+
+// ---------------------------------------------------------------------------
+// The client.
+
+/// How the client presents its credential.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Carrier {
+    Query,
+    QueryAccess,
+    Header,
+    Subprotocol,
+    Cookie,
+    Message,
+}
+
+/// What the client presents.
+#[derive(Debug, Clone)]
+pub enum Cred {
+    None,
+    Token(String, Carrier),
+    /// A Django session cookie (`sessionid`).
+    Session(String),
+}
+
+/// What the server did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Seen {
+    /// Open, with the echoed subprotocol.
+    Open(Option<String>),
+    Closed(u16, String),
+    Http(u16),
+    /// The client could not complete the handshake (e.g. a subprotocol was
+    /// offered and none echoed).
+    Failed(String),
+}
+
+pub struct Client {
+    pub ws: WebSocketStream<Socket>,
+    pub subprotocol: Option<String>,
+}
+
+pub fn request(
+    addr: SocketAddr,
+    path: &str,
+    cred: &Cred,
+    origin: Option<&str>,
+) -> http::Request<()> {
+    let mut url = format!("ws://{addr}{path}");
+    if let Cred::Token(t, c @ (Carrier::Query | Carrier::QueryAccess)) = cred {
+        let name = if *c == Carrier::Query {
+            "token"
+        } else {
+            "access"
+        };
+        url.push_str(if url.contains('?') { "&" } else { "?" });
+        url.push_str(&format!("{name}={t}"));
+    }
+    let mut req = url.into_client_request().expect("request");
+    let hv = |s: String| HeaderValue::from_str(&s).expect("header value");
+    let h = req.headers_mut();
+    match cred {
+        Cred::Token(t, Carrier::Header) => {
+            h.insert(http::header::AUTHORIZATION, hv(format!("Bearer {t}")));
+        }
+        Cred::Token(t, Carrier::Subprotocol) => {
+            h.insert(
+                http::header::SEC_WEBSOCKET_PROTOCOL,
+                hv(format!("bearer, {t}")),
+            );
+        }
+        Cred::Token(t, Carrier::Cookie) => {
+            h.insert(
+                http::header::COOKIE,
+                hv(format!("theme=dark; {}={t}", reference::JWT_COOKIE)),
+            );
+        }
+        Cred::Session(v) => {
+            h.insert(
+                http::header::COOKIE,
+                hv(format!("csrftoken=abc; sessionid={v}")),
+            );
+        }
+        _ => {}
+    }
+    if let Some(o) = origin {
+        h.insert(http::header::ORIGIN, hv(o.to_string()));
+    }
+    req
+}
+
+/// Connects and performs the upgrade; `Err(Seen::Http)` when refused.
+pub async fn connect<H: Harness>(
+    h: &H,
+    addr: SocketAddr,
+    path: &str,
+    cred: &Cred,
+    origin: Option<&str>,
+) -> Result<Client, Seen> {
+    let sock = h.connect(addr).await.expect("tcp connect");
+    let req = request(addr, path, cred, origin);
+    let config = WebSocketConfig::default().max_message_size(Some(1 << 20));
+    match async_tungstenite::client_async_with_config(req, sock, Some(config)).await {
+        Ok((ws, resp)) => {
+            let subprotocol = resp
+                .headers()
+                .get(http::header::SEC_WEBSOCKET_PROTOCOL)
+                .and_then(|v| v.to_str().ok())
+                .map(str::to_string);
+            let mut client = Client { ws, subprotocol };
+            if let Cred::Token(t, Carrier::Message) = cred {
+                client
+                    .send_text(&serde_json::json!({"type": "auth", "token": t}).to_string())
+                    .await;
+            }
+            Ok(client)
+        }
+        Err(WsError::Http(resp)) => Err(Seen::Http(resp.status().as_u16())),
+        Err(e) => Err(Seen::Failed(e.to_string())),
+    }
+}
+
+impl Client {
+    pub async fn send_text(&mut self, text: &str) {
+        let _ = self.ws.send(Message::text(text.to_string())).await;
+    }
+
+    /// The next message within `wait` (`None` on timeout).
+    pub async fn next_within<H: Harness>(
+        &mut self,
+        h: &H,
+        wait: Duration,
+    ) -> Option<Result<Message, WsError>> {
+        let sleep = h.rt().sleep(wait);
+        match future::select(self.ws.next(), sleep).await {
+            Either::Left((m, _)) => Some(m.unwrap_or(Err(WsError::ConnectionClosed))),
+            Either::Right(_) => None,
+        }
+    }
+
+    /// Waits up to `wait` for the server's close; app messages are skipped.
+    pub async fn closed_within<H: Harness>(
+        &mut self,
+        h: &H,
+        wait: Duration,
+    ) -> Option<(u16, String)> {
+        let deadline = Instant::now() + wait;
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            match self.next_within(h, left).await {
+                None => return None,
+                Some(Ok(Message::Close(f))) => {
+                    // Reading once more sends tungstenite's close reply, as a browser would.
+                    let _ = self.next_within(h, Duration::from_millis(50)).await;
+                    return Some(
+                        f.map(|f| (u16::from(f.code), f.reason.to_string()))
+                            .unwrap_or((1005, String::new())),
+                    );
+                }
+                Some(Ok(_)) => continue,
+                Some(Err(_)) => return Some((1006, String::new())),
+            }
+        }
+    }
+
+    /// Sends a ping and waits for its pong (app messages are skipped).
+    /// `Err` carries the close when the server closed instead.
+    pub async fn ping_pong<H: Harness>(&mut self, h: &H, payload: &[u8]) -> Result<(), Seen> {
+        self.ws
+            .send(Message::Ping(payload.to_vec().into()))
+            .await
+            .map_err(|_| Seen::Closed(1006, String::new()))?;
+        let deadline = Instant::now() + Duration::from_secs(3);
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            match self.next_within(h, left).await {
+                None => panic!("no pong within 3 s"),
+                Some(Ok(Message::Pong(p))) if &p[..] == payload => return Ok(()),
+                Some(Ok(Message::Close(f))) => {
+                    return Err(f
+                        .map(|f| Seen::Closed(u16::from(f.code), f.reason.to_string()))
+                        .unwrap_or(Seen::Closed(1005, String::new())))
+                }
+                Some(Ok(_)) => continue,
+                Some(Err(_)) => return Err(Seen::Closed(1006, String::new())),
+            }
+        }
+    }
+
+    /// The next JSON text message within `wait` that satisfies `pred`.
+    pub async fn json_where<H: Harness>(
+        &mut self,
+        h: &H,
+        wait: Duration,
+        pred: impl Fn(&Value) -> bool,
+    ) -> Option<Value> {
+        let deadline = Instant::now() + wait;
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            match self.next_within(h, left).await? {
+                Ok(Message::Text(t)) => {
+                    if let Ok(v) = serde_json::from_str::<Value>(&t) {
+                        if pred(&v) {
+                            return Some(v);
+                        }
+                    }
+                }
+                Ok(Message::Close(_)) | Err(_) => return None,
+                Ok(_) => {}
+            }
+        }
+    }
+}
+
+/// Connects and reports what the server did: a close right after accept,
+/// or an open socket (proven by a ping/pong round trip).
+pub async fn outcome<H: Harness>(
+    h: &H,
+    addr: SocketAddr,
+    path: &str,
+    cred: &Cred,
+    origin: Option<&str>,
+) -> (Seen, Option<Client>) {
+    let mut client = match connect(h, addr, path, cred, origin).await {
+        Ok(c) => c,
+        Err(seen) => return (seen, None),
+    };
+    match client.ping_pong(h, b"probe").await {
+        Ok(()) => {
+            let sub = client.subprotocol.clone();
+            (Seen::Open(sub), Some(client))
+        }
+        Err(seen) => (seen, None),
+    }
+}
+
+// ---------------------------------------------------------------------------
+// The scenario table.
+
+/// The credential a row presents, made fresh when the row runs.
+#[derive(Debug, Clone, Copy)]
+pub enum Presents {
+    Nothing,
+    /// A valid access token (5 minutes) for the user, in this carrier.
+    Access(&'static str, Carrier),
+    /// An access token that expired a minute ago.
+    Expired(&'static str),
+    /// A refresh token (wrong type) for the user.
+    Refresh(&'static str),
+    /// A token signed with another secret.
+    BadSignature(&'static str),
+    /// Garbage in the query.
+    Garbage,
+    /// A Django signed-cookie session for the user.
+    Session(&'static str),
+    /// A session cookie whose signature was tampered with.
+    TamperedSession(&'static str),
+    /// An access token that expires in 2 s, in the query.
+    ShortLived(&'static str),
+}
+
+impl Presents {
+    fn cred(self) -> Cred {
+        match self {
+            Presents::Nothing => Cred::None,
+            Presents::Access(u, c) => Cred::Token(access(u, 300), c),
+            Presents::Expired(u) => Cred::Token(
+                mint_with("access", SECRET, u, 60, now() - 120),
+                Carrier::Query,
+            ),
+            Presents::Refresh(u) => {
+                Cred::Token(mint_with("refresh", SECRET, u, 3600, now()), Carrier::Query)
+            }
+            Presents::BadSignature(u) => Cred::Token(
+                mint_with(
+                    "access",
+                    "another-secret-entirely-0000000000",
+                    u,
+                    300,
+                    now(),
+                ),
+                Carrier::Query,
+            ),
+            Presents::Garbage => Cred::Token("not.a.token".into(), Carrier::Query),
+            Presents::Session(u) => Cred::Session(session_cookie(u)),
+            Presents::TamperedSession(u) => {
+                let mut v = session_cookie(u);
+                let last = v
+                    .pop()
+                    .map(|c| if c == 'A' { 'B' } else { 'A' })
+                    .unwrap_or('A');
+                v.push(last);
+                Cred::Session(v)
+            }
+            Presents::ShortLived(u) => Cred::Token(access(u, 2), Carrier::Query),
+        }
+    }
+}
+
+/// What happens after the upgrade.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Then {
+    Nothing,
+    /// The server closes with this code within the given seconds (no client action).
+    ClosesWithin(u16, u64),
+    /// A refresh with a fresh token for `user` before expiry; still open after expiry.
+    RefreshAs(&'static str),
+    /// Several connection attempts: one is refused with 4429.
+    RepeatUntil(u16),
+}
+
+/// The expected first outcome.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Expect {
+    Open,
+    /// Open, and the server echoed this subprotocol.
+    OpenEcho(&'static str),
+    Closed(u16, &'static str),
+    Http(u16),
+}
+
+pub struct Case {
+    pub name: &'static str,
+    pub setup: Setup,
+    pub path: &'static str,
+    pub presents: Presents,
+    pub origin: Option<&'static str>,
+    pub expect: Expect,
+    pub then: Then,
+}
+
+const fn case(name: &'static str, path: &'static str, presents: Presents, expect: Expect) -> Case {
+    Case {
+        name,
+        setup: Setup::Reference,
+        path,
+        presents,
+        origin: None,
+        expect,
+        then: Then::Nothing,
+    }
+}
+
+use Carrier as C;
+use Expect::{Closed, Http, Open, OpenEcho};
+use Presents as P;
+
+/// Every scenario, one row each, expected outcome in the row.
+pub fn cases() -> Vec<Case> {
+    vec![
+        // Anonymous customer chat.
+        case("chat: anonymous", "/ws/chat/lobby/", P::Nothing, Open),
+        case(
+            "chat: bad token connects as anonymous",
+            "/ws/chat/lobby/",
+            P::Garbage,
+            Open,
+        ),
+        case(
+            "chat: expired token connects as anonymous",
+            "/ws/chat/lobby/",
+            P::Expired(CUSTOMER),
+            Open,
+        ),
+        // Staff routes.
+        case(
+            "admin: staff",
+            "/ws/admin/chat/",
+            P::Access(STAFF, C::Query),
+            Open,
+        ),
+        case(
+            "admin: not staff",
+            "/ws/admin/chat/",
+            P::Access(CUSTOMER, C::Query),
+            Closed(4403, reasons::STAFF_ONLY),
+        ),
+        case(
+            "admin: no token",
+            "/ws/admin/chat/",
+            P::Nothing,
+            Closed(4401, reasons::AUTH_REQUIRED),
+        ),
+        case(
+            "admin: expired",
+            "/ws/admin/chat/",
+            P::Expired(STAFF),
+            Closed(4401, reasons::TOKEN_EXPIRED),
+        ),
+        case(
+            "admin: refresh token",
+            "/ws/admin/chat/",
+            P::Refresh(STAFF),
+            Closed(4401, reasons::TOKEN_WRONG_TYPE),
+        ),
+        case(
+            "admin: bad signature",
+            "/ws/admin/chat/",
+            P::BadSignature(STAFF),
+            Closed(4401, reasons::TOKEN_INVALID),
+        ),
+        case(
+            "logs: staff",
+            "/ws/logs/",
+            P::Access(STAFF, C::Header),
+            Open,
+        ),
+        case(
+            "logs: not staff",
+            "/ws/logs/",
+            P::Access(CUSTOMER, C::Header),
+            Closed(4403, reasons::STAFF_ONLY),
+        ),
+        case(
+            "logs: no token",
+            "/ws/logs/",
+            P::Nothing,
+            Closed(4401, reasons::AUTH_REQUIRED),
+        ),
+        case(
+            "logs: expired",
+            "/ws/logs/",
+            P::Expired(STAFF),
+            Closed(4401, reasons::TOKEN_EXPIRED),
+        ),
+        case(
+            "logs: refresh token",
+            "/ws/logs/",
+            P::Refresh(STAFF),
+            Closed(4401, reasons::TOKEN_WRONG_TYPE),
+        ),
+        // Ownership and membership.
+        case(
+            "receipts: owner",
+            "/ws/receipts/100/",
+            P::Access(CUSTOMER, C::Query),
+            Open,
+        ),
+        case(
+            "receipts: not the owner",
+            "/ws/receipts/100/",
+            P::Access(STAFF, C::Query),
+            Closed(4403, reasons::NOT_OWNER),
+        ),
+        case(
+            "receipts: no token",
+            "/ws/receipts/100/",
+            P::Nothing,
+            Closed(4401, reasons::AUTH_REQUIRED),
+        ),
+        case(
+            "conversations: member",
+            "/ws/conversations/1/",
+            P::Access(CUSTOMER, C::Header),
+            Open,
+        ),
+        case(
+            "conversations: not a member",
+            "/ws/conversations/2/",
+            P::Access(CUSTOMER, C::Header),
+            Closed(4403, reasons::NOT_MEMBER),
+        ),
+        case(
+            "no route",
+            "/ws/nowhere/",
+            P::Access(STAFF, C::Query),
+            Closed(4404, reasons::NO_ROUTE),
+        ),
+        // Django session login.
+        case(
+            "session: customer owns the receipt",
+            "/ws/receipts/100/",
+            P::Session(CUSTOMER),
+            Open,
+        ),
+        case(
+            "session: staff on admin",
+            "/ws/admin/chat/",
+            P::Session(STAFF),
+            Open,
+        ),
+        case(
+            "session: customer on admin",
+            "/ws/admin/chat/",
+            P::Session(CUSTOMER),
+            Closed(4403, reasons::STAFF_ONLY),
+        ),
+        case(
+            "session: tampered cookie is anonymous",
+            "/ws/admin/chat/",
+            P::TamperedSession(STAFF),
+            Closed(4401, reasons::SESSION_INVALID),
+        ),
+        // Each carrier.
+        case(
+            "carrier: query token",
+            "/ws/admin/chat/",
+            P::Access(STAFF, C::Query),
+            Open,
+        ),
+        case(
+            "carrier: query access",
+            "/ws/admin/chat/",
+            P::Access(STAFF, C::QueryAccess),
+            Open,
+        ),
+        case(
+            "carrier: header",
+            "/ws/admin/chat/",
+            P::Access(STAFF, C::Header),
+            Open,
+        ),
+        case(
+            "carrier: subprotocol echoes bearer",
+            "/ws/admin/chat/",
+            P::Access(STAFF, C::Subprotocol),
+            OpenEcho("bearer"),
+        ),
+        case(
+            "carrier: subprotocol close still echoes",
+            "/ws/admin/chat/",
+            P::Access(CUSTOMER, C::Subprotocol),
+            Closed(4403, reasons::STAFF_ONLY),
+        ),
+        case(
+            "carrier: cookie",
+            "/ws/admin/chat/",
+            P::Access(STAFF, C::Cookie),
+            Open,
+        ),
+        case(
+            "carrier: first message",
+            "/ws/conversations/1/",
+            P::Access(CUSTOMER, C::Message),
+            Open,
+        ),
+        case(
+            "carrier: first message, not a member",
+            "/ws/conversations/2/",
+            P::Access(CUSTOMER, C::Message),
+            Closed(4403, reasons::NOT_MEMBER),
+        ),
+        // Origin.
+        Case {
+            origin: Some("https://evil.example"),
+            ..case(
+                "origin: not allowed",
+                "/ws/chat/lobby/",
+                P::Nothing,
+                Http(403),
+            )
+        },
+        Case {
+            origin: Some("https://evil.example"),
+            ..case(
+                "origin: not allowed, even with a token",
+                "/ws/admin/chat/",
+                P::Access(STAFF, C::Query),
+                Http(403),
+            )
+        },
+        Case {
+            origin: Some("http://localhost:3000"),
+            ..case(
+                "origin: localhost allowed",
+                "/ws/admin/chat/",
+                P::Access(STAFF, C::Query),
+                Open,
+            )
+        },
+        // First-message auth deadline.
+        Case {
+            then: Then::ClosesWithin(4408, 4),
+            ..case(
+                "first message: timeout",
+                "/ws/conversations/1/",
+                P::Nothing,
+                Open,
+            )
+        },
+        // Expiry on an open socket, and in-band refresh.
+        Case {
+            then: Then::ClosesWithin(4401, 5),
+            ..case(
+                "expiry closes the socket",
+                "/ws/admin/chat/",
+                P::ShortLived(STAFF),
+                Open,
+            )
+        },
+        Case {
+            then: Then::RefreshAs(STAFF),
+            ..case(
+                "refresh extends the socket",
+                "/ws/admin/chat/",
+                P::ShortLived(STAFF),
+                Open,
+            )
+        },
+        Case {
+            then: Then::RefreshAs(CUSTOMER),
+            ..case(
+                "refresh as another user is refused",
+                "/ws/chat/lobby/",
+                P::ShortLived(STAFF),
+                Open,
+            )
+        },
+        // Host failures and rate limits.
+        Case {
+            setup: Setup::LookupsFail,
+            ..case(
+                "lookup failure is 1013",
+                "/ws/admin/chat/",
+                P::Access(STAFF, C::Query),
+                Closed(1013, reasons::LOOKUP_FAILED),
+            )
+        },
+        Case {
+            setup: Setup::LookupsFail,
+            ..case(
+                "lookup failure on a session is 1013",
+                "/ws/admin/chat/",
+                P::Session(STAFF),
+                Closed(1013, reasons::LOOKUP_FAILED),
+            )
+        },
+        Case {
+            setup: Setup::RateLimited,
+            then: Then::RepeatUntil(4429),
+            ..case("rate limit", "/ws/chat/lobby/", P::Nothing, Open)
+        },
+    ]
+}
+
+fn check(name: &str, seen: &Seen, expect: &Expect) -> Result<(), String> {
+    let ok = match (expect, seen) {
+        (Expect::Open, Seen::Open(_)) => true,
+        (Expect::OpenEcho(p), Seen::Open(Some(s))) => s == p,
+        (Expect::Closed(c, r), Seen::Closed(sc, sr)) => c == sc && r == sr,
+        (Expect::Http(s), Seen::Http(ss)) => s == ss,
+        _ => false,
+    };
+    if ok {
+        Ok(())
+    } else {
+        Err(format!("{name}: expected {expect:?}, saw {seen:?}"))
+    }
+}
+
+/// Runs one row against a fresh server.
+pub async fn run_case<H: Harness>(h: &H, c: &Case) -> Result<(), String> {
+    let running = h.start(gateway(h, c.setup)).await;
+    let addr = running.addr;
+    let cred = c.presents.cred();
+    let (seen, client) = outcome(h, addr, c.path, &cred, c.origin).await;
+    check(c.name, &seen, &c.expect)?;
+    if let (Cred::Token(token, _), Some(cl)) = (&cred, &client) {
+        if cl
+            .subprotocol
+            .as_deref()
+            .is_some_and(|s| s.contains(token.as_str()))
+        {
+            return Err(format!("{}: the token was echoed", c.name));
+        }
+    }
+    let result = match (c.then, client) {
+        (Then::Nothing, _) => Ok(()),
+        (Then::ClosesWithin(code, secs), Some(mut cl)) => {
+            match cl.closed_within(h, Duration::from_secs(secs)).await {
+                Some((got, _)) if got == code => Ok(()),
+                other => Err(format!(
+                    "{}: expected close {code} within {secs} s, saw {other:?}",
+                    c.name
+                )),
+            }
+        }
+        (Then::RefreshAs(user), Some(mut cl)) => {
+            let original = match &cred {
+                Cred::Token(t, _) => t.clone(),
+                _ => String::new(),
+            };
+            let fresh = access(user, 300);
+            cl.send_text(&serde_json::json!({"type": "refresh", "token": fresh}).to_string())
+                .await;
+            let same_user = match c.presents {
+                P::ShortLived(u) => u == user,
+                _ => false,
+            };
+            if same_user {
+                // The original token expires within 2 s; the refreshed socket must outlive it.
+                match cl.closed_within(h, Duration::from_millis(3500)).await {
+                    None => cl
+                        .ping_pong(h, b"after-refresh")
+                        .await
+                        .map_err(|s| format!("{}: closed after refresh: {s:?}", c.name)),
+                    Some(close) => Err(format!("{}: closed despite refresh: {close:?}", c.name)),
+                }
+            } else {
+                match cl.closed_within(h, Duration::from_secs(3)).await {
+                    Some((4401, r)) if r == reasons::REFRESH_OTHER_USER => Ok(()),
+                    other => Err(format!("{}: expected 4401 for a refresh as another user, saw {other:?} (token len {})", c.name, original.len())),
+                }
+            }
+        }
+        (Then::RepeatUntil(code), _) => {
+            let mut saw = Vec::new();
+            for _ in 0..6 {
+                let (s, _) = outcome(h, addr, c.path, &Cred::None, None).await;
+                let hit = matches!(&s, Seen::Closed(got, r) if *got == code && r == reasons::RATE_LIMITED);
+                saw.push(s);
+                if hit {
+                    break;
+                }
+            }
+            match saw.last() {
+                Some(Seen::Closed(got, _)) if *got == code => Ok(()),
+                _ => Err(format!("{}: no {code} in {saw:?}", c.name)),
+            }
+        }
+        (then, None) => Err(format!("{}: {then:?} needs an open socket", c.name)),
+    };
+    running.shutdown.shutdown();
+    result
+}
+
+/// Runs the whole table (rows concurrently) and fails with every failing row.
+pub fn run_table<H: Harness>(h: &H) {
+    let table = cases();
+    let failures: Vec<String> = h.block_on(async {
+        let runs = table.iter().map(|c| run_case(h, c));
+        let results = bounded(h, Duration::from_secs(60), future::join_all(runs)).await;
+        results.into_iter().filter_map(Result::err).collect()
+    });
+    assert!(
+        failures.is_empty(),
+        "{} of {} scenarios failed:\n{}",
+        failures.len(),
+        table.len(),
+        failures.join("\n")
+    );
+}
+
+/// `fut`, or a panic after `limit` (tests stop by themselves).
+pub async fn bounded<H: Harness, F: Future>(h: &H, limit: Duration, fut: F) -> F::Output {
+    let fut = pin!(fut);
+    match future::select(fut, h.rt().sleep(limit)).await {
+        Either::Left((out, _)) => out,
+        Either::Right(_) => panic!("test did not finish within {limit:?}"),
+    }
+}
+
+// ---------------------------------------------------------------------------
+// Robustness and application checks (each crate runs each as its own test).
+
+/// A client that never finishes the upgrade is dropped after the handshake timeout.
+pub fn handshake_timeout_drops_silent_clients<H: Harness>(h: &H) {
+    h.block_on(bounded(h, Duration::from_secs(20), async {
+        let running = h
+            .start(gateway_with(
+                h,
+                Setup::Reference,
+                |_| {},
+                |l| l.with_handshake_timeout(Duration::from_millis(300)),
+            ))
+            .await;
+        let mut sock = h.connect(running.addr).await.expect("connect");
+        sock.write_all(b"GET /ws/chat/lobby/ HTTP/1.1\r\nHost: x\r\n")
+            .await
+            .expect("partial head");
+        let started = Instant::now();
+        let mut buf = [0u8; 64];
+        let n = bounded(h, Duration::from_secs(5), sock.read(&mut buf))
+            .await
+            .unwrap_or(0);
+        assert_eq!(n, 0, "the server closes without answering");
+        assert!(
+            started.elapsed() >= Duration::from_millis(250),
+            "not before the timeout"
+        );
+        assert_eq!(running.shutdown.active_connections(), 0);
+        running.shutdown.shutdown();
+    }));
+}
+
+/// An oversized request head gets 431; a non-WebSocket request gets 400.
+pub fn oversized_and_plain_requests_are_refused<H: Harness>(h: &H) {
+    h.block_on(bounded(h, Duration::from_secs(20), async {
+        let running = h
+            .start(gateway_with(
+                h,
+                Setup::Reference,
+                |_| {},
+                |l| l.with_max_head_bytes(4096),
+            ))
+            .await;
+        let mut sock = h.connect(running.addr).await.expect("connect");
+        let mut head = b"GET /ws/chat/lobby/ HTTP/1.1\r\nHost: x\r\nX-Pad: ".to_vec();
+        head.extend(std::iter::repeat_n(b'a', 8192));
+        head.extend_from_slice(b"\r\n\r\n");
+        let _ = sock.write_all(&head).await;
+        let mut out = Vec::new();
+        let _ = bounded(h, Duration::from_secs(5), sock.read_to_end(&mut out)).await;
+        assert!(
+            out.starts_with(b"HTTP/1.1 431"),
+            "{}",
+            String::from_utf8_lossy(&out)
+        );
+
+        let mut sock = h.connect(running.addr).await.expect("connect");
+        sock.write_all(b"GET /ws/chat/lobby/ HTTP/1.1\r\nHost: x\r\n\r\n")
+            .await
+            .expect("write");
+        let mut out = Vec::new();
+        let _ = bounded(h, Duration::from_secs(5), sock.read_to_end(&mut out)).await;
+        assert!(
+            out.starts_with(b"HTTP/1.1 400"),
+            "{}",
+            String::from_utf8_lossy(&out)
+        );
+        running.shutdown.shutdown();
+    }));
+}
+
+/// A token larger than the core's limit is refused (4401), not parsed.
+pub fn oversized_tokens_are_refused<H: Harness>(h: &H) {
+    h.block_on(bounded(h, Duration::from_secs(20), async {
+        let running = h.start(gateway(h, Setup::Reference)).await;
+        let huge = format!(
+            "{}.{}.{}",
+            "a".repeat(6000),
+            "b".repeat(6000),
+            "c".repeat(100)
+        );
+        let (seen, _) = outcome(
+            h,
+            running.addr,
+            "/ws/admin/chat/",
+            &Cred::Token(huge, Carrier::Header),
+            None,
+        )
+        .await;
+        assert_eq!(seen, Seen::Closed(4401, reasons::TOO_LARGE.into()));
+        running.shutdown.shutdown();
+    }));
+}
+
+/// A message over the size limit closes the socket with 1009.
+pub fn oversized_messages_close_1009<H: Harness>(h: &H) {
+    h.block_on(bounded(h, Duration::from_secs(20), async {
+        let running = h
+            .start(gateway_with(
+                h,
+                Setup::Reference,
+                |_| {},
+                |l| l.with_max_message_bytes(1024),
+            ))
+            .await;
+        let (seen, client) = outcome(h, running.addr, "/ws/chat/lobby/", &Cred::None, None).await;
+        assert_eq!(seen, Seen::Open(None));
+        let mut cl = client.expect("open");
+        cl.send_text(&"x".repeat(4096)).await;
+        let close = cl.closed_within(h, Duration::from_secs(3)).await;
+        assert_eq!(close.map(|c| c.0), Some(1009));
+        running.shutdown.shutdown();
+    }));
+}
+
+/// Shutdown closes open sockets with 1001 and `run` returns.
+pub fn graceful_shutdown_closes_1001<H: Harness>(h: &H) {
+    h.block_on(bounded(h, Duration::from_secs(20), async {
+        let running = h.start(gateway(h, Setup::Reference)).await;
+        let (seen, client) = outcome(h, running.addr, "/ws/chat/lobby/", &Cred::None, None).await;
+        assert_eq!(seen, Seen::Open(None));
+        let mut cl = client.expect("open");
+        assert_eq!(running.shutdown.active_connections(), 1);
+        running.shutdown.shutdown();
+        assert_eq!(
+            cl.closed_within(h, Duration::from_secs(3))
+                .await
+                .map(|c| c.0),
+            Some(1001)
+        );
+        bounded(h, Duration::from_secs(5), running.done)
+            .await
+            .expect("run returned");
+        assert_eq!(running.shutdown.active_connections(), 0);
+    }));
+}
+
+/// Chat messages reach the room and staff on the admin route; staff can answer a room.
+pub fn chat_reaches_room_and_staff<H: Harness>(h: &H) {
+    h.block_on(bounded(h, Duration::from_secs(20), async {
+        let running = h.start(gateway(h, Setup::Reference)).await;
+        let addr = running.addr;
+        let (_, a) = outcome(h, addr, "/ws/chat/lobby/", &Cred::None, None).await;
+        let (_, b) = outcome(h, addr, "/ws/chat/lobby/", &Cred::None, None).await;
+        let (_, other) = outcome(h, addr, "/ws/chat/other/", &Cred::None, None).await;
+        let (_, admin) = outcome(
+            h,
+            addr,
+            "/ws/admin/chat/",
+            &Cred::Token(access(STAFF, 300), Carrier::Subprotocol),
+            None,
+        )
+        .await;
+        let (mut a, mut b, mut other, mut admin) = (
+            a.expect("a"),
+            b.expect("b"),
+            other.expect("other"),
+            admin.expect("admin"),
+        );
+        a.send_text("hello from a").await;
+        let is_hello = |v: &Value| v["text"] == "hello from a" && v["id"] == "lobby";
+        assert!(
+            b.json_where(h, Duration::from_secs(3), is_hello)
+                .await
+                .is_some(),
+            "room member got it"
+        );
+        let seen_by_admin = admin
+            .json_where(h, Duration::from_secs(3), is_hello)
+            .await
+            .expect("staff got it");
+        assert_eq!(
+            seen_by_admin["from"]["user"],
+            Value::Null,
+            "anonymous sender"
+        );
+        assert!(
+            other
+                .json_where(h, Duration::from_millis(300), |v| v["text"]
+                    == "hello from a")
+                .await
+                .is_none(),
+            "other room did not"
+        );
+        admin
+            .send_text(r#"{"room":"lobby","text":"staff here"}"#)
+            .await;
+        let reply = a
+            .json_where(h, Duration::from_secs(3), |v| v["text"] == "staff here")
+            .await
+            .expect("room got the staff reply");
+        assert_eq!(reply["from"]["user"], STAFF);
+        assert_eq!(reply["from"]["staff"], true);
+        running.shutdown.shutdown();
+    }));
+}
+
+/// The logs route streams auth decisions as JSON, without credentials.
+pub fn logs_stream_decisions_without_tokens<H: Harness>(h: &H) {
+    h.block_on(bounded(h, Duration::from_secs(20), async {
+        let running = h.start(gateway(h, Setup::Reference)).await;
+        let addr = running.addr;
+        let (_, logs) = outcome(
+            h,
+            addr,
+            "/ws/logs/",
+            &Cred::Token(access(STAFF, 300), Carrier::Query),
+            None,
+        )
+        .await;
+        let mut logs = logs.expect("logs open");
+        let customer = access(CUSTOMER, 300);
+        let (seen, _) = outcome(
+            h,
+            addr,
+            "/ws/admin/chat/",
+            &Cred::Token(customer.clone(), Carrier::Query),
+            None,
+        )
+        .await;
+        assert_eq!(seen, Seen::Closed(4403, reasons::STAFF_ONLY.into()));
+        let ev = logs
+            .json_where(h, Duration::from_secs(3), |v| {
+                v["path"] == "/ws/admin/chat/" && v["outcome"] == "close"
+            })
+            .await
+            .expect("decision streamed");
+        assert_eq!(ev["code"], 4403);
+        assert_eq!(ev["stage"], "upgrade");
+        assert_eq!(ev["route"], "admin_chat");
+        let text = ev.to_string();
+        assert!(!text.contains(&customer), "no token in the stream");
+        assert!(!text.contains("token="), "no query string in the stream");
+        running.shutdown.shutdown();
+    }));
+}
+
+/// The receipt owner receives progress events until done.
+pub fn receipts_stream_progress<H: Harness>(h: &H) {
+    h.block_on(bounded(h, Duration::from_secs(20), async {
+        let running = h.start(gateway(h, Setup::Reference)).await;
+        let (_, cl) = outcome(
+            h,
+            running.addr,
+            "/ws/receipts/100/",
+            &Cred::Session(session_cookie(CUSTOMER)),
+            None,
+        )
+        .await;
+        let mut cl = cl.expect("owner connected");
+        let done = cl
+            .json_where(h, Duration::from_secs(5), |v| {
+                v["type"] == "progress" && v["status"] == "done"
+            })
+            .await
+            .expect("progress reached done");
+        assert_eq!(done["receipt"], RECEIPT);
+        assert_eq!(done["step"], done["of"]);
+        running.shutdown.shutdown();
+    }));
+}
+
+/// Ping is answered with a pong carrying the same payload; the socket stays usable.
+pub fn ping_is_answered<H: Harness>(h: &H) {
+    h.block_on(bounded(h, Duration::from_secs(20), async {
+        let running = h.start(gateway(h, Setup::Reference)).await;
+        let (_, cl) = outcome(
+            h,
+            running.addr,
+            "/ws/conversations/1/",
+            &Cred::Token(access(CUSTOMER, 300), Carrier::Message),
+            None,
+        )
+        .await;
+        let mut cl = cl.expect("member connected");
+        for payload in [&b"one"[..], b"", b"three-3"] {
+            cl.ping_pong(h, payload).await.expect("pong");
+        }
+        cl.send_text("still here").await;
+        assert!(cl
+            .json_where(h, Duration::from_secs(3), |v| v["text"] == "still here")
+            .await
+            .is_some());
+        running.shutdown.shutdown();
+    }));
+}
+
+/// A malformed control message closes with 4400; an auth message that is not
+/// first closes the awaiting socket with 4400 too.
+pub fn malformed_control_messages_close_4400<H: Harness>(h: &H) {
+    h.block_on(bounded(h, Duration::from_secs(20), async {
+        let running = h.start(gateway(h, Setup::Reference)).await;
+        let (_, cl) = outcome(h, running.addr, "/ws/chat/lobby/", &Cred::None, None).await;
+        let mut cl = cl.expect("open");
+        cl.send_text(r#"{"type":"refresh","token":5}"#).await;
+        assert_eq!(
+            cl.closed_within(h, Duration::from_secs(3))
+                .await
+                .map(|c| c.0),
+            Some(4400)
+        );
+
+        let (_, cl) = outcome(h, running.addr, "/ws/conversations/1/", &Cred::None, None).await;
+        let mut cl = cl.expect("awaiting auth");
+        cl.send_text("hello before auth").await;
+        assert_eq!(
+            cl.closed_within(h, Duration::from_secs(3))
+                .await
+                .map(|c| c.0),
+            Some(4400)
+        );
+        running.shutdown.shutdown();
+    }));
+}

@@ -1,0 +1,110 @@
+//! The transport scenarios on smol: the shared table and robustness checks
+//! (`support/`, also run by `wsauth-tokio`) against a real server on loopback.
+
+mod support;
+
+use futures::future::BoxFuture;
+use futures::FutureExt;
+use std::future::Future;
+use std::net::SocketAddr;
+use support::{Harness, Running, Socket};
+use wsauth_smol::{Gateway, Server, SmolRuntime};
+
+struct Smol;
+
+impl Harness for Smol {
+    type Rt = SmolRuntime;
+
+    fn rt(&self) -> SmolRuntime {
+        SmolRuntime
+    }
+
+    fn block_on<F: Future>(&self, f: F) -> F::Output {
+        smol::block_on(f)
+    }
+
+    fn start(&self, gateway: Gateway) -> BoxFuture<'static, Running> {
+        async move {
+            let server = Server::bind("127.0.0.1:0", gateway)
+                .await
+                .expect("bind loopback");
+            let addr = server.local_addr().expect("bound address");
+            let shutdown = server.shutdown_handle();
+            let (tx, done) = futures::channel::oneshot::channel();
+            smol::spawn(async move {
+                server.run().await;
+                let _ = tx.send(());
+            })
+            .detach();
+            Running {
+                addr,
+                shutdown,
+                done,
+            }
+        }
+        .boxed()
+    }
+
+    fn connect(&self, addr: SocketAddr) -> BoxFuture<'static, std::io::Result<Socket>> {
+        async move {
+            let s = smol::net::TcpStream::connect(addr).await?;
+            Ok(Box::new(s) as Socket)
+        }
+        .boxed()
+    }
+}
+
+#[test]
+fn scenario_table() {
+    support::run_table(&Smol);
+}
+
+#[test]
+fn handshake_timeout_drops_silent_clients() {
+    support::handshake_timeout_drops_silent_clients(&Smol);
+}
+
+#[test]
+fn oversized_and_plain_requests_are_refused() {
+    support::oversized_and_plain_requests_are_refused(&Smol);
+}
+
+#[test]
+fn oversized_tokens_are_refused() {
+    support::oversized_tokens_are_refused(&Smol);
+}
+
+#[test]
+fn oversized_messages_close_1009() {
+    support::oversized_messages_close_1009(&Smol);
+}
+
+#[test]
+fn graceful_shutdown_closes_1001() {
+    support::graceful_shutdown_closes_1001(&Smol);
+}
+
+#[test]
+fn chat_reaches_room_and_staff() {
+    support::chat_reaches_room_and_staff(&Smol);
+}
+
+#[test]
+fn logs_stream_decisions_without_tokens() {
+    support::logs_stream_decisions_without_tokens(&Smol);
+}
+
+#[test]
+fn receipts_stream_progress() {
+    support::receipts_stream_progress(&Smol);
+}
+
+#[test]
+fn ping_is_answered() {
+    support::ping_is_answered(&Smol);
+}
+
+#[test]
+fn malformed_control_messages_close_4400() {
+    support::malformed_control_messages_close_4400(&Smol);
+}

@@ -1,0 +1,121 @@
+//! The transport scenarios on tokio: the same table and robustness checks as
+//! `wsauth-smol` (shared `support/` module) against a real server on loopback.
+
+#[path = "../../transport-smol/tests/support/mod.rs"]
+mod support;
+
+use async_tungstenite::tokio::TokioAdapter;
+use futures::future::BoxFuture;
+use futures::FutureExt;
+use std::future::Future;
+use std::net::SocketAddr;
+use support::{Harness, Running, Socket};
+use wsauth_tokio::{Gateway, Server, TokioRuntime};
+
+struct Tokio(tokio::runtime::Runtime);
+
+fn harness() -> Tokio {
+    Tokio(
+        tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+            .expect("tokio runtime"),
+    )
+}
+
+impl Harness for Tokio {
+    type Rt = TokioRuntime;
+
+    fn rt(&self) -> TokioRuntime {
+        TokioRuntime
+    }
+
+    fn block_on<F: Future>(&self, f: F) -> F::Output {
+        self.0.block_on(f)
+    }
+
+    fn start(&self, gateway: Gateway) -> BoxFuture<'static, Running> {
+        async move {
+            let server = Server::bind("127.0.0.1:0", gateway)
+                .await
+                .expect("bind loopback");
+            let addr = server.local_addr().expect("bound address");
+            let shutdown = server.shutdown_handle();
+            let (tx, done) = futures::channel::oneshot::channel();
+            tokio::spawn(async move {
+                server.run().await;
+                let _ = tx.send(());
+            });
+            Running {
+                addr,
+                shutdown,
+                done,
+            }
+        }
+        .boxed()
+    }
+
+    fn connect(&self, addr: SocketAddr) -> BoxFuture<'static, std::io::Result<Socket>> {
+        async move {
+            let s = tokio::net::TcpStream::connect(addr).await?;
+            Ok(Box::new(TokioAdapter::new(s)) as Socket)
+        }
+        .boxed()
+    }
+}
+
+#[test]
+fn scenario_table() {
+    support::run_table(&harness());
+}
+
+#[test]
+fn handshake_timeout_drops_silent_clients() {
+    support::handshake_timeout_drops_silent_clients(&harness());
+}
+
+#[test]
+fn oversized_and_plain_requests_are_refused() {
+    support::oversized_and_plain_requests_are_refused(&harness());
+}
+
+#[test]
+fn oversized_tokens_are_refused() {
+    support::oversized_tokens_are_refused(&harness());
+}
+
+#[test]
+fn oversized_messages_close_1009() {
+    support::oversized_messages_close_1009(&harness());
+}
+
+#[test]
+fn graceful_shutdown_closes_1001() {
+    support::graceful_shutdown_closes_1001(&harness());
+}
+
+#[test]
+fn chat_reaches_room_and_staff() {
+    support::chat_reaches_room_and_staff(&harness());
+}
+
+#[test]
+fn logs_stream_decisions_without_tokens() {
+    support::logs_stream_decisions_without_tokens(&harness());
+}
+
+#[test]
+fn receipts_stream_progress() {
+    support::receipts_stream_progress(&harness());
+}
+
+#[test]
+fn ping_is_answered() {
+    support::ping_is_answered(&harness());
+}
+
+#[test]
+fn malformed_control_messages_close_4400() {
+    support::malformed_control_messages_close_4400(&harness());
+}

@@ -13,7 +13,10 @@
 #![no_std]
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
-#![cfg_attr(not(test), warn(clippy::unwrap_used, clippy::expect_used, clippy::panic))]
+#![cfg_attr(
+    not(test),
+    warn(clippy::unwrap_used, clippy::expect_used, clippy::panic)
+)]
 
 extern crate alloc;
 #[cfg(any(feature = "std", test))]
@@ -43,11 +46,11 @@ mod route;
 
 pub use cookie::{cookie_value, latin1_decode, parse_cookie_pairs, unquote_cookie, CookiePairs};
 pub use error::ErrorKind;
+pub use jwt::{bearer_from_authorization, AuthHeaderError, MintError};
 pub use jwt::{
     ClaimValue, InlineStr, JwtSettings, MintRequest, TokenError, TokenVerifier, VerifiedToken,
     DEFAULT_MAX_TOKEN_BYTES,
 };
-pub use jwt::{bearer_from_authorization, AuthHeaderError, MintError};
 pub use key::{Algorithm, KeyError, SecretKey};
 pub use session::{
     parse_iso8601_utc, session_auth_hash, SessionAuth, SessionEngine, SessionError, SessionRow,

@@ -907,6 +907,8 @@ impl<'a> Handshake<'a> {
         if self.route_is_anonymous() {
             self.accept_anonymous();
         } else if self.auth.auth_message_allowed(&route) {
+            // Exact when it fits; a deadline past the end of the i64 clock is
+            // reached at i64::MAX (never "never", never wrapped into the past).
             let deadline = self
                 .now
                 .saturating_add(self.auth.settings.auth_message_timeout);
@@ -1172,6 +1174,7 @@ impl<'a> Handshake<'a> {
     fn accept(&mut self) {
         let leeway = i64::from(self.auth.tokens.settings().leeway);
         let deadline = match (&self.principal, &self.token) {
+            // Exact: a verified exp lies within years 1-9999, far from i64::MAX.
             (Principal::User(_), Some(t)) => Some(t.exp.saturating_add(leeway)),
             _ => None,
         };

@@ -30,6 +30,8 @@ pub(crate) enum B64Error {
 }
 
 #[inline]
+// Each arm subtracts its own range's first byte: the results are 0..64.
+#[allow(clippy::arithmetic_side_effects)]
 fn sextet(b: u8) -> Option<u8> {
     match b {
         b'A'..=b'Z' => Some(b - b'A'),
@@ -47,7 +49,7 @@ fn strip(seg: &[u8]) -> Result<&[u8], B64Error> {
     let mut pad = 0usize;
     while let Some((b'=', rest)) = stripped.split_last() {
         stripped = rest;
-        pad += 1;
+        pad = pad.saturating_add(1);
         if pad > 2 {
             return Err(B64Error::Padding);
         }
@@ -64,7 +66,9 @@ fn strip(seg: &[u8]) -> Result<&[u8], B64Error> {
 /// Number of bytes a stripped text of `n` characters decodes to.
 #[inline]
 fn decoded_len_stripped(n: usize) -> usize {
-    n / 4 * 3 + (n % 4).saturating_sub(1)
+    (n / 4)
+        .saturating_mul(3)
+        .saturating_add((n % 4).saturating_sub(1))
 }
 
 /// Decoded length of `seg`, after the padding and length checks (alphabet not checked).
@@ -82,6 +86,8 @@ pub(crate) fn validate_strict(seg: &[u8]) -> Result<usize, B64Error> {
     decode_inner(seg, None)
 }
 
+// `written` counts output bytes: at most `n`, itself below `text.len()`.
+#[allow(clippy::arithmetic_side_effects)]
 fn decode_inner(seg: &[u8], mut out: Option<&mut [u8]>) -> Result<usize, B64Error> {
     let text = strip(seg)?;
     let n = decoded_len_stripped(text.len());
@@ -138,12 +144,12 @@ fn decode_inner(seg: &[u8], mut out: Option<&mut [u8]>) -> Result<usize, B64Erro
 
 /// Length of the unpadded base64url encoding of `n` bytes.
 pub(crate) const fn encoded_len(n: usize) -> usize {
-    n / 3 * 4
-        + match n % 3 {
-            0 => 0,
-            1 => 2,
-            _ => 3,
-        }
+    let tail = match n % 3 {
+        0 => 0,
+        1 => 2,
+        _ => 3,
+    };
+    (n / 3).saturating_mul(4).saturating_add(tail)
 }
 
 /// Appends the unpadded base64url encoding of `input` to `out`.

@@ -145,10 +145,10 @@ pub fn truncate_reason(text: &str) -> &str {
     if text.len() <= MAX_REASON_BYTES {
         return text;
     }
-    let mut end = MAX_REASON_BYTES;
-    while end > 0 && !text.is_char_boundary(end) {
-        end -= 1;
-    }
+    let end = (0..=MAX_REASON_BYTES)
+        .rev()
+        .find(|&i| text.is_char_boundary(i))
+        .unwrap_or(0);
     text.get(..end).unwrap_or("")
 }
 

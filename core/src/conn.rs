@@ -268,6 +268,9 @@ struct RawStr<'m> {
     escaped: bool,
 }
 
+// Surrogate halves were range-checked before the arithmetic: the code
+// point is at most 0x10FFFF.
+#[allow(clippy::arithmetic_side_effects)]
 impl<'m> RawStr<'m> {
     fn decode(self) -> Option<Cow<'m, str>> {
         if !self.escaped {
@@ -323,6 +326,8 @@ impl<'m> RawStr<'m> {
     }
 }
 
+// Four hex digits: `v` stays below 0x10000.
+#[allow(clippy::arithmetic_side_effects)]
 fn hex4(chars: &mut core::str::Chars<'_>) -> Option<u32> {
     let mut v = 0u32;
     for _ in 0..4 {
@@ -331,6 +336,10 @@ fn hex4(chars: &mut core::str::Chars<'_>) -> Option<u32> {
     Some(v)
 }
 
+// `i` indexes `s` and only steps past bytes that exist (each step follows a
+// successful read at or beyond it), so `i <= s.len()` and `i + 6` cannot
+// overflow; `depth` is capped at MAX_DEPTH.
+#[allow(clippy::arithmetic_side_effects)]
 impl<'m> Scanner<'m> {
     fn peek(&self) -> Option<u8> {
         self.s.get(self.i).copied()

@@ -54,9 +54,10 @@ pub fn unquote_cookie(value: &str) -> Cow<'_, str> {
         let after = from_backslash.get(1..).unwrap_or_default();
         let b = after.as_bytes();
         let octal = match (b.first(), b.get(1), b.get(2)) {
-            (Some(d0 @ b'0'..=b'3'), Some(d1 @ b'0'..=b'7'), Some(d2 @ b'0'..=b'7')) => {
-                Some(u32::from(d0 - b'0') * 64 + u32::from(d1 - b'0') * 8 + u32::from(d2 - b'0'))
-            }
+            (Some(b'0'..=b'3'), Some(b'0'..=b'7'), Some(b'0'..=b'7')) => b
+                .get(..3)
+                .and_then(|d| core::str::from_utf8(d).ok())
+                .and_then(|d| u32::from_str_radix(d, 8).ok()),
             _ => None,
         };
         if let Some(code) = octal {

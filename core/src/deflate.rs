@@ -9,6 +9,16 @@
 //! tree construction of `trees.c`, re-implemented without `unsafe` and without
 //! unchecked indexing. Decompression is not here (see `miniz_oxide`).
 
+// The arithmetic is zlib's, on quantities its invariants bound: window
+// positions stay below 2 * W_SIZE + MAX_MATCH, heap indices below HEAP_SIZE,
+// code lengths at most 15, frequencies at most one block's symbol count
+// (about LIT_BUFSIZE), Adler-32 sums below 2^32 by zlib's NMAX = 5552
+// chunking, and every decrement follows the guard zlib has for it; bit
+// totals (`opt_len`, `static_len`) wrap as zlib's `ulg` does. The CPython
+// vectors below and the large-input properties in `tests/extremes.rs`
+// exercise these paths with overflow checks on.
+#![allow(clippy::arithmetic_side_effects)]
+
 use alloc::vec;
 use alloc::vec::Vec;
 

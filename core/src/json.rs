@@ -287,6 +287,8 @@ pub(crate) struct Members<'a> {
 
 impl<'a> Iterator for Members<'a> {
     type Item = (JsonStr<'a>, JsonValue<'a>);
+    // Index steps stay within the text (see `at`).
+    #[allow(clippy::arithmetic_side_effects)]
     fn next(&mut self) -> Option<Self::Item> {
         let mut i = skip_ws(self.s, self.pos);
         if at(self.s, i) == Some(b',') {
@@ -319,6 +321,8 @@ pub(crate) struct Elements<'a> {
 
 impl<'a> Iterator for Elements<'a> {
     type Item = JsonValue<'a>;
+    // Index steps stay within the text (see `at`).
+    #[allow(clippy::arithmetic_side_effects)]
     fn next(&mut self) -> Option<Self::Item> {
         let mut i = skip_ws(self.s, self.pos);
         if at(self.s, i) == Some(b',') {
@@ -397,7 +401,8 @@ impl<'a> JsonStr<'a> {
             if dst.len() < ch.len_utf8() {
                 return None;
             }
-            len += ch.encode_utf8(dst).len();
+            // Stays within `buf`: the bytes were just written into it.
+            len = len.saturating_add(ch.encode_utf8(dst).len());
         }
         let s = core::str::from_utf8(buf.get(..len)?).ok()?;
         InlineStr::new(s)
@@ -432,6 +437,9 @@ pub(crate) struct StrChars<'a> {
 
 impl Iterator for StrChars<'_> {
     type Item = u32;
+    // `pos` steps past bytes that exist (escapes are 2 or 6 bytes long);
+    // surrogate halves are range-checked before they are combined.
+    #[allow(clippy::arithmetic_side_effects)]
     fn next(&mut self) -> Option<u32> {
         let b = at(self.raw, self.pos)?;
         if b == b'\\' {
@@ -489,6 +497,8 @@ impl Iterator for StrChars<'_> {
 // ------------------------------------------------------------ writers (json.dumps)
 
 /// Writes `chars` as `json.dumps` does with `ensure_ascii=True` (quotes included).
+// Only code points at or above 0x10000 subtract 0x10000.
+#[allow(clippy::arithmetic_side_effects)]
 pub(crate) fn write_py_str(out: &mut String, chars: impl Iterator<Item = u32>) {
     out.push('"');
     for c in chars {
@@ -522,6 +532,8 @@ fn push_u_escape(out: &mut String, c: u32) {
 }
 
 /// Writes `f` as Python's `float.__repr__` / `json.dumps` (`NaN`, `Infinity`).
+// `exp` is an f64's decimal exponent (-324..=308); `nd` counts at most 24 digits.
+#[allow(clippy::arithmetic_side_effects)]
 pub(crate) fn write_py_float(out: &mut impl fmt::Write, f: f64) -> fmt::Result {
     if f.is_nan() {
         return out.write_str("NaN");
@@ -624,11 +636,20 @@ use core::fmt::Write as _;
 
 // ------------------------------------------------------------ validation
 
+/// The byte at `i`, if any.
+///
+/// Index arithmetic in this module: an index only steps past bytes that were
+/// just read at or beyond it (or, on validated text, past a complete escape
+/// or literal), so it never exceeds the text's length plus a literal's length
+/// (at most 9); a slice is at most `isize::MAX` bytes long, so `index + small
+/// constant` cannot overflow `usize`.
 #[inline]
 fn at(s: &[u8], i: usize) -> Option<u8> {
     s.get(i).copied()
 }
 
+// Index steps stay within the text plus a literal's length (see `at`).
+#[allow(clippy::arithmetic_side_effects)]
 #[inline]
 fn skip_ws(s: &[u8], mut i: usize) -> usize {
     while let Some(b' ' | b'\t' | b'\n' | b'\r') = at(s, i) {
@@ -637,6 +658,8 @@ fn skip_ws(s: &[u8], mut i: usize) -> usize {
     i
 }
 
+// Each arm subtracts its own range's first byte: the results are 0..16.
+#[allow(clippy::arithmetic_side_effects)]
 fn hex_val(b: u8) -> Option<u32> {
     match b {
         b'0'..=b'9' => Some(u32::from(b - b'0')),
@@ -646,6 +669,8 @@ fn hex_val(b: u8) -> Option<u32> {
     }
 }
 
+// `i` indexes `s` and `k < 4` (see `at`); four hex digits stay below 0x10000.
+#[allow(clippy::arithmetic_side_effects)]
 fn hex4(s: &[u8], i: usize) -> Option<u32> {
     let mut v = 0u32;
     for k in 0..4 {
@@ -655,6 +680,8 @@ fn hex4(s: &[u8], i: usize) -> Option<u32> {
 }
 
 /// Decodes one UTF-8 sequence at `i` (surrogates allowed, as `surrogatepass`).
+// `i` indexes `s` and `k < 4` (see `at`).
+#[allow(clippy::arithmetic_side_effects)]
 fn utf8_seq(s: &[u8], i: usize) -> Option<(u32, usize)> {
     let b0 = at(s, i)?;
     let cont = |k: usize| -> Option<u32> {
@@ -690,6 +717,8 @@ fn utf8_seq(s: &[u8], i: usize) -> Option<(u32, usize)> {
 
 /// Validates a string whose opening quote is at `i`; returns the index after
 /// the closing quote and whether it contains escapes.
+// Index steps stay within the text plus a literal's length (see `at`).
+#[allow(clippy::arithmetic_side_effects)]
 fn scan_string(s: &[u8], i: usize, enc: Encoding) -> Result<(usize, bool), JsonError> {
     let mut j = i + 1;
     let mut escaped = false;
@@ -722,6 +751,9 @@ fn scan_string(s: &[u8], i: usize, enc: Encoding) -> Result<(usize, bool), JsonE
 }
 
 /// Validates a number at `i`; returns (end, is_float).
+// Index steps stay within the text plus a literal's length (see `at`).
+// `j >= int_start` when the digits are counted.
+#[allow(clippy::arithmetic_side_effects)]
 fn scan_number(s: &[u8], i: usize, digits: IntDigits) -> Result<(usize, bool), JsonError> {
     let mut j = i;
     if at(s, j) == Some(b'-') {
@@ -776,6 +808,8 @@ struct KindStack {
 }
 
 impl KindStack {
+    // `depth` is below MAX_DEPTH before the increment.
+    #[allow(clippy::arithmetic_side_effects)]
     fn push(&mut self, object: bool) -> Result<(), JsonError> {
         if self.depth >= MAX_DEPTH {
             return Err(JsonError::TooDeep);
@@ -801,6 +835,8 @@ impl KindStack {
 }
 
 /// Expects `"key" ws : ws` at `i`; returns the index of the value.
+// Index steps stay within the text plus a literal's length (see `at`).
+#[allow(clippy::arithmetic_side_effects)]
 fn expect_key(s: &[u8], i: usize, enc: Encoding) -> Result<usize, JsonError> {
     if at(s, i) != Some(b'"') {
         return Err(JsonError::Syntax);
@@ -813,6 +849,9 @@ fn expect_key(s: &[u8], i: usize, enc: Encoding) -> Result<usize, JsonError> {
     Ok(skip_ws(s, j + 1))
 }
 
+// Index steps stay within the text plus a literal's length (see `at`).
+// `depth` is only decremented right after a container was pushed or matched.
+#[allow(clippy::arithmetic_side_effects)]
 fn validate(s: &[u8], enc: Encoding, digits: IntDigits) -> Result<(), JsonError> {
     let mut stack = KindStack {
         bits: [0; MAX_DEPTH.div_ceil(64)],
@@ -895,6 +934,8 @@ fn literal(s: &[u8], i: usize, word: &[u8]) -> Result<usize, JsonError> {
 // ------------------------------------------------------------ reading validated text
 
 /// Reads a string at `i` (validated text): (value, index after the quote).
+// Index steps stay within the text plus a literal's length (see `at`).
+#[allow(clippy::arithmetic_side_effects)]
 fn read_str(s: &[u8], i: usize, enc: Encoding) -> Option<(JsonStr<'_>, usize)> {
     let mut j = i + 1;
     let mut escaped = false;
@@ -914,6 +955,8 @@ fn read_str(s: &[u8], i: usize, enc: Encoding) -> Option<(JsonStr<'_>, usize)> {
 }
 
 /// The index after the container starting at `i` (validated text).
+// Index steps stay within the text plus a literal's length (see `at`).
+#[allow(clippy::arithmetic_side_effects)]
 fn skip_container(s: &[u8], i: usize) -> Option<usize> {
     let mut depth = 0usize;
     let mut j = i;
@@ -943,6 +986,9 @@ fn skip_container(s: &[u8], i: usize) -> Option<usize> {
 }
 
 /// Reads the value at `i` of validated text: (value, end index).
+// Index steps stay within the text plus a literal's length (see `at`).
+// Integer digits were validated as ASCII digits.
+#[allow(clippy::arithmetic_side_effects)]
 fn read_value(s: &[u8], i: usize, enc: Encoding) -> Option<(JsonValue<'_>, usize)> {
     match at(s, i)? {
         b'"' => {

@@ -666,23 +666,27 @@ impl TokenVerifier {
     /// PyJWT's `_validate_claims` with SimpleJWT's options.
     fn check_claims(&self, c: &Claims<'_>, now: i64) -> Result<(), TokenError> {
         let s = &self.settings;
+        // Python compares unbounded integers: `now ± leeway` (i64 ± u32) is
+        // exact in i128 (it can never saturate), and so is every comparison
+        // with a claim, huge claims included (`PyInt::Huge`).
         let leeway = i128::from(s.leeway);
-        let now = i128::from(now);
+        let latest = i128::from(now).saturating_add(leeway);
+        let earliest = i128::from(now).saturating_sub(leeway);
         if let Some(v) = &c.iat {
             let iat = pyint::int_of_json(v).map_err(|_| E_MALFORMED)?;
-            if iat.cmp_i128(now + leeway) == Ordering::Greater {
+            if iat.cmp_i128(latest) == Ordering::Greater {
                 return Err(E_IMMATURE);
             }
         }
         if let Some(v) = &c.nbf {
             let nbf = pyint::int_of_json(v).map_err(|_| E_MALFORMED)?;
-            if nbf.cmp_i128(now + leeway) == Ordering::Greater {
+            if nbf.cmp_i128(latest) == Ordering::Greater {
                 return Err(E_IMMATURE);
             }
         }
         if let Some(v) = &c.exp {
             let exp = pyint::int_of_json(v).map_err(|_| E_MALFORMED)?;
-            if exp.cmp_i128(now - leeway) != Ordering::Greater {
+            if exp.cmp_i128(earliest) != Ordering::Greater {
                 return Err(E_EXPIRED);
             }
         }
@@ -747,7 +751,8 @@ impl TokenVerifier {
             .checked_add(req.lifetime)
             .ok_or(MintError::ExpOverflow)?;
         // Python dict semantics: a repeated key keeps its first position, takes the last value.
-        let mut claims: Vec<(&str, MintValue<'_>)> = Vec::with_capacity(7 + req.extra.len());
+        let mut claims: Vec<(&str, MintValue<'_>)> =
+            Vec::with_capacity(req.extra.len().saturating_add(7));
         let mut set = |k, v| {
             if let Some(slot) = claims.iter_mut().find(|(name, _)| *name == k) {
                 slot.1 = v;
@@ -790,7 +795,8 @@ impl TokenVerifier {
             Algorithm::Hs384 => r#"{"alg":"HS384","typ":"JWT"}"#,
             Algorithm::Hs512 => r#"{"alg":"HS512","typ":"JWT"}"#,
         };
-        let mut token = String::with_capacity(b64::encoded_len(header.len() + payload.len()) + 90);
+        let signing_len = b64::encoded_len(header.len().saturating_add(payload.len()));
+        let mut token = String::with_capacity(signing_len.saturating_add(90));
         b64::encode_into(header.as_bytes(), &mut token);
         token.push('.');
         b64::encode_into(payload.as_bytes(), &mut token);
@@ -1179,10 +1185,12 @@ fn is_pem_format(key: &[u8]) -> bool {
             if (*sep2 != b'-' && *sep2 != b' ') || !r.starts_with(b"----") {
                 continue;
             }
-            let marker_len = 4 + 1 + if is_begin { 6 } else { 4 } + label.len() + 1 + 4;
+            // `----` + sep + `BEGIN ` / `END ` + label + sep + `----`.
+            let fixed: usize = if is_begin { 16 } else { 14 };
+            let marker_len = label.len().saturating_add(fixed);
             if is_begin {
                 if let Some(slot) = begin_end.get_mut(li) {
-                    *slot = Some(i + marker_len);
+                    *slot = Some(i.saturating_add(marker_len));
                 }
             } else if matches!(begin_end.get(li), Some(Some(b)) if *b < i) {
                 return true;
@@ -1235,7 +1243,8 @@ fn der_children(s: &[u8]) -> Option<([u8; 4], usize)> {
     while !rest.is_empty() {
         let (tag, _, r) = der_tlv(rest)?;
         *tags.get_mut(n)? = tag;
-        n += 1;
+        // `n` indexed `tags`, so it is at most 4 after this.
+        n = n.saturating_add(1);
         rest = r;
     }
     Some((tags, n))
@@ -1279,7 +1288,7 @@ fn looks_like_jwk(key: &[u8]) -> bool {
                 Some(b'{') => true,
                 Some(b'[') => text.windows(5).enumerate().any(|(i, w)| {
                     w == b"\"kty\""
-                        && text.get(i + 5..).and_then(|r| {
+                        && text.get(i.saturating_add(5)..).and_then(|r| {
                             r.iter()
                                 .find(|b| !matches!(b, b' ' | b'\t' | b'\r' | b'\n'))
                         }) == Some(&b':')
@@ -1298,9 +1307,10 @@ fn has_kty(v: &JsonValue<'_>, depth: usize) -> bool {
     match v {
         JsonValue::Object(o) => {
             o.members().any(|(k, _)| k.eq_str("kty"))
-                || o.members().any(|(_, val)| has_kty(&val, depth + 1))
+                || o.members()
+                    .any(|(_, val)| has_kty(&val, depth.saturating_add(1)))
         }
-        JsonValue::Array(a) => a.iter().any(|val| has_kty(&val, depth + 1)),
+        JsonValue::Array(a) => a.iter().any(|val| has_kty(&val, depth.saturating_add(1))),
         _ => false,
     }
 }

@@ -13,14 +13,18 @@
 #![no_std]
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
-// The core never panics on any input: no unwrap/expect/panic, no unchecked indexing.
+// The core never panics on any input: no unwrap/expect/panic, no unchecked
+// indexing, no arithmetic that can overflow (a panic with overflow checks, a
+// wrong answer without). Arithmetic is checked / saturating / exact in a
+// wider type; the few provably bounded sites say why where they are allowed.
 #![cfg_attr(
     not(test),
     deny(
         clippy::unwrap_used,
         clippy::expect_used,
         clippy::panic,
-        clippy::indexing_slicing
+        clippy::indexing_slicing,
+        clippy::arithmetic_side_effects
     )
 )]
 

@@ -267,7 +267,7 @@ fn valid_host(h: &[u8]) -> bool {
 fn split_host_port(s: &[u8]) -> Option<(&[u8], Option<&[u8]>)> {
     if s.first() == Some(&b'[') {
         let close = s.iter().position(|&b| b == b']')?;
-        let (host, rest) = s.split_at_checked(close + 1)?;
+        let (host, rest) = s.split_at_checked(close.saturating_add(1))?;
         if rest.is_empty() {
             return Some((host, None));
         }
@@ -283,6 +283,8 @@ fn split_host_port(s: &[u8]) -> Option<(&[u8], Option<&[u8]>)> {
     }
 }
 
+// At most 5 ASCII digits (checked first): `v` stays below 10^5.
+#[allow(clippy::arithmetic_side_effects)]
 fn parse_port(p: &[u8]) -> Option<u16> {
     if p.is_empty() || p.len() > 5 || !p.iter().all(u8::is_ascii_digit) {
         return None;
@@ -373,7 +375,7 @@ impl NativePattern {
                     // `.example.com`: the origin host must end with it and have a label before.
                     oh.len() > host.len()
                         && oh
-                            .get(oh.len() - host.len()..)
+                            .get(oh.len().saturating_sub(host.len())..)
                             .is_some_and(|suffix| suffix.eq_ignore_ascii_case(host.as_bytes()))
                 } else {
                     oh.eq_ignore_ascii_case(host.as_bytes())
@@ -452,6 +454,8 @@ fn latin1_bytes(s: &str) -> Option<Vec<u8>> {
 }
 
 /// Python `str.lower()` on one Latin-1 character.
+// Only `A`-`Z` and `À`-`Þ` move up by 32, staying below 0xFF.
+#[allow(clippy::arithmetic_side_effects)]
 fn latin1_lower(b: u8) -> u8 {
     match b {
         b'A'..=b'Z' => b + 32,
@@ -526,7 +530,10 @@ fn py_urlsplit(url: &[u8]) -> Result<Split<'_>, ()> {
 /// `s.partition(sep)[0]`, `[2]`.
 fn partition(s: &[u8], sep: u8) -> (&[u8], &[u8]) {
     match s.iter().position(|&b| b == sep) {
-        Some(i) => (s.get(..i).unwrap_or(&[]), s.get(i + 1..).unwrap_or(&[])),
+        Some(i) => (
+            s.get(..i).unwrap_or(&[]),
+            s.get(i.saturating_add(1)..).unwrap_or(&[]),
+        ),
         None => (s, &[]),
     }
 }
@@ -534,12 +541,12 @@ fn partition(s: &[u8], sep: u8) -> (&[u8], &[u8]) {
 /// `_hostinfo`: (hostname, port) with empty parts as `None`.
 fn py_hostinfo(netloc: &[u8]) -> (Option<&[u8]>, Option<&[u8]>) {
     let hostinfo = match netloc.iter().rposition(|&b| b == b'@') {
-        Some(i) => netloc.get(i + 1..).unwrap_or(&[]),
+        Some(i) => netloc.get(i.saturating_add(1)..).unwrap_or(&[]),
         None => netloc,
     };
     let (host, port) = match hostinfo.iter().position(|&b| b == b'[') {
         Some(i) => {
-            let bracketed = hostinfo.get(i + 1..).unwrap_or(&[]);
+            let bracketed = hostinfo.get(i.saturating_add(1)..).unwrap_or(&[]);
             let (h, after) = partition(bracketed, b']');
             (h, partition(after, b':').1)
         }
@@ -555,12 +562,15 @@ fn py_hostinfo(netloc: &[u8]) -> (Option<&[u8]>, Option<&[u8]>) {
 fn py_bracketed_host_ok(h: &[u8]) -> bool {
     if let Some(rest) = h.strip_prefix(b"v") {
         let hex = rest.iter().take_while(|b| b.is_ascii_hexdigit()).count();
-        return hex > 0 && rest.get(hex) == Some(&b'.') && rest.len() > hex + 1;
+        return hex > 0 && rest.get(hex) == Some(&b'.') && rest.len() > hex.saturating_add(1);
     }
     py_ipv6_ok(h)
 }
 
 /// `ipaddress.IPv4Address(s)` succeeds.
+// Octets have at most 3 ASCII digits (checked first), so each value is
+// below 1000; `n` counts the parts of `s`.
+#[allow(clippy::arithmetic_side_effects)]
 fn py_ipv4_ok(s: &[u8]) -> bool {
     let mut n = 0;
     for octet in s.split(|&b| b == b'.') {
@@ -583,13 +593,17 @@ fn py_ipv4_ok(s: &[u8]) -> bool {
 }
 
 /// `ipaddress.IPv6Address(s)` succeeds (Python 3.11 rules, scope id allowed).
+// Bounds: `raw_count` is 3..=9 past its checks (`total <= 9`), so `take >= 2`
+// and `n` ends in 2..=9; a skip `k` lies in 1..n-1, so `n - k - 1 >= 1`,
+// `hi = k >= 1` and `lo < n`; `hi + lo <= 18`.
+#[allow(clippy::arithmetic_side_effects)]
 fn py_ipv6_ok(s: &[u8]) -> bool {
     if s.contains(&b'/') {
         return false;
     }
     let addr = match s.iter().position(|&b| b == b'%') {
         Some(i) => {
-            let scope = s.get(i + 1..).unwrap_or(&[]);
+            let scope = s.get(i.saturating_add(1)..).unwrap_or(&[]);
             if scope.is_empty() || scope.contains(&b'%') {
                 return false;
             }
@@ -700,7 +714,7 @@ fn py_port(port: Option<&[u8]>) -> Result<Option<u16>, ()> {
     for d in p {
         v = v
             .checked_mul(10)
-            .and_then(|v| v.checked_add(u32::from(d - b'0')))
+            .and_then(|v| v.checked_add(u32::from(d.wrapping_sub(b'0'))))
             .ok_or(())?;
         if v > 65535 {
             return Err(());
@@ -745,7 +759,7 @@ impl ChannelsPattern {
         let split = py_urlsplit(&cleaned).map_err(|_| OriginPatternError::PythonWouldRaise)?;
         if split.scheme.is_empty() {
             // `urlparse("//" + pattern).hostname or pattern`, then lowercased by is_same_domain.
-            let mut with_slashes = Vec::with_capacity(original.len() + 2);
+            let mut with_slashes = Vec::with_capacity(original.len().saturating_add(2));
             with_slashes.extend_from_slice(b"//");
             with_slashes.extend_from_slice(&original);
             let cleaned2 = clean_url(&with_slashes);
@@ -782,13 +796,13 @@ fn is_same_domain(host: &[u8], pat: &[u8]) -> bool {
         Some(if before_pct { latin1_lower(b) } else { b })
     };
     let eq_from = |start: usize, p: &[u8]| -> bool {
-        host.len() == start + p.len()
+        host.len() == start.saturating_add(p.len())
             && p.iter()
                 .enumerate()
-                .all(|(j, &c)| lower_at(start + j) == Some(c))
+                .all(|(j, &c)| lower_at(start.saturating_add(j)) == Some(c))
     };
     if pat.first() == Some(&b'.') {
-        if host.len() >= pat.len() && eq_from(host.len() - pat.len(), pat) {
+        if host.len() >= pat.len() && eq_from(host.len().saturating_sub(pat.len()), pat) {
             return true;
         }
         if eq_from(0, pat.get(1..).unwrap_or(&[])) {

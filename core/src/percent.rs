@@ -7,6 +7,8 @@ use alloc::borrow::Cow;
 use alloc::string::String;
 use alloc::vec::Vec;
 
+// Each arm subtracts its own range's first byte: the results are 0..16.
+#[allow(clippy::arithmetic_side_effects)]
 fn hex_val(b: u8) -> Option<u8> {
     match b {
         b'0'..=b'9' => Some(b - b'0'),
@@ -34,6 +36,9 @@ pub(crate) fn unquote_plus(s: &str) -> Cow<'_, str> {
     Cow::Owned(unquote_owned(s, true))
 }
 
+// `i` indexes `bytes` and only steps past bytes that exist (`i + 2` was
+// read before `i += 3`); `h * 16 + l` is at most 255.
+#[allow(clippy::arithmetic_side_effects)]
 fn unquote_owned(s: &str, plus: bool) -> String {
     let mut out = String::with_capacity(s.len());
     let mut run: Vec<u8> = Vec::new();

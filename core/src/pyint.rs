@@ -115,7 +115,8 @@ where
     let parsed = parse_int(chars, base)?;
     Ok(
         match parsed.magnitude.and_then(|m| i128::try_from(m).ok()) {
-            Some(m) if parsed.negative => PyInt::Int(-m),
+            // `m` is in 0..=i128::MAX, so its negation is exact.
+            Some(m) if parsed.negative => PyInt::Int(m.saturating_neg()),
             Some(m) => PyInt::Int(m),
             None => PyInt::Huge {
                 negative: parsed.negative,
@@ -156,7 +157,7 @@ pub(crate) fn unicode_decimal(c: u32) -> Option<u8> {
     // ND_ZEROS is sorted: find the last zero <= c.
     let idx = ND_ZEROS.partition_point(|&z| z <= c).checked_sub(1)?;
     let zero = *ND_ZEROS.get(idx)?;
-    let d = c - zero;
+    let d = c.checked_sub(zero)?;
     if d < 10 {
         Some(d as u8)
     } else {
@@ -174,7 +175,8 @@ pub(crate) fn to_ascii_digit_or_space(c: u32) -> u8 {
         return b' ';
     }
     match unicode_decimal(c) {
-        Some(d) => b'0' + d,
+        // `d` is a decimal digit (0-9).
+        Some(d) => b'0'.saturating_add(d),
         None => 0,
     }
 }
@@ -184,6 +186,8 @@ fn is_c_space(b: u8) -> bool {
     matches!(b, b' ' | b'\t' | b'\n' | 0x0B | 0x0C | b'\r')
 }
 
+// Each arm subtracts its own range's first byte: the results are 0..36.
+#[allow(clippy::arithmetic_side_effects)]
 fn digit_value(b: u8, base: u32) -> Option<u32> {
     let v = match b {
         b'0'..=b'9' => u32::from(b - b'0'),
@@ -226,7 +230,7 @@ where
             }
             prev_underscore = true;
         } else if let Some(d) = digit_value(b, base) {
-            digits += 1;
+            digits = digits.saturating_add(1);
             prev_underscore = false;
             magnitude = magnitude
                 .and_then(|m| m.checked_mul(u128::from(base)))

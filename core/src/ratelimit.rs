@@ -58,25 +58,35 @@ impl RateLimit {
         if requests == 0 || period_ms == 0 || burst == 0 {
             return None;
         }
-        let interval_ms = (period_ms / u64::from(requests)).max(1);
+        let interval_ms = period_ms.checked_div(u64::from(requests))?.max(1);
         Some(RateLimit { interval_ms, burst })
     }
 
     /// One attempt at `now_ms`: `Ok` (and `state` advanced) or `Err` with the
     /// wait (state unchanged).
+    ///
+    /// The arithmetic is exact for every `interval_ms`, `burst`, state and
+    /// time: `i128` holds every intermediate value (`i64 + 2^63`,
+    /// `2^63 * u32`), so its saturating operations never saturate. An
+    /// attempt is refused exactly when the unbounded GCRA refuses it, with
+    /// its exact wait (capped at `u64::MAX` ms). An attempt the GCRA would
+    /// admit but whose new theoretical arrival time does not fit the `i64`
+    /// state (a clock or state within one interval of `i64::MAX`) is refused
+    /// too, with the longest wait: recording a clamped time instead would
+    /// under-count and let every later attempt through.
     pub fn check(&self, state: &mut RateState, now_ms: i64) -> Result<(), RetryAfter> {
-        let t = i64::try_from(self.interval_ms).unwrap_or(i64::MAX).max(1);
-        let tat = state.tat_ms.max(now_ms);
-        let new_tat = tat.saturating_add(t);
-        let window = t.saturating_mul(i64::from(self.burst.max(1)));
+        let t = i128::from(self.interval_ms.clamp(1, i64::MAX.unsigned_abs()));
+        let window = t.saturating_mul(i128::from(self.burst.max(1)));
+        let now = i128::from(now_ms);
+        let new_tat = i128::from(state.tat_ms.max(now_ms)).saturating_add(t);
         let allow_at = new_tat.saturating_sub(window);
-        if now_ms < allow_at {
-            let wait = allow_at.saturating_sub(now_ms);
+        if now < allow_at {
+            let wait = allow_at.saturating_sub(now);
             return Err(RetryAfter {
                 ms: u64::try_from(wait).unwrap_or(u64::MAX),
             });
         }
-        state.tat_ms = new_tat;
+        state.tat_ms = i64::try_from(new_tat).map_err(|_| RetryAfter { ms: u64::MAX })?;
         Ok(())
     }
 }

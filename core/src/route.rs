@@ -176,7 +176,7 @@ impl PathPattern {
                 {
                     return Err(PatternError::DuplicateParameter);
                 }
-                nparams += 1;
+                nparams = nparams.saturating_add(1);
                 if nparams > MAX_PARAMS {
                     return Err(PatternError::TooManyParameters);
                 }
@@ -244,7 +244,8 @@ impl Spans {
     fn push(&mut self, start: usize, len: usize) -> Option<()> {
         let slot = self.spans.get_mut(usize::from(self.n))?;
         *slot = (u32::try_from(start).ok()?, u32::try_from(len).ok()?);
-        self.n += 1;
+        // `n` indexed a slot, so it is below MAX_PARAMS.
+        self.n = self.n.saturating_add(1);
         Some(())
     }
 }

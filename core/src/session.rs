@@ -344,7 +344,7 @@ pub fn session_auth_hash(password: &str, secret: &SecretKey) -> String {
         password.as_bytes(),
         secret.expose(),
     );
-    let mut out = String::with_capacity(mac.len() * 2);
+    let mut out = String::with_capacity(mac.len().saturating_mul(2));
     for b in mac {
         out.extend(char::from_digit(u32::from(b >> 4), 16));
         out.extend(char::from_digit(u32::from(b & 15), 16));
@@ -368,7 +368,7 @@ fn session_auth_from_json(data: &[u8]) -> Result<SessionAuth, SessionError> {
         JsonValue::Int(0) => "0".into(),
         JsonValue::Int(n) => alloc::format!("{n}"),
         JsonValue::BigInt(b) => {
-            let mut s = String::with_capacity(b.digits().len() + 1);
+            let mut s = String::with_capacity(b.digits().len().saturating_add(1));
             if b.negative() {
                 s.push('-');
             }
@@ -401,6 +401,10 @@ fn session_auth_from_json(data: &[u8]) -> Result<SessionAuth, SessionError> {
 /// `±HH[:MM[:SS]]` / `±HHMM`. No offset means UTC (Django stores UTC when
 /// `USE_TZ` is on). A fraction rounds **up** to the next whole second, which
 /// keeps `expire_date > now` exact for a whole-second `now`.
+// Fixed-width fields: a 4-digit year, 2-digit others, so every value is
+// below 10^4 and the result within years 1-9999 ± one day; `p.i` only
+// advances past bytes of `s`.
+#[allow(clippy::arithmetic_side_effects)]
 pub fn parse_iso8601_utc(s: &str) -> Option<i64> {
     let b = s.as_bytes();
     let mut p = Cursor { b, i: 0 };
@@ -485,6 +489,8 @@ struct Cursor<'a> {
     i: usize,
 }
 
+// `n` is 2 or 4, so `v` < 10^4; `i` only advances past bytes of `b`.
+#[allow(clippy::arithmetic_side_effects)]
 impl Cursor<'_> {
     fn peek(&self) -> Option<u8> {
         self.b.get(self.i).copied()
@@ -516,6 +522,8 @@ fn days_in_month(year: i64, month: i64) -> i64 {
 }
 
 /// Days since 1970-01-01 of a proleptic Gregorian date (H. Hinnant's algorithm).
+// Called with year 1-9999, month 1-12, day 1-31: every term is below 10^7.
+#[allow(clippy::arithmetic_side_effects)]
 fn days_from_civil(year: i64, month: i64, day: i64) -> i64 {
     let y = if month <= 2 { year - 1 } else { year };
     let era = y.div_euclid(400);

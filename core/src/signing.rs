@@ -108,6 +108,8 @@ pub(crate) fn ct_eq(a: &[u8], b: &[u8]) -> bool {
 
 const B62: &[u8; 62] = b"0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz";
 
+// Each arm subtracts its own range's first byte: the results are 0..62.
+#[allow(clippy::arithmetic_side_effects)]
 fn b62_digit(c: u8) -> Option<u8> {
     match c {
         b'0'..=b'9' => Some(c - b'0'),
@@ -131,9 +133,10 @@ pub fn b62_encode(n: i64) -> String {
             *slot = d;
         }
         m /= 62;
-        len += 1;
+        // At most 11 digits for a u64.
+        len = len.saturating_add(1);
     }
-    let mut out = String::with_capacity(len + 1);
+    let mut out = String::with_capacity(len.saturating_add(1));
     if n < 0 {
         out.push('-');
     }
@@ -182,7 +185,8 @@ fn b62_decode_wide(s: &str) -> Option<WideInt> {
         approx = approx * 62.0 + f64::from(d);
     }
     Some(match exact {
-        Some(v) => WideInt::Exact(if negative { -v } else { v }),
+        // `v` is in 0..=i128::MAX (non-negative digits, checked), so its negation is exact.
+        Some(v) => WideInt::Exact(if negative { v.saturating_neg() } else { v }),
         None => WideInt::Huge {
             negative,
             finite: approx.is_finite(),
@@ -202,28 +206,24 @@ pub fn b64_encode(data: &[u8]) -> String {
 /// `None` where Python raises `binascii.Error` (a lone trailing character or
 /// incomplete padding).
 pub fn b64_decode(s: &[u8]) -> Option<Vec<u8>> {
-    let pad = (4 - s.len() % 4) % 4;
-    let mut out = Vec::with_capacity(s.len() / 4 * 3 + 3);
+    // Python's `-len(s) % 4`.
+    let pad = s.len().wrapping_neg() % 4;
+    let mut out = Vec::with_capacity((s.len() / 4).saturating_mul(3).saturating_add(3));
     let mut quad_pos = 0u8;
     let mut pads = 0u8;
     let mut left = 0u8;
     for &c in s.iter().chain(b"===".iter().take(pad)) {
         if c == b'=' {
             if quad_pos >= 2 {
-                pads += 1;
-                if quad_pos + pads >= 4 {
+                pads = pads.saturating_add(1);
+                if quad_pos.saturating_add(pads) >= 4 {
                     return Some(out);
                 }
             }
             continue;
         }
-        let v = match c {
-            b'A'..=b'Z' => c - b'A',
-            b'a'..=b'z' => c - b'a' + 26,
-            b'0'..=b'9' => c - b'0' + 52,
-            b'-' | b'+' => 62,
-            b'_' | b'/' => 63,
-            _ => continue,
+        let Some(v) = lenient_sextet(c) else {
+            continue;
         };
         pads = 0;
         match quad_pos {
@@ -248,6 +248,20 @@ pub fn b64_decode(s: &[u8]) -> Option<Vec<u8>> {
         }
     }
     (quad_pos == 0).then_some(out)
+}
+
+/// A base64 character of either alphabet (`-` / `+` and `_` / `/`).
+// Each arm subtracts its own range's first byte: the results are 0..64.
+#[allow(clippy::arithmetic_side_effects)]
+fn lenient_sextet(c: u8) -> Option<u8> {
+    match c {
+        b'A'..=b'Z' => Some(c - b'A'),
+        b'a'..=b'z' => Some(c - b'a' + 26),
+        b'0'..=b'9' => Some(c - b'0' + 52),
+        b'-' | b'+' => Some(62),
+        b'_' | b'/' => Some(63),
+        _ => None,
+    }
 }
 
 /// Why a signed value was rejected.
@@ -365,7 +379,7 @@ impl Signer {
         sep: char,
         alg: HashAlg,
     ) -> Self {
-        let mut keys = Vec::with_capacity(fallbacks.len() + 1);
+        let mut keys = Vec::with_capacity(fallbacks.len().saturating_add(1));
         keys.push(key);
         keys.extend(fallbacks);
         let salt = match salt {
@@ -399,7 +413,7 @@ impl Signer {
             Some(k) if !k.is_empty() => k.expose(),
             _ => primary,
         };
-        let mut key_salt = Vec::with_capacity(self.salt.len() + 6);
+        let mut key_salt = Vec::with_capacity(self.salt.len().saturating_add(6));
         key_salt.extend_from_slice(self.salt.as_bytes());
         key_salt.extend_from_slice(b"signer");
         b64_encode(&salted_hmac(self.alg, &key_salt, value.as_bytes(), key))
@@ -413,7 +427,11 @@ impl Signer {
     /// `sign(value)`: `value + sep + signature(value)`.
     pub fn sign(&self, value: &str) -> String {
         let sig = self.signature(value);
-        let mut out = String::with_capacity(value.len() + self.sep.len_utf8() + sig.len());
+        let cap = value
+            .len()
+            .saturating_add(self.sep.len_utf8())
+            .saturating_add(sig.len());
+        let mut out = String::with_capacity(cap);
         out.push_str(value);
         out.push(self.sep);
         out.push_str(&sig);
@@ -501,7 +519,7 @@ impl TimestampSigner {
     /// `sign(value)` at `now`: `value:b62(now):signature`.
     pub fn sign(&self, value: &str, now: i64) -> String {
         let ts = b62_encode(now);
-        let mut v = String::with_capacity(value.len() + 1 + ts.len());
+        let mut v = String::with_capacity(value.len().saturating_add(1).saturating_add(ts.len()));
         v.push_str(value);
         v.push(self.inner.sep);
         v.push_str(&ts);
@@ -595,7 +613,8 @@ fn encode_payload(json: &[u8], compress: bool) -> String {
     if compress {
         let compressed = zlib_compress(json);
         if compressed.len() < json.len().saturating_sub(1) {
-            let mut out = String::with_capacity(1 + compressed.len().div_ceil(3) * 4);
+            let b64_len = compressed.len().div_ceil(3).saturating_mul(4);
+            let mut out = String::with_capacity(b64_len.saturating_add(1));
             out.push('.');
             out.push_str(&b64_encode(&compressed));
             return out;
@@ -682,7 +701,7 @@ pub struct CookieSigner {
 }
 
 fn cookie_key(secret: &SecretKey) -> SecretKey {
-    let mut k = Vec::with_capacity(19 + secret.len());
+    let mut k = Vec::with_capacity(secret.len().saturating_add(19));
     k.extend_from_slice(b"django.http.cookies");
     k.extend_from_slice(secret.expose());
     SecretKey::new(k)
@@ -740,7 +759,8 @@ impl CookieSigner {
                     && e.is_bad_signature()
                     && !matches!(e, SigningError::Expired { .. }) =>
             {
-                let mut legacy = String::with_capacity(cookie_name.len() + salt.len());
+                let cap = cookie_name.len().saturating_add(salt.len());
+                let mut legacy = String::with_capacity(cap);
                 legacy.push_str(cookie_name);
                 legacy.push_str(salt);
                 self.signer(&legacy).unsign(cookie_value, max_age, now)

@@ -235,7 +235,8 @@ where
                 if dst.len() < ch.len_utf8() {
                     return Ok(UserKey::NoMatch);
                 }
-                len += ch.encode_utf8(dst).len();
+                // Stays within `buf`: the bytes were just written into it.
+                len = len.saturating_add(ch.encode_utf8(dst).len());
             }
             Ok(buf
                 .get(..len)
@@ -274,7 +275,8 @@ impl<I: Iterator<Item = u32> + Clone> Iterator for RemoveAll<I> {
                 match self.inner.next() {
                     Some(c) => {
                         *self.pending.get_mut(self.len)? = c;
-                        self.len += 1;
+                        // `len` indexed `pending`, so it stays within its 8 slots.
+                        self.len = self.len.saturating_add(1);
                     }
                     None => break,
                 }
@@ -294,7 +296,8 @@ impl<I: Iterator<Item = u32> + Clone> Iterator for RemoveAll<I> {
             }
             let first = *self.pending.first()?;
             self.pending.copy_within(1..self.len, 0);
-            self.len -= 1;
+            // Not zero: checked just above.
+            self.len = self.len.saturating_sub(1);
             return Some(first);
         }
     }
@@ -314,7 +317,7 @@ where
     let mut trailing = 0usize;
     for c in replaced.clone() {
         if is_brace(&c) {
-            trailing += 1;
+            trailing = trailing.saturating_add(1);
         } else {
             trailing = 0;
         }

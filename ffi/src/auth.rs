@@ -728,11 +728,10 @@ pub unsafe extern "C" fn wsauth_handshake_decision(
             .decision()
             .ok_or(wsauth_result::WSAUTH_RESULT_INVALID_STATE)?;
         let (action, close) = action_of(d);
-        // SAFETY: both checked non-NULL; caller promises they are writable.
-        unsafe {
-            action_out.write(action);
-            close_out.write(close);
-        }
+        // SAFETY: checked non-NULL above; the caller promises it is writable.
+        unsafe { action_out.write(action) };
+        // SAFETY: as above.
+        unsafe { close_out.write(close) };
         Ok(())
     })
 }

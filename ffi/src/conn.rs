@@ -2,7 +2,7 @@
 //! token expiry, first-message auth and in-band refresh.
 
 use crate::auth::{push_principal, wsauth_close, wsauth_handshake, HandshakeHandle};
-use crate::boundary::{self, OutBuf, MAX_BYTES_INPUT};
+use crate::boundary::{self, OutBuf};
 use crate::owned::Owned;
 use crate::wsauth_result;
 use std::ffi::c_char;
@@ -31,6 +31,10 @@ pub const WSAUTH_CONN_AWAITING_AUTH: u32 = 1;
 pub const WSAUTH_CONN_OPEN: u32 = 2;
 /// Closed: a close was returned; nothing more happens.
 pub const WSAUTH_CONN_CLOSED: u32 = 3;
+
+/// Largest message `wsauth_connection_handle_message` accepts (1 GiB): messages
+/// are borrowed, not copied, so only absurd lengths are refused.
+const MAX_MESSAGE_INPUT: usize = 1 << 30;
 
 struct ConnectionHandle {
     conn: Connection,
@@ -119,11 +123,10 @@ pub unsafe extern "C" fn wsauth_connection_poll_timeout(
         boundary::check_out(has_deadline_out)?;
         boundary::check_out(deadline_out)?;
         let d = c.conn.poll_timeout();
-        // SAFETY: both checked non-NULL; caller promises they are writable.
-        unsafe {
-            has_deadline_out.write(d.is_some());
-            deadline_out.write(d.unwrap_or(0));
-        }
+        // SAFETY: checked non-NULL above; the caller promises it is writable.
+        unsafe { has_deadline_out.write(d.is_some()) };
+        // SAFETY: as above.
+        unsafe { deadline_out.write(d.unwrap_or(0)) };
         Ok(())
     })
 }
@@ -180,48 +183,58 @@ pub unsafe extern "C" fn wsauth_connection_handle_message(
         boundary::check_out(close_out)?;
         boundary::check_out(steps_out)?;
         // SAFETY: caller contract above.
-        let msg = unsafe { boundary::bytes(message, message_len, MAX_BYTES_INPUT) }?;
-        let owned = Owned::new(Box::<[u8]>::from(msg));
-        // SAFETY: `owned` either moves into the handshake handle that holds
-        // the handshake borrowing it (dropped first), or outlives `action`,
-        // which is dropped at the end of this block.
-        let m: &'static [u8] = unsafe { owned.extend() };
-        // SAFETY: the Arc keeps the authenticator alive; a Steps handshake
-        // holds its own clone.
+        let msg = unsafe { boundary::bytes(message, message_len, MAX_MESSAGE_INPUT) }?;
+        // SAFETY: the Arc keeps the authenticator alive for this call, and a
+        // Steps handshake holds its own clone.
         let a: &'static Authenticator = unsafe { &*Arc::as_ptr(&c.auth) };
-        let (code, close, steps) = match c.conn.handle_message(a, m, now) {
-            MessageAction::Deliver => (
-                WSAUTH_MESSAGE_DELIVER,
-                wsauth_close::NONE,
-                std::ptr::null_mut(),
-            ),
-            MessageAction::Handled => (
-                WSAUTH_MESSAGE_HANDLED,
-                wsauth_close::NONE,
-                std::ptr::null_mut(),
-            ),
-            MessageAction::Close(cl) => (
-                WSAUTH_MESSAGE_CLOSE,
-                wsauth_close::from_close(&cl),
-                std::ptr::null_mut(),
-            ),
-            MessageAction::Steps(hs) => {
-                let h = HandshakeHandle::for_message(hs, owned, Arc::clone(&c.auth));
-                let ptr = boundary::into_handle::<HandshakeHandle, wsauth_handshake>(h);
-                (WSAUTH_MESSAGE_STEPS, wsauth_close::NONE, ptr)
-            }
-            _ => (
-                WSAUTH_MESSAGE_HANDLED,
-                wsauth_close::NONE,
-                std::ptr::null_mut(),
-            ),
+        // Application messages are decided on the caller's bytes, without a
+        // copy. Only an auth / refresh message that needs lookups must
+        // outlive this call: it is decided again on an owned copy (the first
+        // decision left the connection unchanged, so the second is the same).
+        let needs_steps = match c.conn.handle_message(a, msg, now) {
+            MessageAction::Deliver => Some((WSAUTH_MESSAGE_DELIVER, wsauth_close::NONE)),
+            MessageAction::Handled => Some((WSAUTH_MESSAGE_HANDLED, wsauth_close::NONE)),
+            MessageAction::Close(cl) => Some((WSAUTH_MESSAGE_CLOSE, wsauth_close::from_close(&cl))),
+            MessageAction::Steps(_) => None,
+            _ => Some((WSAUTH_MESSAGE_HANDLED, wsauth_close::NONE)),
         };
-        // SAFETY: all three checked non-NULL; caller promises they are writable.
-        unsafe {
-            action_out.write(code);
-            close_out.write(close);
-            steps_out.write(steps);
-        }
+        let (code, close, steps) = match needs_steps {
+            Some((code, close)) => (code, close, std::ptr::null_mut()),
+            None => {
+                let owned = Owned::new(Box::<[u8]>::from(msg));
+                // SAFETY: `owned` moves into the handshake handle next to the
+                // handshake that borrows it, which is dropped first.
+                let m: &'static [u8] = unsafe { owned.extend() };
+                match c.conn.handle_message(a, m, now) {
+                    MessageAction::Steps(hs) => {
+                        let h = HandshakeHandle::for_message(hs, owned, Arc::clone(&c.auth));
+                        let ptr = boundary::into_handle::<HandshakeHandle, wsauth_handshake>(h);
+                        (WSAUTH_MESSAGE_STEPS, wsauth_close::NONE, ptr)
+                    }
+                    MessageAction::Close(cl) => (
+                        WSAUTH_MESSAGE_CLOSE,
+                        wsauth_close::from_close(&cl),
+                        std::ptr::null_mut(),
+                    ),
+                    MessageAction::Deliver => (
+                        WSAUTH_MESSAGE_DELIVER,
+                        wsauth_close::NONE,
+                        std::ptr::null_mut(),
+                    ),
+                    _ => (
+                        WSAUTH_MESSAGE_HANDLED,
+                        wsauth_close::NONE,
+                        std::ptr::null_mut(),
+                    ),
+                }
+            }
+        };
+        // SAFETY: checked non-NULL above; the caller promises it is writable.
+        unsafe { action_out.write(code) };
+        // SAFETY: as above.
+        unsafe { close_out.write(close) };
+        // SAFETY: as above.
+        unsafe { steps_out.write(steps) };
         Ok(())
     })
 }

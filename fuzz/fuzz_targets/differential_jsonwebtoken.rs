@@ -1,6 +1,6 @@
 #![no_main]
 //! Differential: for HS256/384/512 tokens, wsauth and the `jsonwebtoken`
-//! crate (configured as `wsauth_benches::Reference`: PyJWT's checks, plus
+//! crate (configured as `wsauth_benches::Reference`, shared as `wsauth_fuzz::fixtures`: PyJWT's checks, plus
 //! the SimpleJWT rules `jsonwebtoken` lacks) must both accept or both reject,
 //! and agree on `exp` and `jti` when they accept.
 //!
@@ -44,7 +44,7 @@
 use arbitrary::Arbitrary;
 use libfuzzer_sys::fuzz_target;
 use serde_json::{Map, Number, Value};
-use wsauth_benches::{python_int, with_stable_clock, Algorithm, RefDecision, Reference};
+use wsauth_fuzz::fixtures::{python_int, with_stable_clock, Algorithm, RefDecision, Reference};
 use wsauth_core::{JwtSettings, SecretKey, TokenVerifier, DEFAULT_MAX_TOKEN_BYTES};
 use wsauth_fuzz::{sign_token, OTHER_SECRET, SECRET};
 

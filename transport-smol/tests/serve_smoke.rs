@@ -215,6 +215,95 @@ fn serve_example_config_with_secret_from_env() {
 }
 
 #[test]
+fn serve_claims_only_example() {
+    let example = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../examples/claims-only.toml");
+    let example = example.to_str().expect("utf-8 path");
+    let s = serve(
+        &["--config", example],
+        &[(
+            "WSAUTH_SECRET",
+            "claims-only-secret-for-the-smoke-test-9876543210",
+        )],
+    );
+    let url = |p: &str| format!("{}{p}", s.base);
+    let rows: Vec<(Vec<String>, &str, i32)> = vec![
+        // The printed staff token carries `is_staff` in claims mode.
+        (
+            vec![url("/ws/admin/chat/"), "--token".into(), s.staff.clone()],
+            "OPEN",
+            0,
+        ),
+        (
+            vec![
+                url("/ws/admin/chat/"),
+                "--token".into(),
+                s.customer.clone(),
+                "--carrier".into(),
+                "subprotocol".into(),
+            ],
+            "CLOSED 4403 staff only",
+            1,
+        ),
+        (
+            vec![
+                url("/ws/admin/chat/"),
+                "--token".into(),
+                s.staff.clone(),
+                "--carrier".into(),
+                "message".into(),
+            ],
+            "OPEN",
+            0,
+        ),
+        (
+            vec![
+                url("/ws/admin/chat/"),
+                "--token".into(),
+                s.customer.clone(),
+                "--carrier".into(),
+                "message".into(),
+            ],
+            "CLOSED 4403 staff only",
+            1,
+        ),
+        (
+            vec![
+                url("/ws/receipts/100/"),
+                "--token".into(),
+                s.customer.clone(),
+                "--carrier".into(),
+                "header".into(),
+            ],
+            "OPEN",
+            0,
+        ),
+        (
+            vec![
+                url("/ws/receipts/abc/"),
+                "--token".into(),
+                s.customer.clone(),
+            ],
+            "CLOSED 4404 no route",
+            1,
+        ),
+        (
+            vec![
+                url("/ws/chat/lobby/"),
+                "--origin".into(),
+                "https://app.example.com".into(),
+            ],
+            "OPEN",
+            0,
+        ),
+    ];
+    for (args, want, code) in rows {
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        let (out, rc) = probe(&args);
+        assert_eq!((out.as_str(), rc), (want, code), "probe {:?}", &args[..1]);
+    }
+}
+
+#[test]
 fn probe_usage_and_connect_errors_exit_2() {
     let (_, rc) = probe(&["http://127.0.0.1:1/"]);
     assert_eq!(rc, 2, "not a ws:// URL");

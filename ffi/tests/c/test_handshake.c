@@ -488,6 +488,18 @@ static void test_connections(void) {
   CHECK(out_has(json, len, "\"state\":\"open\"") && out_has(json, len, "\"user_id\":42"));
   CHECK_RC(wsauth_connection_json(c, json, 4, &len), WSAUTH_RESULT_BUFFER_TOO_SMALL);
 
+  /* Large application messages are delivered without being copied; absurd lengths are refused. */
+  size_t big_len = 2u << 20;
+  char *big = malloc(big_len);
+  memset(big, 'x', big_len);
+  CHECK_RC(wsauth_connection_handle_message(c, big, big_len, NOW + 101, &action, &close, &steps), WSAUTH_RESULT_OK);
+  CHECK(action == WSAUTH_MESSAGE_DELIVER && steps == NULL);
+  action = 999;
+  CHECK_RC(wsauth_connection_handle_message(c, big, (size_t)1 << 31, NOW + 101, &action, &close, &steps),
+           WSAUTH_RESULT_INPUT_TOO_LARGE);
+  CHECK(action == 999);
+  free(big);
+
   /* Expiry on the open socket: 4401. */
   CHECK_RC(wsauth_connection_handle_timeout(c, NOW + 400, &close), WSAUTH_RESULT_OK);
   CHECK(close.code == 4401 && strcmp(close.reason, "token expired") == 0);
@@ -516,6 +528,8 @@ static void test_message_auth(void) {
   CHECK_RC(wsauth_connection_new(h, &c_timeout), WSAUTH_RESULT_OK);
   wsauth_connection *c_broken = NULL;
   CHECK_RC(wsauth_connection_new(h, &c_broken), WSAUTH_RESULT_OK);
+  wsauth_connection *c_big = NULL;
+  CHECK_RC(wsauth_connection_new(h, &c_big), WSAUTH_RESULT_OK);
   wsauth_handshake_free(h);
   CHECK_RC(wsauth_connection_state(c, &state), WSAUTH_RESULT_OK);
   CHECK(state == WSAUTH_CONN_AWAITING_AUTH);
@@ -558,6 +572,15 @@ static void test_message_auth(void) {
   CHECK_RC(wsauth_connection_handle_message(c_broken, broken, strlen(broken), NOW + 1, &action, &close, &steps),
            WSAUTH_RESULT_OK);
   CHECK(action == WSAUTH_MESSAGE_CLOSE && close.code == 4400 && close.reason_len > 0);
+
+  /* Waiting for the auth message, an oversized message closes with 4400. */
+  size_t big_len = 64 * 1024;
+  char *big = malloc(big_len);
+  memset(big, ' ', big_len);
+  CHECK_RC(wsauth_connection_handle_message(c_big, big, big_len, NOW + 1, &action, &close, &steps), WSAUTH_RESULT_OK);
+  CHECK(action == WSAUTH_MESSAGE_CLOSE && close.code == 4400);
+  free(big);
+  wsauth_connection_free(c_big);
 
   /* Connection calls on NULL, and from a closing decision. */
   CHECK_RC(wsauth_connection_state(NULL, &state), WSAUTH_RESULT_NULL_PARAMETER);

@@ -1,0 +1,3 @@
+"""No HTTP views: the app serves WebSockets only."""
+
+urlpatterns = []

@@ -1,0 +1,29 @@
+"""Settings of the reference app the Python tests run against (real Django,
+DRF SimpleJWT and Channels)."""
+
+SECRET_KEY = "refapp-test-secret-key-0123456789-abcdefghijklmnopqrstuvwxyz"
+SECRET_KEY_FALLBACKS: list = []
+DEBUG = False
+ALLOWED_HOSTS = ["*"]
+USE_TZ = True
+TIME_ZONE = "UTC"
+INSTALLED_APPS = [
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "rest_framework",
+    "rest_framework_simplejwt",
+    "refapp",
+]
+MIDDLEWARE = [
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+]
+ROOT_URLCONF = "refapp.urls"
+DATABASES = {"default": {"ENGINE": "django.db.backends.sqlite3", "NAME": ":memory:"}}
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+# Fast hashing for tests; the session hash covers whatever the stored hash text is.
+PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+SESSION_ENGINE = "django.contrib.sessions.backends.db"
+SIMPLE_JWT: dict = {}
+ASGI_APPLICATION = "refapp.asgi.application"

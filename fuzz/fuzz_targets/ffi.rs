@@ -1,0 +1,425 @@
+#![no_main]
+//! The C ABI of `libwsauth` (crate `wsauth-ffi`), called as C would call it,
+//! with arbitrary settings, tokens, requests, host answers and messages.
+//!
+//! Checked on every call (ffi/README.md's rules): no call panics (never
+//! `WSAUTH_RESULT_PANIC`), results are `wsauth_result` values, outputs are
+//! written only on success (the buffer and its length stay untouched
+//! otherwise), written JSON parses, close reasons are NUL-terminated UTF-8 of
+//! at most 123 bytes, and `wsauth_last_error` never repeats a token or a
+//! secret. A token check through the ABI decides as the core does.
+//!
+//! Settings and configurations from the input never name `env` or `file`
+//! secrets (the ABI would read the environment or the file system).
+
+use arbitrary::Arbitrary;
+use libfuzzer_sys::fuzz_target;
+use std::ffi::c_char;
+use std::ptr;
+use wsauth::*;
+use wsauth_core::{JwtSettings, SecretKey, TokenVerifier};
+use wsauth_fuzz::{str_claim, token, NOW, PASSWORD, SECRET, SESSION_KEY};
+
+type R = wsauth_result;
+
+#[derive(Arbitrary, Debug)]
+enum Text {
+    /// A token for `(user, staff, valid)`.
+    Token(u8, bool, bool),
+    Raw(Vec<u8>),
+}
+
+#[derive(Arbitrary, Debug)]
+enum Answer {
+    None,
+    Bool(bool),
+    Failed,
+    User { pk: u8, active: bool, staff: bool, superuser: bool },
+    Session(Vec<u8>),
+}
+
+#[derive(Arbitrary, Debug)]
+enum Op {
+    TokenCheck { settings: Option<String>, token: Text, cap: u16 },
+    Mint { request: String, cap: u16 },
+    Session { settings: Option<String>, request: String, cap: u16 },
+    Handshake {
+        config: Result<bool, String>,
+        request_json: Option<String>,
+        path: String,
+        query: Vec<Text>,
+        headers: Vec<(String, Text)>,
+        answers: Vec<Answer>,
+        messages: Vec<Text>,
+        cap: u16,
+    },
+}
+
+const TOKEN_SETTINGS: &str =
+    r#"{"secret":"vectors-secret-key-0123456789-abcdefghijklmnopqrstuvwxyz-ABCDEFGHIJ"}"#;
+const SESSION_SETTINGS: &str = r#"{"secret":"vectors-secret-key-0123456789-abcdefghijklmnopqrstuvwxyz-ABCDEFGHIJ","engine":"db"}"#;
+
+fn config(directory: bool) -> String {
+    format!(
+        r#"{{"jwt":{{"secret":"{SECRET}"}},"users":{{"source":"{}"}},"session":{{"engine":"db","secret":"{SECRET}"}},"credentials":{{"carriers":["subprotocol","header","query","session","message"]}},"routes":[{{"name":"chat","path":"/ws/chat/<room>/","requirement":"authenticated","auth_message":true}},{{"name":"admin","path":"/ws/admin/","requirement":"staff"}},{{"name":"docs","path":"/ws/docs/<id>/","requirement":{{"owner":"id"}}}},{{"name":"public","path":"/ws/public/","requirement":"anonymous"}}]}}"#,
+        if directory { "directory" } else { "claims" }
+    )
+}
+
+/// Input documents must not make the ABI read the environment or files.
+fn harmless(doc: &str) -> bool {
+    !(doc.contains("env") || doc.contains("file") || doc.contains('\\'))
+}
+
+fn ok_or_expected(rc: R) {
+    assert_ne!(rc, R::WSAUTH_RESULT_PANIC, "the library panicked");
+}
+
+struct Secrets(Vec<Vec<u8>>);
+
+impl Secrets {
+    fn render(&mut self, t: &Text) -> Vec<u8> {
+        match t {
+            Text::Raw(b) => b.clone(),
+            Text::Token(user, staff, valid) => {
+                let issued = if *valid { NOW - 10 } else { NOW - 1000 };
+                let uid = str_claim(&(user % 4).to_string());
+                let t = token(uid, *staff, false, issued, 300).into_bytes();
+                self.0.push(t.clone());
+                t
+            }
+        }
+    }
+
+    /// `wsauth_last_error` never repeats a token or a secret.
+    fn check_last_error(&self) {
+        let mut buf = vec![0u8; 4096];
+        let mut len = 0usize;
+        // SAFETY: buf is writable for its length; len is a valid usize.
+        let rc = unsafe { wsauth_last_error(buf.as_mut_ptr().cast(), buf.len(), &mut len) };
+        if rc != R::WSAUTH_RESULT_OK {
+            return;
+        }
+        let msg = &buf[..len];
+        let contains = |s: &[u8]| s.len() >= 8 && msg.windows(s.len()).any(|w| w == s);
+        assert!(!contains(SECRET.as_bytes()), "last_error repeats the secret");
+        for s in &self.0 {
+            assert!(!contains(s), "last_error repeats a token");
+        }
+    }
+}
+
+/// Calls an output-buffer function with capacity `cap` and checks the
+/// written-only-on-success rule; returns the output on success.
+fn with_out(cap: usize, f: impl FnOnce(*mut c_char, usize, *mut usize) -> R) -> (R, Option<Vec<u8>>) {
+    const SENTINEL: u8 = 0xA5;
+    let mut buf = vec![SENTINEL; cap];
+    let mut len = usize::MAX;
+    let rc = f(buf.as_mut_ptr().cast(), cap, &mut len);
+    ok_or_expected(rc);
+    if rc == R::WSAUTH_RESULT_OK {
+        assert!(len <= cap, "wrote {len} bytes into {cap}");
+        buf.truncate(len);
+        (rc, Some(buf))
+    } else {
+        assert_eq!(len, usize::MAX, "out_len written on failure ({rc:?})");
+        assert!(buf.iter().all(|&b| b == SENTINEL), "buffer written on failure ({rc:?})");
+        (rc, None)
+    }
+}
+
+fn json(out: &[u8]) -> serde_json::Value {
+    serde_json::from_slice(out).unwrap_or_else(|e| panic!("output is not JSON ({e})"))
+}
+
+fn check_close(c: &wsauth_close) {
+    let len = c.reason_len as usize;
+    assert!(len <= 123, "reason of {len} bytes");
+    let bytes: Vec<u8> = c.reason.iter().map(|&b| b as u8).collect();
+    assert_eq!(bytes[len], 0, "reason not NUL-terminated");
+    assert!(std::str::from_utf8(&bytes[..len]).is_ok(), "reason not UTF-8");
+}
+
+fn token_check(settings: &Option<String>, text: &Text, cap: usize, s: &mut Secrets) {
+    let settings = settings.as_deref().unwrap_or(TOKEN_SETTINGS);
+    if !harmless(settings) {
+        return;
+    }
+    let tok = s.render(text);
+    let mut v: *mut wsauth_token_verifier = ptr::null_mut();
+    // SAFETY: pointer/length pairs describe live buffers; out pointer is writable.
+    let rc = unsafe { wsauth_token_verifier_new(settings.as_ptr().cast(), settings.len(), &mut v) };
+    ok_or_expected(rc);
+    if rc != R::WSAUTH_RESULT_OK {
+        assert!(v.is_null(), "handle written on failure");
+        s.check_last_error();
+        return;
+    }
+    let mut kind = u32::MAX;
+    // SAFETY: v is live; tok is readable; kind is writable.
+    let rc = unsafe { wsauth_token_verifier_check(v, tok.as_ptr().cast(), tok.len(), NOW, &mut kind) };
+    ok_or_expected(rc);
+    let (rc_json, out) = with_out(cap, |o, c, l| {
+        // SAFETY: v is live; tok is readable; o/c/l describe a writable buffer.
+        unsafe { wsauth_token_verifier_check_json(v, tok.as_ptr().cast(), tok.len(), NOW, o, c, l) }
+    });
+    if rc == R::WSAUTH_RESULT_OK {
+        if let Some(out) = out {
+            let valid = json(&out)["valid"].as_bool();
+            assert_eq!(valid, Some(kind == WSAUTH_KIND_NONE), "check and check_json disagree");
+        }
+        if settings == TOKEN_SETTINGS {
+            // The ABI only translates: it decides as the core does.
+            let core = TokenVerifier::new(JwtSettings::default(), SecretKey::from(SECRET)).expect("key");
+            let text = std::str::from_utf8(&tok).expect("OK implies UTF-8");
+            assert_eq!(core.verify(text, NOW).is_ok(), kind == WSAUTH_KIND_NONE, "ABI and core disagree");
+        }
+    } else {
+        assert_eq!(kind, u32::MAX, "kind written on failure");
+        assert_ne!(rc_json, R::WSAUTH_RESULT_OK);
+        s.check_last_error();
+    }
+    // A too-small buffer: nothing written.
+    let _ = with_out(cap.min(8), |o, c, l| {
+        // SAFETY: as above.
+        unsafe { wsauth_token_verifier_check_json(v, tok.as_ptr().cast(), tok.len(), NOW, o, c, l) }
+    });
+    // SAFETY: v is live and freed once; freeing NULL is a no-op.
+    unsafe {
+        wsauth_token_verifier_free(v);
+        wsauth_token_verifier_free(ptr::null_mut());
+    }
+}
+
+fn mint(request: &str, cap: usize, s: &mut Secrets) {
+    let mut v: *mut wsauth_token_verifier = ptr::null_mut();
+    // SAFETY: as in token_check.
+    let rc = unsafe { wsauth_token_verifier_new(TOKEN_SETTINGS.as_ptr().cast(), TOKEN_SETTINGS.len(), &mut v) };
+    assert_eq!(rc, R::WSAUTH_RESULT_OK);
+    let (rc, out) = with_out(cap, |o, c, l| {
+        // SAFETY: v is live; request readable; o/c/l writable.
+        unsafe { wsauth_token_verifier_mint(v, request.as_ptr().cast(), request.len(), NOW, o, c, l) }
+    });
+    if let Some(out) = out {
+        assert!(std::str::from_utf8(&out).is_ok(), "minted token is not text");
+    } else if rc != R::WSAUTH_RESULT_BUFFER_TOO_SMALL {
+        s.check_last_error();
+    }
+    // SAFETY: v is live and freed once.
+    unsafe { wsauth_token_verifier_free(v) };
+}
+
+fn session(settings: &Option<String>, request: &str, cap: usize, s: &mut Secrets) {
+    let settings = settings.as_deref().unwrap_or(SESSION_SETTINGS);
+    if !harmless(settings) {
+        return;
+    }
+    let mut v: *mut wsauth_session_verifier = ptr::null_mut();
+    // SAFETY: as in token_check.
+    let rc = unsafe { wsauth_session_verifier_new(settings.as_ptr().cast(), settings.len(), &mut v) };
+    ok_or_expected(rc);
+    if rc != R::WSAUTH_RESULT_OK {
+        s.check_last_error();
+        return;
+    }
+    let (_, out) = with_out(cap, |o, c, l| {
+        // SAFETY: v is live; request readable; o/c/l writable.
+        unsafe { wsauth_session_verifier_step_json(v, request.as_ptr().cast(), request.len(), NOW, o, c, l) }
+    });
+    if let Some(out) = out {
+        let _ = json(&out);
+    }
+    // SAFETY: v is live and freed once.
+    unsafe { wsauth_session_verifier_free(v) };
+}
+
+/// Answers the handshake's lookups until it decides (at most 8 polls).
+fn drive(hs: *mut wsauth_handshake, answers: &mut std::slice::Iter<'_, Answer>) {
+    for _ in 0..8 {
+        let mut step = u32::MAX;
+        // SAFETY: hs is live; step is writable.
+        let rc = unsafe { wsauth_handshake_poll(hs, &mut step) };
+        ok_or_expected(rc);
+        if rc != R::WSAUTH_RESULT_OK || step == WSAUTH_STEP_DONE {
+            return;
+        }
+        let (_, key) = with_out(512, |o, c, l| {
+            // SAFETY: hs is live; o/c/l writable.
+            unsafe { wsauth_handshake_request_field(hs, WSAUTH_FIELD_KEY, o, c, l) }
+        });
+        // SAFETY (every arm): hs is live; the slices are readable for their lengths.
+        let rc = unsafe {
+            match answers.next() {
+                None | Some(Answer::Failed) => wsauth_handshake_answer_failed(hs),
+                Some(Answer::None) => wsauth_handshake_answer_none(hs),
+                Some(Answer::Bool(b)) => wsauth_handshake_answer_bool(hs, *b),
+                Some(Answer::User { pk, active, staff, superuser }) => {
+                    let pk = match (&key, pk % 2) {
+                        (Some(k), 0) => k.clone(),
+                        _ => (pk % 4).to_string().into_bytes(),
+                    };
+                    wsauth_handshake_answer_user(
+                        hs,
+                        pk.as_ptr().cast(),
+                        pk.len(),
+                        PASSWORD.as_ptr().cast(),
+                        PASSWORD.len(),
+                        *active,
+                        *staff,
+                        *superuser,
+                    )
+                }
+                Some(Answer::Session(data)) => wsauth_handshake_answer_session(
+                    hs,
+                    SESSION_KEY.as_ptr().cast(),
+                    SESSION_KEY.len(),
+                    data.as_ptr().cast(),
+                    data.len(),
+                    NOW + 60,
+                ),
+            }
+        };
+        ok_or_expected(rc);
+    }
+}
+
+#[allow(clippy::too_many_arguments)]
+fn handshake(
+    cfg: &Result<bool, String>,
+    request_json: &Option<String>,
+    path: &str,
+    query: &[Text],
+    headers: &[(String, Text)],
+    answers: &[Answer],
+    messages: &[Text],
+    cap: usize,
+    s: &mut Secrets,
+) {
+    let cfg = match cfg {
+        Ok(directory) => config(*directory),
+        Err(c) if harmless(c) => c.clone(),
+        Err(_) => return,
+    };
+    let mut a: *mut wsauth_authenticator = ptr::null_mut();
+    // SAFETY: cfg readable; a writable.
+    let rc = unsafe { wsauth_authenticator_new(cfg.as_ptr().cast(), cfg.len(), &mut a) };
+    ok_or_expected(rc);
+    if rc != R::WSAUTH_RESULT_OK {
+        s.check_last_error();
+        return;
+    }
+    let query: Vec<u8> = query.iter().take(4).flat_map(|t| s.render(t)).collect();
+    let values: Vec<(String, Vec<u8>)> = headers.iter().take(8).map(|(n, v)| (n.clone(), s.render(v))).collect();
+    let hdrs: Vec<wsauth_header> = values
+        .iter()
+        .map(|(n, v)| wsauth_header {
+            name: n.as_ptr().cast(),
+            name_len: n.len(),
+            value: v.as_ptr().cast(),
+            value_len: v.len(),
+        })
+        .collect();
+    let mut hs: *mut wsauth_handshake = ptr::null_mut();
+    // SAFETY: a is live; every pointer/length pair is readable; hs writable.
+    let rc = unsafe {
+        match request_json {
+            Some(r) => wsauth_authenticator_start_json(a, r.as_ptr().cast(), r.len(), NOW, &mut hs),
+            None => wsauth_authenticator_start(
+                a,
+                path.as_ptr().cast(),
+                path.len(),
+                query.as_ptr().cast(),
+                query.len(),
+                hdrs.as_ptr(),
+                hdrs.len(),
+                ptr::null(),
+                0,
+                NOW,
+                &mut hs,
+            ),
+        }
+    };
+    ok_or_expected(rc);
+    // The authenticator may go before its handshakes (they keep it alive).
+    // SAFETY: a is live and freed once.
+    unsafe { wsauth_authenticator_free(a) };
+    if rc != R::WSAUTH_RESULT_OK {
+        s.check_last_error();
+        return;
+    }
+    let mut answers = answers.iter();
+    drive(hs, &mut answers);
+    let mut action = u32::MAX;
+    let mut close = wsauth_close { code: 7, reason_len: 0, reason: [0; 124] };
+    // SAFETY: hs live; outs writable.
+    let rc = unsafe { wsauth_handshake_decision(hs, &mut action, &mut close) };
+    ok_or_expected(rc);
+    if rc == R::WSAUTH_RESULT_OK {
+        check_close(&close);
+    }
+    let (_, out) = with_out(cap, |o, c, l| {
+        // SAFETY: hs live; o/c/l writable.
+        unsafe { wsauth_handshake_decision_json(hs, o, c, l) }
+    });
+    if let Some(out) = out {
+        let _ = json(&out);
+    }
+    let mut conn: *mut wsauth_connection = ptr::null_mut();
+    // SAFETY: hs live; conn writable.
+    let rc = unsafe { wsauth_connection_new(hs, &mut conn) };
+    ok_or_expected(rc);
+    if rc == R::WSAUTH_RESULT_OK {
+        let mut now = NOW;
+        for m in messages.iter().take(8) {
+            now += 30;
+            let msg = s.render(m);
+            let mut action = u32::MAX;
+            let mut close = wsauth_close { code: 7, reason_len: 0, reason: [0; 124] };
+            let mut steps: *mut wsauth_handshake = ptr::null_mut();
+            // SAFETY: conn live; msg readable; outs writable.
+            let rc = unsafe {
+                wsauth_connection_handle_message(conn, msg.as_ptr().cast(), msg.len(), now, &mut action, &mut close, &mut steps)
+            };
+            ok_or_expected(rc);
+            if rc == R::WSAUTH_RESULT_OK {
+                check_close(&close);
+            }
+            if !steps.is_null() {
+                drive(steps, &mut answers);
+                let mut close = wsauth_close { code: 7, reason_len: 0, reason: [0; 124] };
+                // SAFETY: conn and steps live; close writable.
+                let rc = unsafe { wsauth_connection_finish(conn, steps, now, &mut close) };
+                ok_or_expected(rc);
+                // SAFETY: steps live, freed once.
+                unsafe { wsauth_handshake_free(steps) };
+            }
+        }
+        let mut close = wsauth_close { code: 7, reason_len: 0, reason: [0; 124] };
+        // SAFETY: conn live; close writable.
+        let rc = unsafe { wsauth_connection_handle_timeout(conn, now + 3600, &mut close) };
+        ok_or_expected(rc);
+        let (_, out) = with_out(cap, |o, c, l| {
+            // SAFETY: conn live; o/c/l writable.
+            unsafe { wsauth_connection_json(conn, o, c, l) }
+        });
+        if let Some(out) = out {
+            let _ = json(&out);
+        }
+        // SAFETY: conn live, freed once.
+        unsafe { wsauth_connection_free(conn) };
+    }
+    // SAFETY: hs live, freed once.
+    unsafe { wsauth_handshake_free(hs) };
+}
+
+fuzz_target!(|op: Op| {
+    let mut s = Secrets(Vec::new());
+    match &op {
+        Op::TokenCheck { settings, token, cap } => token_check(settings, token, usize::from(*cap), &mut s),
+        Op::Mint { request, cap } => mint(request, usize::from(*cap), &mut s),
+        Op::Session { settings, request, cap } => session(settings, request, usize::from(*cap), &mut s),
+        Op::Handshake { config, request_json, path, query, headers, answers, messages, cap } => {
+            handshake(config, request_json, path, query, headers, answers, messages, usize::from(*cap), &mut s)
+        }
+    }
+});

@@ -88,25 +88,43 @@ fuzz_target!(|input: Input| {
                 if let Some(c) = &closed {
                     let refs: Vec<&str> = secrets.iter().map(String::as_str).collect();
                     check_close(c, &refs);
-                    assert!(deadline_before.is_some_and(|d| now >= d), "closed before the deadline");
+                    assert!(
+                        deadline_before.is_some_and(|d| now >= d),
+                        "closed before the deadline"
+                    );
                 } else {
-                    assert!(deadline_before.is_none_or(|d| now < d), "deadline passed without a close");
+                    assert!(
+                        deadline_before.is_none_or(|d| now < d),
+                        "deadline passed without a close"
+                    );
                 }
             }
             Event::Message(m) => {
                 let bytes = match m {
                     Msg::Raw(b) => b.clone(),
-                    Msg::Auth(spec) => format!(r#"{{"type":"auth","token":"{}"}}"#, mint(spec, now, &mut secrets)).into_bytes(),
-                    Msg::Refresh(spec) => {
-                        format!(r#"{{"type":"refresh","token":"{}"}}"#, mint(spec, now, &mut secrets)).into_bytes()
-                    }
-                    Msg::Json(kind, tok) => serde_json::json!({ "type": kind, "token": tok }).to_string().into_bytes(),
+                    Msg::Auth(spec) => format!(
+                        r#"{{"type":"auth","token":"{}"}}"#,
+                        mint(spec, now, &mut secrets)
+                    )
+                    .into_bytes(),
+                    Msg::Refresh(spec) => format!(
+                        r#"{{"type":"refresh","token":"{}"}}"#,
+                        mint(spec, now, &mut secrets)
+                    )
+                    .into_bytes(),
+                    Msg::Json(kind, tok) => serde_json::json!({ "type": kind, "token": tok })
+                        .to_string()
+                        .into_bytes(),
                 };
                 let refs: Vec<&str> = secrets.iter().map(String::as_str).collect();
                 let action = conn.handle_message(auth, &bytes, now);
                 match action {
                     MessageAction::Deliver => {
-                        assert_eq!(before, ConnState::Open, "delivered on a connection that is not open");
+                        assert_eq!(
+                            before,
+                            ConnState::Open,
+                            "delivered on a connection that is not open"
+                        );
                     }
                     MessageAction::Handled => {}
                     MessageAction::Close(c) => check_close(&c, &refs),
@@ -122,17 +140,27 @@ fuzz_target!(|input: Input| {
         }
         match conn.state() {
             ConnState::Closed => {
-                assert_eq!(conn.poll_timeout(), None, "a closed connection has no timeout");
+                assert_eq!(
+                    conn.poll_timeout(),
+                    None,
+                    "a closed connection has no timeout"
+                );
             }
             ConnState::Open => {
                 assert_ne!(before, ConnState::Closed, "a closed connection reopened");
                 if let Some(d) = conn.poll_timeout() {
-                    assert!(d > now || matches!(event, Event::Wait(_)), "open past its deadline");
+                    assert!(
+                        d > now || matches!(event, Event::Wait(_)),
+                        "open past its deadline"
+                    );
                 }
                 if before == ConnState::Open {
                     let user_after = conn.principal().user().map(|u| u.id.as_str().to_owned());
                     if user_before.is_some() {
-                        assert_eq!(user_before, user_after, "the user changed on an open connection");
+                        assert_eq!(
+                            user_before, user_after,
+                            "the user changed on an open connection"
+                        );
                     }
                 }
             }

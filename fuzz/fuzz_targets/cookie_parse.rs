@@ -12,7 +12,11 @@ fuzz_target!(|data: &[u8]| {
     let mut names: Vec<&str> = pairs.iter().map(|(n, _)| *n).take(4).collect();
     names.push("sessionid");
     for name in names {
-        let last = pairs.iter().rev().find(|(n, _)| *n == name).map(|(_, v)| v.clone());
+        let last = pairs
+            .iter()
+            .rev()
+            .find(|(n, _)| *n == name)
+            .map(|(_, v)| v.clone());
         assert_eq!(cookie_value(&header, name), last, "cookie {name:?}");
     }
 });

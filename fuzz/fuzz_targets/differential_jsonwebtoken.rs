@@ -44,8 +44,8 @@
 use arbitrary::Arbitrary;
 use libfuzzer_sys::fuzz_target;
 use serde_json::{Map, Number, Value};
-use wsauth_fuzz::fixtures::{python_int, with_stable_clock, Algorithm, RefDecision, Reference};
 use wsauth_core::{JwtSettings, SecretKey, TokenVerifier, DEFAULT_MAX_TOKEN_BYTES};
+use wsauth_fuzz::fixtures::{python_int, with_stable_clock, Algorithm, RefDecision, Reference};
 use wsauth_fuzz::{sign_token, OTHER_SECRET, SECRET};
 
 #[derive(Arbitrary, Debug)]
@@ -120,7 +120,11 @@ fn value(v: &Val, now: i64) -> Value {
         Val::Bool(b) => Value::from(*b),
         Val::Null => Value::Null,
         Val::List(l) => Value::from(l.clone()),
-        Val::Object(o) => Value::Object(o.iter().map(|(k, v)| (k.clone(), Value::from(*v))).collect()),
+        Val::Object(o) => Value::Object(
+            o.iter()
+                .map(|(k, v)| (k.clone(), Value::from(*v)))
+                .collect(),
+        ),
     }
 }
 
@@ -142,7 +146,8 @@ fn name(n: &Name) -> &str {
 /// True when a documented difference could decide this payload (see the list above).
 fn outside_common_ground(claims: &Map<String, Value>, now: i64, leeway: i64) -> bool {
     let time = |k: &str| claims.get(k);
-    let fractional = |v: &Value| v.as_f64().is_some_and(|f| f.fract() != 0.0) && !v.is_i64() && !v.is_u64();
+    let fractional =
+        |v: &Value| v.as_f64().is_some_and(|f| f.fract() != 0.0) && !v.is_i64() && !v.is_u64();
     if let Some(exp) = time("exp") {
         if fractional(exp) {
             return true; // 2
@@ -174,8 +179,16 @@ fuzz_target!(|input: Input| {
         _ => Algorithm::Hs512,
     };
     let leeway = u32::from(input.leeway);
-    let key = if input.wrong_key { OTHER_SECRET } else { SECRET };
-    let settings = JwtSettings { algorithm: configured, leeway, ..JwtSettings::default() };
+    let key = if input.wrong_key {
+        OTHER_SECRET
+    } else {
+        SECRET
+    };
+    let settings = JwtSettings {
+        algorithm: configured,
+        leeway,
+        ..JwtSettings::default()
+    };
     let wsauth = TokenVerifier::new(settings, SecretKey::from(SECRET)).expect("valid key");
     let reference = Reference::new(configured, SECRET.as_bytes(), leeway);
 
@@ -194,7 +207,9 @@ fuzz_target!(|input: Input| {
         }
         match input.alg {
             HeaderAlg::None => header.insert("alg".into(), "none".into()),
-            HeaderAlg::Lowercase => header.insert("alg".into(), signing_alg.as_str().to_lowercase().into()),
+            HeaderAlg::Lowercase => {
+                header.insert("alg".into(), signing_alg.as_str().to_lowercase().into())
+            }
             HeaderAlg::Missing => None,
             HeaderAlg::Number => header.insert("alg".into(), 256.into()),
             _ => header.insert("alg".into(), signing_alg.as_str().into()),
@@ -249,7 +264,10 @@ fuzz_target!(|input: Input| {
                 }
             }
             (RefDecision::Accept(_), Err(e)) => {
-                panic!("jsonwebtoken+SimpleJWT accept, wsauth rejects ({}): {token}", e.kind())
+                panic!(
+                    "jsonwebtoken+SimpleJWT accept, wsauth rejects ({}): {token}",
+                    e.kind()
+                )
             }
             (RefDecision::Reject, Ok(_)) => {
                 panic!("jsonwebtoken+SimpleJWT reject, wsauth accepts: {token}")

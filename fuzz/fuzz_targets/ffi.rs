@@ -34,15 +34,31 @@ enum Answer {
     None,
     Bool(bool),
     Failed,
-    User { pk: u8, active: bool, staff: bool, superuser: bool },
+    User {
+        pk: u8,
+        active: bool,
+        staff: bool,
+        superuser: bool,
+    },
     Session(Vec<u8>),
 }
 
 #[derive(Arbitrary, Debug)]
 enum Op {
-    TokenCheck { settings: Option<String>, token: Text, cap: u16 },
-    Mint { request: String, cap: u16 },
-    Session { settings: Option<String>, request: String, cap: u16 },
+    TokenCheck {
+        settings: Option<String>,
+        token: Text,
+        cap: u16,
+    },
+    Mint {
+        request: String,
+        cap: u16,
+    },
+    Session {
+        settings: Option<String>,
+        request: String,
+        cap: u16,
+    },
     Handshake {
         config: Result<bool, String>,
         request_json: Option<String>,
@@ -102,7 +118,10 @@ impl Secrets {
         }
         let msg = &buf[..len];
         let contains = |s: &[u8]| s.len() >= 8 && msg.windows(s.len()).any(|w| w == s);
-        assert!(!contains(SECRET.as_bytes()), "last_error repeats the secret");
+        assert!(
+            !contains(SECRET.as_bytes()),
+            "last_error repeats the secret"
+        );
         for s in &self.0 {
             assert!(!contains(s), "last_error repeats a token");
         }
@@ -111,7 +130,10 @@ impl Secrets {
 
 /// Calls an output-buffer function with capacity `cap` and checks the
 /// written-only-on-success rule; returns the output on success.
-fn with_out(cap: usize, f: impl FnOnce(*mut c_char, usize, *mut usize) -> R) -> (R, Option<Vec<u8>>) {
+fn with_out(
+    cap: usize,
+    f: impl FnOnce(*mut c_char, usize, *mut usize) -> R,
+) -> (R, Option<Vec<u8>>) {
     const SENTINEL: u8 = 0xA5;
     let mut buf = vec![SENTINEL; cap];
     let mut len = usize::MAX;
@@ -123,7 +145,10 @@ fn with_out(cap: usize, f: impl FnOnce(*mut c_char, usize, *mut usize) -> R) -> 
         (rc, Some(buf))
     } else {
         assert_eq!(len, usize::MAX, "out_len written on failure ({rc:?})");
-        assert!(buf.iter().all(|&b| b == SENTINEL), "buffer written on failure ({rc:?})");
+        assert!(
+            buf.iter().all(|&b| b == SENTINEL),
+            "buffer written on failure ({rc:?})"
+        );
         (rc, None)
     }
 }
@@ -137,7 +162,10 @@ fn check_close(c: &wsauth_close) {
     assert!(len <= 123, "reason of {len} bytes");
     let bytes: Vec<u8> = c.reason.iter().map(|&b| b as u8).collect();
     assert_eq!(bytes[len], 0, "reason not NUL-terminated");
-    assert!(std::str::from_utf8(&bytes[..len]).is_ok(), "reason not UTF-8");
+    assert!(
+        std::str::from_utf8(&bytes[..len]).is_ok(),
+        "reason not UTF-8"
+    );
 }
 
 fn token_check(settings: &Option<String>, text: &Text, cap: usize, s: &mut Secrets) {
@@ -157,7 +185,8 @@ fn token_check(settings: &Option<String>, text: &Text, cap: usize, s: &mut Secre
     }
     let mut kind = u32::MAX;
     // SAFETY: v is live; tok is readable; kind is writable.
-    let rc = unsafe { wsauth_token_verifier_check(v, tok.as_ptr().cast(), tok.len(), NOW, &mut kind) };
+    let rc =
+        unsafe { wsauth_token_verifier_check(v, tok.as_ptr().cast(), tok.len(), NOW, &mut kind) };
     ok_or_expected(rc);
     let (rc_json, out) = with_out(cap, |o, c, l| {
         // SAFETY: v is live; tok is readable; o/c/l describe a writable buffer.
@@ -166,13 +195,22 @@ fn token_check(settings: &Option<String>, text: &Text, cap: usize, s: &mut Secre
     if rc == R::WSAUTH_RESULT_OK {
         if let Some(out) = out {
             let valid = json(&out)["valid"].as_bool();
-            assert_eq!(valid, Some(kind == WSAUTH_KIND_NONE), "check and check_json disagree");
+            assert_eq!(
+                valid,
+                Some(kind == WSAUTH_KIND_NONE),
+                "check and check_json disagree"
+            );
         }
         if settings == TOKEN_SETTINGS {
             // The ABI only translates: it decides as the core does.
-            let core = TokenVerifier::new(JwtSettings::default(), SecretKey::from(SECRET)).expect("key");
+            let core =
+                TokenVerifier::new(JwtSettings::default(), SecretKey::from(SECRET)).expect("key");
             let text = std::str::from_utf8(&tok).expect("OK implies UTF-8");
-            assert_eq!(core.verify(text, NOW).is_ok(), kind == WSAUTH_KIND_NONE, "ABI and core disagree");
+            assert_eq!(
+                core.verify(text, NOW).is_ok(),
+                kind == WSAUTH_KIND_NONE,
+                "ABI and core disagree"
+            );
         }
     } else {
         assert_eq!(kind, u32::MAX, "kind written on failure");
@@ -194,14 +232,21 @@ fn token_check(settings: &Option<String>, text: &Text, cap: usize, s: &mut Secre
 fn mint(request: &str, cap: usize, s: &mut Secrets) {
     let mut v: *mut wsauth_token_verifier = ptr::null_mut();
     // SAFETY: as in token_check.
-    let rc = unsafe { wsauth_token_verifier_new(TOKEN_SETTINGS.as_ptr().cast(), TOKEN_SETTINGS.len(), &mut v) };
+    let rc = unsafe {
+        wsauth_token_verifier_new(TOKEN_SETTINGS.as_ptr().cast(), TOKEN_SETTINGS.len(), &mut v)
+    };
     assert_eq!(rc, R::WSAUTH_RESULT_OK);
     let (rc, out) = with_out(cap, |o, c, l| {
         // SAFETY: v is live; request readable; o/c/l writable.
-        unsafe { wsauth_token_verifier_mint(v, request.as_ptr().cast(), request.len(), NOW, o, c, l) }
+        unsafe {
+            wsauth_token_verifier_mint(v, request.as_ptr().cast(), request.len(), NOW, o, c, l)
+        }
     });
     if let Some(out) = out {
-        assert!(std::str::from_utf8(&out).is_ok(), "minted token is not text");
+        assert!(
+            std::str::from_utf8(&out).is_ok(),
+            "minted token is not text"
+        );
     } else if rc != R::WSAUTH_RESULT_BUFFER_TOO_SMALL {
         s.check_last_error();
     }
@@ -216,7 +261,8 @@ fn session(settings: &Option<String>, request: &str, cap: usize, s: &mut Secrets
     }
     let mut v: *mut wsauth_session_verifier = ptr::null_mut();
     // SAFETY: as in token_check.
-    let rc = unsafe { wsauth_session_verifier_new(settings.as_ptr().cast(), settings.len(), &mut v) };
+    let rc =
+        unsafe { wsauth_session_verifier_new(settings.as_ptr().cast(), settings.len(), &mut v) };
     ok_or_expected(rc);
     if rc != R::WSAUTH_RESULT_OK {
         s.check_last_error();
@@ -224,7 +270,17 @@ fn session(settings: &Option<String>, request: &str, cap: usize, s: &mut Secrets
     }
     let (_, out) = with_out(cap, |o, c, l| {
         // SAFETY: v is live; request readable; o/c/l writable.
-        unsafe { wsauth_session_verifier_step_json(v, request.as_ptr().cast(), request.len(), NOW, o, c, l) }
+        unsafe {
+            wsauth_session_verifier_step_json(
+                v,
+                request.as_ptr().cast(),
+                request.len(),
+                NOW,
+                o,
+                c,
+                l,
+            )
+        }
     });
     if let Some(out) = out {
         let _ = json(&out);
@@ -253,7 +309,12 @@ fn drive(hs: *mut wsauth_handshake, answers: &mut std::slice::Iter<'_, Answer>) 
                 None | Some(Answer::Failed) => wsauth_handshake_answer_failed(hs),
                 Some(Answer::None) => wsauth_handshake_answer_none(hs),
                 Some(Answer::Bool(b)) => wsauth_handshake_answer_bool(hs, *b),
-                Some(Answer::User { pk, active, staff, superuser }) => {
+                Some(Answer::User {
+                    pk,
+                    active,
+                    staff,
+                    superuser,
+                }) => {
                     let pk = match (&key, pk % 2) {
                         (Some(k), 0) => k.clone(),
                         _ => (pk % 4).to_string().into_bytes(),
@@ -309,7 +370,11 @@ fn handshake(
         return;
     }
     let query: Vec<u8> = query.iter().take(4).flat_map(|t| s.render(t)).collect();
-    let values: Vec<(String, Vec<u8>)> = headers.iter().take(8).map(|(n, v)| (n.clone(), s.render(v))).collect();
+    let values: Vec<(String, Vec<u8>)> = headers
+        .iter()
+        .take(8)
+        .map(|(n, v)| (n.clone(), s.render(v)))
+        .collect();
     let hdrs: Vec<wsauth_header> = values
         .iter()
         .map(|(n, v)| wsauth_header {
@@ -350,7 +415,11 @@ fn handshake(
     let mut answers = answers.iter();
     drive(hs, &mut answers);
     let mut action = u32::MAX;
-    let mut close = wsauth_close { code: 7, reason_len: 0, reason: [0; 124] };
+    let mut close = wsauth_close {
+        code: 7,
+        reason_len: 0,
+        reason: [0; 124],
+    };
     // SAFETY: hs live; outs writable.
     let rc = unsafe { wsauth_handshake_decision(hs, &mut action, &mut close) };
     ok_or_expected(rc);
@@ -374,11 +443,23 @@ fn handshake(
             now += 30;
             let msg = s.render(m);
             let mut action = u32::MAX;
-            let mut close = wsauth_close { code: 7, reason_len: 0, reason: [0; 124] };
+            let mut close = wsauth_close {
+                code: 7,
+                reason_len: 0,
+                reason: [0; 124],
+            };
             let mut steps: *mut wsauth_handshake = ptr::null_mut();
             // SAFETY: conn live; msg readable; outs writable.
             let rc = unsafe {
-                wsauth_connection_handle_message(conn, msg.as_ptr().cast(), msg.len(), now, &mut action, &mut close, &mut steps)
+                wsauth_connection_handle_message(
+                    conn,
+                    msg.as_ptr().cast(),
+                    msg.len(),
+                    now,
+                    &mut action,
+                    &mut close,
+                    &mut steps,
+                )
             };
             ok_or_expected(rc);
             if rc == R::WSAUTH_RESULT_OK {
@@ -386,7 +467,11 @@ fn handshake(
             }
             if !steps.is_null() {
                 drive(steps, &mut answers);
-                let mut close = wsauth_close { code: 7, reason_len: 0, reason: [0; 124] };
+                let mut close = wsauth_close {
+                    code: 7,
+                    reason_len: 0,
+                    reason: [0; 124],
+                };
                 // SAFETY: conn and steps live; close writable.
                 let rc = unsafe { wsauth_connection_finish(conn, steps, now, &mut close) };
                 ok_or_expected(rc);
@@ -394,7 +479,11 @@ fn handshake(
                 unsafe { wsauth_handshake_free(steps) };
             }
         }
-        let mut close = wsauth_close { code: 7, reason_len: 0, reason: [0; 124] };
+        let mut close = wsauth_close {
+            code: 7,
+            reason_len: 0,
+            reason: [0; 124],
+        };
         // SAFETY: conn live; close writable.
         let rc = unsafe { wsauth_connection_handle_timeout(conn, now + 3600, &mut close) };
         ok_or_expected(rc);
@@ -415,11 +504,36 @@ fn handshake(
 fuzz_target!(|op: Op| {
     let mut s = Secrets(Vec::new());
     match &op {
-        Op::TokenCheck { settings, token, cap } => token_check(settings, token, usize::from(*cap), &mut s),
+        Op::TokenCheck {
+            settings,
+            token,
+            cap,
+        } => token_check(settings, token, usize::from(*cap), &mut s),
         Op::Mint { request, cap } => mint(request, usize::from(*cap), &mut s),
-        Op::Session { settings, request, cap } => session(settings, request, usize::from(*cap), &mut s),
-        Op::Handshake { config, request_json, path, query, headers, answers, messages, cap } => {
-            handshake(config, request_json, path, query, headers, answers, messages, usize::from(*cap), &mut s)
-        }
+        Op::Session {
+            settings,
+            request,
+            cap,
+        } => session(settings, request, usize::from(*cap), &mut s),
+        Op::Handshake {
+            config,
+            request_json,
+            path,
+            query,
+            headers,
+            answers,
+            messages,
+            cap,
+        } => handshake(
+            config,
+            request_json,
+            path,
+            query,
+            headers,
+            answers,
+            messages,
+            usize::from(*cap),
+            &mut s,
+        ),
     }
 });

@@ -102,13 +102,19 @@ fuzz_target!(|input: Input| {
         };
         owned_headers.push((name, secrets.render(value, now).into_bytes()));
     }
-    let headers: Vec<(&str, &[u8])> =
-        owned_headers.iter().map(|(n, v)| (n.as_str(), v.as_slice())).collect();
-    let subs: Option<Vec<String>> = input
-        .subprotocols
+    let headers: Vec<(&str, &[u8])> = owned_headers
+        .iter()
+        .map(|(n, v)| (n.as_str(), v.as_slice()))
+        .collect();
+    let subs: Option<Vec<String>> = input.subprotocols.as_ref().map(|list| {
+        list.iter()
+            .take(6)
+            .map(|p| secrets.render(std::slice::from_ref(p), now))
+            .collect()
+    });
+    let sub_refs: Option<Vec<&str>> = subs
         .as_ref()
-        .map(|list| list.iter().take(6).map(|p| secrets.render(std::slice::from_ref(p), now)).collect());
-    let sub_refs: Option<Vec<&str>> = subs.as_ref().map(|l| l.iter().map(String::as_str).collect());
+        .map(|l| l.iter().map(String::as_str).collect());
     let mut view = HandshakeView::new(&path, &query, &headers);
     if let Some(list) = &sub_refs {
         view = view.with_subprotocols(list);

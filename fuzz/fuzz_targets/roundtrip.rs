@@ -58,13 +58,21 @@ fuzz_target!(|input: Input| {
     let profile = usize::from(input.profile);
     let settings = profile_settings(profile);
     let v = verifier(profile);
-    let Some(user_id) = claim(&input.user_id) else { return };
+    let Some(user_id) = claim(&input.user_id) else {
+        return;
+    };
     // Claims the mint request or the settings own, or that PyJWT types.
     let reserved = [
         settings.token_type_claim.as_str(),
         settings.user_id_claim.as_str(),
         settings.jti_claim.as_str(),
-        "exp", "iat", "nbf", "jti", "sub", "aud", "iss",
+        "exp",
+        "iat",
+        "nbf",
+        "jti",
+        "sub",
+        "aud",
+        "iss",
     ];
     let mut extra = Vec::new();
     for (name, value) in input.extra.iter().take(8) {
@@ -76,7 +84,12 @@ fuzz_target!(|input: Input| {
     }
     let lifetime = 1 + i64::from(input.lifetime % (30 * 86_400));
     let jti: String = input.jti.iter().map(|b| format!("{b:02x}")).collect();
-    let req = MintRequest { user_id, lifetime, jti: &jti, extra: &extra };
+    let req = MintRequest {
+        user_id,
+        lifetime,
+        jti: &jti,
+        extra: &extra,
+    };
     let token = v.mint(&req, NOW);
     if token.len() > settings.max_token_bytes {
         return;
@@ -85,7 +98,12 @@ fuzz_target!(|input: Input| {
     let at = NOW + i64::from(input.verify_at) % lifetime;
     let t = match v.verify(&token, at) {
         Ok(t) => t,
-        Err(e) => panic!("minted token rejected at now+{}: {} ({})", at - NOW, e.kind(), e.message()),
+        Err(e) => panic!(
+            "minted token rejected at now+{}: {} ({})",
+            at - NOW,
+            e.kind(),
+            e.message()
+        ),
     };
     assert_eq!(t.exp(), NOW + lifetime);
     assert_eq!(t.iat(), Some(NOW));
@@ -94,7 +112,10 @@ fuzz_target!(|input: Input| {
     // The last occurrence of a repeated extra claim wins, as in a Python dict.
     let last = |n: &str| extra.iter().rev().find(|(k, _)| *k == n).map(|(_, c)| *c);
     assert_eq!(t.is_staff(), last("is_staff").is_some_and(|c| truthy(&c)));
-    assert_eq!(t.is_superuser(), last("is_superuser").is_some_and(|c| truthy(&c)));
+    assert_eq!(
+        t.is_superuser(),
+        last("is_superuser").is_some_and(|c| truthy(&c))
+    );
 
     // Any single-byte change (to printable ASCII: the verifier takes text) is rejected.
     let mut bytes = token.clone().into_bytes();

@@ -25,7 +25,10 @@ fuzz_target!(|data: &[u8]| {
         sign_token(settings.algorithm, SECRET.as_bytes(), header, payload)
     };
     if let Ok(t) = verifier(profile).verify(&token, NOW) {
-        assert!(token.len() <= settings.max_token_bytes, "accepted an oversized token");
+        assert!(
+            token.len() <= settings.max_token_bytes,
+            "accepted an oversized token"
+        );
         assert_eq!(t.token(), token);
         assert!(
             t.exp() > NOW - i64::from(settings.leeway),
@@ -33,8 +36,17 @@ fuzz_target!(|data: &[u8]| {
             t.exp()
         );
         if let Some(iat) = t.iat() {
-            assert!(iat <= NOW + i64::from(settings.leeway), "accepted a future iat {iat}");
+            assert!(
+                iat <= NOW + i64::from(settings.leeway),
+                "accepted a future iat {iat}"
+            );
         }
-        let _ = (t.user_id(), t.jti(), t.is_staff(), t.is_superuser(), t.revoke_claim());
+        let _ = (
+            t.user_id(),
+            t.jti(),
+            t.is_staff(),
+            t.is_superuser(),
+            t.revoke_claim(),
+        );
     }
 });

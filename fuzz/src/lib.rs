@@ -66,9 +66,10 @@ pub fn split_nul(data: &[u8]) -> (&[u8], &[u8]) {
 
 use arbitrary::Arbitrary;
 use wsauth_core::{
-    dumps, session_auth_hash, Answer, Handshake, Request, SessionRow, Step, UserRecord, Authenticator, AuthSettings, Carrier, ClaimValue, Close, Decision,
-    InlineStr, MintRequest, OriginPolicy, Requirement, Route, Routes, SessionSettings,
-    SessionVerifier, UserSource, MAX_REASON_BYTES, SESSION_STORE_SALT,
+    dumps, session_auth_hash, Answer, AuthSettings, Authenticator, Carrier, ClaimValue, Close,
+    Decision, Handshake, InlineStr, MintRequest, OriginPolicy, Request, Requirement, Route, Routes,
+    SessionRow, SessionSettings, SessionVerifier, Step, UserRecord, UserSource, MAX_REASON_BYTES,
+    SESSION_STORE_SALT,
 };
 
 /// The stored password hash of every fuzz user.
@@ -99,8 +100,17 @@ pub fn routes() -> Routes {
         r("chat", "/ws/chat/<room>/", Requirement::Authenticated).auth_message(Some(true)),
         r("admin", "/ws/admin/chat/", Requirement::Staff),
         r("superuser", "/ws/superuser/", Requirement::Superuser),
-        r("docs", "/ws/docs/<int:doc>/", Requirement::Owner("doc".into())),
-        r("teams", "/ws/teams/<team>/", Requirement::Member("team".into())).auth_message(Some(true)),
+        r(
+            "docs",
+            "/ws/docs/<int:doc>/",
+            Requirement::Owner("doc".into()),
+        ),
+        r(
+            "teams",
+            "/ws/teams/<team>/",
+            Requirement::Member("team".into()),
+        )
+        .auth_message(Some(true)),
     ])
 }
 
@@ -111,15 +121,21 @@ pub const AUTH_CONFIGS: usize = 3;
 
 /// The authenticator of configuration `i % AUTH_CONFIGS`, built once.
 pub fn authenticator(i: usize) -> &'static Authenticator {
-    static CELLS: [OnceLock<Authenticator>; AUTH_CONFIGS] = [const { OnceLock::new() }; AUTH_CONFIGS];
+    static CELLS: [OnceLock<Authenticator>; AUTH_CONFIGS] =
+        [const { OnceLock::new() }; AUTH_CONFIGS];
     let i = i % AUTH_CONFIGS;
     CELLS[i].get_or_init(|| {
-        let tokens = TokenVerifier::new(JwtSettings::default(), SecretKey::from(SECRET)).expect("key");
+        let tokens =
+            TokenVerifier::new(JwtSettings::default(), SecretKey::from(SECRET)).expect("key");
         let auth = Authenticator::new(tokens, routes());
         match i {
             1 => {
-                let sessions = SessionVerifier::new(SessionSettings::default(), SecretKey::from(SECRET), vec![])
-                    .expect("key");
+                let sessions = SessionVerifier::new(
+                    SessionSettings::default(),
+                    SecretKey::from(SECRET),
+                    vec![],
+                )
+                .expect("key");
                 let settings = AuthSettings {
                     users: UserSource::Directory,
                     check_revoked_jti: true,
@@ -131,7 +147,8 @@ pub fn authenticator(i: usize) -> &'static Authenticator {
             2 => {
                 let mut settings = AuthSettings::default();
                 settings.credentials.carriers.push(Carrier::Message);
-                let origins = OriginPolicy::allowlist(&["https://app.example.com"], true).expect("pattern");
+                let origins =
+                    OriginPolicy::allowlist(&["https://app.example.com"], true).expect("pattern");
                 auth.with_settings(settings).with_origins(origins)
             }
             _ => auth,
@@ -141,8 +158,16 @@ pub fn authenticator(i: usize) -> &'static Authenticator {
 
 /// A token for user `user_id` minted at `now` with `lifetime`, carrying the flags.
 pub fn token(user_id: ClaimValue, staff: bool, superuser: bool, now: i64, lifetime: i64) -> String {
-    let extra = [("is_staff", ClaimValue::Bool(staff)), ("is_superuser", ClaimValue::Bool(superuser))];
-    let req = MintRequest { user_id, lifetime, jti: "5deaf7cb90ae4aa19d99bbc485d1d10b", extra: &extra };
+    let extra = [
+        ("is_staff", ClaimValue::Bool(staff)),
+        ("is_superuser", ClaimValue::Bool(superuser)),
+    ];
+    let req = MintRequest {
+        user_id,
+        lifetime,
+        jti: "5deaf7cb90ae4aa19d99bbc485d1d10b",
+        extra: &extra,
+    };
     verifier(0).mint(&req, now)
 }
 
@@ -167,7 +192,13 @@ pub fn session_data(pk: &str, now: i64) -> String {
         r#"{{"_auth_user_id":"{pk}","_auth_user_backend":"django.contrib.auth.backends.ModelBackend","_auth_user_hash":"{}"}}"#,
         session_auth_hash(PASSWORD, &SecretKey::from(SECRET))
     );
-    dumps(json.as_bytes(), &SecretKey::from(SECRET), SESSION_STORE_SALT, true, now - 3600)
+    dumps(
+        json.as_bytes(),
+        &SecretKey::from(SECRET),
+        SESSION_STORE_SALT,
+        true,
+        now - 3600,
+    )
 }
 
 /// What every decision must satisfy, whatever the input: a close reason fits
@@ -178,13 +209,22 @@ pub fn check_decision(auth: &Authenticator, d: &Decision, secrets: &[&str], now:
         check_close(c, secrets);
     }
     if let Decision::Accept(a) = d {
-        let route = auth.routes().get(a.route.index()).expect("accepted on a known route");
+        let route = auth
+            .routes()
+            .get(a.route.index())
+            .expect("accepted on a known route");
         let user = a.principal.user();
         match route.requirement() {
             Requirement::Anonymous => {}
-            Requirement::Staff => assert!(user.is_some_and(|u| u.is_staff), "non-staff on a staff route"),
+            Requirement::Staff => assert!(
+                user.is_some_and(|u| u.is_staff),
+                "non-staff on a staff route"
+            ),
             Requirement::Superuser => {
-                assert!(user.is_some_and(|u| u.is_superuser), "non-superuser on a superuser route")
+                assert!(
+                    user.is_some_and(|u| u.is_superuser),
+                    "non-superuser on a superuser route"
+                )
             }
             _ => assert!(user.is_some(), "anonymous on an authenticated route"),
         }
@@ -196,7 +236,10 @@ pub fn check_decision(auth: &Authenticator, d: &Decision, secrets: &[&str], now:
         }
         if let Some(p) = &a.subprotocol {
             for s in secrets {
-                assert!(s.len() < 8 || !p.as_str().contains(s), "secret echoed as subprotocol");
+                assert!(
+                    s.len() < 8 || !p.as_str().contains(s),
+                    "secret echoed as subprotocol"
+                );
             }
         }
     }
@@ -205,9 +248,16 @@ pub fn check_decision(auth: &Authenticator, d: &Decision, secrets: &[&str], now:
 /// A close reason fits a close frame and never carries a secret.
 pub fn check_close(c: &Close, secrets: &[&str]) {
     let reason = c.reason.as_str();
-    assert!(reason.len() <= MAX_REASON_BYTES, "close reason of {} bytes", reason.len());
+    assert!(
+        reason.len() <= MAX_REASON_BYTES,
+        "close reason of {} bytes",
+        reason.len()
+    );
     for s in secrets {
-        assert!(s.len() < 8 || !reason.contains(s), "secret in a close reason");
+        assert!(
+            s.len() < 8 || !reason.contains(s),
+            "secret in a close reason"
+        );
     }
 }
 
@@ -248,7 +298,11 @@ pub enum Reply {
 
 /// Drives `hs` to its decision, answering each lookup with the next reply
 /// (`Failed` once they run out). A handshake must finish within 8 polls.
-pub fn drive<'r>(hs: &mut Handshake<'_>, replies: &mut impl Iterator<Item = &'r Reply>, now: i64) -> Decision {
+pub fn drive<'r>(
+    hs: &mut Handshake<'_>,
+    replies: &mut impl Iterator<Item = &'r Reply>,
+    now: i64,
+) -> Decision {
     let mut steps = 0;
     loop {
         steps += 1;
@@ -262,7 +316,11 @@ pub fn drive<'r>(hs: &mut Handshake<'_>, replies: &mut impl Iterator<Item = &'r 
         let answer = match replies.next() {
             None | Some(Reply::Failed) => Answer::Failed,
             Some(Reply::SessionNone) => Answer::Session(None),
-            Some(Reply::Session { valid, user, expires_in }) => Answer::Session(Some(SessionRow {
+            Some(Reply::Session {
+                valid,
+                user,
+                expires_in,
+            }) => Answer::Session(Some(SessionRow {
                 session_key: SESSION_KEY,
                 session_data: if *valid {
                     &session_rows()[usize::from(*user) % PKS.len()]
@@ -272,9 +330,19 @@ pub fn drive<'r>(hs: &mut Handshake<'_>, replies: &mut impl Iterator<Item = &'r 
                 expire_date: now + i64::from(*expires_in),
             })),
             Some(Reply::UserNone) => Answer::User(None),
-            Some(Reply::User { pk, active, staff, superuser, same_password }) => Answer::User(Some(UserRecord {
+            Some(Reply::User {
+                pk,
+                active,
+                staff,
+                superuser,
+                same_password,
+            }) => Answer::User(Some(UserRecord {
                 pk: PKS[usize::from(*pk) % PKS.len()],
-                password: if *same_password { PASSWORD } else { "pbkdf2_sha256$1$x$y=" },
+                password: if *same_password {
+                    PASSWORD
+                } else {
+                    "pbkdf2_sha256$1$x$y="
+                },
                 is_active: *active,
                 is_staff: *staff,
                 is_superuser: *superuser,

@@ -45,7 +45,11 @@ use wsauth_smol::Gateway;
 const STEP: Duration = Duration::from_secs(10);
 
 #[derive(Debug, Parser)]
-#[command(name = "wsload", version, about = "WebSocket load generator (loopback targets only)")]
+#[command(
+    name = "wsload",
+    version,
+    about = "WebSocket load generator (loopback targets only)"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -118,6 +122,9 @@ struct RunArgs {
     /// `open` (accepted; the client closes with 1000) or the close code the server must send.
     #[arg(long, default_value = "open")]
     expect: String,
+    /// Also report this process's CPU time per measured cycle (Linux `/proc`).
+    #[arg(long)]
+    server_pid: Option<u32>,
 }
 
 #[derive(Debug, Args)]
@@ -240,8 +247,8 @@ fn serve(args: ServeArgs) -> Result<(), String> {
             std::env::set_var("SMOL_THREADS", threads.to_string());
             smol::block_on(async move {
                 let app = Arc::new(ReferenceApp::new(wsauth_smol::SmolRuntime));
-                let gateway = Gateway::from_config(&config, host, app)
-                    .map_err(|e| format!("config: {e}"))?;
+                let gateway =
+                    Gateway::from_config(&config, host, app).map_err(|e| format!("config: {e}"))?;
                 let server = wsauth_smol::Server::bind(listen, gateway.clone())
                     .await
                     .map_err(|e| format!("listen on {listen}: {e}"))?;
@@ -265,8 +272,8 @@ fn serve(args: ServeArgs) -> Result<(), String> {
                 .map_err(|e| format!("tokio runtime: {e}"))?;
             rt.block_on(async move {
                 let app = Arc::new(ReferenceApp::new(wsauth_tokio::TokioRuntime));
-                let gateway = Gateway::from_config(&config, host, app)
-                    .map_err(|e| format!("config: {e}"))?;
+                let gateway =
+                    Gateway::from_config(&config, host, app).map_err(|e| format!("config: {e}"))?;
                 let server = wsauth_tokio::Server::bind(listen, gateway.clone())
                     .await
                     .map_err(|e| format!("listen on {listen}: {e}"))?;
@@ -311,7 +318,9 @@ impl Prepared {
             .next()
             .ok_or_else(|| format!("--url host {host} has no address"))?;
         if !addr.ip().is_loopback() {
-            return Err(format!("--url {host}: only targets on this machine (loopback)"));
+            return Err(format!(
+                "--url {host}: only targets on this machine (loopback)"
+            ));
         }
         let mut headers = Vec::new();
         for h in &t.headers {
@@ -401,7 +410,10 @@ async fn open(p: &Prepared) -> Result<Ws, Fail> {
     .await?
     {
         Ok((ws, _)) => Ok(ws),
-        Err(WsError::Http(r)) => Err(Fail::new(format!("upgrade refused: HTTP {}", r.status().as_u16()))),
+        Err(WsError::Http(r)) => Err(Fail::new(format!(
+            "upgrade refused: HTTP {}",
+            r.status().as_u16()
+        ))),
         Err(e) => Err(Fail::new(format!("upgrade: {}", error_kind(&e)))),
     }
 }
@@ -506,6 +518,21 @@ fn client_runtime(threads: Option<usize>) -> Result<tokio::runtime::Runtime, Str
 // ---------------------------------------------------------------------------
 // run
 
+/// `USER_HZ`, the unit of `/proc/<pid>/stat` CPU times (100 on every Linux ABI in use).
+const CLOCK_TICKS_PER_SEC: f64 = 100.0;
+
+/// User + system CPU time of process `pid` (all threads), in clock ticks.
+fn cpu_ticks(pid: u32) -> Option<u64> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // The command name (field 2) may hold spaces; the fields after it are plain.
+    let rest = stat.rsplit_once(')')?.1;
+    let mut fields = rest.split_whitespace();
+    // After the name: state is field 3, utime field 14, stime field 15.
+    let utime: u64 = fields.nth(11)?.parse().ok()?;
+    let stime: u64 = fields.next()?.parse().ok()?;
+    Some(utime + stime)
+}
+
 #[derive(Default)]
 struct Tally {
     cycles: u64,
@@ -516,7 +543,8 @@ struct Tally {
 fn run(args: RunArgs) -> Result<(), String> {
     let p = Arc::new(Prepared::new(&args.target)?);
     let expect = parse_expect(&args.expect)?;
-    if !(args.duration > 0.0 && args.duration <= 3600.0) || !(0.0..=600.0).contains(&args.warmup) {
+    let duration_ok = args.duration > 0.0 && args.duration <= 3600.0;
+    if !duration_ok || !(0.0..=600.0).contains(&args.warmup) {
         return Err("--duration must be in (0, 3600] and --warmup in [0, 600]".into());
     }
     let concurrency = args.concurrency.clamp(1, 10_000);
@@ -524,10 +552,19 @@ fn run(args: RunArgs) -> Result<(), String> {
     let rt = client_runtime(args.target.threads)?;
     let warmup = Duration::from_secs_f64(args.warmup);
     let duration = Duration::from_secs_f64(args.duration);
-    let tally = rt.block_on(async move {
+    let server_pid = args.server_pid;
+    let (tally, cpu_ticks) = rt.block_on(async move {
         let start = Instant::now();
         let measure_from = start + warmup;
         let end = measure_from + duration;
+        let cpu = tokio::spawn(async move {
+            let pid = server_pid?;
+            tokio::time::sleep_until(measure_from.into()).await;
+            let a = cpu_ticks(pid)?;
+            tokio::time::sleep_until(end.into()).await;
+            let b = cpu_ticks(pid)?;
+            Some(b.saturating_sub(a))
+        });
         let mut tasks = Vec::new();
         for _ in 0..concurrency {
             let p = p.clone();
@@ -570,10 +607,14 @@ fn run(args: RunArgs) -> Result<(), String> {
                     }
                 }
                 Ok(Err(e)) => *all.failures.entry(format!("client task: {e}")).or_default() += 1,
-                Err(_) => *all.failures.entry("client task: did not stop".into()).or_default() += 1,
+                Err(_) => {
+                    *all.failures
+                        .entry("client task: did not stop".into())
+                        .or_default() += 1
+                }
             }
         }
-        all
+        (all, cpu.await.ok().flatten())
     });
     rt.shutdown_timeout(Duration::from_secs(1));
     let mut lat = tally.latencies_us;
@@ -598,6 +639,9 @@ fn run(args: RunArgs) -> Result<(), String> {
             "failed": failed,
             "failures": tally.failures,
             "latency_ms": { "p50": pct(0.5), "p99": pct(0.99) },
+            "server_cpu_us_per_cycle": cpu_ticks.filter(|_| tally.cycles > 0).map(|t| {
+                t as f64 * 1e6 / CLOCK_TICKS_PER_SEC / tally.cycles as f64
+            }),
         })
     );
     Ok(())
@@ -708,7 +752,11 @@ fn hold(args: HoldArgs) -> Result<(), String> {
             match tokio::time::timeout(left, k).await {
                 Ok(Ok(Ok(()))) => clean += 1,
                 Ok(Ok(Err(f))) => *close_failures.entry(f.0).or_default() += 1,
-                Ok(Err(e)) => *close_failures.entry(format!("client task: {e}")).or_default() += 1,
+                Ok(Err(e)) => {
+                    *close_failures
+                        .entry(format!("client task: {e}"))
+                        .or_default() += 1
+                }
                 Err(_) => *close_failures.entry("close: timed out".into()).or_default() += 1,
             }
         }

@@ -200,8 +200,12 @@ pub const OPEN_KINDS: [Kind; 5] = [
     Kind::OwnerCookie,
     Kind::OwnerQueryAccess,
 ];
-pub const UNAUTHENTICATED_KINDS: [Kind; 4] =
-    [Kind::BadSignature, Kind::Expired, Kind::Garbage, Kind::NoToken];
+pub const UNAUTHENTICATED_KINDS: [Kind; 4] = [
+    Kind::BadSignature,
+    Kind::Expired,
+    Kind::Garbage,
+    Kind::NoToken,
+];
 pub const FORBIDDEN_KINDS: [Kind; 2] = [Kind::CustomerOnStaff, Kind::StaffNotOwner];
 
 impl Kind {
@@ -238,13 +242,7 @@ impl Kind {
                 None,
                 None,
             ),
-            Kind::StaffHeader => (
-                "/ws/logs/".into(),
-                None,
-                Some(m.valid(staff)),
-                None,
-                None,
-            ),
+            Kind::StaffHeader => ("/ws/logs/".into(), None, Some(m.valid(staff)), None, None),
             Kind::StaffSubprotocol => (
                 "/ws/admin/chat/".into(),
                 None,
@@ -267,13 +265,7 @@ impl Kind {
                 None,
                 None,
             ),
-            Kind::Expired => (
-                "/ws/logs/".into(),
-                None,
-                Some(m.expired(staff)),
-                None,
-                None,
-            ),
+            Kind::Expired => ("/ws/logs/".into(), None, Some(m.expired(staff)), None, None),
             Kind::Garbage => (
                 "/ws/admin/chat/".into(),
                 Some("token=not.a.jwt".into()),
@@ -329,7 +321,9 @@ impl Kind {
 pub fn plan(open: usize, unauthenticated: usize, forbidden: usize) -> Vec<Kind> {
     let mut kinds: Vec<Kind> = Vec::with_capacity(open + unauthenticated + forbidden);
     kinds.extend((0..open).map(|i| OPEN_KINDS[i % OPEN_KINDS.len()]));
-    kinds.extend((0..unauthenticated).map(|i| UNAUTHENTICATED_KINDS[i % UNAUTHENTICATED_KINDS.len()]));
+    kinds.extend(
+        (0..unauthenticated).map(|i| UNAUTHENTICATED_KINDS[i % UNAUTHENTICATED_KINDS.len()]),
+    );
     kinds.extend((0..forbidden).map(|i| FORBIDDEN_KINDS[i % FORBIDDEN_KINDS.len()]));
     // Fisher-Yates with a fixed LCG: the same order on every run.
     let mut state: u64 = 0x2545_f491_4f6c_dd1d;
@@ -437,7 +431,10 @@ pub async fn open_one<L: LoadRt>(
             drain(&rt, &mut ws).await;
             match got {
                 Message::Close(Some(f)) if u16::from(f.code) == code => Ok(None),
-                Message::Close(Some(f)) => Err(format!("closed with {} instead of {code}", u16::from(f.code))),
+                Message::Close(Some(f)) => Err(format!(
+                    "closed with {} instead of {code}",
+                    u16::from(f.code)
+                )),
                 other => Err(format!("expected close {code}, got {other:?}")),
             }
         }
@@ -587,12 +584,19 @@ impl ServerChild {
     pub fn start(test_name: &str, env: &[(&str, &str)]) -> ServerChild {
         let exe = std::env::current_exe().expect("test binary path");
         let mut cmd = Command::new(exe);
-        cmd.args([test_name, "--exact", "--ignored", "--nocapture", "--test-threads", "1"])
-            .env(CHILD_ENV, "1")
-            .env_remove("WSAUTH_LOAD_N")
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit());
+        cmd.args([
+            test_name,
+            "--exact",
+            "--ignored",
+            "--nocapture",
+            "--test-threads",
+            "1",
+        ])
+        .env(CHILD_ENV, "1")
+        .env_remove("WSAUTH_LOAD_N")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit());
         for (k, v) in env {
             cmd.env(k, v);
         }
@@ -784,40 +788,42 @@ pub fn load_test<L: LoadRt + Send + Sync + Clone + 'static>(l: &L, role: &str) {
             let kinds = kinds.clone();
             let minter = minter.clone();
             let opened_tx = opened_tx.clone();
-            handles.push(l.spawn(
-                async move {
-                    let rt = l2.rt();
-                    let mut report = TaskReport::default();
-                    let mut held = Vec::new();
-                    for i in (t..kinds.len()).step_by(tasks) {
-                        let kind = kinds[i];
-                        match open_one(&l2, addr, kind, &minter).await {
-                            Ok(Some(ws)) => {
-                                report.opened += 1;
-                                held.push((i, kind, ws));
-                            }
-                            Ok(None) => {
-                                if let Expect::Close(c) = kind.expect() {
-                                    *report.closed_as_expected.entry(c).or_default() += 1;
+            handles.push(
+                l.spawn(
+                    async move {
+                        let rt = l2.rt();
+                        let mut report = TaskReport::default();
+                        let mut held = Vec::new();
+                        for i in (t..kinds.len()).step_by(tasks) {
+                            let kind = kinds[i];
+                            match open_one(&l2, addr, kind, &minter).await {
+                                Ok(Some(ws)) => {
+                                    report.opened += 1;
+                                    held.push((i, kind, ws));
                                 }
+                                Ok(None) => {
+                                    if let Expect::Close(c) = kind.expect() {
+                                        *report.closed_as_expected.entry(c).or_default() += 1;
+                                    }
+                                }
+                                Err(e) => report.failures.add(format!("{kind:?}: {e}"), i),
                             }
-                            Err(e) => report.failures.add(format!("{kind:?}: {e}"), i),
                         }
-                    }
-                    let _ = opened_tx.unbounded_send(held.len());
-                    // Phase 2, once everyone holds their connections.
-                    let _ = go_rx.await;
-                    for (i, kind, mut ws) in held {
-                        let payload = format!("load {i} {kind:?}");
-                        match echo_and_close(&rt, &mut ws, payload).await {
-                            Ok(()) => report.echoed += 1,
-                            Err(e) => report.failures.add(format!("{kind:?} (held): {e}"), i),
+                        let _ = opened_tx.unbounded_send(held.len());
+                        // Phase 2, once everyone holds their connections.
+                        let _ = go_rx.await;
+                        for (i, kind, mut ws) in held {
+                            let payload = format!("load {i} {kind:?}");
+                            match echo_and_close(&rt, &mut ws, payload).await {
+                                Ok(()) => report.echoed += 1,
+                                Err(e) => report.failures.add(format!("{kind:?} (held): {e}"), i),
+                            }
                         }
+                        report
                     }
-                    report
-                }
-                .boxed(),
-            ));
+                    .boxed(),
+                ),
+            );
         }
         drop(opened_tx);
         let mut held_total = 0usize;
@@ -826,7 +832,9 @@ pub fn load_test<L: LoadRt + Send + Sync + Clone + 'static>(l: &L, role: &str) {
         }
         let opening = started.elapsed();
         // Rejected connections are gone; the accepted ones are all still served.
-        let active_held = server.settle(&rt, held_total, Duration::from_secs(10)).await;
+        let active_held = server
+            .settle(&rt, held_total, Duration::from_secs(10))
+            .await;
         let rss_held = rss_kib(server.pid());
         for g in go {
             let _ = g.send(());
@@ -846,14 +854,23 @@ pub fn load_test<L: LoadRt + Send + Sync + Clone + 'static>(l: &L, role: &str) {
             }
         }
         let active_after = server.settle(&rt, 0, Duration::from_secs(10)).await;
-        (report, held_total, active_held, active_after, opening, rss_held)
+        (
+            report,
+            held_total,
+            active_held,
+            active_after,
+            opening,
+            rss_held,
+        )
     }));
     let Some((report, held_total, active_held, active_after, opening, rss_held)) = outcome else {
         panic!("the load test did not finish within {budget:?}");
     };
     let elapsed = started.elapsed();
     let per_conn = match (rss_before, rss_held) {
-        (Some(a), Some(b)) if held_total > 0 => Some(b.saturating_sub(a) as f64 * 1024.0 / held_total as f64),
+        (Some(a), Some(b)) if held_total > 0 => {
+            Some(b.saturating_sub(a) as f64 * 1024.0 / held_total as f64)
+        }
         _ => None,
     };
     eprintln!(
@@ -870,8 +887,14 @@ pub fn load_test<L: LoadRt + Send + Sync + Clone + 'static>(l: &L, role: &str) {
     );
     assert_eq!(report.opened, n, "connections accepted and held");
     assert_eq!(held_total, n, "connections held at once");
-    assert_eq!(active_held, n, "the server serves every held connection at once");
-    assert_eq!(report.echoed, n, "held connections that echoed and closed cleanly");
+    assert_eq!(
+        active_held, n,
+        "the server serves every held connection at once"
+    );
+    assert_eq!(
+        report.echoed, n,
+        "held connections that echoed and closed cleanly"
+    );
     assert_eq!(
         report.closed_as_expected.get(&4401).copied().unwrap_or(0),
         unauthenticated,
@@ -985,7 +1008,9 @@ pub fn stalled_test<L: LoadRt + Send + Sync + Clone + 'static>(l: &L) {
             match stall {
                 Stall::Silent => {}
                 Stall::HalfHead => sock
-                    .write_all(b"GET /ws/admin/chat/?token=abc HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: we")
+                    .write_all(
+                        b"GET /ws/admin/chat/?token=abc HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: we",
+                    )
                     .await
                     .expect("half a request head"),
                 Stall::Trickle => sock
@@ -1000,7 +1025,8 @@ pub fn stalled_test<L: LoadRt + Send + Sync + Clone + 'static>(l: &L) {
                 l.spawn(
                     async move {
                         let rt = l2.rt();
-                        until_dropped(&rt, sock, stall == Stall::Trickle, Duration::from_secs(15)).await
+                        until_dropped(&rt, sock, stall == Stall::Trickle, Duration::from_secs(15))
+                            .await
                     }
                     .boxed(),
                 ),
@@ -1016,7 +1042,11 @@ pub fn stalled_test<L: LoadRt + Send + Sync + Clone + 'static>(l: &L) {
             }
             rt.sleep(Duration::from_millis(10)).await;
         }
-        assert_eq!(active, 3 * per_kind, "the server holds every stalled client");
+        assert_eq!(
+            active,
+            3 * per_kind,
+            "the server holds every stalled client"
+        );
 
         // Meanwhile, other clients complete authenticated handshakes and echoes.
         let mut workers = Vec::new();
@@ -1024,27 +1054,32 @@ pub fn stalled_test<L: LoadRt + Send + Sync + Clone + 'static>(l: &L) {
         for w in 0..4 {
             let l2 = l.clone();
             let minter = minter.clone();
-            workers.push(l.spawn(
-                async move {
-                    let rt = l2.rt();
-                    let mut slowest = Duration::ZERO;
-                    for i in 0..per_worker {
-                        let kind = OPEN_KINDS[(w + i) % OPEN_KINDS.len()];
-                        let t0 = Instant::now();
-                        let mut ws = open_one(&l2, addr, kind, &minter)
-                            .await?
-                            .ok_or_else(|| "closed instead of held".to_string())?;
-                        echo_and_close(&rt, &mut ws, format!("stalled-test {w} {i}")).await?;
-                        slowest = slowest.max(t0.elapsed());
+            workers.push(
+                l.spawn(
+                    async move {
+                        let rt = l2.rt();
+                        let mut slowest = Duration::ZERO;
+                        for i in 0..per_worker {
+                            let kind = OPEN_KINDS[(w + i) % OPEN_KINDS.len()];
+                            let t0 = Instant::now();
+                            let mut ws = open_one(&l2, addr, kind, &minter)
+                                .await?
+                                .ok_or_else(|| "closed instead of held".to_string())?;
+                            echo_and_close(&rt, &mut ws, format!("stalled-test {w} {i}")).await?;
+                            slowest = slowest.max(t0.elapsed());
+                        }
+                        Ok::<_, String>(slowest)
                     }
-                    Ok::<_, String>(slowest)
-                }
-                .boxed(),
-            ));
+                    .boxed(),
+                ),
+            );
         }
         let mut slowest = Duration::ZERO;
         for w in workers {
-            let s = w.await.expect("worker task").expect("a good client was served");
+            let s = w
+                .await
+                .expect("worker task")
+                .expect("a good client was served");
             slowest = slowest.max(s);
         }
         let served_in = stalled_at.elapsed();

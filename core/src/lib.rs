@@ -96,3 +96,8 @@ pub use route::{
     Converter, PathPattern, PatternError, Requirement, Route, RouteError, RouteMatch, Routes,
     MAX_PARAMS,
 };
+
+/// The README's Rust example, compiled and run as a doctest.
+#[doc = include_str!("../../README.md")]
+#[cfg(doctest)]
+pub struct ReadmeDoctests;

@@ -40,6 +40,9 @@ use wsauth_core::{
     Step, UserKey, UserRecord,
 };
 
+/// tungstenite's per-connection read buffer (see [`Limits::ws_config`]).
+const READ_BUFFER_BYTES: usize = 4 * 1024;
+
 /// Transport limits (the core's own limits — token, cookie and control
 /// message sizes, the auth-message deadline — live in its [`Config`]).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -143,8 +146,12 @@ impl Limits {
     }
 
     fn ws_config(&self) -> WebSocketConfig {
+        // tungstenite zero-fills its read buffer up to this size on the first
+        // read, so it stays resident for every idle connection; larger frames
+        // still arrive whole (the buffer grows to the frame's length, bounded
+        // by `max_frame_size`), only in reads of this size.
         WebSocketConfig::default()
-            .read_buffer_size(16 * 1024)
+            .read_buffer_size(READ_BUFFER_BYTES)
             .write_buffer_size(0)
             .max_write_buffer_size(self.max_message_bytes.saturating_mul(4).max(64 * 1024))
             .max_message_size(Some(self.max_message_bytes))
@@ -300,10 +307,31 @@ impl Gateway {
     async fn handle_untracked<R, S>(
         &self,
         rt: &R,
-        mut stream: S,
+        stream: S,
         peer: Option<SocketAddr>,
         shutdown: &ShutdownHandle,
     ) where
+        R: Runtime,
+        S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+    {
+        // The upgrade runs in its own allocation, freed once it is done: the
+        // request head, its parse and the decision's state are not kept for
+        // the connection's lifetime, only what the open phase needs.
+        let upgraded = self.upgrade(rt, stream, peer).boxed().await;
+        if let Some(open) = upgraded {
+            self.run_open(rt, open, shutdown).await;
+        }
+    }
+
+    /// Reads the upgrade request, decides and answers it. `Some` when the
+    /// connection is open (or awaiting its first auth message).
+    async fn upgrade<R, S>(
+        &self,
+        rt: &R,
+        mut stream: S,
+        peer: Option<SocketAddr>,
+    ) -> Option<Open<S>>
+    where
         R: Runtime,
         S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
     {
@@ -320,32 +348,32 @@ impl Gateway {
         {
             None => {
                 debug!(conn = id, peer = ?peer, "handshake timeout: request head incomplete");
-                return;
+                return None;
             }
             Some(Err(HeadError::TooLarge)) => {
                 debug!(conn = id, peer = ?peer, "request head too large");
                 write_http_error(&mut stream, 431, "Request Header Fields Too Large").await;
-                return;
+                return None;
             }
             Some(Err(HeadError::Malformed)) => {
                 debug!(conn = id, peer = ?peer, "malformed request head");
                 write_http_error(&mut stream, 400, "Bad Request").await;
-                return;
+                return None;
             }
             Some(Err(HeadError::Io(e))) => {
                 debug!(conn = id, peer = ?peer, error = %e, "connection ended before the upgrade");
-                return;
+                return None;
             }
             Some(Ok(head)) => head,
         };
         if create_response(&head.request).is_err() {
             debug!(conn = id, peer = ?peer, "not a WebSocket upgrade request");
             write_http_error(&mut stream, 400, "Bad Request").await;
-            return;
+            return None;
         }
 
-        let path = head.request.uri().path().to_string();
-        let query = head.request.uri().query().unwrap_or("").to_string();
+        let path = head.request.uri().path();
+        let query = head.request.uri().query().unwrap_or("");
         let headers: Vec<(&str, &[u8])> = head
             .request
             .headers()
@@ -353,7 +381,7 @@ impl Gateway {
             .map(|(n, v)| (n.as_str(), v.as_bytes()))
             .collect();
         let mut view =
-            HandshakeView::new(&path, &query, &headers).with_method(head.request.method().as_str());
+            HandshakeView::new(path, query, &headers).with_method(head.request.method().as_str());
         if let Some(p) = peer {
             view = view.with_peer(p.ip());
         }
@@ -372,17 +400,17 @@ impl Gateway {
         let route_name = route_of(auth, &decision)
             .or_else(|| {
                 auth.routes()
-                    .find(&path)
+                    .find(path)
                     .and_then(|m| auth.routes().get(m.index()))
                     .map(|r| r.name())
             })
             .map(str::to_string);
-        self.audit(AuthEvent {
+        let event = AuthEvent {
             time_ms: unix_ms(),
             conn: id,
             peer,
-            path: path.clone(),
-            route: route_name.clone(),
+            path: path.to_string(),
+            route: route_name,
             stage: Stage::Upgrade,
             outcome: match decision {
                 Decision::Accept(_) => Outcome::Accept,
@@ -404,7 +432,8 @@ impl Gateway {
                 .principal()
                 .and_then(|p| p.user())
                 .map(|u| method_name(u.method)),
-        });
+        };
+        self.audit(&event);
         if let Decision::Close(c) = &decision {
             if let Some(secs) = c.retry_after {
                 debug!(conn = id, retry_after_secs = secs, "rate limited");
@@ -443,7 +472,7 @@ impl Gateway {
         let mut ws = match timeout(rt, left.max(Duration::from_millis(100)), upgrade).await {
             None => {
                 debug!(conn = id, "handshake timeout while answering the upgrade");
-                return;
+                return None;
             }
             Some(Err(WsError::Http(resp))) => {
                 debug!(
@@ -451,16 +480,16 @@ impl Gateway {
                     status = resp.status().as_u16(),
                     "upgrade refused"
                 );
-                return;
+                return None;
             }
             Some(Err(e)) => {
                 debug!(conn = id, error = %e, "upgrade failed");
-                return;
+                return None;
             }
             Some(Ok(ws)) => ws,
         };
 
-        let conn = match Connection::new(&decision, &path) {
+        let conn = match Connection::new(&decision, path) {
             Some(conn) => conn,
             None => {
                 if let Decision::Close(c) = decision {
@@ -473,16 +502,16 @@ impl Gateway {
                     )
                     .await;
                 }
-                return;
+                return None;
             }
         };
         let ctx = ConnCtx {
             id,
             peer,
-            path,
-            route: route_name.unwrap_or_default(),
+            path: event.path,
+            route: event.route.unwrap_or_default(),
         };
-        self.run_open(rt, ws, conn, ctx, shutdown).await;
+        Some(Open { ws, conn, ctx })
     }
 
     /// The upgrade decision: the core's, with host steps answered and the
@@ -604,7 +633,7 @@ impl Gateway {
         }
     }
 
-    fn audit(&self, event: AuthEvent) {
+    fn audit(&self, event: &AuthEvent) {
         info!(
             conn = event.conn,
             peer = %event.peer.map(|p| p.to_string()).unwrap_or_default(),
@@ -618,7 +647,7 @@ impl Gateway {
             method = event.method.as_deref().unwrap_or("-"),
             "auth decision"
         );
-        self.inner.app.audit(&event);
+        self.inner.app.audit(event);
     }
 
     fn conn_info(&self, ctx: &ConnCtx, conn: &Connection) -> ConnInfo {
@@ -670,17 +699,16 @@ impl Gateway {
 
     /// Drives an accepted connection: the core's deadlines, control messages,
     /// the application's messages both ways, shutdown.
-    async fn run_open<R, S>(
-        &self,
-        rt: &R,
-        mut ws: WebSocketStream<S>,
-        mut conn: Connection,
-        ctx: ConnCtx,
-        shutdown: &ShutdownHandle,
-    ) where
+    async fn run_open<R, S>(&self, rt: &R, open: Open<S>, shutdown: &ShutdownHandle)
+    where
         R: Runtime,
         S: AsyncRead + AsyncWrite + Unpin + Send,
     {
+        let Open {
+            mut ws,
+            mut conn,
+            ctx,
+        } = open;
         let limits = &self.inner.limits;
         let auth = &self.inner.auth;
         let (outbox, mut rx) = Outbox::channel(ctx.id, limits.outbox_capacity);
@@ -731,7 +759,7 @@ impl Gateway {
                         };
                         let ev =
                             self.event(&ctx, stage, Outcome::Close, Some(&c), conn.principal());
-                        self.audit(AuthEvent {
+                        self.audit(&AuthEvent {
                             stage: Stage::Timeout,
                             ..ev
                         });
@@ -772,21 +800,30 @@ impl Gateway {
                     };
                     let before = conn.state();
                     let mut control = true;
-                    let close = match conn.handle_message(auth, bytes, unix_secs()) {
-                        MessageAction::Deliver => {
+                    // The core's handshake state is large and rare here (an
+                    // auth or refresh message): it goes to the heap, so the
+                    // open phase's future stays small for idle connections.
+                    let action = match conn.handle_message(auth, bytes, unix_secs()) {
+                        MessageAction::Deliver => InBand::Deliver,
+                        MessageAction::Close(c) => InBand::Close(c),
+                        MessageAction::Steps(hs) => InBand::Steps(Box::new(hs)),
+                        _ => InBand::Nothing,
+                    };
+                    let close = match action {
+                        InBand::Deliver => {
                             control = false;
                             if let Some(h) = handler.as_mut() {
                                 h.message(app_message(bytes, text));
                             }
                             None
                         }
-                        MessageAction::Close(c) => Some(c),
-                        MessageAction::Steps(mut hs) => {
-                            let d = self.drive(rt, &mut hs).await;
+                        InBand::Close(c) => Some(c),
+                        InBand::Steps(mut hs) => {
+                            let d = self.drive(rt, &mut hs).boxed().await;
                             drop(hs);
                             conn.finish(d, unix_secs())
                         }
-                        _ => None,
+                        InBand::Nothing => None,
                     };
                     let stage = if before == ConnState::AwaitingAuth {
                         Stage::AuthMessage
@@ -794,7 +831,7 @@ impl Gateway {
                         Stage::Refresh
                     };
                     if let Some(c) = close {
-                        self.audit(self.event(
+                        self.audit(&self.event(
                             &ctx,
                             stage,
                             Outcome::Close,
@@ -804,7 +841,7 @@ impl Gateway {
                         break Some((c.code_u16(), c.reason.as_str().to_string()));
                     }
                     if control && conn.state() == ConnState::Open {
-                        self.audit(self.event(
+                        self.audit(&self.event(
                             &ctx,
                             stage,
                             Outcome::Accept,
@@ -846,6 +883,21 @@ enum Event {
     Timer,
     Out(Option<Message>),
     In(Option<Result<Message, WsError>>),
+}
+
+/// A message's action, with the core's handshake state boxed.
+enum InBand<'a> {
+    Deliver,
+    Close(Close),
+    Steps(Box<wsauth_core::Handshake<'a>>),
+    Nothing,
+}
+
+/// What the open phase keeps of a completed upgrade.
+struct Open<S> {
+    ws: WebSocketStream<Replay<S>>,
+    conn: Connection,
+    ctx: ConnCtx,
 }
 
 struct ConnCtx {
@@ -972,16 +1024,32 @@ async fn close_ws<R, S>(
 }
 
 /// `fut`'s output, or `None` after `dur`.
+///
+/// The timer is armed only once `fut` is pending: most lookups, reads and
+/// writes complete on their first poll, and a runtime timer costs a
+/// registration (on smol, a wake-up of the reactor thread).
 pub(crate) async fn timeout<R: Runtime, F: Future>(
     rt: &R,
     dur: Duration,
     fut: F,
 ) -> Option<F::Output> {
-    let fut = pin!(fut);
-    match future::select(fut, rt.sleep(dur)).await {
-        Either::Left((out, _)) => Some(out),
-        Either::Right(((), _)) => None,
-    }
+    let deadline = std::time::Instant::now().checked_add(dur);
+    let mut fut = pin!(fut);
+    let mut timer: Option<BoxFuture<'static, ()>> = None;
+    future::poll_fn(|cx| {
+        if let Poll::Ready(out) = fut.as_mut().poll(cx) {
+            return Poll::Ready(Some(out));
+        }
+        let t = timer.get_or_insert_with(|| match deadline {
+            Some(d) => rt.sleep_until(d),
+            None => rt.sleep(dur),
+        });
+        match t.poll_unpin(cx) {
+            Poll::Ready(()) => Poll::Ready(None),
+            Poll::Pending => Poll::Pending,
+        }
+    })
+    .await
 }
 
 /// Unix time in whole seconds (the core's clock).
@@ -1021,5 +1089,72 @@ pub fn resolve_secret_ref(r: &wsauth_core::SecretRef) -> Option<String> {
         }),
         #[allow(unreachable_patterns)]
         _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::atomic::AtomicUsize;
+
+    /// A runtime whose timers never fire on their own and are counted.
+    #[derive(Clone, Default)]
+    struct CountingRuntime {
+        armed: Arc<AtomicUsize>,
+    }
+
+    impl Runtime for CountingRuntime {
+        fn spawn(&self, task: BoxFuture<'static, ()>) {
+            drop(task);
+        }
+        fn sleep(&self, duration: Duration) -> BoxFuture<'static, ()> {
+            self.armed.fetch_add(1, Ordering::SeqCst);
+            if duration.is_zero() {
+                future::ready(()).boxed()
+            } else {
+                future::pending().boxed()
+            }
+        }
+    }
+
+    #[test]
+    fn timeout_arms_no_timer_for_a_ready_future() {
+        let rt = CountingRuntime::default();
+        let out = futures::executor::block_on(timeout(&rt, Duration::from_secs(5), async { 7 }));
+        assert_eq!(out, Some(7));
+        assert_eq!(rt.armed.load(Ordering::SeqCst), 0);
+    }
+
+    #[test]
+    fn timeout_arms_one_timer_for_a_pending_future_and_fires() {
+        let rt = CountingRuntime::default();
+        let out =
+            futures::executor::block_on(timeout(&rt, Duration::ZERO, future::pending::<u8>()));
+        assert_eq!(out, None);
+        assert_eq!(rt.armed.load(Ordering::SeqCst), 1);
+    }
+
+    #[test]
+    fn a_pending_future_completing_later_wins_over_its_timer() {
+        let rt = CountingRuntime::default();
+        let (tx, rx) = futures::channel::oneshot::channel::<u8>();
+        let fut = timeout(&rt, Duration::from_secs(5), rx);
+        let mut fut = pin!(fut);
+        let waker = futures::task::noop_waker();
+        let mut cx = std::task::Context::from_waker(&waker);
+        assert!(fut.as_mut().poll(&mut cx).is_pending());
+        assert_eq!(rt.armed.load(Ordering::SeqCst), 1);
+        tx.send(3).ok();
+        assert_eq!(fut.as_mut().poll(&mut cx), Poll::Ready(Some(Ok(3))));
+        assert_eq!(rt.armed.load(Ordering::SeqCst), 1);
+    }
+
+    #[test]
+    fn the_read_buffer_is_small_and_message_limits_stay() {
+        let limits = Limits::default().with_max_message_bytes(100_000);
+        let c = limits.ws_config();
+        assert!(c.read_buffer_size <= 4 * 1024);
+        assert_eq!(c.max_message_size, Some(100_000));
+        assert_eq!(c.max_frame_size, Some(100_000));
     }
 }

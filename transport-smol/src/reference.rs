@@ -382,8 +382,12 @@ impl App for ReferenceApp {
     }
 
     fn audit(&self, event: &AuthEvent) {
+        let hub = lock(&self.hub);
+        if hub.logs.is_empty() {
+            return;
+        }
         let line = event.to_json();
-        for o in lock(&self.hub).logs.values() {
+        for o in hub.logs.values() {
             o.send_json(&line);
         }
     }

@@ -7,7 +7,7 @@ use futures::FutureExt;
 use smol::net::{AsyncToSocketAddrs, TcpListener, TcpStream};
 use std::io;
 use std::net::SocketAddr;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 /// smol's global executor and timers.
 #[derive(Debug, Clone, Copy, Default)]
@@ -21,6 +21,13 @@ impl Runtime for SmolRuntime {
     fn sleep(&self, duration: Duration) -> BoxFuture<'static, ()> {
         async move {
             smol::Timer::after(duration).await;
+        }
+        .boxed()
+    }
+
+    fn sleep_until(&self, deadline: Instant) -> BoxFuture<'static, ()> {
+        async move {
+            smol::Timer::at(deadline).await;
         }
         .boxed()
     }

@@ -26,7 +26,7 @@ use futures::future::BoxFuture;
 use futures::FutureExt;
 use std::io;
 use std::net::SocketAddr;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 use tokio::net::{TcpListener, TcpStream, ToSocketAddrs};
 
 pub use wsauth_smol::{
@@ -46,6 +46,10 @@ impl Runtime for TokioRuntime {
 
     fn sleep(&self, duration: Duration) -> BoxFuture<'static, ()> {
         tokio::time::sleep(duration).boxed()
+    }
+
+    fn sleep_until(&self, deadline: Instant) -> BoxFuture<'static, ()> {
+        tokio::time::sleep_until(deadline.into()).boxed()
     }
 }
 

@@ -29,18 +29,28 @@ pub(crate) enum B64Error {
     BufferTooSmall,
 }
 
-#[inline]
-// Each arm subtracts its own range's first byte: the results are 0..64.
-#[allow(clippy::arithmetic_side_effects)]
-fn sextet(b: u8) -> Option<u8> {
-    match b {
-        b'A'..=b'Z' => Some(b - b'A'),
-        b'a'..=b'z' => Some(b - b'a' + 26),
-        b'0'..=b'9' => Some(b - b'0' + 52),
-        b'-' => Some(62),
-        b'_' => Some(63),
-        _ => None,
+/// Marks a byte outside the alphabet in [`DECODE`].
+const INVALID: u8 = 0xFF;
+
+/// Byte → sextet, [`INVALID`] outside the URL-safe alphabet.
+static DECODE: [u8; 256] = {
+    let mut t = [INVALID; 256];
+    let mut i = 0;
+    while i < ALPHABET.len() {
+        // `i < 64` and every alphabet byte is below 256: both indexes exist.
+        #[allow(clippy::indexing_slicing)]
+        {
+            t[ALPHABET[i] as usize] = i as u8;
+        }
+        i += 1;
     }
+    t
+};
+
+#[inline(always)]
+fn sextet(b: u8) -> u8 {
+    // 256 entries: every `u8` indexes the table.
+    DECODE.get(usize::from(b)).copied().unwrap_or(INVALID)
 }
 
 /// Checks the padding rules and returns the segment without its `=`.
@@ -86,60 +96,117 @@ pub(crate) fn validate_strict(seg: &[u8]) -> Result<usize, B64Error> {
     decode_inner(seg, None)
 }
 
-// `written` counts output bytes: at most `n`, itself below `text.len()`.
+/// Sextets of a 2- or 3-character tail, as (bits, or-ed sextets).
+// Shifts of values below 64 into a u32.
 #[allow(clippy::arithmetic_side_effects)]
-fn decode_inner(seg: &[u8], mut out: Option<&mut [u8]>) -> Result<usize, B64Error> {
+#[inline(always)]
+fn tail_bits(rem: &[u8]) -> (u32, u8) {
+    let mut v = 0u32;
+    let mut seen = 0u8;
+    for &b in rem {
+        let x = sextet(b);
+        seen |= x;
+        v = (v << 6) | u32::from(x & 63);
+    }
+    (v, seen)
+}
+
+/// The canonical-tail rule: 2 characters leave 4 unused bits, 3 leave 2.
+#[inline(always)]
+fn tail_ok(len: usize, v: u32) -> Result<(), B64Error> {
+    match len {
+        0 => Ok(()),
+        2 if v & 0xF == 0 => Ok(()),
+        3 if v & 0x3 == 0 => Ok(()),
+        2 | 3 => Err(B64Error::NonCanonical),
+        _ => Err(B64Error::Length),
+    }
+}
+
+// Output counts are bounded by `n`, itself below `text.len()`; shifts of sextets into a u32.
+#[allow(clippy::arithmetic_side_effects)]
+fn decode_inner(seg: &[u8], out: Option<&mut [u8]>) -> Result<usize, B64Error> {
     let text = strip(seg)?;
     let n = decoded_len_stripped(text.len());
-    if let Some(o) = out.as_deref() {
-        if o.len() < n {
-            return Err(B64Error::BufferTooSmall);
-        }
-    }
-    let mut written = 0usize;
-    let mut put = |byte: u8, out: &mut Option<&mut [u8]>| {
-        if let Some(o) = out.as_deref_mut() {
-            if let Some(slot) = o.get_mut(written) {
-                *slot = byte;
-            }
-        }
-        written += 1;
-    };
     let mut chunks = text.chunks_exact(4);
-    for c in &mut chunks {
-        let mut v = 0u32;
-        for &b in c {
-            v = (v << 6) | u32::from(sextet(b).ok_or(B64Error::Alphabet)?);
-        }
-        put((v >> 16) as u8, &mut out);
-        put((v >> 8) as u8, &mut out);
-        put(v as u8, &mut out);
-    }
-    let rem = chunks.remainder();
-    let mut v = 0u32;
-    for &b in rem {
-        v = (v << 6) | u32::from(sextet(b).ok_or(B64Error::Alphabet)?);
-    }
-    match rem.len() {
-        0 => {}
-        2 => {
-            // 12 bits: 8 used, 4 must be zero.
-            if v & 0xF != 0 {
-                return Err(B64Error::NonCanonical);
+    // Invalid bytes map to 0xFF: one test after the loop finds any of them.
+    let mut seen = 0u8;
+    match out {
+        Some(o) => {
+            let o = o.get_mut(..n).ok_or(B64Error::BufferTooSmall)?;
+            // Eight characters (48 bits) at a time, then at most one group
+            // of four, then the 2- or 3-character tail.
+            let mut wide = text.chunks_exact(8);
+            let mut wide_out = o.chunks_exact_mut(6);
+            for (c, dst) in (&mut wide).zip(&mut wide_out) {
+                let [c0, c1, c2, c3, c4, c5, c6, c7] = *c else {
+                    continue;
+                };
+                let x = [
+                    sextet(c0),
+                    sextet(c1),
+                    sextet(c2),
+                    sextet(c3),
+                    sextet(c4),
+                    sextet(c5),
+                    sextet(c6),
+                    sextet(c7),
+                ];
+                seen |= x[0] | x[1] | x[2] | x[3] | x[4] | x[5] | x[6] | x[7];
+                let v = x.iter().fold(0u64, |v, &s| (v << 6) | u64::from(s));
+                let bytes = (v << 16).to_be_bytes();
+                if let (Some(src), 6) = (bytes.get(..6), dst.len()) {
+                    dst.copy_from_slice(src);
+                }
             }
-            put((v >> 4) as u8, &mut out);
-        }
-        3 => {
-            // 18 bits: 16 used, 2 must be zero.
-            if v & 0x3 != 0 {
-                return Err(B64Error::NonCanonical);
+            chunks = wide.remainder().chunks_exact(4);
+            let mut outs = wide_out.into_remainder().chunks_exact_mut(3);
+            for (c, dst) in (&mut chunks).zip(&mut outs) {
+                let (a, b, cc, d) = match *c {
+                    [a, b, cc, d] => (sextet(a), sextet(b), sextet(cc), sextet(d)),
+                    _ => (INVALID, INVALID, INVALID, INVALID),
+                };
+                seen |= a | b | cc | d;
+                let v = (u32::from(a) << 18)
+                    | (u32::from(b) << 12)
+                    | (u32::from(cc) << 6)
+                    | u32::from(d);
+                if let [x, y, z] = dst {
+                    *x = (v >> 16) as u8;
+                    *y = (v >> 8) as u8;
+                    *z = v as u8;
+                }
             }
-            put((v >> 10) as u8, &mut out);
-            put((v >> 2) as u8, &mut out);
+            let rem = chunks.remainder();
+            let (v, tail_seen) = tail_bits(rem);
+            if (seen | tail_seen) & 0xC0 != 0 {
+                return Err(B64Error::Alphabet);
+            }
+            tail_ok(rem.len(), v)?;
+            match (rem.len(), outs.into_remainder()) {
+                (2, [x]) => *x = (v >> 4) as u8,
+                (3, [x, y]) => {
+                    *x = (v >> 10) as u8;
+                    *y = (v >> 2) as u8;
+                }
+                _ => {}
+            }
         }
-        _ => return Err(B64Error::Length),
+        None => {
+            for c in &mut chunks {
+                for &b in c {
+                    seen |= sextet(b);
+                }
+            }
+            let rem = chunks.remainder();
+            let (v, tail_seen) = tail_bits(rem);
+            if (seen | tail_seen) & 0xC0 != 0 {
+                return Err(B64Error::Alphabet);
+            }
+            tail_ok(rem.len(), v)?;
+        }
     }
-    Ok(written)
+    Ok(n)
 }
 
 /// Length of the unpadded base64url encoding of `n` bytes.

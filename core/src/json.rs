@@ -364,6 +364,17 @@ impl<'a> JsonStr<'a> {
         }
     }
 
+    /// The raw bytes when they are the string's UTF-8 text (no escapes, and
+    /// UTF-8 or ASCII): `k == s` is then `plain_bytes() == s.as_bytes()`.
+    #[inline]
+    pub(crate) fn plain_bytes(&self) -> Option<&'a [u8]> {
+        if !self.escaped && (self.enc == Encoding::Utf8 || self.raw.is_ascii()) {
+            Some(self.raw)
+        } else {
+            None
+        }
+    }
+
     /// Python `==` against `s`, without allocating.
     pub(crate) fn eq_str(&self, s: &str) -> bool {
         if !self.escaped && (self.enc == Encoding::Utf8 || self.raw.is_ascii()) {
@@ -393,6 +404,11 @@ impl<'a> JsonStr<'a> {
     /// Copies the string into an [`InlineStr`]; `None` when it is longer than
     /// the capacity or holds a lone surrogate.
     pub(crate) fn to_inline(self) -> Option<InlineStr> {
+        if !self.escaped && self.enc == Encoding::Utf8 {
+            // Validated UTF-8 (surrogates passed): it is a `str` unless it
+            // holds a raw-encoded lone surrogate, which an `InlineStr` cannot hold.
+            return core::str::from_utf8(self.raw).ok().and_then(InlineStr::new);
+        }
         let mut buf = [0u8; InlineStr::CAPACITY];
         let mut len = 0usize;
         for c in self.chars() {
@@ -406,6 +422,22 @@ impl<'a> JsonStr<'a> {
         }
         let s = core::str::from_utf8(buf.get(..len)?).ok()?;
         InlineStr::new(s)
+    }
+
+    /// Writes the string into `dst` (which must be empty) as
+    /// [`to_inline`](Self::to_inline) would make it; `false` when that is `None`.
+    pub(crate) fn write_inline(self, dst: &mut InlineStr) -> bool {
+        if !self.escaped && self.enc == Encoding::Utf8 {
+            // See `to_inline`.
+            return core::str::from_utf8(self.raw).is_ok() && dst.set_bytes(self.raw);
+        }
+        match self.to_inline() {
+            Some(s) => {
+                *dst = s;
+                true
+            }
+            None => false,
+        }
     }
 
     /// The decoded string; `None` when it holds a lone surrogate.
@@ -715,6 +747,24 @@ fn utf8_seq(s: &[u8], i: usize) -> Option<(u32, usize)> {
     }
 }
 
+/// Non-zero for the bytes that end a run of plain string characters: `"`,
+/// `\\`, control characters and non-ASCII bytes.
+static STRING_STOP: [u8; 256] = {
+    let mut t = [1u8; 256];
+    let mut b = 0x20;
+    while b < 0x80 {
+        if b != b'"' as usize && b != b'\\' as usize {
+            // `b < 0x80`: the index exists.
+            #[allow(clippy::indexing_slicing)]
+            {
+                t[b] = 0;
+            }
+        }
+        b += 1;
+    }
+    t
+};
+
 /// Validates a string whose opening quote is at `i`; returns the index after
 /// the closing quote and whether it contains escapes.
 // Index steps stay within the text plus a literal's length (see `at`).
@@ -723,6 +773,13 @@ fn scan_string(s: &[u8], i: usize, enc: Encoding) -> Result<(usize, bool), JsonE
     let mut j = i + 1;
     let mut escaped = false;
     loop {
+        // Skip a run of printable ASCII other than `"` and `\` at once.
+        if let Some(rest) = s.get(j..) {
+            j += rest
+                .iter()
+                .position(|&b| STRING_STOP.get(usize::from(b)) != Some(&0))
+                .unwrap_or(rest.len());
+        }
         let b = at(s, j).ok_or(JsonError::Syntax)?;
         match b {
             b'"' => return Ok((j + 1, escaped)),
@@ -849,15 +906,31 @@ fn expect_key(s: &[u8], i: usize, enc: Encoding) -> Result<usize, JsonError> {
     Ok(skip_ws(s, j + 1))
 }
 
+fn validate(s: &[u8], enc: Encoding, digits: IntDigits) -> Result<(), JsonError> {
+    let end = validate_value(s, skip_ws(s, 0), enc, digits, 0)?;
+    if skip_ws(s, end) == s.len() {
+        Ok(())
+    } else {
+        Err(JsonError::Syntax)
+    }
+}
+
+/// Validates the value at `i`, itself nested `outer` levels deep; returns
+/// the index after it.
 // Index steps stay within the text plus a literal's length (see `at`).
 // `depth` is only decremented right after a container was pushed or matched.
 #[allow(clippy::arithmetic_side_effects)]
-fn validate(s: &[u8], enc: Encoding, digits: IntDigits) -> Result<(), JsonError> {
+fn validate_value(
+    s: &[u8],
+    mut i: usize,
+    enc: Encoding,
+    digits: IntDigits,
+    outer: usize,
+) -> Result<usize, JsonError> {
     let mut stack = KindStack {
         bits: [0; MAX_DEPTH.div_ceil(64)],
-        depth: 0,
+        depth: outer,
     };
-    let mut i = skip_ws(s, 0);
     loop {
         // A value starts at `i`.
         let b = at(s, i).ok_or(JsonError::Syntax)?;
@@ -895,13 +968,12 @@ fn validate(s: &[u8], enc: Encoding, digits: IntDigits) -> Result<(), JsonError>
         }
         // After a complete value: close containers or move to the next value.
         loop {
+            if stack.depth <= outer {
+                return Ok(i);
+            }
             i = skip_ws(s, i);
             let Some(object) = stack.top_is_object() else {
-                return if i == s.len() {
-                    Ok(())
-                } else {
-                    Err(JsonError::Syntax)
-                };
+                return Err(JsonError::Syntax);
             };
             match (at(s, i), object) {
                 (Some(b','), true) => {
@@ -1023,41 +1095,141 @@ fn read_value(s: &[u8], i: usize, enc: Encoding) -> Option<(JsonValue<'_>, usize
         b'-' if at(s, i + 1) == Some(b'I') => Some((JsonValue::Float(f64::NEG_INFINITY), i + 9)),
         _ => {
             let (end, is_float) = scan_number(s, i, IntDigits::Unlimited).ok()?;
-            let text = s.get(i..end)?;
-            if is_float {
-                let f: f64 = core::str::from_utf8(text).ok()?.parse().ok()?;
-                return Some((JsonValue::Float(f), end));
-            }
-            let (negative, digits) = match text.split_first() {
-                Some((b'-', rest)) => (true, rest),
-                _ => (false, text),
-            };
-            let mut v: i64 = 0;
-            let mut fits = true;
-            for &d in digits {
-                let d = i64::from(d - b'0');
-                let next = v.checked_mul(10).and_then(|x| {
-                    if negative {
-                        x.checked_sub(d)
-                    } else {
-                        x.checked_add(d)
-                    }
-                });
-                match next {
-                    Some(n) => v = n,
-                    None => {
-                        fits = false;
-                        break;
-                    }
-                }
-            }
-            if fits {
-                Some((JsonValue::Int(v), end))
+            Some((number_value(s.get(i..end)?, is_float)?, end))
+        }
+    }
+}
+
+/// The value of a validated number literal.
+// Integer digits were validated as ASCII digits.
+#[allow(clippy::arithmetic_side_effects)]
+#[inline]
+fn number_value(text: &[u8], is_float: bool) -> Option<JsonValue<'_>> {
+    if is_float {
+        let f: f64 = core::str::from_utf8(text).ok()?.parse().ok()?;
+        return Some(JsonValue::Float(f));
+    }
+    let (negative, digits) = match text.split_first() {
+        Some((b'-', rest)) => (true, rest),
+        _ => (false, text),
+    };
+    let mut v: i64 = 0;
+    for &d in digits {
+        let d = i64::from(d - b'0');
+        let next = v.checked_mul(10).and_then(|x| {
+            if negative {
+                x.checked_sub(d)
             } else {
-                Some((JsonValue::BigInt(JsonBigInt { negative, digits }), end))
+                x.checked_add(d)
+            }
+        });
+        match next {
+            Some(n) => v = n,
+            None => return Some(JsonValue::BigInt(JsonBigInt { negative, digits })),
+        }
+    }
+    Some(JsonValue::Int(v))
+}
+
+// ------------------------------------------------------------ one-pass object scan
+
+/// Validates `doc` exactly as [`parse_object`] does, in one pass, calling `f`
+/// for every top-level member in document order (duplicates included: let
+/// the last one win). `f` may be called before an error further on is
+/// found: discard what it gathered when this returns an error.
+pub(crate) fn scan_object<'a>(
+    doc: &'a [u8],
+    enc: Encoding,
+    mut f: impl FnMut(JsonStr<'a>, JsonValue<'a>),
+) -> Result<(), JsonError> {
+    let s = match enc {
+        Encoding::Utf8 => doc.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(doc),
+        Encoding::Latin1 => doc,
+    };
+    let mut i = skip_ws(s, 0);
+    if at(s, i) != Some(b'{') {
+        validate(s, enc, IntDigits::Limited)?;
+        return Err(JsonError::NotAnObject);
+    }
+    i = skip_ws(s, i.saturating_add(1));
+    if at(s, i) == Some(b'}') {
+        i = i.saturating_add(1);
+    } else {
+        loop {
+            if at(s, i) != Some(b'"') {
+                return Err(JsonError::Syntax);
+            }
+            let (key_end, escaped) = scan_string(s, i, enc)?;
+            let raw = s
+                .get(i.saturating_add(1)..key_end.saturating_sub(1))
+                .ok_or(JsonError::Syntax)?;
+            let key = JsonStr { raw, enc, escaped };
+            i = skip_ws(s, key_end);
+            if at(s, i) != Some(b':') {
+                return Err(JsonError::Syntax);
+            }
+            i = skip_ws(s, i.saturating_add(1));
+            let (value, end) = scan_value(s, i, enc)?;
+            f(key, value);
+            i = skip_ws(s, end);
+            match at(s, i) {
+                Some(b',') => i = skip_ws(s, i.saturating_add(1)),
+                Some(b'}') => {
+                    i = i.saturating_add(1);
+                    break;
+                }
+                _ => return Err(JsonError::Syntax),
             }
         }
     }
+    if skip_ws(s, i) == s.len() {
+        Ok(())
+    } else {
+        Err(JsonError::Syntax)
+    }
+}
+
+/// Validates and reads the value at `i`, a member of a top-level object:
+/// (value, end index).
+#[inline]
+fn scan_value(s: &[u8], i: usize, enc: Encoding) -> Result<(JsonValue<'_>, usize), JsonError> {
+    let b = at(s, i).ok_or(JsonError::Syntax)?;
+    let (end, f) = match b {
+        b'"' => {
+            let (end, escaped) = scan_string(s, i, enc)?;
+            let raw = s
+                .get(i.saturating_add(1)..end.saturating_sub(1))
+                .ok_or(JsonError::Syntax)?;
+            return Ok((JsonValue::Str(JsonStr { raw, enc, escaped }), end));
+        }
+        b'-' | b'0'..=b'9' if at(s, i.saturating_add(1)) != Some(b'I') => {
+            let (end, is_float) = scan_number(s, i, IntDigits::Limited)?;
+            let v = s
+                .get(i..end)
+                .and_then(|t| number_value(t, is_float))
+                .ok_or(JsonError::Syntax)?;
+            return Ok((v, end));
+        }
+        b'{' | b'[' => {
+            // Inside the top-level object: one level of nesting is used.
+            let end = validate_value(s, i, enc, IntDigits::Limited, 1)?;
+            let raw = s.get(i..end).ok_or(JsonError::Syntax)?;
+            let v = if b == b'{' {
+                JsonValue::Object(JsonObject { raw, enc })
+            } else {
+                JsonValue::Array(JsonArray { raw, enc })
+            };
+            return Ok((v, end));
+        }
+        b'n' => return literal(s, i, b"null").map(|e| (JsonValue::Null, e)),
+        b't' => return literal(s, i, b"true").map(|e| (JsonValue::Bool(true), e)),
+        b'f' => return literal(s, i, b"false").map(|e| (JsonValue::Bool(false), e)),
+        b'N' => (literal(s, i, b"NaN")?, f64::NAN),
+        b'I' => (literal(s, i, b"Infinity")?, f64::INFINITY),
+        b'-' => (literal(s, i, b"-Infinity")?, f64::NEG_INFINITY),
+        _ => return Err(JsonError::Syntax),
+    };
+    Ok((JsonValue::Float(f), end))
 }
 
 #[cfg(test)]
@@ -1067,6 +1239,73 @@ mod tests {
 
     fn p(s: &str) -> Result<JsonValue<'_>, JsonError> {
         parse(s.as_bytes(), Encoding::Utf8)
+    }
+
+    /// `scan_object` accepts exactly what `parse_object` accepts and reports
+    /// the same members.
+    fn same_as_parse_object(doc: &str) {
+        let whole = parse_object(doc.as_bytes(), Encoding::Utf8);
+        let mut seen = Vec::new();
+        let scanned = scan_object(doc.as_bytes(), Encoding::Utf8, |k, v| seen.push((k, v)));
+        match whole {
+            Ok(obj) => {
+                assert_eq!(scanned, Ok(()), "{doc:?}");
+                // Compared as text: NaN is not equal to itself.
+                let members: Vec<_> = obj.members().collect();
+                assert_eq!(
+                    alloc::format!("{members:?}"),
+                    alloc::format!("{seen:?}"),
+                    "{doc:?}"
+                );
+            }
+            Err(e) => assert!(scanned.is_err(), "{doc:?}: {e:?}"),
+        }
+    }
+
+    #[test]
+    fn scan_object_matches_parse_object() {
+        let docs = [
+            "{}",
+            " { } ",
+            "{\"a\":1}",
+            "\u{feff}{\"a\":1}",
+            "{\"a\" : [1, {\"b\": []}], \"a\": -Infinity, \"c\": NaN, \"d\": 1e400}",
+            "{\"k\\u0065y\": \"v\\n\", \"x\": -0, \"y\": 123456789012345678901234567890}",
+            "{\"t\": true, \"f\": false, \"n\": null, \"s\": \"\u{e9}\"}",
+            "[1]",
+            "1",
+            "{\"a\":1,}",
+            "{\"a\":01}",
+            "{\"a\":1I}",
+            "{\"a\":-}",
+            "{\"a\":[1,]}",
+            "{\"a\":\"\u{1}\"}",
+            "{\"a\":1} x",
+            "{\"a\" 1}",
+            "{1:1}",
+            "{\"a\":tru}",
+            "{\"a\":{\"b\":1}",
+        ];
+        for d in docs {
+            same_as_parse_object(d);
+        }
+        let deep_ok = alloc::format!(
+            "{{\"a\":{}{}}}",
+            "[".repeat(MAX_DEPTH - 1),
+            "]".repeat(MAX_DEPTH - 1)
+        );
+        same_as_parse_object(&deep_ok);
+        assert!(scan_object(deep_ok.as_bytes(), Encoding::Utf8, |_, _| {}).is_ok());
+        let too_deep = alloc::format!(
+            "{{\"a\":{}{}}}",
+            "[".repeat(MAX_DEPTH),
+            "]".repeat(MAX_DEPTH)
+        );
+        same_as_parse_object(&too_deep);
+        assert!(scan_object(too_deep.as_bytes(), Encoding::Utf8, |_, _| {}).is_err());
+        let long = alloc::format!("{{\"a\":{}}}", "9".repeat(MAX_INT_DIGITS + 1));
+        same_as_parse_object(&long);
+        assert!(scan_object(long.as_bytes(), Encoding::Utf8, |_, _| {}).is_err());
     }
 
     #[test]

@@ -59,8 +59,38 @@ use sha2::{Sha256, Sha384, Sha512};
 /// Default size limit for a token, in bytes.
 pub const DEFAULT_MAX_TOKEN_BYTES: usize = 8 * 1024;
 
-/// Decoded header + payload of a token within the default limit fit here.
+/// A decoded segment of a token within the default limit fits here.
 const STACK_DECODE_BYTES: usize = DEFAULT_MAX_TOKEN_BYTES / 4 * 3;
+
+/// A decoded segment of a typical token (a few claims) fits here; only this
+/// much is zeroed on the stack for it.
+const SMALL_DECODE_BYTES: usize = 512;
+
+/// The header segments PyJWT / SimpleJWT (and most other libraries) write for
+/// each algorithm: `{"alg":…,"typ":"JWT"}`, `{"typ":"JWT","alg":…}` and
+/// `{"alg":…}`. A byte-equal header decodes to an object whose only members
+/// are `alg` (the configured algorithm) and `typ`, so it passes every header
+/// check; base64 and JSON are skipped for it. Any other header takes the
+/// full path.
+const fn known_headers(alg: Algorithm) -> [&'static [u8]; 3] {
+    match alg {
+        Algorithm::Hs256 => [
+            b"eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9",
+            b"eyJ0eXAiOiJKV1QiLCJhbGciOiJIUzI1NiJ9",
+            b"eyJhbGciOiJIUzI1NiJ9",
+        ],
+        Algorithm::Hs384 => [
+            b"eyJhbGciOiJIUzM4NCIsInR5cCI6IkpXVCJ9",
+            b"eyJ0eXAiOiJKV1QiLCJhbGciOiJIUzM4NCJ9",
+            b"eyJhbGciOiJIUzM4NCJ9",
+        ],
+        Algorithm::Hs512 => [
+            b"eyJhbGciOiJIUzUxMiIsInR5cCI6IkpXVCJ9",
+            b"eyJ0eXAiOiJKV1QiLCJhbGciOiJIUzUxMiJ9",
+            b"eyJhbGciOiJIUzUxMiJ9",
+        ],
+    }
+}
 
 /// The SimpleJWT settings that matter for verification, named after them.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -115,6 +145,24 @@ pub struct InlineStr {
 impl InlineStr {
     /// Capacity in bytes.
     pub const CAPACITY: usize = 256;
+
+    /// The empty string.
+    pub(crate) const EMPTY: InlineStr = InlineStr {
+        len: 0,
+        buf: [0; InlineStr::CAPACITY],
+    };
+
+    /// Replaces the contents with `bytes` (valid UTF-8) if they fit; on
+    /// `false` the contents are unspecified.
+    pub(crate) fn set_bytes(&mut self, bytes: &[u8]) -> bool {
+        let (Some(dst), Ok(len)) = (self.buf.get_mut(..bytes.len()), u16::try_from(bytes.len()))
+        else {
+            return false;
+        };
+        dst.copy_from_slice(bytes);
+        self.len = len;
+        true
+    }
 
     /// Copies `s` if it fits.
     pub fn new(s: &str) -> Option<Self> {
@@ -453,9 +501,9 @@ impl KeyState {
     /// Constant-time check of `sig` over `msg`.
     fn verify(&self, msg: &[u8], sig: &[u8]) -> bool {
         match self {
-            KeyState::Hs256(m) => m.clone().chain_update(msg).verify_slice(sig).is_ok(),
-            KeyState::Hs384(m) => m.clone().chain_update(msg).verify_slice(sig).is_ok(),
-            KeyState::Hs512(m) => m.clone().chain_update(msg).verify_slice(sig).is_ok(),
+            KeyState::Hs256(m) => mac_verify(m, msg, sig),
+            KeyState::Hs384(m) => mac_verify(m, msg, sig),
+            KeyState::Hs512(m) => mac_verify(m, msg, sig),
         }
     }
 
@@ -476,11 +524,22 @@ impl KeyState {
     }
 }
 
+/// Clones the keyed state (the key is not hashed again), feeds `msg`, and
+/// compares the tag with `sig` in constant time.
+#[inline]
+fn mac_verify<M: Mac + Clone>(keyed: &M, msg: &[u8], sig: &[u8]) -> bool {
+    let mut mac = keyed.clone();
+    mac.update(msg);
+    mac.verify_slice(sig).is_ok()
+}
+
 /// Verifies access tokens against a key ring (signing key first, then opt-in fallbacks).
 #[derive(Debug, Clone)]
 pub struct TokenVerifier {
     settings: JwtSettings,
     keys: Vec<KeyState>,
+    /// `settings.user_id_claim`, copied once for every [`VerifiedToken`].
+    user_id_claim_name: Option<InlineStr>,
 }
 
 impl TokenVerifier {
@@ -491,6 +550,7 @@ impl TokenVerifier {
     pub fn new(settings: JwtSettings, signing_key: SecretKey) -> Result<Self, KeyError> {
         let state = KeyState::new(settings.algorithm, &signing_key)?;
         Ok(TokenVerifier {
+            user_id_claim_name: InlineStr::new(&settings.user_id_claim),
             settings,
             keys: alloc::vec![state],
         })
@@ -519,24 +579,28 @@ impl TokenVerifier {
         }
         let (signing_input, sig_seg) = token.rsplit_once('.').ok_or(E_MALFORMED)?;
         let (header_seg, payload_seg) = signing_input.split_once('.').ok_or(E_MALFORMED)?;
-        let h_need = b64::decoded_len(header_seg.as_bytes()).map_err(|_| E_MALFORMED)?;
-        let p_need = b64::decoded_len(payload_seg.as_bytes()).unwrap_or(0);
-        let need = h_need.checked_add(p_need).ok_or(E_MALFORMED)?;
-        let parts = with_buffer(need, |buf| {
-            self.verify_in(buf, signing_input, header_seg, payload_seg, sig_seg, now)
-        })?;
-        Ok(VerifiedToken {
+        // Every failure PyJWT reports before the algorithm check is
+        // `malformed`, so the header can be settled first, on its own.
+        let alg_ok = self.check_header(header_seg.as_bytes())?;
+        let p_need = b64::decoded_len(payload_seg.as_bytes()).map_err(|_| E_MALFORMED)?;
+        let mut out = Ok(VerifiedToken {
             token,
             payload_seg,
-            user_id_claim_name: InlineStr::new(&self.settings.user_id_claim),
-            exp: parts.exp,
-            iat: parts.iat,
-            user_id: parts.user_id,
-            jti: parts.jti,
-            is_staff: parts.is_staff,
-            is_superuser: parts.is_superuser,
-            revoke_claim: parts.revoke_claim,
-        })
+            user_id_claim_name: self.user_id_claim_name,
+            exp: 0,
+            iat: None,
+            user_id: None,
+            jti: None,
+            is_staff: false,
+            is_superuser: false,
+            revoke_claim: None,
+        });
+        if let Ok(t) = &mut out {
+            with_buffer(p_need, |buf| {
+                self.verify_in(buf, alg_ok, signing_input, sig_seg, now, t)
+            })?;
+        }
+        out
     }
 
     /// [`verify`](Self::verify) for raw bytes (e.g. a header value); bytes
@@ -553,39 +617,28 @@ impl TokenVerifier {
         self.verify(text, now)
     }
 
+    /// The header checks: `Err` when it is malformed, else whether `alg`
+    /// is the configured algorithm.
+    fn check_header(&self, seg: &[u8]) -> Result<bool, TokenError> {
+        let alg = self.settings.algorithm;
+        if known_headers(alg).contains(&seg) {
+            return Ok(true);
+        }
+        let need = b64::decoded_len(seg).map_err(|_| E_MALFORMED)?;
+        with_buffer(need, |buf| header_outcome(buf, seg, alg))
+    }
+
     fn verify_in(
         &self,
-        buf: &mut [u8],
+        p_buf: &mut [u8],
+        alg_ok: bool,
         signing_input: &str,
-        header_seg: &str,
-        payload_seg: &str,
         sig_seg: &str,
         now: i64,
-    ) -> Result<Parts, TokenError> {
+        out: &mut VerifiedToken<'_>,
+    ) -> Result<(), TokenError> {
         let s = &self.settings;
-        // Header.
-        let h_len = b64::decode_strict(header_seg.as_bytes(), buf).map_err(|_| E_MALFORMED)?;
-        let (h_buf, p_buf) = buf.split_at_mut_checked(h_len).ok_or(E_MALFORMED)?;
-        let header = json::parse_object(h_buf, Encoding::Utf8).map_err(|_| E_MALFORMED)?;
-        let mut alg = None;
-        let mut kid = None;
-        let mut crit = None;
-        let mut b64_member = None;
-        for (k, v) in header.members() {
-            if k.eq_str("alg") {
-                alg = Some(v);
-            } else if k.eq_str("kid") {
-                kid = Some(v);
-            } else if k.eq_str("crit") {
-                crit = Some(v);
-            } else if k.eq_str("b64") {
-                b64_member = Some(v);
-            }
-        }
-        // `b64: false` (detached payload) is never accepted here.
-        if b64_member == Some(JsonValue::Bool(false)) {
-            return Err(E_MALFORMED);
-        }
+        let payload_seg = out.payload_seg;
         let p_len = b64::decode_strict(payload_seg.as_bytes(), p_buf).map_err(|_| E_MALFORMED)?;
         let mut sig = [0u8; 64];
         let sig_len = match b64::decoded_len(sig_seg.as_bytes()) {
@@ -593,30 +646,9 @@ impl TokenVerifier {
             _ => b64::validate_strict(sig_seg.as_bytes()).map(|_| usize::MAX),
         }
         .map_err(|_| E_MALFORMED)?;
-        if let Some(v) = kid {
-            if !matches!(v, JsonValue::Str(_)) {
-                return Err(E_MALFORMED);
-            }
-        }
-        if let Some(v) = crit {
-            let JsonValue::Array(list) = v else {
-                return Err(E_MALFORMED);
-            };
-            if list.is_empty() {
-                return Err(E_MALFORMED);
-            }
-            for item in list.iter() {
-                let ok =
-                    matches!(item, JsonValue::Str(st) if st.eq_str("b64")) && b64_member.is_some();
-                if !ok {
-                    return Err(E_MALFORMED);
-                }
-            }
-        }
         // Algorithm.
-        match alg {
-            Some(JsonValue::Str(a)) if a.eq_str(s.algorithm.as_str()) => {}
-            _ => return Err(E_ALG),
+        if !alg_ok {
+            return Err(E_ALG);
         }
         // Signature.
         let sig = sig.get(..sig_len).unwrap_or(&[]);
@@ -630,8 +662,7 @@ impl TokenVerifier {
         }
         // Payload.
         let payload_bytes = p_buf.get(..p_len).ok_or(E_MALFORMED)?;
-        let payload = json::parse_object(payload_bytes, Encoding::Utf8).map_err(|_| E_MALFORMED)?;
-        let c = Claims::collect(payload, s);
+        let c = Claims::collect(payload_bytes, s).map_err(|_| E_MALFORMED)?;
         self.check_claims(&c, now)?;
         let exp = c.exp.ok_or(E_NO_EXP)?;
         let exp = check_fromtimestamp(&exp)?;
@@ -643,24 +674,29 @@ impl TokenVerifier {
             Some(JsonValue::Str(t)) if t.eq_str(&s.token_type) => {}
             Some(_) => return Err(E_WRONG_TYPE),
         }
-        Ok(Parts {
-            exp,
-            iat: c
-                .iat
-                .and_then(|v| pyint::int_of_json(&v).ok())
-                .and_then(PyInt::to_i64),
-            user_id: c.user_id.as_ref().map(ClaimValue::from_json),
-            jti: match c.jti_claim {
-                Some(JsonValue::Str(j)) => j.to_inline(),
-                _ => None,
-            },
-            is_staff: c.is_staff.as_ref().is_some_and(truthy),
-            is_superuser: c.is_superuser.as_ref().is_some_and(truthy),
-            revoke_claim: match c.revoke {
-                Some(JsonValue::Str(r)) => r.to_inline(),
-                _ => None,
-            },
-        })
+        // Written in place: the inline strings are large.
+        out.exp = exp;
+        out.iat = c
+            .iat
+            .and_then(|v| pyint::int_of_json(&v).ok())
+            .and_then(PyInt::to_i64);
+        match &c.user_id {
+            None => out.user_id = None,
+            Some(JsonValue::Str(v)) => {
+                if let ClaimValue::Str(slot) = out.user_id.insert(ClaimValue::Str(InlineStr::EMPTY))
+                {
+                    if !v.write_inline(slot) {
+                        out.user_id = Some(ClaimValue::Other);
+                    }
+                }
+            }
+            Some(v) => out.user_id = Some(ClaimValue::from_json(v)),
+        }
+        set_inline(&mut out.jti, c.jti_claim.as_ref());
+        out.is_staff = c.is_staff.as_ref().is_some_and(truthy);
+        out.is_superuser = c.is_superuser.as_ref().is_some_and(truthy);
+        set_inline(&mut out.revoke_claim, c.revoke.as_ref());
+        Ok(())
     }
 
     /// PyJWT's `_validate_claims` with SimpleJWT's options.
@@ -862,15 +898,16 @@ impl fmt::Display for MintError {
 
 impl core::error::Error for MintError {}
 
-/// What a successful verification copies out of the payload.
-struct Parts {
-    exp: i64,
-    iat: Option<i64>,
-    user_id: Option<ClaimValue>,
-    jti: Option<InlineStr>,
-    is_staff: bool,
-    is_superuser: bool,
-    revoke_claim: Option<InlineStr>,
+/// Sets `slot` to the string `v` when it is one an [`InlineStr`] holds, else `None`.
+fn set_inline(slot: &mut Option<InlineStr>, v: Option<&JsonValue<'_>>) {
+    match v {
+        Some(JsonValue::Str(v)) => {
+            if !v.write_inline(slot.insert(InlineStr::EMPTY)) {
+                *slot = None;
+            }
+        }
+        _ => *slot = None,
+    }
 }
 
 /// The claims a decision reads, each the last duplicate in the payload.
@@ -891,7 +928,9 @@ struct Claims<'a> {
 }
 
 impl<'a> Claims<'a> {
-    fn collect(payload: JsonObject<'a>, s: &JwtSettings) -> Self {
+    /// Validates the payload (Python's `json.loads`, an object) and keeps
+    /// the claims a decision reads, in one pass.
+    fn collect(payload: &'a [u8], s: &JwtSettings) -> Result<Self, json::JsonError> {
         let mut c = Claims {
             iat: None,
             nbf: None,
@@ -907,34 +946,74 @@ impl<'a> Claims<'a> {
             is_staff: None,
             is_superuser: None,
         };
-        for (k, v) in payload.members() {
-            let named = |name: &str| k.eq_str(name);
-            match FIXED_NAMES.iter().position(|n| k.eq_str(n)) {
-                Some(0) => c.iat = Some(v),
-                Some(1) => c.nbf = Some(v),
-                Some(2) => c.exp = Some(v),
-                Some(3) => c.iss = Some(v),
-                Some(4) => c.aud = Some(v),
-                Some(5) => c.sub = Some(v),
-                Some(6) => c.jti = Some(v),
-                Some(7) => c.is_staff = Some(v),
-                Some(8) => c.is_superuser = Some(v),
-                _ => {}
+        json::scan_object(payload, Encoding::Utf8, |k, v| c.record(k, v, s))?;
+        Ok(c)
+    }
+
+    /// Keeps member `k: v` when a decision reads it (a later duplicate replaces it).
+    #[inline]
+    fn record(&mut self, k: JsonStr<'a>, v: JsonValue<'a>, s: &JwtSettings) {
+        let fixed = match k.plain_bytes() {
+            // No escapes: the key is its raw bytes.
+            Some(raw) => {
+                let slot = match raw {
+                    b"iat" => Some(&mut self.iat),
+                    b"nbf" => Some(&mut self.nbf),
+                    b"exp" => Some(&mut self.exp),
+                    b"iss" => Some(&mut self.iss),
+                    b"aud" => Some(&mut self.aud),
+                    b"sub" => Some(&mut self.sub),
+                    b"jti" => Some(&mut self.jti),
+                    b"is_staff" => Some(&mut self.is_staff),
+                    b"is_superuser" => Some(&mut self.is_superuser),
+                    _ => None,
+                };
+                if let Some(slot) = slot {
+                    *slot = Some(v);
+                }
+                let named = |name: &String| raw == name.as_bytes();
+                [
+                    named(&s.jti_claim),
+                    named(&s.token_type_claim),
+                    named(&s.user_id_claim),
+                    named(&s.revoke_token_claim),
+                ]
             }
-            if named(&s.jti_claim) {
-                c.jti_claim = Some(v);
+            None => {
+                match FIXED_NAMES.iter().position(|n| k.eq_str(n)) {
+                    Some(0) => self.iat = Some(v),
+                    Some(1) => self.nbf = Some(v),
+                    Some(2) => self.exp = Some(v),
+                    Some(3) => self.iss = Some(v),
+                    Some(4) => self.aud = Some(v),
+                    Some(5) => self.sub = Some(v),
+                    Some(6) => self.jti = Some(v),
+                    Some(7) => self.is_staff = Some(v),
+                    Some(8) => self.is_superuser = Some(v),
+                    _ => {}
+                }
+                let named = |name: &String| k.eq_str(name);
+                [
+                    named(&s.jti_claim),
+                    named(&s.token_type_claim),
+                    named(&s.user_id_claim),
+                    named(&s.revoke_token_claim),
+                ]
             }
-            if named(&s.token_type_claim) {
-                c.token_type = Some(v);
-            }
-            if named(&s.user_id_claim) {
-                c.user_id = Some(v);
-            }
-            if named(&s.revoke_token_claim) {
-                c.revoke = Some(v);
-            }
+        };
+        let [jti_claim, token_type, user_id, revoke] = fixed;
+        if jti_claim {
+            self.jti_claim = Some(v);
         }
-        c
+        if token_type {
+            self.token_type = Some(v);
+        }
+        if user_id {
+            self.user_id = Some(v);
+        }
+        if revoke {
+            self.revoke = Some(v);
+        }
     }
 }
 
@@ -974,9 +1053,68 @@ fn check_fromtimestamp(v: &JsonValue<'_>) -> Result<i64, TokenError> {
         .ok_or(E_EXP_RANGE)
 }
 
+/// Decodes the header segment `seg` into `buf` and runs PyJWT's header
+/// checks: `Err` when it is malformed, else whether `alg` is `want`.
+fn header_outcome(buf: &mut [u8], seg: &[u8], want: Algorithm) -> Result<bool, TokenError> {
+    let h_len = b64::decode_strict(seg, buf).map_err(|_| E_MALFORMED)?;
+    let h_buf = buf.get(..h_len).ok_or(E_MALFORMED)?;
+    let header = json::parse_object(h_buf, Encoding::Utf8).map_err(|_| E_MALFORMED)?;
+    let mut alg = None;
+    let mut kid = None;
+    let mut crit = None;
+    let mut b64_member = None;
+    for (k, v) in header.members() {
+        if k.eq_str("alg") {
+            alg = Some(v);
+        } else if k.eq_str("kid") {
+            kid = Some(v);
+        } else if k.eq_str("crit") {
+            crit = Some(v);
+        } else if k.eq_str("b64") {
+            b64_member = Some(v);
+        }
+    }
+    // `b64: false` (detached payload) is never accepted here.
+    if b64_member == Some(JsonValue::Bool(false)) {
+        return Err(E_MALFORMED);
+    }
+    if let Some(v) = kid {
+        if !matches!(v, JsonValue::Str(_)) {
+            return Err(E_MALFORMED);
+        }
+    }
+    if let Some(v) = crit {
+        let JsonValue::Array(list) = v else {
+            return Err(E_MALFORMED);
+        };
+        if list.is_empty() {
+            return Err(E_MALFORMED);
+        }
+        for item in list.iter() {
+            let ok = matches!(item, JsonValue::Str(st) if st.eq_str("b64")) && b64_member.is_some();
+            if !ok {
+                return Err(E_MALFORMED);
+            }
+        }
+    }
+    Ok(matches!(alg, Some(JsonValue::Str(a)) if a.eq_str(want.as_str())))
+}
+
 /// Runs `f` on a zeroed buffer of `need` bytes: on the stack when it fits
-/// (every token within the default size limit), else on the heap.
+/// (every segment of a token within the default size limit; a small buffer
+/// for a typical one, so that only that much is zeroed), else on the heap.
 fn with_buffer<R>(need: usize, f: impl FnOnce(&mut [u8]) -> R) -> R {
+    if need <= SMALL_DECODE_BYTES {
+        let mut small = [0u8; SMALL_DECODE_BYTES];
+        if let Some(buf) = small.get_mut(..need) {
+            return f(buf);
+        }
+    }
+    with_large_buffer(need, f)
+}
+
+#[inline(never)]
+fn with_large_buffer<R>(need: usize, f: impl FnOnce(&mut [u8]) -> R) -> R {
     let mut stack = [0u8; STACK_DECODE_BYTES];
     match stack.get_mut(..need) {
         Some(buf) => f(buf),
@@ -1582,6 +1720,40 @@ mod tests {
                 "row {n}: {token}"
             );
         }
+    }
+
+    #[test]
+    fn known_headers_decide_as_the_full_path() {
+        for alg in [Algorithm::Hs256, Algorithm::Hs384, Algorithm::Hs512] {
+            let a = alg.as_str();
+            let texts = [
+                alloc::format!(r#"{{"alg":"{a}","typ":"JWT"}}"#),
+                alloc::format!(r#"{{"typ":"JWT","alg":"{a}"}}"#),
+                alloc::format!(r#"{{"alg":"{a}"}}"#),
+            ];
+            for (seg, text) in known_headers(alg).iter().zip(&texts) {
+                let mut enc = String::new();
+                b64::encode_into(text.as_bytes(), &mut enc);
+                assert_eq!(enc.as_bytes(), *seg, "{text}");
+                let mut buf = [0u8; 64];
+                assert_eq!(header_outcome(&mut buf, seg, alg), Ok(true), "{text}");
+            }
+        }
+        // Another algorithm's known header takes the full path and is refused.
+        let v = TokenVerifier::new(
+            JwtSettings {
+                algorithm: Algorithm::Hs384,
+                ..JwtSettings::default()
+            },
+            SecretKey::from(KEY),
+        )
+        .unwrap();
+        assert_eq!(
+            v.check_header(known_headers(Algorithm::Hs256)[0]),
+            Ok(false)
+        );
+        assert_eq!(v.check_header(b"e30"), Ok(false));
+        assert_eq!(v.check_header(b"e3"), Err(E_MALFORMED));
     }
 
     #[test]

@@ -9,37 +9,39 @@
 //! is demonstrated by a row of `benches/tests/differential.rs`:
 //!
 //!  1. `exp` boundary: PyJWT expires at `exp <= now - leeway`, jsonwebtoken
-//!     at `exp < now - leeway`.                  → `exp == now - leeway` skipped.
-//!  2. Fractional `exp`/`nbf`: `int()` truncates, jsonwebtoken rounds.
-//!                                               → time claims are whole numbers.
+//!     at `exp < now - leeway`. Here: `exp == now - leeway` is skipped.
+//!  2. Fractional `exp` / `nbf`: `int()` truncates, jsonwebtoken rounds.
+//!     Here: fractional time claims are skipped.
 //!  3. Base64 padding: PyJWT accepts some `=`, jsonwebtoken none.
-//!                                               → tokens containing `=` skipped.
+//!     Here: tokens containing `=` are skipped.
 //!  4. `iat`: PyJWT checks `int(iat)` and `iat <= now + leeway`, jsonwebtoken
-//!     ignores it.                               → the reference checks it; a
-//!     string `iat` (Python `int()` of text) is left undecided.
+//!     ignores it. Here: the reference checks it; a string `iat` (Python's
+//!     `int()` of text) is left undecided.
 //!  5. `NaN` / `Infinity` / overflowing literals: Python reads them, serde_json
-//!     does not.                                 → payloads are serde_json output.
-//!  6. Duplicate keys: Python keeps the last, jsonwebtoken refuses duplicate
-//!     registered claims.                        → claim names are unique.
+//!     does not. Here: payloads are serde_json output.
+//!  6. Duplicate keys: Python keeps the last, jsonwebtoken refuses a duplicated
+//!     registered claim. Here: claim names are unique.
 //!  7. SimpleJWT requires a `jti` and `token_type == "access"`.
-//!                                               → checked by the reference.
-//!  8. PyJWT requires `jti` and `sub` to be strings. → checked by the reference.
+//!     Here: checked by the reference.
+//!  8. PyJWT requires `jti` and `sub` to be strings. Here: checked by the reference.
 //!  9. `aud` without AUDIENCE: accepted by SimpleJWT, refused by jsonwebtoken's
-//!     default.                                  → `validate_aud = false`.
+//!     default. Here: `validate_aud = false`.
 //! 10. `nbf`: unchecked by jsonwebtoken's default; a negative, bool or string
 //!     `nbf` passes Python's `int()` but not jsonwebtoken's u64.
-//!                                               → `validate_nbf = true`; such `nbf` skipped.
-//! 11. Leeway: jsonwebtoken defaults to 60 s.    → set to SimpleJWT's.
+//!     Here: `validate_nbf = true`, and such an `nbf` is skipped.
+//! 11. Leeway: jsonwebtoken defaults to 60 s. Here: set to SimpleJWT's.
 //! 12. Header member types: PyJWT ignores `typ` and unknown members,
-//!     jsonwebtoken types its registered members. → `typ` is a string; extra
-//!     members never use a registered name.
-//! 13. `crit` / `b64`: enforced by PyJWT, ignored by jsonwebtoken. → never generated.
-//! 14. `exp` in year 10000+: SimpleJWT crashes (wsauth rejects), jsonwebtoken
-//!     accepts.                                  → skipped.
-//! 15. wsauth's size limit (8 KiB).              → larger tokens skipped.
-//! 16. Text encodings (BOM, UTF-16/32, surrogates): Python detects and
-//!     passes them, serde_json does not.         → payloads are UTF-8 JSON.
-//! 17. Keys: PyJWT refuses empty and PEM/SSH-looking keys. → fixed keys.
+//!     jsonwebtoken types its registered members. Here: `typ` is a string and
+//!     extra members never use a registered name.
+//! 13. `crit` / `b64`: enforced by PyJWT, ignored by jsonwebtoken.
+//!     Here: never generated.
+//! 14. `exp` in year 10000 or later: SimpleJWT crashes (wsauth rejects),
+//!     jsonwebtoken accepts. Here: skipped.
+//! 15. wsauth's size limit (8 KiB). Here: larger tokens are skipped.
+//! 16. Text encodings (BOM, surrogates): Python passes them, serde_json does
+//!     not. Here: payloads are UTF-8 JSON. (UTF-16/32 payloads: PyJWT accepts,
+//!     wsauth and jsonwebtoken both refuse; see the test file.)
+//! 17. Keys: PyJWT refuses empty and PEM/SSH-looking keys. Here: fixed keys.
 
 use arbitrary::Arbitrary;
 use libfuzzer_sys::fuzz_target;

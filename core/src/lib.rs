@@ -67,6 +67,7 @@ pub use session::{
     SessionSettings, SessionVerifier, UserRecord, SESSION_AUTH_HASH_SALT, SESSION_STORE_SALT,
     SIGNED_COOKIES_SALT,
 };
+pub use session::{SessionCheck, SessionCredential, SessionStep};
 pub use signing::{
     b62_decode, b62_encode, b64_decode, b64_encode, dumps, get_signed_cookie, loads, salted_hmac,
     CookieSigner, HashAlg, Signer, SigningError, TimestampSigner, MAX_DECOMPRESSED_BYTES,

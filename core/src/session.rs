@@ -24,12 +24,18 @@
 //!    `get_session_auth_hash()` under `SECRET_KEY` — or, with
 //!    [`SessionSettings::accept_fallback_hash`] (Django's `get_user`, not
 //!    Channels'), under a fallback key.
+//!
+//! [`SessionVerifier::check`] takes these steps in Django's order for one
+//! request: [`SessionCheck::poll`] asks for the session row and then the user
+//! (keyed by `_auth_user_id` coerced for the pk type, [`UserKey::from_text`]),
+//! and the host answers each lookup until the verdict.
 
 use crate::cookie::cookie_value;
 use crate::error::ErrorKind;
 use crate::json::{self, Encoding, JsonValue};
 use crate::key::{KeyError, SecretKey};
 use crate::signing::{ct_eq, salted_hmac, HashAlg, SigningError, TimestampSigner};
+use crate::userid::{PkKind, UserKey};
 use alloc::borrow::Cow;
 use alloc::string::String;
 use alloc::vec::Vec;
@@ -188,6 +194,12 @@ const HASH_MISMATCH: SessionError = SessionError::new(
     "Session hash does not match the user's password (password changed or key rotated)",
 );
 const USER_INACTIVE: SessionError = SessionError::new(ErrorKind::UserInactive, "User is inactive");
+const NO_COOKIE: SessionError = bad("No session cookie");
+const SHORT_KEY: SessionError =
+    bad("Session key is too short (Django ignores keys under 8 characters)");
+const NO_ROW: SessionError = bad("No session row for this key");
+const USER_NOT_FOUND: SessionError =
+    SessionError::new(ErrorKind::UserNotFound, "The session's user does not exist");
 
 /// Decodes sessions and decides `get_user` as Django does.
 #[derive(Debug, Clone)]
@@ -332,6 +344,149 @@ impl SessionVerifier {
             Ok(())
         } else {
             Err(HASH_MISMATCH)
+        }
+    }
+}
+
+impl SessionVerifier {
+    /// Starts a standalone session check (`django.contrib.auth.get_user`, or
+    /// Channels' with [`SessionSettings::accept_fallback_hash`] off) at time
+    /// `now`. `credential` is where the session cookie comes from (`None`: the
+    /// request has none); `pk` is the user model's primary key type, which
+    /// decides how `_auth_user_id` is coerced for the user lookup.
+    pub fn check(
+        &self,
+        credential: Option<SessionCredential<'_>>,
+        pk: PkKind,
+        now: i64,
+    ) -> SessionCheck<'_> {
+        let cookie = match credential {
+            None => None,
+            Some(SessionCredential::Cookie(c)) => Some(Cow::Borrowed(c)),
+            Some(SessionCredential::CookieHeader(h)) => cookie_value(h, &self.settings.cookie_name),
+        };
+        let state = match cookie.as_deref() {
+            None => CheckState::Done(Err(NO_COOKIE)),
+            Some(c) => match (self.session_key(c), self.settings.engine) {
+                (None, _) => CheckState::Done(Err(SHORT_KEY)),
+                (Some(key), SessionEngine::SignedCookies) => {
+                    self.after_load(self.load_signed_cookie(key, now), pk)
+                }
+                (Some(key), SessionEngine::Db) => CheckState::NeedRow { key: key.into() },
+            },
+        };
+        SessionCheck {
+            verifier: self,
+            pk,
+            now,
+            state,
+        }
+    }
+
+    /// Django checks the backend before it looks the user up.
+    fn after_load(&self, loaded: Result<SessionAuth, SessionError>, pk: PkKind) -> CheckState {
+        let auth = match loaded.and_then(|a| self.backend_allowed(&a).map(|()| a)) {
+            Ok(a) => a,
+            Err(e) => return CheckState::Done(Err(e)),
+        };
+        // `pk.to_python` raises for a value the pk type cannot read; no row matches.
+        match UserKey::from_text(&auth.user_id, pk) {
+            Ok(key) => CheckState::NeedUser { auth, key },
+            Err(_) => CheckState::Done(Err(USER_NOT_FOUND)),
+        }
+    }
+}
+
+/// Where a standalone session check reads the session cookie.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SessionCredential<'a> {
+    /// The session cookie's value.
+    Cookie(&'a str),
+    /// One `Cookie` header, parsed as `django.http.parse_cookie` does (last
+    /// occurrence wins). Channels reads only the first `Cookie` header of a
+    /// request; Django joins repeated ones with `,`.
+    CookieHeader(&'a str),
+}
+
+/// What a [`SessionCheck`] needs next.
+// `UserKey` keeps text keys inline on purpose, as it does everywhere.
+#[allow(clippy::large_enum_variant)]
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SessionStep<'c> {
+    /// db / cache engines: the `django_session` row of this key
+    /// ([`SessionCheck::answer_row`]).
+    NeedRow {
+        /// The session key.
+        session_key: &'c str,
+    },
+    /// The user whose pk equals `key` ([`SessionCheck::answer_user`]).
+    NeedUser {
+        /// `_auth_user_id` coerced for the pk type (compare a row's pk
+        /// coerced the same way, [`UserKey::from_text`]).
+        key: UserKey,
+        /// `_auth_user_id` as the session holds it.
+        user_id: &'c str,
+    },
+    /// The verdict: the session's auth fields, or why it names no user.
+    Done(Result<&'c SessionAuth, SessionError>),
+}
+
+// `UserKey` keeps text keys inline on purpose, as it does everywhere.
+#[allow(clippy::large_enum_variant)]
+#[derive(Debug, Clone)]
+enum CheckState {
+    NeedRow { key: String },
+    NeedUser { auth: SessionAuth, key: UserKey },
+    Done(Result<SessionAuth, SessionError>),
+}
+
+/// A standalone session check in progress: [`SessionCheck::poll`] until
+/// [`SessionStep::Done`], answering each lookup it asks for. An answer it
+/// did not ask for is ignored.
+#[derive(Debug, Clone)]
+pub struct SessionCheck<'v> {
+    verifier: &'v SessionVerifier,
+    pk: PkKind,
+    now: i64,
+    state: CheckState,
+}
+
+impl SessionCheck<'_> {
+    /// What the check needs next, or its verdict.
+    pub fn poll(&self) -> SessionStep<'_> {
+        match &self.state {
+            CheckState::NeedRow { key } => SessionStep::NeedRow { session_key: key },
+            CheckState::NeedUser { auth, key } => SessionStep::NeedUser {
+                key: *key,
+                user_id: &auth.user_id,
+            },
+            CheckState::Done(r) => SessionStep::Done(r.as_ref().map_err(|e| *e)),
+        }
+    }
+
+    /// The row found for [`SessionStep::NeedRow`]'s key (`None`: no row).
+    pub fn answer_row(&mut self, row: Option<&SessionRow<'_>>) {
+        let CheckState::NeedRow { key } = &self.state else {
+            return;
+        };
+        let next = match row {
+            None => CheckState::Done(Err(NO_ROW)),
+            Some(r) if r.session_key != key.as_str() => CheckState::Done(Err(ROW_KEY_MISMATCH)),
+            Some(r) => self
+                .verifier
+                .after_load(self.verifier.load_db_row(r, self.now), self.pk),
+        };
+        self.state = next;
+    }
+
+    /// The user found for [`SessionStep::NeedUser`]'s key (`None`: no user).
+    pub fn answer_user(&mut self, user: Option<&UserRecord<'_>>) {
+        if !matches!(self.state, CheckState::NeedUser { .. }) {
+            return;
+        }
+        let state = core::mem::replace(&mut self.state, CheckState::Done(Err(USER_NOT_FOUND)));
+        if let (CheckState::NeedUser { auth, .. }, Some(u)) = (state, user) {
+            self.state = CheckState::Done(self.verifier.check_user(&auth, u).map(|()| auth));
         }
     }
 }
@@ -723,6 +878,352 @@ mod tests {
             v.session_cookie("sessionid=\"\u{e9}bcdefgh\"").as_deref(),
             Some("\u{e9}bcdefgh")
         );
+    }
+
+    /// Drives a check to its verdict: the lookups it asked for (`row:KEY`,
+    /// `user:KEY`) and the verdict (`_auth_user_id` or the error).
+    fn drive(
+        v: &SessionVerifier,
+        credential: Option<SessionCredential<'_>>,
+        pk: PkKind,
+        row: Option<SessionRow<'_>>,
+        user: Option<UserRecord<'_>>,
+    ) -> (Vec<String>, Result<String, SessionError>) {
+        let mut check = v.check(credential, pk, NOW);
+        let mut asked = Vec::new();
+        for _ in 0..4 {
+            match check.poll() {
+                SessionStep::NeedRow { session_key } => {
+                    asked.push(alloc::format!("row:{session_key}"));
+                    check.answer_row(row.as_ref());
+                }
+                SessionStep::NeedUser { key, user_id } => {
+                    asked.push(alloc::format!("user:{key}"));
+                    assert!(!user_id.is_empty());
+                    check.answer_user(user.as_ref());
+                }
+                SessionStep::Done(r) => return (asked, r.map(|a| a.user_id.clone())),
+            }
+        }
+        panic!("the check did not finish");
+    }
+
+    #[test]
+    fn check_steps() {
+        let (cur, old) = keys();
+        let good = session_auth_hash(PASSWORD, &cur);
+        let fallback = session_auth_hash(PASSWORD, &old);
+        let other = session_auth_hash("pbkdf2_sha256$1000000$salt$changed=", &cur);
+        let signed =
+            |json: &str, at: i64| dumps(json.as_bytes(), &cur, SIGNED_COOKIES_SALT, true, at);
+        let valid_cookie = signed(&logged_in("\"1\"", &good), NOW - 60);
+        let old_cookie = signed(&logged_in("\"1\"", &good), NOW - 1_209_601);
+        let tampered_cookie = alloc::format!("{}A", &valid_cookie[..valid_cookie.len() - 1]);
+        let tampered_cookie = if tampered_cookie == valid_cookie {
+            alloc::format!("{}B", &valid_cookie[..valid_cookie.len() - 1])
+        } else {
+            tampered_cookie
+        };
+        let header = alloc::format!("csrftoken=x; sessionid={valid_cookie}; theme=dark");
+        const KEY: &str = "k7v3x9q2m4n8p1r5";
+        let data = |user_id: &str, hash: &str| session(&logged_in(user_id, hash));
+        fn row(data: &str, expire_date: i64) -> SessionRow<'_> {
+            SessionRow {
+                session_key: KEY,
+                session_data: data,
+                expire_date,
+            }
+        }
+        let uuid = "6f1c2b9e-3d4a-4c5b-8e7f-0a1b2c3d4e5f";
+        let uuid_data = data(&alloc::format!("\"{}\"", uuid.to_uppercase()), &good);
+        let (good_data, int_data) = (data("\"1\"", &good), data("1", &good));
+        let (padded_data, text_data) = (data("\" 01 \"", &good), data("\"abc\"", &good));
+        let (fallback_data, other_data) = (data("\"1\"", &fallback), data("\"1\"", &other));
+        let signed_engine = |accept: bool, backends: &[&str]| {
+            let mut v = verifier(accept, backends);
+            v.settings.engine = SessionEngine::SignedCookies;
+            v
+        };
+        let db = verifier(false, &[BACKEND]);
+        let db_get_user = verifier(true, &[BACKEND]);
+        let signed_v = signed_engine(false, &[BACKEND]);
+        let other_backend = verifier(false, &["other.Backend"]);
+        let inactive = user(false);
+        let cookie = SessionCredential::Cookie;
+        // (case, verifier, credential, pk, row, user, lookups asked, verdict)
+        type Case<'a> = (
+            &'a str,
+            &'a SessionVerifier,
+            Option<SessionCredential<'a>>,
+            PkKind,
+            Option<SessionRow<'a>>,
+            Option<UserRecord<'a>>,
+            &'a [&'a str],
+            Result<&'a str, SessionError>,
+        );
+        let u = Some(user(true));
+        let cases: &[Case<'_>] = &[
+            (
+                "no cookie",
+                &db,
+                None,
+                PkKind::Int,
+                None,
+                u,
+                &[],
+                Err(NO_COOKIE),
+            ),
+            (
+                "header without the session cookie",
+                &db,
+                Some(SessionCredential::CookieHeader("csrftoken=x")),
+                PkKind::Int,
+                None,
+                u,
+                &[],
+                Err(NO_COOKIE),
+            ),
+            (
+                "short key",
+                &db,
+                Some(cookie("abcdefg")),
+                PkKind::Int,
+                None,
+                u,
+                &[],
+                Err(SHORT_KEY),
+            ),
+            (
+                "empty key",
+                &db,
+                Some(cookie("")),
+                PkKind::Int,
+                None,
+                u,
+                &[],
+                Err(SHORT_KEY),
+            ),
+            (
+                "signed_cookies ok",
+                &signed_v,
+                Some(cookie(&valid_cookie)),
+                PkKind::Int,
+                None,
+                u,
+                &["user:1"],
+                Ok("1"),
+            ),
+            (
+                "signed_cookies from a header",
+                &signed_v,
+                Some(SessionCredential::CookieHeader(&header)),
+                PkKind::Int,
+                None,
+                u,
+                &["user:1"],
+                Ok("1"),
+            ),
+            (
+                "signed_cookies expired",
+                &signed_v,
+                Some(cookie(&old_cookie)),
+                PkKind::Int,
+                None,
+                u,
+                &[],
+                Err(COOKIE_EXPIRED),
+            ),
+            (
+                "signed_cookies tampered",
+                &signed_v,
+                Some(cookie(&tampered_cookie)),
+                PkKind::Int,
+                None,
+                u,
+                &[],
+                Err(CORRUPTED),
+            ),
+            (
+                "db ok",
+                &db,
+                Some(cookie(KEY)),
+                PkKind::Int,
+                Some(row(&good_data, NOW + 1)),
+                u,
+                &["row:k7v3x9q2m4n8p1r5", "user:1"],
+                Ok("1"),
+            ),
+            (
+                "db int user id",
+                &db,
+                Some(cookie(KEY)),
+                PkKind::Int,
+                Some(row(&int_data, NOW + 1)),
+                u,
+                &["row:k7v3x9q2m4n8p1r5", "user:1"],
+                Ok("1"),
+            ),
+            (
+                "db row missing",
+                &db,
+                Some(cookie(KEY)),
+                PkKind::Int,
+                None,
+                u,
+                &["row:k7v3x9q2m4n8p1r5"],
+                Err(NO_ROW),
+            ),
+            (
+                "db row expired",
+                &db,
+                Some(cookie(KEY)),
+                PkKind::Int,
+                Some(row(&good_data, NOW)),
+                u,
+                &["row:k7v3x9q2m4n8p1r5"],
+                Err(ROW_EXPIRED),
+            ),
+            (
+                "db row of another key",
+                &db,
+                Some(cookie("zzzzzzzzzzzz")),
+                PkKind::Int,
+                Some(row(&good_data, NOW + 1)),
+                u,
+                &["row:zzzzzzzzzzzz"],
+                Err(ROW_KEY_MISMATCH),
+            ),
+            (
+                "backend not allowed",
+                &other_backend,
+                Some(cookie(KEY)),
+                PkKind::Int,
+                Some(row(&good_data, NOW + 1)),
+                u,
+                &["row:k7v3x9q2m4n8p1r5"],
+                Err(BACKEND_NOT_CONFIGURED),
+            ),
+            (
+                "user missing",
+                &db,
+                Some(cookie(KEY)),
+                PkKind::Int,
+                Some(row(&good_data, NOW + 1)),
+                None,
+                &["row:k7v3x9q2m4n8p1r5", "user:1"],
+                Err(USER_NOT_FOUND),
+            ),
+            (
+                "user inactive",
+                &db,
+                Some(cookie(KEY)),
+                PkKind::Int,
+                Some(row(&good_data, NOW + 1)),
+                Some(inactive),
+                &["row:k7v3x9q2m4n8p1r5", "user:1"],
+                Err(USER_INACTIVE),
+            ),
+            (
+                "hash mismatch",
+                &db,
+                Some(cookie(KEY)),
+                PkKind::Int,
+                Some(row(&other_data, NOW + 1)),
+                u,
+                &["row:k7v3x9q2m4n8p1r5", "user:1"],
+                Err(HASH_MISMATCH),
+            ),
+            (
+                "fallback hash, channels",
+                &db,
+                Some(cookie(KEY)),
+                PkKind::Int,
+                Some(row(&fallback_data, NOW + 1)),
+                u,
+                &["row:k7v3x9q2m4n8p1r5", "user:1"],
+                Err(HASH_MISMATCH),
+            ),
+            (
+                "fallback hash, get_user",
+                &db_get_user,
+                Some(cookie(KEY)),
+                PkKind::Int,
+                Some(row(&fallback_data, NOW + 1)),
+                u,
+                &["row:k7v3x9q2m4n8p1r5", "user:1"],
+                Ok("1"),
+            ),
+            (
+                "int pk reads the id as int()",
+                &db,
+                Some(cookie(KEY)),
+                PkKind::Int,
+                Some(row(&padded_data, NOW + 1)),
+                u,
+                &["row:k7v3x9q2m4n8p1r5", "user:1"],
+                Ok(" 01 "),
+            ),
+            (
+                "text pk keeps the id as is",
+                &db,
+                Some(cookie(KEY)),
+                PkKind::Str,
+                Some(row(&padded_data, NOW + 1)),
+                u,
+                &["row:k7v3x9q2m4n8p1r5", "user: 01 "],
+                Ok(" 01 "),
+            ),
+            (
+                "uuid pk reads the id as a UUID",
+                &db,
+                Some(cookie(KEY)),
+                PkKind::Uuid,
+                Some(row(&uuid_data, NOW + 1)),
+                u,
+                &[
+                    "row:k7v3x9q2m4n8p1r5",
+                    "user:6f1c2b9e-3d4a-4c5b-8e7f-0a1b2c3d4e5f",
+                ],
+                Ok("6F1C2B9E-3D4A-4C5B-8E7F-0A1B2C3D4E5F"),
+            ),
+            (
+                "int pk, id not a number",
+                &db,
+                Some(cookie(KEY)),
+                PkKind::Int,
+                Some(row(&text_data, NOW + 1)),
+                u,
+                &["row:k7v3x9q2m4n8p1r5"],
+                Err(USER_NOT_FOUND),
+            ),
+        ];
+        for (case, v, credential, pk, row, user, want_asked, want) in cases {
+            let (asked, got) = drive(v, *credential, *pk, *row, *user);
+            assert_eq!(asked, *want_asked, "{case}: lookups");
+            assert_eq!(got.as_deref().map_err(|e| *e), *want, "{case}: verdict");
+        }
+    }
+
+    #[test]
+    fn check_ignores_answers_it_did_not_ask_for() {
+        let v = verifier(false, &[BACKEND]);
+        let mut check = v.check(
+            Some(SessionCredential::Cookie("k7v3x9q2m4n8p1r5")),
+            PkKind::Int,
+            NOW,
+        );
+        check.answer_user(None);
+        assert_eq!(
+            check.poll(),
+            SessionStep::NeedRow {
+                session_key: "k7v3x9q2m4n8p1r5"
+            }
+        );
+        check.answer_row(None);
+        check.answer_row(None);
+        assert_eq!(check.poll(), SessionStep::Done(Err(NO_ROW)));
+        check.answer_user(Some(&user(true)));
+        assert_eq!(check.poll(), SessionStep::Done(Err(NO_ROW)));
     }
 
     #[test]

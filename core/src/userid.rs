@@ -75,6 +75,16 @@ impl fmt::Display for UserKey {
     }
 }
 
+impl UserKey {
+    /// Coerces a text value as Django's field lookup does: a session's
+    /// `_auth_user_id` for `_default_manager.get(pk=pk.to_python(…))`, or a
+    /// stored `str(pk)`. Integer pks read it as Python's `int()`, UUID pks as
+    /// `uuid.UUID(hex=…)`, text pks as is.
+    pub fn from_text(text: &str, pk: PkKind) -> Result<UserKey, UserIdError> {
+        str_key(text.chars().map(u32::from), pk)
+    }
+}
+
 /// The claim could not be coerced; Django raises (HTTP 500) here, wsauth rejects.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[non_exhaustive]

@@ -8,8 +8,9 @@ use crate::wsauth_result;
 use serde::{Deserialize, Deserializer};
 use std::ffi::c_char;
 use wsauth_core::{
-    cookie_value, dumps, ErrorKind, SecretKey, SessionEngine, SessionRow, SessionSettings,
-    SessionVerifier, UserRecord, SESSION_STORE_SALT, SIGNED_COOKIES_SALT,
+    dumps, ErrorKind, PkKind, SecretKey, SessionCredential, SessionEngine, SessionRow,
+    SessionSettings, SessionStep, SessionVerifier, UserRecord, SESSION_STORE_SALT,
+    SIGNED_COOKIES_SALT,
 };
 
 /// What a `wsauth_session_verifier` handle owns: the verifier, plus the
@@ -143,95 +144,77 @@ struct StepDoc {
 }
 
 fn step(v: &SessionVerifier, doc: &StepDoc, now: i64, out: &mut Vec<u8>) {
-    let invalid = |out: &mut Vec<u8>, kind: ErrorKind, message: &str| {
-        jsonw::push_invalid(out, kind.as_str(), message)
+    let credential = match (&doc.cookie, &doc.cookie_header) {
+        (Some(c), _) => Some(SessionCredential::Cookie(c)),
+        (None, Some(h)) => Some(SessionCredential::CookieHeader(h)),
+        (None, None) => None,
     };
-    let from_header;
-    let cookie: &str = match (&doc.cookie, &doc.cookie_header) {
-        (Some(c), _) => c,
-        (None, Some(h)) => match cookie_value(h, &v.settings().cookie_name) {
-            Some(c) => {
-                from_header = c;
-                &from_header
-            }
-            None => return invalid(out, ErrorKind::BadSession, "No session cookie"),
-        },
-        (None, None) => return invalid(out, ErrorKind::BadSession, "No session cookie"),
-    };
-    let loaded = match v.settings().engine {
-        SessionEngine::SignedCookies => v.load_signed_cookie(cookie, now),
-        SessionEngine::Db => {
-            let Some(key) = v.session_key(cookie) else {
-                return invalid(out, ErrorKind::BadSession, "Session key is not valid");
-            };
-            match &doc.row {
-                None => {
-                    out.extend_from_slice(b"{\"need\":\"session_row\",\"session_key\":");
-                    jsonw::push_str(out, key);
-                    out.push(b'}');
-                    return;
-                }
-                Some(None) => return invalid(out, ErrorKind::BadSession, "Session not found"),
-                Some(Some(row)) if row.session_key != key => {
-                    return invalid(out, ErrorKind::BadSession, "Session row is for another key")
-                }
-                Some(Some(row)) => v.load_db_row(
-                    &SessionRow {
-                        session_key: &row.session_key,
-                        session_data: &row.session_data,
-                        expire_date: row.expire_date,
-                    },
-                    now,
-                ),
-            }
-        }
-    };
-    let auth = match loaded {
-        Ok(a) => a,
-        Err(e) => return invalid(out, e.kind(), e.message()),
-    };
-    let user = match &doc.user {
-        None => {
-            out.extend_from_slice(b"{\"need\":\"user\",\"user_id\":");
-            jsonw::push_str(out, &auth.user_id);
+    // The host looks the user up by `user_id` itself, so the pk type only
+    // names the key the core would compare.
+    let mut check = v.check(credential, PkKind::Str, now);
+    if let SessionStep::NeedRow { session_key } = check.poll() {
+        let Some(row) = &doc.row else {
+            out.extend_from_slice(b"{\"need\":\"session_row\",\"session_key\":");
+            jsonw::push_str(out, session_key);
             out.push(b'}');
             return;
-        }
-        Some(None) => return invalid(out, ErrorKind::UserNotFound, "User not found"),
-        Some(Some(u)) => u,
-    };
-    let pk_text;
-    let pk: &str = match &user.pk {
-        Pk::Int(n) => {
-            pk_text = n.to_string();
-            &pk_text
-        }
-        Pk::Str(s) => s,
-    };
-    let record = UserRecord {
-        pk,
-        password: &user.password,
-        is_active: user.is_active,
-        is_staff: user.is_staff,
-        is_superuser: user.is_superuser,
-    };
-    if let Err(e) = v.check_user(&auth, &record) {
-        return invalid(out, e.kind(), e.message());
+        };
+        let row = row.as_ref().map(|r| SessionRow {
+            session_key: &r.session_key,
+            session_data: &r.session_data,
+            expire_date: r.expire_date,
+        });
+        check.answer_row(row.as_ref());
     }
-    out.extend_from_slice(b"{\"valid\":true,\"user_id\":");
-    jsonw::push_str(out, &auth.user_id);
-    out.extend_from_slice(b",\"user\":{\"pk\":");
-    match &user.pk {
-        Pk::Int(n) => jsonw::push_int(out, *n),
-        Pk::Str(s) => jsonw::push_str(out, s),
+    if let SessionStep::NeedUser { user_id, .. } = check.poll() {
+        let Some(user) = &doc.user else {
+            out.extend_from_slice(b"{\"need\":\"user\",\"user_id\":");
+            jsonw::push_str(out, user_id);
+            out.push(b'}');
+            return;
+        };
+        let pk_text = user.as_ref().map(|u| match &u.pk {
+            Pk::Int(n) => n.to_string(),
+            Pk::Str(s) => s.clone(),
+        });
+        let record = user
+            .as_ref()
+            .zip(pk_text.as_deref())
+            .map(|(u, pk)| UserRecord {
+                pk,
+                password: &u.password,
+                is_active: u.is_active,
+                is_staff: u.is_staff,
+                is_superuser: u.is_superuser,
+            });
+        check.answer_user(record.as_ref());
     }
-    out.extend_from_slice(b",\"is_active\":");
-    jsonw::push_bool(out, user.is_active);
-    out.extend_from_slice(b",\"is_staff\":");
-    jsonw::push_bool(out, user.is_staff);
-    out.extend_from_slice(b",\"is_superuser\":");
-    jsonw::push_bool(out, user.is_superuser);
-    out.extend_from_slice(b"}}");
+    match (check.poll(), &doc.user) {
+        (SessionStep::Done(Ok(auth)), Some(Some(user))) => {
+            out.extend_from_slice(b"{\"valid\":true,\"user_id\":");
+            jsonw::push_str(out, &auth.user_id);
+            out.extend_from_slice(b",\"user\":{\"pk\":");
+            match &user.pk {
+                Pk::Int(n) => jsonw::push_int(out, *n),
+                Pk::Str(s) => jsonw::push_str(out, s),
+            }
+            out.extend_from_slice(b",\"is_active\":");
+            jsonw::push_bool(out, user.is_active);
+            out.extend_from_slice(b",\"is_staff\":");
+            jsonw::push_bool(out, user.is_staff);
+            out.extend_from_slice(b",\"is_superuser\":");
+            jsonw::push_bool(out, user.is_superuser);
+            out.extend_from_slice(b"}}");
+        }
+        (SessionStep::Done(Err(e)), _) => jsonw::push_invalid(out, e.kind().as_str(), e.message()),
+        // A verdict only follows an answered user lookup; the two steps above
+        // answer every lookup the check asks for.
+        _ => jsonw::push_invalid(
+            out,
+            ErrorKind::UserNotFound.as_str(),
+            "The session's user does not exist",
+        ),
+    }
 }
 
 /// Builds a session verifier from a JSON settings document:

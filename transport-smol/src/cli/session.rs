@@ -9,8 +9,8 @@ use std::ffi::OsString;
 use std::path::PathBuf;
 use tracing::info;
 use wsauth_core::{
-    cookie_value, parse_iso8601_utc, ErrorKind, SessionAuth, SessionEngine, SessionError,
-    SessionRow, SessionSettings, SessionVerifier, UserRecord,
+    parse_iso8601_utc, ErrorKind, PkKind, SessionCredential, SessionEngine, SessionError,
+    SessionRow, SessionSettings, SessionStep, SessionVerifier, UserKey, UserRecord,
 };
 
 /// Django's default `AUTHENTICATION_BACKENDS`.
@@ -18,9 +18,6 @@ const MODEL_BACKEND: &str = "django.contrib.auth.backends.ModelBackend";
 /// Largest cookie value / Cookie header accepted, bytes.
 const MAX_COOKIE_BYTES: usize = 64 * 1024;
 
-const MSG_NO_COOKIE: &str = "No session cookie";
-const MSG_SHORT_KEY: &str = "Session key is too short (Django ignores keys under 8 characters)";
-const MSG_NO_ROW: &str = "No session row for this key";
 const MSG_NO_USER: &str = "The session's user does not exist";
 const MSG_TOO_LARGE: &str = "Session cookie is too large";
 const MSG_NOT_UTF8: &str = "Session cookie is not valid UTF-8";
@@ -153,59 +150,57 @@ fn decide(
     now: i64,
 ) -> Result<Result<(String, UserRow), Rejection>, Failure> {
     let cookie = match session_cookie(args)? {
-        Ok(Some(c)) => c,
-        Ok(None) => return Ok(Err(reject(ErrorKind::BadSession, MSG_NO_COOKIE))),
+        Ok(c) => c,
         Err(r) => return Ok(Err(r)),
     };
-    let Some(key) = verifier.session_key(&cookie) else {
-        return Ok(Err(reject(ErrorKind::BadSession, MSG_SHORT_KEY)));
-    };
-    let auth: SessionAuth = match args.backend {
-        Backend::SignedCookies => match verifier.load_signed_cookie(key, now) {
-            Ok(a) => a,
-            Err(e) => return Ok(Err(e.into())),
-        },
-        Backend::Db => {
-            let path = args.session_row.as_ref().ok_or_else(|| {
-                Failure::usage("--session-row FILE is required with --backend db")
-            })?;
-            let rows = read_session_rows(path)?;
-            let Some(row) = rows.iter().find(|r| r.session_key == key) else {
-                return Ok(Err(reject(ErrorKind::BadSession, MSG_NO_ROW)));
-            };
-            let row = SessionRow {
-                session_key: &row.session_key,
-                session_data: &row.session_data,
-                expire_date: row.expire_date,
-            };
-            match verifier.load_db_row(&row, now) {
-                Ok(a) => a,
-                Err(e) => return Ok(Err(e.into())),
+    // The users file types each pk itself (see `find_user`), so the check's
+    // own key is not used here.
+    let credential = cookie.as_ref().map(|c| match c {
+        CookieSource::Value(v) => SessionCredential::Cookie(v),
+        CookieSource::Header(h) => SessionCredential::CookieHeader(h),
+    });
+    let mut check = verifier.check(credential, PkKind::Str, now);
+    let mut found: Option<UserRow> = None;
+    loop {
+        match check.poll() {
+            SessionStep::NeedRow { session_key } => {
+                let path = args.session_row.as_ref().ok_or_else(|| {
+                    Failure::usage("--session-row FILE is required with --backend db")
+                })?;
+                let rows = read_session_rows(path)?;
+                let row = rows
+                    .iter()
+                    .find(|r| r.session_key == session_key)
+                    .map(|r| SessionRow {
+                        session_key: &r.session_key,
+                        session_data: &r.session_data,
+                        expire_date: r.expire_date,
+                    });
+                check.answer_row(row.as_ref());
             }
+            SessionStep::NeedUser { user_id, .. } => {
+                let path = args.users.as_ref().ok_or_else(|| {
+                    Failure::usage("--users FILE is required to decide a session's user")
+                })?;
+                let users = read_users(path)?;
+                found = find_user(&users, user_id).cloned();
+                let record = found.as_ref().map(|user| UserRecord {
+                    pk: &user.pk_text,
+                    password: &user.password,
+                    is_active: user.is_active,
+                    is_staff: user.is_staff,
+                    is_superuser: user.is_superuser,
+                });
+                check.answer_user(record.as_ref());
+            }
+            SessionStep::Done(Ok(auth)) => {
+                return Ok(match found {
+                    Some(user) => Ok((auth.user_id.clone(), user)),
+                    None => Err(reject(ErrorKind::UserNotFound, MSG_NO_USER)),
+                })
+            }
+            SessionStep::Done(Err(e)) => return Ok(Err(e.into())),
         }
-    };
-    // Django checks the backend before it looks the user up.
-    if let Err(e) = verifier.backend_allowed(&auth) {
-        return Ok(Err(e.into()));
-    }
-    let path = args
-        .users
-        .as_ref()
-        .ok_or_else(|| Failure::usage("--users FILE is required to decide a session's user"))?;
-    let users = read_users(path)?;
-    let Some(user) = find_user(&users, &auth.user_id) else {
-        return Ok(Err(reject(ErrorKind::UserNotFound, MSG_NO_USER)));
-    };
-    let record = UserRecord {
-        pk: &user.pk_text,
-        password: &user.password,
-        is_active: user.is_active,
-        is_staff: user.is_staff,
-        is_superuser: user.is_superuser,
-    };
-    match verifier.check_user(&auth, &record) {
-        Ok(()) => Ok(Ok((auth.user_id.clone(), user.clone()))),
-        Err(e) => Ok(Err(e.into())),
     }
 }
 
@@ -213,14 +208,22 @@ fn reject(kind: ErrorKind, message: &'static str) -> Rejection {
     Rejection { kind, message }
 }
 
-/// The session cookie's value: the positional VALUE, or the cookie named
-/// `--cookie-name` in the Cookie header(s). `Ok(None)`: there is none.
-fn session_cookie(args: &CheckArgs) -> Result<Result<Option<String>, Rejection>, Failure> {
+/// Where the session cookie comes from.
+enum CookieSource {
+    /// The positional VALUE.
+    Value(String),
+    /// The Cookie header the core reads `--cookie-name` from.
+    Header(String),
+}
+
+/// The positional VALUE, or the Cookie header as Django (repeated headers
+/// joined with ",") or Channels (the first one) sees it. `Ok(None)`: there is none.
+fn session_cookie(args: &CheckArgs) -> Result<Result<Option<CookieSource>, Rejection>, Failure> {
     if let Some(v) = &args.value {
         return Ok(
             match input::read_credential(v, MAX_COOKIE_BYTES, "session cookie")? {
                 Credential::Text(t) if t.is_empty() => Ok(None),
-                Credential::Text(t) => Ok(Some(t)),
+                Credential::Text(t) => Ok(Some(CookieSource::Value(t))),
                 Credential::TooLarge => Err(reject(ErrorKind::TooLarge, MSG_TOO_LARGE)),
                 Credential::NotUtf8 => Err(reject(ErrorKind::BadSession, MSG_NOT_UTF8)),
             },
@@ -245,12 +248,7 @@ fn session_cookie(args: &CheckArgs) -> Result<Result<Option<String>, Rejection>,
         // Django's ASGIRequest joins repeated headers with ",".
         Some(headers.join(","))
     };
-    let Some(header) = header else {
-        return Ok(Ok(None));
-    };
-    Ok(Ok(
-        cookie_value(&header, &args.cookie_name).map(|v| v.into_owned())
-    ))
+    Ok(Ok(header.map(CookieSource::Header)))
 }
 
 /// Headers are bytes; Django and Channels decode them as latin-1.
@@ -418,88 +416,30 @@ fn read_users(path: &std::path::Path) -> Result<Vec<UserRow>, Failure> {
         .collect()
 }
 
-/// `_default_manager.get(pk=pk.to_python(session_user_id))`: an integer pk
-/// compares as Python's `int()` reads the session value; a UUID pk compares as
-/// UUIDs; any other pk compares as text.
+/// `_default_manager.get(pk=pk.to_python(session_user_id))`. Each row's pk
+/// says its type: a JSON integer is an integer pk, a string that reads as a
+/// UUID a UUID pk, any other string a text pk. The session's user id and the
+/// row's pk are coerced alike by the core and compared as keys.
 fn find_user<'a>(users: &'a [UserRow], session_user_id: &str) -> Option<&'a UserRow> {
-    users.iter().find(|u| match &u.pk {
-        Value::Number(n) => match (py_int(session_user_id), n.as_i64()) {
-            (Some(want), Some(have)) => want == i128::from(have),
-            (Some(want), None) => n.as_u64().is_some_and(|have| want == i128::from(have)),
-            (None, _) => false,
-        },
-        Value::String(s) => match (parse_uuid(s), parse_uuid(session_user_id)) {
-            (Some(a), Some(b)) => a == b,
-            _ => s == session_user_id,
-        },
-        _ => false,
+    users.iter().find(|u| {
+        let (kind, have) = match &u.pk {
+            Value::Number(_) => (PkKind::Int, UserKey::from_text(&u.pk_text, PkKind::Int)),
+            Value::String(s) => match UserKey::from_text(s, PkKind::Uuid) {
+                Ok(k) => (PkKind::Uuid, Ok(k)),
+                Err(_) => (PkKind::Str, UserKey::from_text(s, PkKind::Str)),
+            },
+            _ => return false,
+        };
+        match (UserKey::from_text(session_user_id, kind), have) {
+            (Ok(want), Ok(have)) => want != UserKey::NoMatch && want == have,
+            _ => false,
+        }
     })
-}
-
-/// Python's `int(str)` for base-10 text: surrounding whitespace, a sign, and
-/// single `_` between digits.
-fn py_int(s: &str) -> Option<i128> {
-    let t = s.trim();
-    let (neg, digits) = match t.as_bytes().first() {
-        Some(b'-') => (true, t.get(1..)?),
-        Some(b'+') => (false, t.get(1..)?),
-        _ => (false, t),
-    };
-    if digits.is_empty()
-        || digits.starts_with('_')
-        || digits.ends_with('_')
-        || digits.contains("__")
-    {
-        return None;
-    }
-    let mut n: i128 = 0;
-    for c in digits.chars().filter(|&c| c != '_') {
-        let d = c.to_digit(10)?;
-        n = n.checked_mul(10)?.checked_add(i128::from(d))?;
-    }
-    Some(if neg { -n } else { n })
-}
-
-/// `uuid.UUID(s)`: optional `urn:uuid:` and braces, hyphens ignored, 32 hex digits.
-fn parse_uuid(s: &str) -> Option<u128> {
-    let mut t = s.trim();
-    if let Some(rest) = t.strip_prefix("urn:uuid:") {
-        t = rest;
-    }
-    let t = t.trim_matches(|c| c == '{' || c == '}');
-    let hex: String = t.chars().filter(|&c| c != '-').collect();
-    if hex.len() != 32 || !hex.chars().all(|c| c.is_ascii_hexdigit()) {
-        return None;
-    }
-    u128::from_str_radix(&hex, 16).ok()
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn python_int_and_uuid_coercion() {
-        assert_eq!(py_int(" 1 "), Some(1));
-        assert_eq!(py_int("1_000"), Some(1000));
-        assert_eq!(py_int("-7"), Some(-7));
-        assert_eq!(py_int("1__0"), None);
-        assert_eq!(py_int("_1"), None);
-        assert_eq!(py_int("1.0"), None);
-        assert_eq!(py_int(""), None);
-        let a = parse_uuid("6f1c2b9e-3d4a-4c5b-8e7f-0a1b2c3d4e5f");
-        assert!(a.is_some());
-        assert_eq!(parse_uuid("6F1C2B9E3D4A4C5B8E7F0A1B2C3D4E5F"), a);
-        assert_eq!(
-            parse_uuid("{urn:uuid:6f1c2b9e-3d4a-4c5b-8e7f-0a1b2c3d4e5f}"),
-            None
-        );
-        assert_eq!(
-            parse_uuid("urn:uuid:{6f1c2b9e-3d4a-4c5b-8e7f-0a1b2c3d4e5f}"),
-            a
-        );
-        assert_eq!(parse_uuid("not-a-uuid"), None);
-    }
 
     #[test]
     fn users_match_as_django_coerces_the_session_user_id() {
@@ -523,6 +463,9 @@ mod tests {
         let pk_of = |id: &str| find_user(&users, id).map(|u| u.pk_text.clone());
         assert_eq!(pk_of("1").as_deref(), Some("1"));
         assert_eq!(pk_of("01").as_deref(), Some("1"));
+        assert_eq!(pk_of(" +1_0 ").as_deref(), None, "int() reads 10");
+        assert_eq!(pk_of(" +0_1 ").as_deref(), Some("1"));
+        assert_eq!(pk_of("1.0"), None);
         assert_eq!(pk_of("2"), None);
         assert_eq!(
             pk_of("6F1C2B9E3D4A4C5B8E7F0A1B2C3D4E5F").as_deref(),

@@ -1,25 +1,32 @@
 //! The decision: handshake view → credential → principal → route policy → decision.
 //!
-//! [`Authenticator::start`] begins a [`Handshake`]; the host drives it:
+//! [`Authenticator::start`] begins an owned [`Handshake`] (it borrows neither
+//! the request nor the authenticator); the host drives it:
 //!
 //! ```ignore
 //! let mut hs = authenticator.start(&view, now);
 //! let decision = loop {
 //!     match hs.poll() {
 //!         Step::Done(decision) => break decision,
-//!         Step::Lookup(request) => {
-//!             let answer = host.lookup(&request); // db, cache, …
-//!             hs.answer(answer);
-//!         }
+//!         Step::Lookup(request) => hs.answer(host.lookup(&request).await),
 //!     }
 //! };
 //! ```
 //!
-//! A claims-only configuration (user flags from token claims, no revocation
-//! checks, no owner / member routes) never asks for a lookup, and with a
-//! query / header / subprotocol token it decides without heap allocation.
+//! The steps come in a fixed order: origin (HTTP 403, nothing asked) → rate
+//! limit ([`Request::Rate`], before any credential is verified) → route →
+//! credential → principal ([`Request::JtiRevoked`], [`Request::Session`],
+//! [`Request::User`]) → route policy ([`Request::Access`]) → decision. Every
+//! accepting decision — including an accept that only closes with a code —
+//! carries the subprotocol to echo.
+//!
+//! A claims-only configuration without a rate limit (user flags from token
+//! claims, no revocation checks, no owner / member routes) never asks for a
+//! lookup, and with a query / header / subprotocol token it decides without
+//! heap allocation.
 
 use crate::close::{reasons, Close, CloseCode};
+use crate::conn::Connection;
 use crate::error::ErrorKind;
 use crate::handshake::{
     extract_credential, offers_bearer, Carrier, Credential, CredentialSettings, HandshakeView,
@@ -31,9 +38,14 @@ use crate::route::{Requirement, RouteMatch, Routes};
 use crate::session::{
     SessionAuth, SessionEngine, SessionError, SessionRow, SessionVerifier, UserRecord,
 };
+use crate::time::UnixTime;
 use crate::userid::{PkKind, UserKey};
 use alloc::borrow::Cow;
+use alloc::string::String;
+use alloc::sync::Arc;
+use alloc::vec::Vec;
 use core::fmt::{self, Write as _};
+use core::net::IpAddr;
 use serde::{Deserialize, Serialize};
 
 /// Where a user's flags (`is_staff`, `is_superuser`, `is_active`) come from.
@@ -224,6 +236,16 @@ pub struct AwaitAuth {
     pub subprotocol: Option<Subprotocol>,
 }
 
+/// Accept the upgrade, then close at once with a code the browser can read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Closing {
+    /// The code and reason.
+    pub close: Close,
+    /// `Sec-WebSocket-Protocol` to answer with: a browser that offered a
+    /// subprotocol fails an accept without one (1006) and never sees the code.
+    pub subprotocol: Option<Subprotocol>,
+}
+
 /// What to do with the upgrade request.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 // Decisions are plain values (no heap): a user id and a subprotocol are stored inline.
@@ -232,8 +254,9 @@ pub enum Decision {
     /// Accept.
     Accept(Accepted),
     /// Accept, then close at once with this code and reason (so browsers can read the code).
-    Close(Close),
-    /// Refuse the upgrade with this HTTP status (origin not allowed: 403).
+    Close(Closing),
+    /// Refuse the upgrade itself with this HTTP status: nothing is accepted
+    /// (origin not allowed: 403).
     Deny {
         /// The HTTP status.
         status: u16,
@@ -243,15 +266,10 @@ pub enum Decision {
 }
 
 impl Decision {
-    /// 4429 with the retry-after hint.
-    pub fn rate_limited(retry_after_secs: u64) -> Self {
-        Decision::Close(Close::rate_limited(retry_after_secs))
-    }
-
     /// The close this decision carries, if any.
     pub fn close(&self) -> Option<&Close> {
         match self {
-            Decision::Close(c) => Some(c),
+            Decision::Close(c) => Some(&c.close),
             _ => None,
         }
     }
@@ -260,6 +278,26 @@ impl Decision {
     pub fn principal(&self) -> Option<&Principal> {
         match self {
             Decision::Accept(a) => Some(&a.principal),
+            _ => None,
+        }
+    }
+
+    /// The subprotocol to answer the upgrade with, on every accepting
+    /// decision (accept, await, and accept-to-close); `None` for a denial.
+    pub fn subprotocol(&self) -> Option<&str> {
+        let s = match self {
+            Decision::Accept(a) => a.subprotocol.as_ref(),
+            Decision::AwaitFirstMessage(w) => w.subprotocol.as_ref(),
+            Decision::Close(c) => c.subprotocol.as_ref(),
+            Decision::Deny { .. } => None,
+        };
+        s.map(InlineStr::as_str)
+    }
+
+    /// The HTTP status when the upgrade itself is refused.
+    pub fn denied_status(&self) -> Option<u16> {
+        match self {
+            Decision::Deny { status } => Some(*status),
             _ => None,
         }
     }
@@ -274,45 +312,83 @@ pub enum Relation {
     Member,
 }
 
-/// A question the host answers (sans-IO step). `Debug` hides the session key.
-#[derive(Clone, Copy, PartialEq, Eq)]
+/// A question the host answers (sans-IO step). Owned: the host may keep it
+/// while it builds the answer. `Debug` hides the session key.
+#[derive(Clone, PartialEq, Eq)]
 #[non_exhaustive]
-pub enum Request<'s> {
+pub enum Request {
+    /// The stored rate-limit state of this peer (answer [`Answer::Rate`],
+    /// [`RateState::default`] for a peer with none). Asked before any
+    /// credential is verified.
+    Rate {
+        /// The peer the attempt is counted against.
+        peer: IpAddr,
+    },
+    /// Store `new` for this peer if its state is still `expected` (a
+    /// compare-and-set): answer [`Answer::Stored`], or [`Answer::Rate`] with
+    /// the state found instead.
+    RateCommit {
+        /// The peer.
+        peer: IpAddr,
+        /// The state the decision was made on.
+        expected: RateState,
+        /// The state to store.
+        new: RateState,
+        /// When `new` becomes idle (Unix ms): the host may forget it then.
+        idle_at_ms: i64,
+    },
     /// The `django_session` row for this key (answer [`Answer::Session`]).
     Session {
         /// `session_key`.
-        key: &'s str,
+        key: String,
     },
     /// The user with this primary key (answer [`Answer::User`]).
     User {
         /// The key as Django's lookup coerced it.
-        key: &'s UserKey,
+        key: UserKey,
         /// `str(pk)`: the canonical text form of `key`.
-        pk: &'s str,
+        pk: InlineStr,
     },
     /// Whether a token id is revoked (answer [`Answer::Revoked`]).
     JtiRevoked {
         /// The token's `jti`.
-        jti: &'s str,
+        jti: InlineStr,
+        /// The token's user id as text (`str(pk)` / the claim).
+        user: InlineStr,
     },
     /// Whether a user may access a resource (answer [`Answer::Access`]).
     Access {
         /// `str(pk)` / the user id.
-        user: &'s str,
+        user: InlineStr,
         /// Owner or member.
         relation: Relation,
         /// The route's name.
-        route: &'s str,
+        route: String,
         /// The route parameter naming the resource.
-        param: &'s str,
+        param: String,
         /// Its value, percent-decoded.
-        value: &'s str,
+        value: String,
+        /// Every path parameter of the route, `(name, percent-decoded value)`, in order.
+        params: Vec<(String, String)>,
     },
 }
 
-impl fmt::Debug for Request<'_> {
+impl fmt::Debug for Request {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
+            Request::Rate { peer } => f.debug_struct("Rate").field("peer", peer).finish(),
+            Request::RateCommit {
+                peer,
+                expected,
+                new,
+                idle_at_ms,
+            } => f
+                .debug_struct("RateCommit")
+                .field("peer", peer)
+                .field("expected", expected)
+                .field("new", new)
+                .field("idle_at_ms", idle_at_ms)
+                .finish(),
             Request::Session { key } => f
                 .debug_struct("Session")
                 .field("key_len", &key.len())
@@ -322,13 +398,18 @@ impl fmt::Debug for Request<'_> {
                 .field("key", key)
                 .field("pk", pk)
                 .finish(),
-            Request::JtiRevoked { jti } => f.debug_struct("JtiRevoked").field("jti", jti).finish(),
+            Request::JtiRevoked { jti, user } => f
+                .debug_struct("JtiRevoked")
+                .field("jti", jti)
+                .field("user", user)
+                .finish(),
             Request::Access {
                 user,
                 relation,
                 route,
                 param,
                 value,
+                ..
             } => f
                 .debug_struct("Access")
                 .field("user", user)
@@ -336,20 +417,34 @@ impl fmt::Debug for Request<'_> {
                 .field("route", route)
                 .field("param", param)
                 .field("value", value)
-                .finish(),
+                .finish_non_exhaustive(),
         }
     }
 }
 
-/// The host's answer to a [`Request`].
+/// The host's answer to a [`Request`]. What each must hold:
+///
+/// | request | answer |
+/// |---|---|
+/// | [`Request::Rate`] | [`Answer::Rate`]: the stored state, `RateState::default()` if none |
+/// | [`Request::RateCommit`] | [`Answer::Stored`], or [`Answer::Rate`] with the state found when it was not `expected` |
+/// | [`Request::Session`] | [`Answer::Session`]: the row as stored (`expire_date` via [`parse_iso8601_utc`](crate::parse_iso8601_utc)), `None` when there is no row |
+/// | [`Request::User`] | [`Answer::User`]: `pk` = `str(pk)`, the stored password hash, the three flags; `None` when there is no such user |
+/// | [`Request::JtiRevoked`] | [`Answer::Revoked`] |
+/// | [`Request::Access`] | [`Answer::Access`]: `true` when the user owns / is a member of the resource |
+/// | any | [`Answer::Failed`] when the lookup could not be made (down, timed out): 1013, never 4401 |
 #[derive(Debug, Clone, Copy)]
 #[non_exhaustive]
 pub enum Answer<'a> {
+    /// The peer's stored rate-limit state.
+    Rate(RateState),
+    /// The new rate-limit state was stored.
+    Stored,
     /// The session row, or `None` when there is none.
     Session(Option<SessionRow<'a>>),
     /// The user, or `None` when there is none.
     User(Option<UserRecord<'a>>),
-    /// Whether the jti is revoked.
+    /// Whether the jti (or its user) is revoked.
     Revoked(bool),
     /// Whether access is allowed.
     Access(bool),
@@ -358,19 +453,26 @@ pub enum Answer<'a> {
 }
 
 /// One step of a [`Handshake`].
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 // Decisions are plain values (no heap): a user id and a subprotocol are stored inline.
 #[allow(clippy::large_enum_variant)]
-pub enum Step<'s> {
+pub enum Step {
     /// The host must answer this, then poll again.
-    Lookup(Request<'s>),
+    Lookup(Request),
     /// Finished.
     Done(Decision),
 }
 
-/// Decides WebSocket upgrades and in-band auth messages.
+/// Decides WebSocket upgrades and in-band auth messages. Cheap to clone
+/// (one shared, immutable configuration); every [`Handshake`] and
+/// [`Connection`] holds its own clone.
 #[derive(Debug, Clone)]
 pub struct Authenticator {
+    inner: Arc<AuthInner>,
+}
+
+#[derive(Debug, Clone)]
+struct AuthInner {
     tokens: TokenVerifier,
     sessions: Option<SessionVerifier>,
     routes: Routes,
@@ -379,171 +481,209 @@ pub struct Authenticator {
     rate_limit: Option<RateLimit>,
 }
 
+/// How often a rate-limit compare-and-set may find the state changed before
+/// the attempt counts as over the limit (only a burst of concurrent attempts
+/// from the same peer gets there).
+const MAX_RATE_RETRIES: u8 = 4;
+
+/// Lookups one handshake may ask before it gives up with 1013 (a host that
+/// answers out of turn forever cannot keep a driver looping).
+const MAX_STEPS: usize = 32;
+
 impl Authenticator {
     /// An authenticator with default settings (claims only, default origins).
     pub fn new(tokens: TokenVerifier, routes: Routes) -> Self {
         Authenticator {
-            tokens,
-            sessions: None,
-            routes,
-            origins: OriginPolicy::default(),
-            settings: AuthSettings::default(),
-            rate_limit: None,
+            inner: Arc::new(AuthInner {
+                tokens,
+                sessions: None,
+                routes,
+                origins: OriginPolicy::default(),
+                settings: AuthSettings::default(),
+                rate_limit: None,
+            }),
         }
+    }
+
+    fn inner_mut(&mut self) -> &mut AuthInner {
+        Arc::make_mut(&mut self.inner)
     }
 
     /// Also accept Django session cookies.
     pub fn with_sessions(mut self, sessions: SessionVerifier) -> Self {
-        self.settings.credentials.session_cookie = sessions.settings().cookie_name.clone();
-        self.sessions = Some(sessions);
+        let inner = self.inner_mut();
+        inner.settings.credentials.session_cookie = sessions.settings().cookie_name.clone();
+        inner.sessions = Some(sessions);
         self
     }
 
     /// Origin rules.
     pub fn with_origins(mut self, origins: OriginPolicy) -> Self {
-        self.origins = origins;
+        self.inner_mut().origins = origins;
         self
     }
 
     /// Policy settings.
     pub fn with_settings(mut self, settings: AuthSettings) -> Self {
-        self.settings = settings;
-        if let Some(s) = &self.sessions {
-            self.settings.credentials.session_cookie = s.settings().cookie_name.clone();
+        let inner = self.inner_mut();
+        inner.settings = settings;
+        if let Some(s) = &inner.sessions {
+            inner.settings.credentials.session_cookie = s.settings().cookie_name.clone();
         }
         self
     }
 
-    /// Connection-attempt rate limit (checked by the host with [`Authenticator::check_rate`]).
+    /// Connection-attempt rate limit per peer: a handshake step
+    /// ([`Request::Rate`]) answered before any credential is verified.
     pub fn with_rate_limit(mut self, limit: Option<RateLimit>) -> Self {
-        self.rate_limit = limit;
+        self.inner_mut().rate_limit = limit;
         self
     }
 
     /// The token verifier.
     pub fn tokens(&self) -> &TokenVerifier {
-        &self.tokens
+        &self.inner.tokens
     }
     /// The session verifier, if sessions are enabled.
     pub fn sessions(&self) -> Option<&SessionVerifier> {
-        self.sessions.as_ref()
+        self.inner.sessions.as_ref()
     }
     /// The routes.
     pub fn routes(&self) -> &Routes {
-        &self.routes
+        &self.inner.routes
     }
     /// The origin rules.
     pub fn origins(&self) -> &OriginPolicy {
-        &self.origins
+        &self.inner.origins
     }
     /// The settings.
     pub fn settings(&self) -> &AuthSettings {
-        &self.settings
+        &self.inner.settings
     }
     /// The rate limit, if any.
     pub fn rate_limit(&self) -> Option<&RateLimit> {
-        self.rate_limit.as_ref()
+        self.inner.rate_limit.as_ref()
     }
 
-    /// GCRA check of one connection attempt against host-stored state (e.g. per
-    /// peer IP): `Some(4429 decision)` when over the limit. `now_ms` is Unix
-    /// time in milliseconds. Without a configured limit this always allows.
-    pub fn check_rate(&self, state: &mut RateState, now_ms: i64) -> Option<Decision> {
-        let limit = self.rate_limit.as_ref()?;
-        limit
-            .check(state, now_ms)
-            .err()
-            .map(|retry| Decision::rate_limited(retry.secs()))
+    /// True when a handshake needs no lookup beyond what the request holds
+    /// (claims-only users, no revocation check) — hosts may skip wiring a
+    /// user store then. Owner / member routes and sessions still ask.
+    pub fn users_from_claims(&self) -> bool {
+        self.inner.settings.users == UserSource::Claims
     }
 
-    /// Starts deciding an upgrade request at `now` (Unix seconds).
-    pub fn start<'a>(&'a self, view: &HandshakeView<'a>, now: i64) -> Handshake<'a> {
-        let mut hs = Handshake::blank(self, now, Mode::Upgrade, view.path);
-        if !self
+    /// Starts deciding an upgrade request at `now`, in the order
+    /// origin → rate limit → route → credential → principal → policy.
+    /// The handshake owns everything it needs: `view` may be dropped at once.
+    pub fn start(&self, view: &HandshakeView<'_>, now: UnixTime) -> Handshake {
+        let inner = &*self.inner;
+        let mut hs = Handshake::blank(self.clone(), now, Mode::Upgrade);
+        if !inner
             .origins
             .check(view.header_values("origin"))
             .is_allowed()
         {
-            hs.finish(Decision::Deny { status: 403 });
+            hs.stage = Stage::Done(Decision::Deny { status: 403 });
             return hs;
         }
-        let Some(route) = self.routes.find(view.path) else {
-            hs.finish(Decision::Close(Close::new(
-                CloseCode::NotFound,
-                reasons::NO_ROUTE,
-            )));
-            return hs;
-        };
-        hs.route = Some(route);
-        if offers_bearer(view, &self.settings.credentials) {
-            hs.subprotocol = InlineStr::new(&self.settings.credentials.subprotocol);
+        if offers_bearer(view, &inner.settings.credentials) {
+            hs.subprotocol = InlineStr::new(&inner.settings.credentials.subprotocol);
         }
-        let cred = extract_credential(view, &self.settings.credentials);
-        hs.begin(cred);
+        hs.route = inner.routes.find(view.path);
+        if let Some(m) = hs.route {
+            hs.resource = resource_of(inner, &m, view.path);
+        }
+        let cred = extract_credential(view, &inner.settings.credentials);
+        match (inner.rate_limit.is_some(), view.peer) {
+            (true, Some(peer)) => {
+                hs.stage = Stage::Rate {
+                    peer,
+                    pending: Pending::from_credential(&cred),
+                    retries: 0,
+                };
+            }
+            _ => hs.proceed(cred),
+        }
         hs
-    }
-
-    /// The subprotocol to answer with for this request, whatever the decision:
-    /// the bearer protocol name when the client offered it (never the token).
-    /// Browsers fail a handshake that offered subprotocols and got none back,
-    /// so echo it also when accepting only to close with a code.
-    pub fn subprotocol_for(&self, view: &HandshakeView<'_>) -> Option<&str> {
-        offers_bearer(view, &self.settings.credentials)
-            .then_some(self.settings.credentials.subprotocol.as_str())
     }
 
     /// Decides in one call when no host step is needed; `None` when the
     /// handshake asks for a lookup (use [`Authenticator::start`] then).
-    pub fn decide(&self, view: &HandshakeView<'_>, now: i64) -> Option<Decision> {
-        let mut hs = self.start(view, now);
-        match hs.poll() {
+    pub fn decide(&self, view: &HandshakeView<'_>, now: UnixTime) -> Option<Decision> {
+        match self.start(view, now).poll() {
             Step::Done(d) => Some(d),
             Step::Lookup(_) => None,
         }
     }
 
-    /// A handshake for an in-band token (auth or refresh message) on `route`,
-    /// whose resource parameter (Owner / Member routes) is `resource`.
-    pub(crate) fn start_message<'a>(
-        &'a self,
+    /// A handshake for an in-band token (auth or refresh message) on `route`.
+    pub(crate) fn start_message(
+        &self,
         route: RouteMatch,
-        resource: Option<Cow<'a, str>>,
-        token: Cow<'a, str>,
-        now: i64,
+        resource: Option<Resource>,
+        token: &str,
+        now: UnixTime,
         refresh_of: Option<UserId>,
-    ) -> Handshake<'a> {
+    ) -> Handshake {
         let mode = if refresh_of.is_some() {
             Mode::Refresh
         } else {
             Mode::AuthMessage
         };
-        let mut hs = Handshake::blank(self, now, mode, "");
+        let mut hs = Handshake::blank(self.clone(), now, mode);
         hs.expect_user = refresh_of;
         hs.route = Some(route);
         hs.resource = resource;
-        let cred = if token.len() > self.settings.credentials.max_token_bytes {
+        let cred = if token.len() > self.inner.settings.credentials.max_token_bytes {
             Credential::Invalid {
                 carrier: Carrier::Message,
                 kind: ErrorKind::TooLarge,
             }
         } else {
             Credential::Token {
-                token,
+                token: Cow::Borrowed(token),
                 carrier: Carrier::Message,
             }
         };
-        hs.begin(cred);
+        hs.proceed(cred);
         hs
+    }
+
+    pub(crate) fn resource_of(&self, m: &RouteMatch, path: &str) -> Option<Resource> {
+        resource_of(&self.inner, m, path)
     }
 
     /// Whether a client without a credential may authenticate by message on this route.
     pub(crate) fn auth_message_allowed(&self, route: &RouteMatch) -> bool {
-        let default = self.settings.credentials.has(Carrier::Message);
-        self.routes
+        let default = self.inner.settings.credentials.has(Carrier::Message);
+        self.inner
+            .routes
             .get(route.index())
             .map(|r| r.auth_message_setting().unwrap_or(default))
             .unwrap_or(false)
     }
+}
+
+/// The resource an owner / member route names: its parameter, decoded, and
+/// every path parameter (for hosts whose access query binds them all).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Resource {
+    pub(crate) value: String,
+    pub(crate) params: Vec<(String, String)>,
+}
+
+/// Only owner / member routes keep anything of the path (no allocation otherwise).
+fn resource_of(inner: &AuthInner, m: &RouteMatch, path: &str) -> Option<Resource> {
+    let route = inner.routes.get(m.index())?;
+    let idx = route.resource_param()?;
+    let value = m.param(path, idx)?.into_owned();
+    let params = route
+        .pattern()
+        .param_names()
+        .enumerate()
+        .filter_map(|(i, name)| Some((String::from(name), m.param(path, i)?.into_owned())))
+        .collect();
+    Some(Resource { value, params })
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -553,18 +693,108 @@ enum Mode {
     Refresh,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// A credential held, unverified, while the rate-limit step is answered.
+#[derive(Clone)]
+enum Pending {
+    None,
+    Invalid { carrier: Carrier, kind: ErrorKind },
+    Token { token: String, carrier: Carrier },
+    Session { value: String },
+}
+
+impl Pending {
+    fn from_credential(cred: &Credential<'_>) -> Self {
+        match cred {
+            Credential::Token { token, carrier } => Pending::Token {
+                token: String::from(token.as_ref()),
+                carrier: *carrier,
+            },
+            Credential::Session { value } => Pending::Session {
+                value: String::from(value.as_ref()),
+            },
+            Credential::Invalid { carrier, kind } => Pending::Invalid {
+                carrier: *carrier,
+                kind: *kind,
+            },
+            _ => Pending::None,
+        }
+    }
+
+    fn credential(&self) -> Credential<'_> {
+        match self {
+            Pending::None => Credential::None,
+            Pending::Invalid { carrier, kind } => Credential::Invalid {
+                carrier: *carrier,
+                kind: *kind,
+            },
+            Pending::Token { token, carrier } => Credential::Token {
+                token: Cow::Borrowed(token),
+                carrier: *carrier,
+            },
+            Pending::Session { value } => Credential::Session {
+                value: Cow::Borrowed(value),
+            },
+        }
+    }
+}
+
+/// How the user being looked up authenticated.
+#[derive(Debug, Clone)]
+// Stages are plain values inside the owned handshake: boxing would allocate per lookup.
+#[allow(clippy::large_enum_variant)]
+enum Via {
+    Token(TokenFacts),
+    Session(SessionAuth),
+}
+
+/// Where a handshake stands; each stage carries what its question needs.
+#[derive(Clone)]
+#[allow(clippy::large_enum_variant)]
 enum Stage {
+    /// Ask for the peer's rate-limit state; the credential waits, unverified.
+    Rate {
+        peer: IpAddr,
+        pending: Pending,
+        retries: u8,
+    },
+    /// Store the advanced rate-limit state (compare-and-set).
+    RateCommit {
+        peer: IpAddr,
+        expected: RateState,
+        new: RateState,
+        idle_at_ms: i64,
+        pending: Pending,
+        retries: u8,
+    },
     /// Ask whether the jti is revoked.
-    Revocation,
+    Revocation { token: TokenFacts, jti: InlineStr },
     /// Ask for the session row.
-    SessionRow,
+    SessionRow { key: String },
     /// Ask for the user.
-    User,
+    User {
+        key: UserKey,
+        pk: InlineStr,
+        via: Via,
+    },
     /// Ask for owner / member access.
-    Access,
+    Access { user: User, relation: Relation },
     /// Decided.
-    Done,
+    Done(Decision),
+}
+
+impl fmt::Debug for Stage {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let name = match self {
+            Stage::Rate { .. } => "Rate",
+            Stage::RateCommit { .. } => "RateCommit",
+            Stage::Revocation { .. } => "Revocation",
+            Stage::SessionRow { .. } => "SessionRow",
+            Stage::User { .. } => "User",
+            Stage::Access { .. } => "Access",
+            Stage::Done(d) => return f.debug_tuple("Done").field(d).finish(),
+        };
+        f.write_str(name)
+    }
 }
 
 /// Facts copied out of a verified token (the token text is not kept).
@@ -573,7 +803,6 @@ struct TokenFacts {
     carrier: Carrier,
     exp: i64,
     user_id: ClaimValue,
-    jti: Option<InlineStr>,
     is_staff: bool,
     is_superuser: bool,
     revoke: Option<InlineStr>,
@@ -581,35 +810,41 @@ struct TokenFacts {
     user_key: Option<Result<UserKey, crate::userid::UserIdError>>,
 }
 
-/// One upgrade (or in-band auth) being decided; see the module docs.
-pub struct Handshake<'a> {
-    auth: &'a Authenticator,
-    now: i64,
+/// One upgrade (or in-band auth) being decided: an owned state machine that
+/// borrows nothing, so a host can keep it across lookups of any duration.
+///
+/// ```ignore
+/// let mut hs = authenticator.start(&view, now);
+/// let decision = loop {
+///     match hs.poll() {
+///         Step::Done(decision) => break decision,
+///         Step::Lookup(request) => hs.answer(host.lookup(&request)),
+///     }
+/// };
+/// ```
+/// or, with a synchronous host, [`Handshake::drive`].
+#[derive(Clone)]
+pub struct Handshake {
+    auth: Authenticator,
+    now: UnixTime,
     mode: Mode,
-    path: &'a str,
     route: Option<RouteMatch>,
     /// Owner / Member: the resource value (decoded route parameter).
-    resource: Option<Cow<'a, str>>,
+    resource: Option<Resource>,
     subprotocol: Option<Subprotocol>,
-    stage: Stage,
-    token: Option<TokenFacts>,
-    session_value: Option<Cow<'a, str>>,
-    session: Option<SessionAuth>,
-    user_key: Option<UserKey>,
-    pk_text: Option<InlineStr>,
-    principal: Principal,
+    /// The credential came from a session cookie (failures are anonymous).
+    via_session: bool,
     /// Refresh: the user the connection belongs to.
     expect_user: Option<UserId>,
-    decision: Option<Decision>,
+    steps: usize,
+    stage: Stage,
 }
 
-impl fmt::Debug for Handshake<'_> {
+impl fmt::Debug for Handshake {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Handshake")
             .field("stage", &self.stage)
             .field("route", &self.route)
-            .field("principal", &self.principal)
-            .field("decision", &self.decision)
             .finish_non_exhaustive()
     }
 }
@@ -691,139 +926,191 @@ fn password_claim_matches(claim: Option<&str>, password: &str) -> bool {
     hex.as_str() == claim
 }
 
-impl<'a> Handshake<'a> {
-    fn blank(auth: &'a Authenticator, now: i64, mode: Mode, path: &'a str) -> Self {
+fn claim_user_id(t: &TokenFacts) -> Option<UserId> {
+    match t.user_id {
+        ClaimValue::Int(v) => UserId::from_int(v),
+        ClaimValue::Str(s) => Some(UserId {
+            text: s,
+            numeric: false,
+        }),
+        _ => None,
+    }
+}
+
+impl Handshake {
+    fn blank(auth: Authenticator, now: UnixTime, mode: Mode) -> Self {
         Handshake {
             auth,
             now,
             mode,
-            path,
             route: None,
             resource: None,
             subprotocol: None,
-            stage: Stage::Done,
-            token: None,
-            session_value: None,
-            session: None,
-            user_key: None,
-            pk_text: None,
-            principal: Principal::Anonymous,
+            via_session: false,
             expect_user: None,
-            decision: None,
+            steps: 0,
+            stage: Stage::Done(Decision::Close(Closing {
+                close: Close::new(CloseCode::TryAgainLater, reasons::UNEXPECTED_ANSWER),
+                subprotocol: None,
+            })),
         }
     }
 
-    /// The next step: a lookup for the host, or the decision.
-    pub fn poll(&mut self) -> Step<'_> {
-        self.settle();
-        if let Some(d) = self.decision {
-            return Step::Done(d);
-        }
-        match self.request() {
-            Some(r) => Step::Lookup(r),
-            None => Step::Done(Decision::Close(Close::new(
-                CloseCode::TryAgainLater,
-                reasons::UNEXPECTED_ANSWER,
-            ))),
+    /// The next step: a lookup for the host, or the decision. Polling does
+    /// not change the handshake; the request is owned by the caller.
+    pub fn poll(&self) -> Step {
+        match &self.stage {
+            Stage::Done(d) => Step::Done(*d),
+            Stage::Rate { peer, .. } => Step::Lookup(Request::Rate { peer: *peer }),
+            Stage::RateCommit {
+                peer,
+                expected,
+                new,
+                idle_at_ms,
+                ..
+            } => Step::Lookup(Request::RateCommit {
+                peer: *peer,
+                expected: *expected,
+                new: *new,
+                idle_at_ms: *idle_at_ms,
+            }),
+            Stage::Revocation { token, jti } => Step::Lookup(Request::JtiRevoked {
+                jti: *jti,
+                user: claim_user_id(token)
+                    .map(|u| u.text)
+                    .or_else(|| InlineStr::new(""))
+                    .unwrap_or(*jti),
+            }),
+            Stage::SessionRow { key } => Step::Lookup(Request::Session { key: key.clone() }),
+            Stage::User { key, pk, .. } => Step::Lookup(Request::User { key: *key, pk: *pk }),
+            Stage::Access { user, relation } => {
+                let route = self
+                    .route
+                    .as_ref()
+                    .and_then(|m| self.auth.inner.routes.get(m.index()));
+                match (route, &self.resource) {
+                    (Some(route), Some(res)) => {
+                        let param = match route.requirement() {
+                            Requirement::Owner(p) | Requirement::Member(p) => p.clone(),
+                            _ => String::new(),
+                        };
+                        Step::Lookup(Request::Access {
+                            user: user.id.text,
+                            relation: *relation,
+                            route: String::from(route.name()),
+                            param,
+                            value: res.value.clone(),
+                            params: res.params.clone(),
+                        })
+                    }
+                    _ => Step::Done(Decision::Close(Closing {
+                        close: Close::new(CloseCode::Forbidden, reasons::NOT_OWNER),
+                        subprotocol: self.subprotocol,
+                    })),
+                }
+            }
         }
     }
 
-    /// Turns a pending stage whose question cannot be asked into a decision.
-    fn settle(&mut self) {
-        if self.decision.is_some() {
-            return;
-        }
-        if self.request().is_some() {
-            return;
-        }
-        match self.stage {
-            Stage::Revocation => self.fail(ErrorKind::Revoked),
-            Stage::SessionRow => self.fail(ErrorKind::BadSession),
-            Stage::User => self.fail(ErrorKind::UserNotFound),
-            Stage::Access => self.close(CloseCode::Forbidden, reasons::NOT_OWNER),
-            Stage::Done => self.close(CloseCode::TryAgainLater, reasons::UNEXPECTED_ANSWER),
-        }
-    }
-
-    /// The question of the current stage.
-    fn request(&self) -> Option<Request<'_>> {
-        match self.stage {
-            Stage::Revocation => {
-                let jti = self.token.as_ref()?.jti.as_ref()?;
-                Some(Request::JtiRevoked { jti: jti.as_str() })
+    /// Runs the handshake to its decision with a synchronous host: `lookup`
+    /// answers each request. The one step loop for hosts without async.
+    pub fn drive<'h, F>(&mut self, mut lookup: F) -> Decision
+    where
+        F: FnMut(&Request) -> Answer<'h>,
+    {
+        loop {
+            match self.poll() {
+                Step::Done(d) => return d,
+                Step::Lookup(request) => {
+                    let answer = lookup(&request);
+                    self.answer(answer);
+                }
             }
-            Stage::SessionRow => {
-                let value = self.session_value.as_deref()?;
-                let key = self.auth.sessions.as_ref()?.session_key(value)?;
-                Some(Request::Session { key })
-            }
-            Stage::User => {
-                let key = self.user_key.as_ref()?;
-                let pk = self.pk_text.as_ref()?;
-                Some(Request::User {
-                    key,
-                    pk: pk.as_str(),
-                })
-            }
-            Stage::Access => {
-                let route = self.auth.routes.get(self.route.as_ref()?.index())?;
-                let Principal::User(user) = &self.principal else {
-                    return None;
-                };
-                let value = self.resource.as_deref()?;
-                let (relation, param) = match route.requirement() {
-                    Requirement::Owner(p) => (Relation::Owner, p.as_str()),
-                    Requirement::Member(p) => (Relation::Member, p.as_str()),
-                    _ => return None,
-                };
-                Some(Request::Access {
-                    user: user.id.text.as_str(),
-                    relation,
-                    route: route.name(),
-                    param,
-                    value,
-                })
-            }
-            Stage::Done => None,
         }
     }
 
-    /// The subprotocol to answer with (see [`Authenticator::subprotocol_for`]).
+    /// The subprotocol to answer with (the bearer protocol name when the
+    /// client offered it; never the token).
     pub fn subprotocol(&self) -> Option<&str> {
         self.subprotocol.as_ref().map(InlineStr::as_str)
     }
 
     /// The decision, once made.
     pub fn decision(&self) -> Option<&Decision> {
-        self.decision.as_ref()
+        match &self.stage {
+            Stage::Done(d) => Some(d),
+            _ => None,
+        }
+    }
+
+    /// The matched route, if any.
+    pub fn route(&self) -> Option<&RouteMatch> {
+        self.route.as_ref()
+    }
+
+    /// The authenticator deciding this handshake.
+    pub fn authenticator(&self) -> &Authenticator {
+        &self.auth
+    }
+
+    /// The open connection for an accepting decision (`Accept` or
+    /// `AwaitFirstMessage`); `None` before the decision and for `Close` / `Deny`.
+    pub fn connection(&self) -> Option<Connection> {
+        let d = self.decision()?;
+        Connection::open(self.auth.clone(), d, self.resource.clone())
     }
 
     /// Answers the pending request. An answer of the wrong kind, or one given
     /// when nothing is pending, closes with 1013.
     pub fn answer(&mut self, answer: Answer<'_>) {
-        if self.decision.is_some() {
+        if matches!(self.stage, Stage::Done(_)) {
             return;
         }
+        self.steps = self.steps.saturating_add(1);
         if matches!(answer, Answer::Failed) {
-            self.finish(Decision::Close(Close::new(
-                CloseCode::TryAgainLater,
-                reasons::LOOKUP_FAILED,
-            )));
+            self.close(CloseCode::TryAgainLater, reasons::LOOKUP_FAILED);
             return;
         }
-        match (self.stage, answer) {
-            (Stage::Revocation, Answer::Revoked(revoked)) => {
+        if self.steps > MAX_STEPS {
+            self.close(CloseCode::TryAgainLater, reasons::UNEXPECTED_ANSWER);
+            return;
+        }
+        let placeholder = Stage::Done(self.internal_error());
+        let stage = core::mem::replace(&mut self.stage, placeholder);
+        match (stage, answer) {
+            (
+                Stage::Rate {
+                    peer,
+                    pending,
+                    retries,
+                },
+                Answer::Rate(state),
+            )
+            | (
+                Stage::RateCommit {
+                    peer,
+                    pending,
+                    retries,
+                    ..
+                },
+                Answer::Rate(state),
+            ) => self.rate_checked(peer, pending, retries, state),
+            (Stage::RateCommit { pending, .. }, Answer::Stored) => {
+                let cred = pending.credential();
+                self.proceed(cred);
+            }
+            (Stage::Revocation { token, .. }, Answer::Revoked(revoked)) => {
                 if revoked {
                     self.fail(ErrorKind::Revoked);
                 } else {
-                    self.after_revocation();
+                    self.after_revocation(token);
                 }
             }
-            (Stage::SessionRow, Answer::Session(row)) => match row {
+            (Stage::SessionRow { .. }, Answer::Session(row)) => match row {
                 None => self.fail(ErrorKind::BadSession),
                 Some(row) => {
-                    let loaded = match &self.auth.sessions {
-                        Some(s) => s.load_db_row(&row, self.now),
+                    let loaded = match &self.auth.inner.sessions {
+                        Some(s) => s.load_db_row(&row, self.now.secs()),
                         None => Err(SessionError::new(
                             ErrorKind::BadSession,
                             "sessions disabled",
@@ -835,44 +1122,81 @@ impl<'a> Handshake<'a> {
                     }
                 }
             },
-            (Stage::User, Answer::User(user)) => match user {
+            (Stage::User { pk, via, .. }, Answer::User(user)) => match user {
                 None => self.fail(ErrorKind::UserNotFound),
-                Some(rec) => self.user_loaded(&rec),
+                Some(rec) => self.user_loaded(&rec, pk, via),
             },
-            (Stage::Access, Answer::Access(allowed)) => {
+            (Stage::Access { user, relation }, Answer::Access(allowed)) => {
                 if allowed {
-                    self.accept();
+                    self.accept(Principal::User(user));
                 } else {
-                    let reason = match self.route_requirement() {
-                        Some(Requirement::Member(_)) => reasons::NOT_MEMBER,
-                        _ => reasons::NOT_OWNER,
+                    let reason = match relation {
+                        Relation::Member => reasons::NOT_MEMBER,
+                        Relation::Owner => reasons::NOT_OWNER,
                     };
                     self.close(CloseCode::Forbidden, reason);
                 }
             }
-            _ => self.finish(Decision::Close(Close::new(
-                CloseCode::TryAgainLater,
-                reasons::UNEXPECTED_ANSWER,
-            ))),
+            _ => self.close(CloseCode::TryAgainLater, reasons::UNEXPECTED_ANSWER),
         }
     }
 
     // --- internal flow -----------------------------------------------------
 
+    fn internal_error(&self) -> Decision {
+        Decision::Close(Closing {
+            close: Close::new(CloseCode::TryAgainLater, reasons::UNEXPECTED_ANSWER),
+            subprotocol: self.subprotocol,
+        })
+    }
+
     fn finish(&mut self, d: Decision) {
-        self.decision = Some(d);
-        self.stage = Stage::Done;
+        self.stage = Stage::Done(d);
     }
 
     fn close(&mut self, code: CloseCode, reason: &str) {
-        self.finish(Decision::Close(Close::new(code, reason)));
+        self.close_with(Close::new(code, reason));
     }
 
-    fn route_requirement(&self) -> Option<&'a Requirement> {
-        let auth: &'a Authenticator = self.auth;
+    fn close_with(&mut self, close: Close) {
+        self.finish(Decision::Close(Closing {
+            close,
+            subprotocol: self.subprotocol,
+        }));
+    }
+
+    fn rate_checked(&mut self, peer: IpAddr, pending: Pending, retries: u8, state: RateState) {
+        let Some(limit) = self.auth.inner.rate_limit else {
+            let cred = pending.credential();
+            self.proceed(cred);
+            return;
+        };
+        if retries >= MAX_RATE_RETRIES {
+            // The peer's state keeps changing under us: a burst of concurrent
+            // attempts from this peer alone. Count this one as over the limit.
+            self.close_with(Close::rate_limited(1));
+            return;
+        }
+        let mut new = state;
+        match limit.check(&mut new, self.now.millis()) {
+            Err(retry) => self.close_with(Close::rate_limited(retry.secs())),
+            Ok(()) => {
+                self.stage = Stage::RateCommit {
+                    peer,
+                    expected: state,
+                    new,
+                    idle_at_ms: new.tat_ms,
+                    pending,
+                    retries: retries.saturating_add(1),
+                }
+            }
+        }
+    }
+
+    fn route_requirement(&self) -> Option<&Requirement> {
         self.route
             .as_ref()
-            .and_then(|m| auth.routes.get(m.index()))
+            .and_then(|m| self.auth.inner.routes.get(m.index()))
             .map(|r| r.requirement())
     }
 
@@ -884,14 +1208,21 @@ impl<'a> Handshake<'a> {
     fn route_is_strict(&self) -> bool {
         self.route
             .as_ref()
-            .and_then(|m| self.auth.routes.get(m.index()))
+            .and_then(|m| self.auth.inner.routes.get(m.index()))
             .is_some_and(|r| r.is_strict())
     }
 
+    /// After origin and rate limit: the route, then the credential.
+    fn proceed(&mut self, cred: Credential<'_>) {
+        if self.route.is_none() {
+            self.close(CloseCode::NotFound, reasons::NO_ROUTE);
+            return;
+        }
+        self.begin(cred);
+    }
+
     fn accept_anonymous(&mut self) {
-        self.principal = Principal::Anonymous;
-        self.token = None;
-        self.accept_with_deadline(None);
+        self.accept(Principal::Anonymous);
     }
 
     /// No credential at all.
@@ -911,7 +1242,8 @@ impl<'a> Handshake<'a> {
             // reached at i64::MAX (never "never", never wrapped into the past).
             let deadline = self
                 .now
-                .saturating_add(self.auth.settings.auth_message_timeout);
+                .secs()
+                .saturating_add(self.auth.inner.settings.auth_message_timeout);
             self.finish(Decision::AwaitFirstMessage(AwaitAuth {
                 deadline,
                 route,
@@ -924,8 +1256,7 @@ impl<'a> Handshake<'a> {
 
     /// The credential failed.
     fn fail(&mut self, kind: ErrorKind) {
-        let session = self.session_value.is_some();
-        if session {
+        if self.via_session {
             // Django / Channels treat an unusable session as anonymous.
             self.no_credential(reason_for(kind));
             return;
@@ -937,56 +1268,63 @@ impl<'a> Handshake<'a> {
         self.close(CloseCode::Unauthorized, reason_for(kind));
     }
 
-    fn begin(&mut self, cred: Credential<'a>) {
+    fn begin(&mut self, cred: Credential<'_>) {
         match cred {
             Credential::None => self.no_credential(reasons::AUTH_REQUIRED),
             Credential::Invalid { kind, .. } => self.fail(kind),
             Credential::Token { token, carrier } => {
-                let auth: &'a Authenticator = self.auth;
-                match auth.tokens.verify(&token, self.now) {
+                let auth = self.auth.clone();
+                let inner = &*auth.inner;
+                match inner.tokens.verify(&token, self.now.secs()) {
                     Err(e) => self.fail(e.kind()),
                     Ok(v) => {
                         let Some(user_id) = v.user_id().copied() else {
                             self.fail(ErrorKind::MissingClaim);
                             return;
                         };
-                        self.token = Some(TokenFacts {
+                        let facts = TokenFacts {
                             carrier,
                             exp: v.exp(),
                             user_id,
-                            jti: v.jti().and_then(InlineStr::new),
                             is_staff: v.is_staff(),
                             is_superuser: v.is_superuser(),
                             revoke: v.revoke_claim().and_then(InlineStr::new),
-                            user_key: (auth.settings.users == UserSource::Directory)
-                                .then(|| v.user_key(auth.settings.pk_kind)),
-                        });
-                        if auth.settings.check_revoked_jti {
-                            self.stage = Stage::Revocation;
+                            user_key: (inner.settings.users == UserSource::Directory)
+                                .then(|| v.user_key(inner.settings.pk_kind)),
+                        };
+                        if inner.settings.check_revoked_jti {
+                            match v.jti().and_then(InlineStr::new) {
+                                Some(jti) => {
+                                    self.stage = Stage::Revocation { token: facts, jti };
+                                }
+                                None => self.fail(ErrorKind::Revoked),
+                            }
                         } else {
-                            self.after_revocation();
+                            self.after_revocation(facts);
                         }
                     }
                 }
             }
             Credential::Session { value } => {
-                let auth: &'a Authenticator = self.auth;
-                let Some(sessions) = auth.sessions.as_ref() else {
+                let auth = self.auth.clone();
+                let Some(sessions) = auth.inner.sessions.as_ref() else {
                     self.no_credential(reasons::AUTH_REQUIRED);
                     return;
                 };
-                self.session_value = Some(value);
+                self.via_session = true;
                 match sessions.settings().engine {
-                    SessionEngine::Db => self.stage = Stage::SessionRow,
+                    SessionEngine::Db => match sessions.session_key(&value) {
+                        Some(key) => {
+                            self.stage = Stage::SessionRow {
+                                key: String::from(key),
+                            }
+                        }
+                        None => self.fail(ErrorKind::BadSession),
+                    },
                     SessionEngine::SignedCookies => {
-                        let loaded = self
-                            .session_value
-                            .as_deref()
-                            .map(|v| sessions.load_signed_cookie(v, self.now));
-                        match loaded {
-                            Some(Ok(sa)) => self.session_loaded(sa),
-                            Some(Err(e)) => self.fail(e.kind()),
-                            None => self.fail(ErrorKind::BadSession),
+                        match sessions.load_signed_cookie(&value, self.now.secs()) {
+                            Ok(sa) => self.session_loaded(sa),
+                            Err(e) => self.fail(e.kind()),
                         }
                     }
                 }
@@ -994,176 +1332,149 @@ impl<'a> Handshake<'a> {
         }
     }
 
-    fn after_revocation(&mut self) {
-        let Some(t) = self.token else {
-            self.fail(ErrorKind::Malformed);
-            return;
-        };
-        match self.auth.settings.users {
+    fn after_revocation(&mut self, t: TokenFacts) {
+        match self.auth.inner.settings.users {
             UserSource::Claims => {
-                let id = match t.user_id {
-                    ClaimValue::Int(v) => UserId::from_int(v),
-                    ClaimValue::Str(s) => Some(UserId {
-                        text: s,
-                        numeric: false,
-                    }),
-                    _ => None,
-                };
-                let Some(id) = id else {
+                let Some(id) = claim_user_id(&t) else {
                     self.fail(ErrorKind::Malformed);
                     return;
                 };
-                self.principal = Principal::User(User {
+                self.apply_policy(Principal::User(User {
                     id,
                     is_staff: t.is_staff,
                     is_superuser: t.is_superuser,
                     is_active: true,
                     method: AuthMethod::Jwt(t.carrier),
                     expires_at: Some(t.exp),
-                });
-                self.apply_policy();
+                }));
             }
             UserSource::Directory => {
                 let key = t
                     .user_key
-                    .unwrap_or_else(|| t.user_id.to_user_key(self.auth.settings.pk_kind));
+                    .unwrap_or_else(|| t.user_id.to_user_key(self.auth.inner.settings.pk_kind));
                 match key {
                     Err(_) => self.fail(ErrorKind::Malformed),
-                    Ok(key) => self.ask_user(key),
+                    Ok(key) => self.ask_user(key, Via::Token(t)),
                 }
             }
         }
     }
 
-    fn ask_user(&mut self, key: UserKey) {
+    fn ask_user(&mut self, key: UserKey, via: Via) {
         match pk_text(&key) {
             None => self.fail(ErrorKind::UserNotFound),
-            Some(text) => {
-                self.pk_text = Some(text);
-                self.user_key = Some(key);
-                self.stage = Stage::User;
-            }
+            Some(pk) => self.stage = Stage::User { key, pk, via },
         }
     }
 
     fn session_loaded(&mut self, sa: SessionAuth) {
         let key = InlineStr::new(&sa.user_id)
             .map(ClaimValue::Str)
-            .and_then(|c| c.to_user_key(self.auth.settings.pk_kind).ok());
-        self.session = Some(sa);
+            .and_then(|c| c.to_user_key(self.auth.inner.settings.pk_kind).ok());
         match key {
-            Some(key) => self.ask_user(key),
+            Some(key) => self.ask_user(key, Via::Session(sa)),
             None => self.fail(ErrorKind::BadSession),
         }
     }
 
-    fn user_loaded(&mut self, rec: &UserRecord<'_>) {
-        let numeric = self.auth.settings.pk_kind == PkKind::Int;
-        let Some(id) = UserId::new(rec.pk, numeric)
-            .or_else(|| self.pk_text.map(|text| UserId { text, numeric }))
-        else {
-            self.fail(ErrorKind::UserNotFound);
-            return;
-        };
-        if let Some(sa) = &self.session {
-            let checked = match &self.auth.sessions {
-                Some(s) => s.check_user(sa, rec),
-                None => Err(SessionError::new(
-                    ErrorKind::BadSession,
-                    "sessions disabled",
-                )),
-            };
-            if let Err(e) = checked {
-                self.fail(e.kind());
-                return;
+    fn user_loaded(&mut self, rec: &UserRecord<'_>, pk: InlineStr, via: Via) {
+        let auth = self.auth.clone();
+        let inner = &*auth.inner;
+        let numeric = inner.settings.pk_kind == PkKind::Int;
+        let id = UserId::new(rec.pk, numeric).unwrap_or(UserId { text: pk, numeric });
+        match via {
+            Via::Session(sa) => {
+                let checked = match &inner.sessions {
+                    Some(s) => s.check_user(&sa, rec),
+                    None => Err(SessionError::new(
+                        ErrorKind::BadSession,
+                        "sessions disabled",
+                    )),
+                };
+                if let Err(e) = checked {
+                    self.fail(e.kind());
+                    return;
+                }
+                self.apply_policy(Principal::User(User {
+                    id,
+                    is_staff: rec.is_staff,
+                    is_superuser: rec.is_superuser,
+                    is_active: rec.is_active,
+                    method: AuthMethod::Session,
+                    expires_at: None,
+                }));
             }
-            self.principal = Principal::User(User {
-                id,
-                is_staff: rec.is_staff,
-                is_superuser: rec.is_superuser,
-                is_active: rec.is_active,
-                method: AuthMethod::Session,
-                expires_at: None,
-            });
-            self.apply_policy();
-            return;
+            Via::Token(t) => {
+                let s = &inner.settings;
+                if s.check_user_is_active && !rec.is_active {
+                    self.fail(ErrorKind::UserInactive);
+                    return;
+                }
+                if s.check_password_claim
+                    && !password_claim_matches(t.revoke.as_ref().map(|r| r.as_str()), rec.password)
+                {
+                    self.fail(ErrorKind::Revoked);
+                    return;
+                }
+                self.apply_policy(Principal::User(User {
+                    id,
+                    is_staff: rec.is_staff,
+                    is_superuser: rec.is_superuser,
+                    is_active: rec.is_active,
+                    method: AuthMethod::Jwt(t.carrier),
+                    expires_at: Some(t.exp),
+                }));
+            }
         }
-        let Some(t) = self.token else {
-            self.fail(ErrorKind::Malformed);
-            return;
-        };
-        let s = &self.auth.settings;
-        if s.check_user_is_active && !rec.is_active {
-            self.fail(ErrorKind::UserInactive);
-            return;
-        }
-        if s.check_password_claim
-            && !password_claim_matches(t.revoke.as_ref().map(|r| r.as_str()), rec.password)
-        {
-            self.fail(ErrorKind::Revoked);
-            return;
-        }
-        self.principal = Principal::User(User {
-            id,
-            is_staff: rec.is_staff,
-            is_superuser: rec.is_superuser,
-            is_active: rec.is_active,
-            method: AuthMethod::Jwt(t.carrier),
-            expires_at: Some(t.exp),
-        });
-        self.apply_policy();
     }
 
-    fn apply_policy(&mut self) {
-        let Some(req) = self.route_requirement() else {
+    fn apply_policy(&mut self, principal: Principal) {
+        let Some(req) = self.route_requirement().cloned() else {
             self.close(CloseCode::NotFound, reasons::NO_ROUTE);
             return;
         };
-        if let (Some(expected), Principal::User(u)) = (&self.expect_user, &self.principal) {
+        if let (Some(expected), Principal::User(u)) = (&self.expect_user, &principal) {
             if expected.as_str() != u.id.as_str() {
                 self.close(CloseCode::Unauthorized, reasons::REFRESH_OTHER_USER);
                 return;
             }
         }
-        let Principal::User(user) = self.principal else {
+        let Principal::User(user) = principal else {
             if req.is_anonymous() {
-                self.accept();
+                self.accept(principal);
             } else {
                 self.close(CloseCode::Unauthorized, reasons::AUTH_REQUIRED);
             }
             return;
         };
         match req {
-            Requirement::Anonymous | Requirement::Authenticated => self.accept(),
+            Requirement::Anonymous | Requirement::Authenticated => self.accept(principal),
             Requirement::Staff => {
                 if user.is_staff {
-                    self.accept();
+                    self.accept(principal);
                 } else {
                     self.close(CloseCode::Forbidden, reasons::STAFF_ONLY);
                 }
             }
             Requirement::Superuser => {
                 if user.is_superuser {
-                    self.accept();
+                    self.accept(principal);
                 } else {
                     self.close(CloseCode::Forbidden, reasons::SUPERUSER_ONLY);
                 }
             }
             Requirement::Owner(_) | Requirement::Member(_) => {
-                if self.resource.is_none() {
-                    let resource = self.route.and_then(|m| {
-                        let route = self.auth.routes.get(m.index())?;
-                        m.param(self.path, route.resource_param()?)
-                    });
-                    self.resource = resource;
-                }
-                if self.resource.is_some() {
-                    self.stage = Stage::Access;
+                let relation = if matches!(req, Requirement::Member(_)) {
+                    Relation::Member
                 } else {
-                    let reason = if matches!(req, Requirement::Member(_)) {
-                        reasons::NOT_MEMBER
-                    } else {
-                        reasons::NOT_OWNER
+                    Relation::Owner
+                };
+                if self.resource.is_some() {
+                    self.stage = Stage::Access { user, relation };
+                } else {
+                    let reason = match relation {
+                        Relation::Member => reasons::NOT_MEMBER,
+                        Relation::Owner => reasons::NOT_OWNER,
                     };
                     self.close(CloseCode::Forbidden, reason);
                 }
@@ -1171,23 +1482,19 @@ impl<'a> Handshake<'a> {
         }
     }
 
-    fn accept(&mut self) {
-        let leeway = i64::from(self.auth.tokens.settings().leeway);
-        let deadline = match (&self.principal, &self.token) {
-            // Exact: a verified exp lies within years 1-9999, far from i64::MAX.
-            (Principal::User(_), Some(t)) => Some(t.exp.saturating_add(leeway)),
-            _ => None,
-        };
-        self.accept_with_deadline(deadline);
-    }
-
-    fn accept_with_deadline(&mut self, deadline: Option<i64>) {
+    fn accept(&mut self, principal: Principal) {
+        let leeway = i64::from(self.auth.inner.tokens.settings().leeway);
+        // Exact: a verified exp lies within years 1-9999, far from i64::MAX.
+        let deadline = principal
+            .user()
+            .and_then(|u| u.expires_at)
+            .map(|exp| exp.saturating_add(leeway));
         let Some(route) = self.route else {
             self.close(CloseCode::NotFound, reasons::NO_ROUTE);
             return;
         };
         self.finish(Decision::Accept(Accepted {
-            principal: self.principal,
+            principal,
             subprotocol: self.subprotocol,
             deadline,
             route,
@@ -1260,7 +1567,7 @@ mod tests {
         let shown = alloc::format!(
             "{:?}",
             Request::Session {
-                key: "abcdefgh12345678"
+                key: String::from("abcdefgh12345678")
             }
         );
         assert!(!shown.contains("abcdefgh"));

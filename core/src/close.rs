@@ -29,6 +29,12 @@ pub enum CloseCode {
     RateLimited,
     /// 1013: a host lookup failed (database, cache down). Never reported as 4401.
     TryAgainLater,
+    /// 1014: edge mode — the upstream application is unreachable or refused.
+    BadGateway,
+    /// 1007: a text frame that is not UTF-8 (RFC 6455).
+    InvalidPayload,
+    /// 1008: a policy was violated (a peer that does not read what it is sent).
+    PolicyViolation,
 }
 
 impl CloseCode {
@@ -42,6 +48,9 @@ impl CloseCode {
             CloseCode::AuthTimeout => 4408,
             CloseCode::RateLimited => 4429,
             CloseCode::TryAgainLater => 1013,
+            CloseCode::BadGateway => 1014,
+            CloseCode::InvalidPayload => 1007,
+            CloseCode::PolicyViolation => 1008,
         }
     }
 
@@ -55,6 +64,9 @@ impl CloseCode {
             4408 => Some(CloseCode::AuthTimeout),
             4429 => Some(CloseCode::RateLimited),
             1013 => Some(CloseCode::TryAgainLater),
+            1014 => Some(CloseCode::BadGateway),
+            1007 => Some(CloseCode::InvalidPayload),
+            1008 => Some(CloseCode::PolicyViolation),
             _ => None,
         }
     }
@@ -252,6 +264,8 @@ pub mod reasons {
     pub const AUTH_TIMEOUT: &str = "auth message timeout";
     /// A refresh named another user, or a refresh token failed.
     pub const REFRESH_REJECTED: &str = "refresh rejected";
+    /// `refresh` on a connection that never authenticated.
+    pub const NOTHING_TO_REFRESH: &str = "refresh without authentication";
     /// A refresh named another user.
     pub const REFRESH_OTHER_USER: &str = "refresh for another user";
     /// Too many connection attempts.

@@ -1,25 +1,39 @@
 //! The open-connection state machine: timeouts and in-band messages → close or extend.
 //!
-//! Build a [`Connection`] from an accepting [`Decision`], then drive it:
+//! A [`Connection`] comes from an accepting handshake
+//! ([`Handshake::connection`](crate::Handshake::connection)) and holds its
+//! own authenticator, route and resource, so nothing else is passed per call:
 //!
 //! * [`Connection::poll_timeout`] — when the host must call
 //!   [`Connection::handle_timeout`] next (token expiry or the auth-message deadline);
 //! * [`Connection::handle_timeout`] — 4401 `token expired` / 4408 `auth message timeout`;
 //! * [`Connection::handle_message`] — control messages
-//!   `{"type":"auth","token":…}` (the first message when awaiting auth) and
-//!   `{"type":"refresh","token":…}` (a valid token for the **same** user
-//!   extends the deadline; another user or an invalid token closes with 4401).
-//!   A control message that is not well-formed closes with 4400; every other
-//!   message is for the application.
+//!   `{"type":"auth","token":…}` and `{"type":"refresh","token":…}`, each
+//!   answered with a [`MessageAction`] that says what happened.
+//!
+//! The rules for in-band messages:
+//! - awaiting auth: the first message must be `auth` (anything else → 4400);
+//!   an accepted one opens the connection ([`MessageAction::Authenticated`]);
+//! - open as a user: `auth` or `refresh` with a valid token for the **same**
+//!   user extends the deadline ([`MessageAction::Extended`]); another user or
+//!   an invalid token closes with 4401;
+//! - open anonymously (an anonymous route): `auth` with a valid token logs the
+//!   connection in, and the host must hand the new principal to the application
+//!   ([`MessageAction::Authenticated`]); an invalid token closes with 4401;
+//!   `refresh` (nothing to refresh) closes with 4400;
+//! - a control message that is not well-formed, or larger than
+//!   `max_message_bytes`, closes with 4400; every other message is for the
+//!   application ([`MessageAction::Deliver`]).
 //!
 //! When an auth or refresh message needs host lookups, `handle_message`
-//! returns [`MessageAction::Steps`] with a [`Handshake`]; run it like the
-//! upgrade's and hand the decision to [`Connection::finish`].
+//! returns [`MessageAction::Steps`] with a [`Handshake`]; drive it like the
+//! upgrade's and hand it to [`Connection::finish`].
 
-use crate::auth::{Authenticator, Decision, Handshake, Principal, Step};
+use crate::auth::{Authenticator, Decision, Handshake, Principal, Resource, Step};
 use crate::close::{reasons, Close, CloseCode};
 use crate::json::{self, Encoding, JsonError, JsonValue};
 use crate::route::RouteMatch;
+use crate::time::UnixTime;
 use alloc::borrow::Cow;
 use alloc::string::String;
 
@@ -34,38 +48,67 @@ pub enum ConnState {
     Closed,
 }
 
-/// What to do with a message.
+/// What a message did.
 #[derive(Debug)]
 #[non_exhaustive]
-// A handshake is a plain value (no heap); boxing it would allocate per message.
+// A handshake is a plain value; boxing it would allocate per message.
 #[allow(clippy::large_enum_variant)]
-pub enum MessageAction<'a> {
+pub enum MessageAction {
     /// Not a control message: deliver it to the application.
     Deliver,
-    /// A control message, handled (auth accepted, deadline extended); do not deliver.
-    Handled,
+    /// An `auth` message logged the connection in (from awaiting auth, or
+    /// from anonymous on an anonymous route): the application now sees this principal.
+    Authenticated {
+        /// The new principal.
+        principal: Principal,
+    },
+    /// A `refresh` (or repeated `auth`) for the same user: the connection
+    /// now closes at `deadline` (`None`: never by expiry).
+    Extended {
+        /// The new deadline, Unix seconds.
+        deadline: Option<i64>,
+    },
+    /// Nothing to do (the connection was already closed).
+    Ignored,
     /// Close the connection with this code and reason.
     Close(Close),
     /// The auth / refresh message needs host lookups: drive this handshake,
-    /// then call [`Connection::finish`] with its decision.
-    Steps(Handshake<'a>),
+    /// then call [`Connection::finish`] with it.
+    Steps(Handshake),
 }
 
 /// One open WebSocket connection.
 #[derive(Debug, Clone)]
 pub struct Connection {
+    auth: Authenticator,
     state: ConnState,
     principal: Principal,
     deadline: Option<i64>,
     route: RouteMatch,
-    /// The request path, kept only for routes with parameters (Owner / Member re-checks).
-    path: Option<String>,
+    /// Owner / Member routes: the resource, for in-band re-checks.
+    resource: Option<Resource>,
 }
 
 impl Connection {
-    /// A connection for an accepting decision (`Accept` or `AwaitFirstMessage`);
-    /// `None` for `Close` / `Deny`. `path` is the request path the decision was made on.
-    pub fn new(decision: &Decision, path: &str) -> Option<Self> {
+    /// A connection for an accepting decision (`Accept` or
+    /// `AwaitFirstMessage`) that `auth` made on a request for `path`; `None`
+    /// for `Close` / `Deny`. Prefer [`Handshake::connection`], which keeps
+    /// what the handshake already decoded.
+    pub fn new(auth: Authenticator, decision: &Decision, path: &str) -> Option<Self> {
+        let route = match decision {
+            Decision::Accept(a) => a.route,
+            Decision::AwaitFirstMessage(w) => w.route,
+            Decision::Close(_) | Decision::Deny { .. } => return None,
+        };
+        let resource = auth.resource_of(&route, path);
+        Connection::open(auth, decision, resource)
+    }
+
+    pub(crate) fn open(
+        auth: Authenticator,
+        decision: &Decision,
+        resource: Option<Resource>,
+    ) -> Option<Self> {
         let (state, principal, deadline, route) = match decision {
             Decision::Accept(a) => (ConnState::Open, a.principal, a.deadline, a.route),
             Decision::AwaitFirstMessage(w) => (
@@ -76,13 +119,13 @@ impl Connection {
             ),
             Decision::Close(_) | Decision::Deny { .. } => return None,
         };
-        let path = (route.param_count() > 0).then(|| String::from(path));
         Some(Connection {
+            auth,
             state,
             principal,
             deadline,
             route,
-            path,
+            resource,
         })
     }
 
@@ -101,6 +144,15 @@ impl Connection {
         &self.route
     }
 
+    /// The route's name.
+    pub fn route_name(&self) -> &str {
+        self.auth
+            .routes()
+            .get(self.route.index())
+            .map(|r| r.name())
+            .unwrap_or("")
+    }
+
     /// When [`Connection::handle_timeout`] must be called next (Unix seconds).
     pub fn poll_timeout(&self) -> Option<i64> {
         match self.state {
@@ -110,9 +162,9 @@ impl Connection {
     }
 
     /// Time passed: the close to send, if a deadline was reached.
-    pub fn handle_timeout(&mut self, now: i64) -> Option<Close> {
+    pub fn handle_timeout(&mut self, now: UnixTime) -> Option<Close> {
         let deadline = self.poll_timeout()?;
-        if now < deadline {
+        if now.secs() < deadline {
             return None;
         }
         let close = match self.state {
@@ -122,120 +174,102 @@ impl Connection {
         Some(self.closed(close))
     }
 
+    /// Closes the connection from outside (revocation, shutdown): later
+    /// messages are ignored and no timeout fires.
+    pub fn close(&mut self, close: Close) -> Close {
+        self.closed(close)
+    }
+
     fn closed(&mut self, close: Close) -> Close {
         self.state = ConnState::Closed;
         self.deadline = None;
         close
     }
 
+    fn bad(&mut self, reason: &str) -> MessageAction {
+        MessageAction::Close(self.closed(Close::new(CloseCode::BadMessage, reason)))
+    }
+
     /// A message arrived (text or binary payload) at `now`.
-    pub fn handle_message<'a>(
-        &mut self,
-        auth: &'a Authenticator,
-        msg: &'a [u8],
-        now: i64,
-    ) -> MessageAction<'a> {
+    pub fn handle_message(&mut self, msg: &[u8], now: UnixTime) -> MessageAction {
         if self.state == ConnState::Closed {
-            return MessageAction::Handled;
+            return MessageAction::Ignored;
         }
         if let Some(c) = self.handle_timeout(now) {
             return MessageAction::Close(c);
         }
         let awaiting = self.state == ConnState::AwaitingAuth;
-        let too_large = msg.len() > auth.settings().max_message_bytes;
-        if too_large {
-            if awaiting {
-                let c = Close::new(CloseCode::BadMessage, reasons::MESSAGE_TOO_LARGE);
-                return MessageAction::Close(self.closed(c));
-            }
-            return MessageAction::Deliver;
+        let too_large = msg.len() > self.auth.settings().max_message_bytes;
+        if too_large && awaiting {
+            return self.bad(reasons::MESSAGE_TOO_LARGE);
         }
         let control = scan_control(msg);
-        let (token, refresh_of) = match control {
-            Control::Plain if awaiting => {
-                let c = Close::new(CloseCode::BadMessage, reasons::AUTH_EXPECTED);
-                return MessageAction::Close(self.closed(c));
-            }
+        if too_large && !matches!(control, Control::Plain) {
+            // An oversized control message is refused, never handed to the
+            // application as an ordinary one.
+            return self.bad(reasons::MESSAGE_TOO_LARGE);
+        }
+        let token = match control {
+            Control::Plain if awaiting => return self.bad(reasons::AUTH_EXPECTED),
             Control::Plain => return MessageAction::Deliver,
-            Control::Malformed => {
-                let c = Close::new(CloseCode::BadMessage, reasons::BAD_MESSAGE);
-                return MessageAction::Close(self.closed(c));
+            Control::Malformed => return self.bad(reasons::BAD_MESSAGE),
+            Control::Refresh(_) if awaiting => return self.bad(reasons::AUTH_EXPECTED),
+            Control::Refresh(_) if self.principal.is_anonymous() => {
+                return self.bad(reasons::NOTHING_TO_REFRESH)
             }
-            Control::Refresh(_) if awaiting => {
-                let c = Close::new(CloseCode::BadMessage, reasons::AUTH_EXPECTED);
-                return MessageAction::Close(self.closed(c));
-            }
-            Control::Auth(t) | Control::Refresh(t) => {
-                let of = match (&self.principal, awaiting) {
-                    (Principal::User(u), false) => Some(u.id),
-                    _ => None,
-                };
-                (t, of)
-            }
+            Control::Auth(t) | Control::Refresh(t) => t,
         };
-        let resource = self
-            .resource(auth)
-            .map(|r| Cow::Owned(String::from(r.as_ref())));
-        let mut hs = auth.start_message(self.route, resource, token, now, refresh_of);
-        let done = match hs.poll() {
-            Step::Done(d) => Some(d),
-            Step::Lookup(_) => None,
-        };
-        match done {
-            Some(d) => match self.finish(d, now) {
-                Some(c) => MessageAction::Close(c),
-                None => MessageAction::Handled,
-            },
-            None => MessageAction::Steps(hs),
+        let refresh_of = self.principal.user().map(|u| u.id);
+        let hs =
+            self.auth
+                .start_message(self.route, self.resource.clone(), &token, now, refresh_of);
+        match hs.poll() {
+            Step::Done(d) => self.finish(&d, now),
+            Step::Lookup(_) => MessageAction::Steps(hs),
         }
     }
 
-    fn resource(&self, auth: &Authenticator) -> Option<Cow<'_, str>> {
-        let path = self.path.as_deref()?;
-        let route = auth.routes().get(self.route.index())?;
-        self.route.param(path, route.resource_param()?)
-    }
-
-    /// Applies the decision of an auth / refresh handshake. Returns the close
-    /// to send, if any. A refresh that names another user closes with 4401.
-    pub fn finish(&mut self, decision: Decision, now: i64) -> Option<Close> {
+    /// Applies the decision of an auth / refresh handshake (one from
+    /// [`MessageAction::Steps`], driven to its end).
+    pub fn finish(&mut self, decision: &Decision, now: UnixTime) -> MessageAction {
         if self.state == ConnState::Closed {
-            return None;
+            return MessageAction::Ignored;
         }
         let accepted = match decision {
-            Decision::Accept(a) => a,
-            Decision::Close(c) => return Some(self.closed(c)),
-            Decision::Deny { .. } | Decision::AwaitFirstMessage(_) => {
+            Decision::Accept(a) => *a,
+            Decision::Close(c) => return MessageAction::Close(self.closed(c.close)),
+            _ => {
                 let c = Close::new(CloseCode::Unauthorized, reasons::REFRESH_REJECTED);
-                return Some(self.closed(c));
+                return MessageAction::Close(self.closed(c));
             }
         };
         let Principal::User(new_user) = accepted.principal else {
             let c = Close::new(CloseCode::Unauthorized, reasons::AUTH_REQUIRED);
-            return Some(self.closed(c));
+            return MessageAction::Close(self.closed(c));
         };
-        match self.state {
-            ConnState::AwaitingAuth => {
-                self.state = ConnState::Open;
-            }
-            ConnState::Open => {
-                if let Principal::User(old) = &self.principal {
-                    if old.id.as_str() != new_user.id.as_str() {
-                        let c = Close::new(CloseCode::Unauthorized, reasons::REFRESH_OTHER_USER);
-                        return Some(self.closed(c));
-                    }
+        // A token that is already past its deadline cannot keep the socket open.
+        if accepted.deadline.is_some_and(|d| now.secs() >= d) {
+            let c = Close::new(CloseCode::Unauthorized, reasons::TOKEN_EXPIRED);
+            return MessageAction::Close(self.closed(c));
+        }
+        let action = match (&self.state, &self.principal) {
+            (ConnState::Open, Principal::User(old)) => {
+                if old.id.as_str() != new_user.id.as_str() {
+                    let c = Close::new(CloseCode::Unauthorized, reasons::REFRESH_OTHER_USER);
+                    return MessageAction::Close(self.closed(c));
+                }
+                MessageAction::Extended {
+                    deadline: accepted.deadline,
                 }
             }
-            ConnState::Closed => return None,
-        }
+            _ => MessageAction::Authenticated {
+                principal: accepted.principal,
+            },
+        };
+        self.state = ConnState::Open;
         self.principal = accepted.principal;
         self.deadline = accepted.deadline;
-        // A token that is already past its deadline cannot keep the socket open.
-        if self.deadline.is_some_and(|d| now >= d) {
-            let c = Close::new(CloseCode::Unauthorized, reasons::TOKEN_EXPIRED);
-            return Some(self.closed(c));
-        }
-        None
+        action
     }
 }
 

@@ -195,6 +195,31 @@ impl InlineStr {
     }
 }
 
+impl core::ops::Deref for InlineStr {
+    type Target = str;
+    fn deref(&self) -> &str {
+        self.as_str()
+    }
+}
+
+impl AsRef<str> for InlineStr {
+    fn as_ref(&self) -> &str {
+        self.as_str()
+    }
+}
+
+impl PartialEq<str> for InlineStr {
+    fn eq(&self, other: &str) -> bool {
+        self.as_str() == other
+    }
+}
+
+impl PartialEq<&str> for InlineStr {
+    fn eq(&self, other: &&str) -> bool {
+        self.as_str() == *other
+    }
+}
+
 impl fmt::Debug for InlineStr {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         fmt::Debug::fmt(self.as_str(), f)
@@ -528,6 +553,8 @@ impl KeyState {
 /// compares the tag with `sig` in constant time.
 #[inline]
 fn mac_verify<M: Mac + Clone>(keyed: &M, msg: &[u8], sig: &[u8]) -> bool {
+    #[cfg(feature = "counters")]
+    crate::counters::count_token_mac();
     let mut mac = keyed.clone();
     mac.update(msg);
     mac.verify_slice(sig).is_ok()

@@ -48,11 +48,14 @@ mod auth;
 mod close;
 mod config;
 mod conn;
+#[cfg(feature = "counters")]
+pub mod counters;
 mod handshake;
 mod origin;
 mod percent;
 mod ratelimit;
 mod route;
+mod time;
 
 pub use cookie::{cookie_value, latin1_decode, parse_cookie_pairs, unquote_cookie, CookiePairs};
 pub use error::ErrorKind;
@@ -76,8 +79,8 @@ pub use userid::{PkKind, UserIdError, UserKey};
 
 // The decision half: handshake → credential → principal → route policy → decision.
 pub use auth::{
-    Accepted, Answer, AuthMethod, AuthSettings, Authenticator, AwaitAuth, Decision, Handshake,
-    Principal, Relation, Request, Step, Subprotocol, User, UserId, UserSource,
+    Accepted, Answer, AuthMethod, AuthSettings, Authenticator, AwaitAuth, Closing, Decision,
+    Handshake, Principal, Relation, Request, Step, Subprotocol, User, UserId, UserSource,
 };
 pub use close::{reasons, truncate_reason, Close, CloseCode, CloseReason, MAX_REASON_BYTES};
 pub use config::{
@@ -97,6 +100,7 @@ pub use route::{
     Converter, PathPattern, PatternError, Requirement, Route, RouteError, RouteMatch, Routes,
     MAX_PARAMS,
 };
+pub use time::UnixTime;
 
 /// The README's Rust example, compiled and run as a doctest.
 #[doc = include_str!("../../README.md")]

@@ -5,11 +5,12 @@
 use proptest::prelude::*;
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::cell::Cell;
+use wsauth_core::UnixTime;
 use wsauth_core::{
     truncate_reason, Answer, Authenticator, Carrier, ClaimValue, Close, CloseReason, Config,
-    Connection, CredentialsConfig, Decision, EngineConfig, HandshakeView, InlineStr, JwtConfig,
-    MessageAction, MintRequest, OriginPolicy, SecretKey, SecretRef, SessionConfig, SessionRow,
-    Step, TokenVerifier, UserRecord, UserSource, UsersConfig, MAX_REASON_BYTES,
+    CredentialsConfig, Decision, EngineConfig, HandshakeView, InlineStr, JwtConfig, MessageAction,
+    MintRequest, OriginPolicy, SecretKey, SecretRef, SessionConfig, SessionRow, Step,
+    TokenVerifier, UserRecord, UserSource, UsersConfig, MAX_REASON_BYTES,
 };
 
 // ---------------------------------------------------------------- allocation counting
@@ -123,7 +124,7 @@ fn check_close(c: &Close, secrets: &[&str]) {
 
 fn check_decision(d: &Decision, secrets: &[&str]) {
     match d {
-        Decision::Close(c) => check_close(c, secrets),
+        Decision::Close(c) => check_close(&c.close, secrets),
         Decision::Deny { status } => assert_eq!(*status, 403),
         Decision::Accept(a) => {
             if let Some(s) = &a.subprotocol {
@@ -223,7 +224,7 @@ proptest! {
         let auth = build(&config(if directory { UserSource::Directory } else { UserSource::Claims }));
         let hdrs: Vec<(&str, &[u8])> = headers.iter().map(|(n, v)| (n.as_str(), v.as_slice())).collect();
         let view = HandshakeView::new(&path, &query, &hdrs);
-        let mut hs = auth.start(&view, now);
+        let mut hs = auth.start(&view, UnixTime::from_secs(now));
         let mut answers = answers.into_iter();
         let decision = loop {
             let choice = match hs.poll() {
@@ -264,7 +265,7 @@ proptest! {
         let name = match carrier { 1 => "Authorization", 2 => "Sec-WebSocket-Protocol", _ => "Cookie" };
         let hdrs = [(name, header.as_slice())];
         let view = HandshakeView::new(path, &query, &hdrs);
-        let mut hs = auth.start(&view, NOW);
+        let mut hs = auth.start(&view, UnixTime::from_secs(NOW));
         let d = loop {
             match hs.poll() {
                 Step::Done(d) => break d,
@@ -273,14 +274,14 @@ proptest! {
         };
         check_decision(&d, &[&token, token.split('.').nth(2).unwrap_or("")]);
         // The same token as an in-band message.
-        if let Some(mut conn) = Connection::new(&d, path) {
+        if let Some(mut conn) = hs.connection() {
             let m = format!(r#"{{"type":"refresh","token":"{token}"}}"#);
-            match conn.handle_message(&auth, m.as_bytes(), NOW + 1) {
+            match conn.handle_message(m.as_bytes(), UnixTime::from_secs(NOW + 1)) {
                 MessageAction::Close(c) => check_close(&c, &[&token]),
                 MessageAction::Steps(mut hs) => loop {
                     match hs.poll() {
                         Step::Done(d) => {
-                            if let Some(c) = conn.finish(d, NOW + 1) {
+                            if let MessageAction::Close(c) = conn.finish(&d, UnixTime::from_secs(NOW + 1)) {
                                 check_close(&c, &[&token]);
                             }
                             break;
@@ -310,23 +311,18 @@ proptest! {
         let token = mint("1", true, NOW - 10);
         let query = if start == "/ws/logs/" { String::new() } else { format!("token={token}") };
         let view = HandshakeView::new(start, &query, &[]);
-        let Some(d) = auth.decide(&view, NOW) else { return Ok(()) };
-        let Some(mut conn) = Connection::new(&d, start) else { return Ok(()) };
+        let hs = auth.start(&view, UnixTime::from_secs(NOW));
+        let Some(mut conn) = hs.connection() else { return Ok(()) };
         for (m, dt) in msgs.iter().zip(times.iter().cycle()) {
             let now = NOW + dt;
-            if let Some(c) = conn.handle_timeout(now) {
+            if let Some(c) = conn.handle_timeout(UnixTime::from_secs(now)) {
                 check_close(&c, &[&token]);
             }
-            match conn.handle_message(&auth, m, now) {
+            match conn.handle_message(m, UnixTime::from_secs(now)) {
                 MessageAction::Close(c) => check_close(&c, &[&token]),
                 MessageAction::Steps(mut hs) => {
-                    let d = loop {
-                        match hs.poll() {
-                            Step::Done(d) => break d,
-                            Step::Lookup(_) => hs.answer(Answer::Access(true)),
-                        }
-                    };
-                    if let Some(c) = conn.finish(d, now) {
+                    let d = hs.drive(|_| Answer::Access(true));
+                    if let MessageAction::Close(c) = conn.finish(&d, UnixTime::from_secs(now)) {
                         check_close(&c, &[&token]);
                     }
                 }
@@ -381,8 +377,8 @@ fn claims_only_query_token_decides_without_allocating() {
     for path in ["/ws/admin/chat/", "/ws/chat/lobby/"] {
         let view = HandshakeView::new(path, &query, &headers);
         // Warm up (lazy statics, first-use initialisation).
-        let _ = auth.decide(&view, NOW);
-        let (d, allocs) = count_allocs(|| auth.decide(&view, NOW));
+        let _ = auth.decide(&view, UnixTime::from_secs(NOW));
+        let (d, allocs) = count_allocs(|| auth.decide(&view, UnixTime::from_secs(NOW)));
         assert!(matches!(d, Some(Decision::Accept(_))), "{d:?}");
         assert_eq!(allocs, 0, "{path}: the claims-only hot path allocated");
     }

@@ -12,6 +12,7 @@
 use base64::Engine as _;
 use hmac::{Hmac, KeyInit, Mac};
 use proptest::prelude::*;
+use wsauth_core::UnixTime;
 use wsauth_core::{
     b62_decode, b62_encode, dumps, get_signed_cookie, loads, parse_iso8601_utc, query_param,
     truncate_reason, Accepted, AuthSettings, Authenticator, Close, CloseCode, ConnState,
@@ -819,7 +820,7 @@ fn authenticator(leeway: u32, auth_message_timeout: i64) -> Authenticator {
 
 fn decide(auth: &Authenticator, path: &str, query: &str, now: i64) -> Decision {
     let view = HandshakeView::new(path, query, &[]);
-    let mut hs = auth.start(&view, now);
+    let hs = auth.start(&view, UnixTime::from_secs(now));
     match hs.poll() {
         Step::Done(d) => d,
         Step::Lookup(r) => panic!("claims-only handshake asked the host: {r:?}"),
@@ -859,17 +860,20 @@ fn handshake_deadlines_are_exp_plus_leeway() {
                         assert_eq!(a.deadline.map(i128::from), Some(deadline));
                         assert_eq!(a.principal.user().and_then(|u| u.expires_at), Some(e));
                         let deadline = a.deadline.expect("deadline");
-                        let mut conn = Connection::new(&d, "/ws/private/").expect("open");
+                        let mut conn =
+                            Connection::new(auth.clone(), &d, "/ws/private/").expect("open");
                         assert_eq!(conn.poll_timeout(), Some(deadline));
                         // Valid now, so `now < deadline` and `deadline - 1` cannot underflow.
                         assert!(now < deadline);
-                        assert_eq!(conn.handle_timeout(now), None);
-                        assert_eq!(conn.handle_timeout(deadline - 1), None);
-                        let c = conn.handle_timeout(deadline).expect("expired");
+                        assert_eq!(conn.handle_timeout(UnixTime::from_secs(now)), None);
+                        assert_eq!(conn.handle_timeout(UnixTime::from_secs(deadline - 1)), None);
+                        let c = conn
+                            .handle_timeout(UnixTime::from_secs(deadline))
+                            .expect("expired");
                         assert_eq!(c.code, CloseCode::Unauthorized);
                         assert_eq!(conn.state(), ConnState::Closed);
                         assert_eq!(conn.poll_timeout(), None);
-                        assert_eq!(conn.handle_timeout(i64::MAX), None);
+                        assert_eq!(conn.handle_timeout(UnixTime::from_secs(i64::MAX)), None);
                     }
                     Err(_) => assert_eq!(close_code(&d), Some(4401), "exp {exp} now {now}: {d:?}"),
                 }
@@ -892,16 +896,17 @@ fn auth_message_deadlines_with_extreme_timeouts() {
             let exact = i128::from(now) + i128::from(timeout);
             let want = exact.clamp(i128::from(i64::MIN), i128::from(i64::MAX));
             assert_eq!(i128::from(w.deadline), want, "timeout {timeout} now {now}");
-            let mut conn = Connection::new(&d, "/ws/inbox/").expect("open");
+            let mut conn = Connection::new(auth.clone(), &d, "/ws/inbox/").expect("open");
             assert_eq!(conn.state(), ConnState::AwaitingAuth);
             assert_eq!(conn.poll_timeout(), Some(w.deadline));
-            let closed = conn.handle_timeout(now);
+            let closed = conn.handle_timeout(UnixTime::from_secs(now));
             assert_eq!(closed.is_some(), now >= w.deadline);
             if let Some(c) = closed {
                 assert_eq!(c.code, CloseCode::AuthTimeout);
             } else {
                 assert_eq!(
-                    conn.handle_timeout(i64::MAX).map(|c| c.code),
+                    conn.handle_timeout(UnixTime::from_secs(i64::MAX))
+                        .map(|c| c.code),
                     Some(CloseCode::AuthTimeout)
                 );
             }
@@ -919,9 +924,9 @@ fn messages_and_refreshes_at_extreme_times() {
         let deadline = exp + i64::from(leeway);
         for &now in &TIMES {
             let d = decide(&auth, "/ws/private/", &format!("token={t}"), NOW);
-            let mut conn = Connection::new(&d, "/ws/private/").expect("open");
+            let mut conn = Connection::new(auth.clone(), &d, "/ws/private/").expect("open");
             let refresh = format!(r#"{{"type":"refresh","token":"{t}"}}"#);
-            let action = conn.handle_message(&auth, refresh.as_bytes(), now);
+            let action = conn.handle_message(refresh.as_bytes(), UnixTime::from_secs(now));
             let want = expected(
                 Some(issued),
                 None,
@@ -936,15 +941,15 @@ fn messages_and_refreshes_at_extreme_times() {
                     // Past the deadline, or the refresh token is not valid at `now`.
                     assert!(now >= deadline || want.is_err(), "now {now}: {c:?}");
                 }
-                MessageAction::Handled => {
+                MessageAction::Extended { .. } => {
                     assert!(now < deadline && want.is_ok(), "now {now}");
                     assert_eq!(conn.poll_timeout(), Some(deadline));
                 }
                 other => panic!("now {now}: {other:?}"),
             }
             // Plain application messages at any time.
-            let mut conn = Connection::new(&d, "/ws/private/").expect("open");
-            let action = conn.handle_message(&auth, b"hello", now);
+            let mut conn = Connection::new(auth.clone(), &d, "/ws/private/").expect("open");
+            let action = conn.handle_message(b"hello", UnixTime::from_secs(now));
             if now >= deadline {
                 assert!(
                     matches!(action, MessageAction::Close(ref c) if c.code == CloseCode::Unauthorized)
@@ -957,14 +962,19 @@ fn messages_and_refreshes_at_extreme_times() {
         for (open_at, timeout) in [(i64::MIN, 10), (i64::MAX - 5, 10), (i64::MAX, i64::MAX)] {
             let auth = authenticator(leeway, timeout);
             let d = decide(&auth, "/ws/inbox/", "", open_at);
-            let mut conn = Connection::new(&d, "/ws/inbox/").expect("open");
+            let mut conn = Connection::new(auth.clone(), &d, "/ws/inbox/").expect("open");
             let msg = format!(r#"{{"type":"auth","token":"{t}"}}"#);
             for &now in &TIMES {
-                let _ = conn.clone().handle_message(&auth, msg.as_bytes(), now);
+                let _ = conn
+                    .clone()
+                    .handle_message(msg.as_bytes(), UnixTime::from_secs(now));
             }
-            let a = conn.handle_message(&auth, msg.as_bytes(), open_at);
+            let a = conn.handle_message(msg.as_bytes(), UnixTime::from_secs(open_at));
             assert!(
-                matches!(a, MessageAction::Close(_) | MessageAction::Handled),
+                matches!(
+                    a,
+                    MessageAction::Close(_) | MessageAction::Authenticated { .. }
+                ),
                 "{a:?}"
             );
         }
@@ -990,11 +1000,18 @@ fn finish_with_extreme_deadlines() {
         Some(i64::MAX),
     ] {
         for &now in &TIMES {
-            let mut conn = Connection::new(&d, "/ws/private/").expect("open");
+            let mut conn = Connection::new(auth.clone(), &d, "/ws/private/").expect("open");
             let refreshed = Decision::Accept(Accepted { deadline, ..a });
-            let got = conn.finish(refreshed, now);
+            let got = match conn.finish(&refreshed, UnixTime::from_secs(now)) {
+                MessageAction::Close(c) => Some(c.code),
+                MessageAction::Extended { deadline: d } => {
+                    assert_eq!(d, deadline);
+                    None
+                }
+                other => panic!("{other:?}"),
+            };
             let past = deadline.is_some_and(|dl| now >= dl);
-            assert_eq!(got.map(|c| c.code), past.then_some(CloseCode::Unauthorized));
+            assert_eq!(got, past.then_some(CloseCode::Unauthorized));
             assert_eq!(conn.poll_timeout(), if past { None } else { deadline });
         }
     }
@@ -1003,15 +1020,18 @@ fn finish_with_extreme_deadlines() {
     if let Principal::User(u) = &mut other.principal {
         u.id = UserId::new("2", false).expect("id");
     }
-    let mut conn = Connection::new(&d, "/ws/private/").expect("open");
+    let mut conn = Connection::new(auth.clone(), &d, "/ws/private/").expect("open");
     let c = conn.finish(
-        Decision::Accept(Accepted {
+        &Decision::Accept(Accepted {
             deadline: Some(i64::MAX),
             ..other
         }),
-        i64::MIN,
+        UnixTime::from_secs(i64::MIN),
     );
-    assert_eq!(c.map(|c| c.code), Some(CloseCode::Unauthorized));
+    assert!(
+        matches!(c, MessageAction::Close(ref c) if c.code == CloseCode::Unauthorized),
+        "{c:?}"
+    );
 }
 
 // ------------------------------------------------------------------ rate limiting
@@ -1159,8 +1179,16 @@ fn rate_limited_closes_with_extreme_waits() {
         interval_ms: u64::MAX,
         burst: 1,
     }));
-    let mut state = RateState { tat_ms: i64::MAX };
-    let d = auth.check_rate(&mut state, i64::MIN).expect("limited");
+    // The rate step at the far ends of the clock and of the stored state.
+    let view = HandshakeView::new("/ws/private/", "", &[])
+        .with_peer(std::net::IpAddr::from([127, 0, 0, 1]));
+    let mut hs = auth.start(&view, UnixTime::from_millis(i64::MIN));
+    let d = hs.drive(|req| match req {
+        wsauth_core::Request::Rate { .. } => {
+            wsauth_core::Answer::Rate(RateState { tat_ms: i64::MAX })
+        }
+        other => panic!("a limited attempt asked {other:?}"),
+    });
     assert_eq!(close_code(&d), Some(4429));
     assert!(d
         .close()

@@ -7,7 +7,8 @@
 //! Tokens are minted with real signatures; sessions are built with Django's
 //! signing helpers.
 
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
+use wsauth_core::UnixTime;
 use wsauth_core::{
     dumps, session_auth_hash, Answer, AuthMethod, Authenticator, Carrier, ClaimValue, Close,
     CloseCode, Config, ConnState, Connection, CredentialsConfig, Decision, EngineConfig,
@@ -84,7 +85,7 @@ impl Host {
         }
     }
 
-    fn answer(&self, req: &Request<'_>) -> Answer<'_> {
+    fn answer(&self, req: &Request) -> Answer<'_> {
         match req {
             Request::User { key, pk } => {
                 self.asked.borrow_mut().push(format!("user {pk}"));
@@ -95,7 +96,7 @@ impl Host {
                 if self.fail == Fail::User {
                     return Answer::Failed;
                 }
-                Answer::User(USERS.iter().find(|u| u.pk == *pk).map(|u| UserRecord {
+                Answer::User(USERS.iter().find(|u| *pk == u.pk).map(|u| UserRecord {
                     pk: u.pk,
                     password: u.password,
                     is_active: u.active,
@@ -103,7 +104,7 @@ impl Host {
                     is_superuser: u.superuser,
                 }))
             }
-            Request::JtiRevoked { jti } => {
+            Request::JtiRevoked { jti, .. } => {
                 self.asked.borrow_mut().push(format!("jti {jti}"));
                 if self.fail == Fail::Jti {
                     return Answer::Failed;
@@ -132,6 +133,7 @@ impl Host {
                 route,
                 param,
                 value,
+                ..
             } => {
                 self.asked.borrow_mut().push(format!(
                     "access {user} {relation:?} {route} {param}={value}"
@@ -141,9 +143,14 @@ impl Host {
                 }
                 let allowed = match relation {
                     // receipts: 10 belongs to user 2, 11 to user 1.
-                    Relation::Owner => matches!((*value, *user), ("10", "2") | ("11", "1")),
+                    Relation::Owner => {
+                        matches!((value.as_str(), user.as_str()), ("10", "2") | ("11", "1"))
+                    }
                     // conversations: 20 has members 1 and 2; 21 only 1.
-                    Relation::Member => matches!((*value, *user), ("20", "1" | "2") | ("21", "1")),
+                    Relation::Member => matches!(
+                        (value.as_str(), user.as_str()),
+                        ("20", "1" | "2") | ("21", "1")
+                    ),
                 };
                 Answer::Access(allowed)
             }
@@ -153,7 +160,7 @@ impl Host {
 }
 
 fn drive(auth: &Authenticator, host: &Host, view: &HandshakeView<'_>, now: i64) -> Decision {
-    let mut hs = auth.start(view, now);
+    let mut hs = auth.start(view, UnixTime::from_secs(now));
     for _ in 0..16 {
         let answer = match hs.poll() {
             Step::Done(d) => return d,
@@ -397,12 +404,12 @@ fn check(name: &str, d: &Decision, want: &Want, secrets_in_request: &[&str]) {
         }
         (Decision::Close(c), Want::Close(code)) => {
             assert_eq!(
-                c.code.as_u16(),
+                c.close.code.as_u16(),
                 *code,
                 "{name}: close code (reason {:?})",
-                c.reason
+                c.close.reason
             );
-            check_reason(name, c, secrets_in_request);
+            check_reason(name, &c.close, secrets_in_request);
         }
         (Decision::Deny { status }, Want::Deny(s)) => assert_eq!(status, s, "{name}"),
         (Decision::AwaitFirstMessage(_), Want::Await) => {}
@@ -661,7 +668,7 @@ fn claims_only_principal_details() {
     let tok = mint(Tok::Staff);
     let query = format!("token={tok}");
     let view = HandshakeView::new("/ws/admin/chat/", &query, &[]);
-    let Some(Decision::Accept(a)) = auth.decide(&view, NOW) else {
+    let Some(Decision::Accept(a)) = auth.decide(&view, UnixTime::from_secs(NOW)) else {
         panic!("expected accept")
     };
     let Principal::User(u) = a.principal else {
@@ -675,7 +682,7 @@ fn claims_only_principal_details() {
     let num = mint(Tok::Numeric);
     let query = format!("token={num}");
     let view = HandshakeView::new("/ws/chat/r/", &query, &[]);
-    let Some(Decision::Accept(a)) = auth.decide(&view, NOW) else {
+    let Some(Decision::Accept(a)) = auth.decide(&view, UnixTime::from_secs(NOW)) else {
         panic!("expected accept")
     };
     assert!(a
@@ -693,16 +700,44 @@ fn subprotocol_is_echoed_even_when_closing() {
     let offered = format!("bearer, {plain}");
     let headers = [("Sec-WebSocket-Protocol", offered.as_bytes())];
     let view = HandshakeView::new("/ws/admin/chat/", "", &headers);
-    let hs = auth.start(&view, NOW);
+    let hs = auth.start(&view, UnixTime::from_secs(NOW));
     assert_eq!(hs.subprotocol(), Some("bearer"));
-    assert_eq!(auth.subprotocol_for(&view), Some("bearer"));
-    let d = auth.decide(&view, NOW);
+    let d = auth.decide(&view, UnixTime::from_secs(NOW));
     assert!(
-        matches!(d, Some(Decision::Close(c)) if c.code == CloseCode::Forbidden),
+        matches!(d, Some(Decision::Close(c)) if c.close.code == CloseCode::Forbidden),
         "{d:?}"
     );
+    // The close itself carries the subprotocol to echo.
+    assert_eq!(d.as_ref().and_then(Decision::subprotocol), Some("bearer"));
+    // So do a 4401 (garbage token) and a 4404 (no route).
+    let garbage = [("Sec-WebSocket-Protocol", &b"bearer, x.y.z"[..])];
+    for (path, code) in [("/ws/admin/chat/", 4401), ("/nowhere/", 4404)] {
+        let d = auth
+            .decide(
+                &HandshakeView::new(path, "", &garbage),
+                UnixTime::from_secs(NOW),
+            )
+            .expect("no lookups");
+        assert_eq!(d.close().map(Close::code_u16), Some(code), "{path}");
+        assert_eq!(d.subprotocol(), Some("bearer"), "{path}");
+    }
     let none = HandshakeView::new("/ws/admin/chat/", "", &[]);
-    assert_eq!(auth.subprotocol_for(&none), None);
+    let d = auth
+        .decide(&none, UnixTime::from_secs(NOW))
+        .expect("no lookups");
+    assert_eq!(d.subprotocol(), None);
+    // A refused origin is an HTTP refusal: nothing to echo.
+    let hostile = [
+        ("Origin", &b"http://evil.example"[..]),
+        ("Sec-WebSocket-Protocol", offered.as_bytes()),
+    ];
+    let d = auth
+        .decide(
+            &HandshakeView::new("/ws/admin/chat/", "", &hostile),
+            UnixTime::from_secs(NOW),
+        )
+        .expect("no lookups");
+    assert_eq!((d.denied_status(), d.subprotocol()), (Some(403), None));
 }
 
 #[test]
@@ -712,7 +747,7 @@ fn leeway_extends_the_deadline() {
     let auth = build(&c);
     let query = format!("token={}", mint(Tok::Staff));
     let view = HandshakeView::new("/ws/admin/chat/", &query, &[]);
-    let Some(Decision::Accept(a)) = auth.decide(&view, NOW) else {
+    let Some(Decision::Accept(a)) = auth.decide(&view, UnixTime::from_secs(NOW)) else {
         panic!("expected accept")
     };
     assert_eq!(a.deadline, Some(NOW - 10 + 300 + 30));
@@ -989,11 +1024,16 @@ fn msg(kind: &str, token: &str) -> Vec<u8> {
 
 fn open(auth: &Authenticator, path: &str, query: &str) -> (Connection, Decision) {
     let view = HandshakeView::new(path, query, &[]);
-    let d = auth.decide(&view, NOW).expect("no lookups in claims mode");
-    (Connection::new(&d, path).expect("accepting decision"), d)
+    let d = auth
+        .decide(&view, UnixTime::from_secs(NOW))
+        .expect("no lookups in claims mode");
+    (
+        Connection::new(auth.clone(), &d, path).expect("accepting decision"),
+        d,
+    )
 }
 
-fn expect_close(a: MessageAction<'_>, code: CloseCode, token: &str) {
+fn expect_close(a: MessageAction, code: CloseCode, token: &str) {
     match a {
         MessageAction::Close(c) => {
             assert_eq!(c.code, code, "reason {:?}", c.reason);
@@ -1014,10 +1054,11 @@ fn first_message_auth() {
     assert!(conn.principal().is_anonymous());
     let staff = mint(Tok::Staff);
     let m = msg("auth", &staff);
-    assert!(matches!(
-        conn.handle_message(&auth, &m, NOW + 1),
-        MessageAction::Handled
-    ));
+    let a = conn.handle_message(&m, UnixTime::from_secs(NOW + 1));
+    assert!(
+        matches!(a, MessageAction::Authenticated { principal: Principal::User(ref u) } if u.id.as_str() == "1"),
+        "{a:?}"
+    );
     assert_eq!(conn.state(), ConnState::Open);
     assert_eq!(conn.principal().user().map(|u| u.id.as_str()), Some("1"));
     assert_eq!(
@@ -1027,7 +1068,10 @@ fn first_message_auth() {
     assert_eq!(conn.poll_timeout(), Some(NOW - 10 + 300));
     // Application messages pass through afterwards.
     assert!(matches!(
-        conn.handle_message(&auth, br#"{"type":"chat","text":"hi"}"#, NOW + 2),
+        conn.handle_message(
+            br#"{"type":"chat","text":"hi"}"#,
+            UnixTime::from_secs(NOW + 2)
+        ),
         MessageAction::Deliver
     ));
 }
@@ -1036,16 +1080,18 @@ fn first_message_auth() {
 fn first_message_deadline_is_4408() {
     let auth = build(&claims_config());
     let (mut conn, _) = open(&auth, "/ws/logs/", "");
-    assert_eq!(conn.handle_timeout(NOW + 9), None);
-    let c = conn.handle_timeout(NOW + 10).expect("deadline reached");
+    assert_eq!(conn.handle_timeout(UnixTime::from_secs(NOW + 9)), None);
+    let c = conn
+        .handle_timeout(UnixTime::from_secs(NOW + 10))
+        .expect("deadline reached");
     assert_eq!(c.code, CloseCode::AuthTimeout);
     assert_eq!(conn.state(), ConnState::Closed);
     assert_eq!(conn.poll_timeout(), None);
     // A late auth message changes nothing.
     let staff = mint(Tok::Staff);
     assert!(matches!(
-        conn.handle_message(&auth, &msg("auth", &staff), NOW + 11),
-        MessageAction::Handled
+        conn.handle_message(&msg("auth", &staff), UnixTime::from_secs(NOW + 11)),
+        MessageAction::Ignored
     ));
     assert_eq!(conn.state(), ConnState::Closed);
 }
@@ -1091,7 +1137,7 @@ fn first_message_rows() {
     ];
     for (name, m, code) in rows {
         let (mut conn, _) = open(&auth, "/ws/logs/", "");
-        let a = conn.handle_message(&auth, &m, NOW + 1);
+        let a = conn.handle_message(&m, UnixTime::from_secs(NOW + 1));
         expect_close(a, code, &staff);
         assert_eq!(conn.state(), ConnState::Closed, "{name}");
     }
@@ -1104,7 +1150,7 @@ fn expiry_and_refresh() {
     let (mut conn, _) = open(&auth, "/ws/admin/chat/", &format!("token={first}"));
     let exp = NOW - 10 + 300;
     assert_eq!(conn.poll_timeout(), Some(exp));
-    assert_eq!(conn.handle_timeout(exp - 1), None);
+    assert_eq!(conn.handle_timeout(UnixTime::from_secs(exp - 1)), None);
 
     // A fresh token for the same user extends the deadline.
     let later = verifier(SECRET).mint(
@@ -1117,13 +1163,18 @@ fn expiry_and_refresh() {
         NOW + 200,
     );
     let m = msg("refresh", &later);
-    let a = conn.handle_message(&auth, &m, NOW + 200);
-    assert!(matches!(a, MessageAction::Handled), "{a:?}");
+    let a = conn.handle_message(&m, UnixTime::from_secs(NOW + 200));
+    assert!(
+        matches!(a, MessageAction::Extended { deadline: Some(d) } if d == NOW + 500),
+        "{a:?}"
+    );
     assert_eq!(conn.poll_timeout(), Some(NOW + 500));
-    assert_eq!(conn.handle_timeout(exp), None);
+    assert_eq!(conn.handle_timeout(UnixTime::from_secs(exp)), None);
 
     // Expiry closes with 4401 "token expired".
-    let c = conn.handle_timeout(NOW + 500).expect("expired");
+    let c = conn
+        .handle_timeout(UnixTime::from_secs(NOW + 500))
+        .expect("expired");
     assert_eq!(c.code, CloseCode::Unauthorized);
     assert_eq!(c.reason.as_str(), "token expired");
 }
@@ -1174,13 +1225,13 @@ fn refresh_rows() {
     ];
     for (name, m, want) in rows {
         let (mut conn, _) = open(&auth, "/ws/admin/chat/", &format!("token={staff}"));
-        let a = conn.handle_message(&auth, &m, NOW + 1);
+        let a = conn.handle_message(&m, UnixTime::from_secs(NOW + 1));
         match (a, want) {
             (MessageAction::Close(c), Some(code)) => {
                 assert_eq!(c.code, code, "{name}: {:?}", c.reason);
                 assert!(!c.reason.as_str().contains(&staff) && !c.reason.as_str().contains(&plain));
             }
-            (MessageAction::Handled | MessageAction::Deliver, None) => {}
+            (MessageAction::Extended { .. } | MessageAction::Deliver, None) => {}
             (a, w) => panic!("{name}: got {a:?}, want {w:?}"),
         }
     }
@@ -1194,7 +1245,7 @@ fn refresh_with_host_steps() {
     let query = format!("token={staff}");
     let view = HandshakeView::new("/ws/admin/chat/", &query, &[]);
     let d = drive(&auth, &host, &view, NOW);
-    let mut conn = Connection::new(&d, "/ws/admin/chat/").expect("accepted");
+    let mut conn = Connection::new(auth.clone(), &d, "/ws/admin/chat/").expect("accepted");
 
     for (tok, want) in [
         (Tok::Staff, None),
@@ -1203,18 +1254,16 @@ fn refresh_with_host_steps() {
         let m = msg("refresh", &mint(tok));
         let mut c2 = conn.clone();
         let target = if want.is_none() { &mut conn } else { &mut c2 };
-        let decision = match target.handle_message(&auth, &m, NOW + 5) {
-            MessageAction::Steps(mut hs) => loop {
-                let answer = match hs.poll() {
-                    Step::Done(d) => break d,
-                    Step::Lookup(req) => host.answer(&req),
-                };
-                hs.answer(answer);
-            },
+        let decision = match target.handle_message(&m, UnixTime::from_secs(NOW + 5)) {
+            MessageAction::Steps(mut hs) => hs.drive(|req| host.answer(req)),
             other => panic!("expected host steps, got {other:?}"),
         };
-        let closed = target.finish(decision, NOW + 5);
-        assert_eq!(closed.map(|c| c.code), want, "{tok:?}");
+        let closed = match target.finish(&decision, UnixTime::from_secs(NOW + 5)) {
+            MessageAction::Close(c) => Some(c.code),
+            MessageAction::Extended { .. } => None,
+            other => panic!("{other:?}"),
+        };
+        assert_eq!(closed, want, "{tok:?}");
     }
     assert_eq!(conn.state(), ConnState::Open);
 }
@@ -1232,13 +1281,13 @@ fn owner_route_rechecked_on_first_message() {
     for (tok, want) in [(Tok::Plain, None), (Tok::Staff, Some(CloseCode::Forbidden))] {
         let (mut conn, _) = open(&auth, "/ws/receipts/10/", "");
         let m = msg("auth", &mint(tok));
-        let decision = match conn.handle_message(&auth, &m, NOW + 1) {
+        let decision = match conn.handle_message(&m, UnixTime::from_secs(NOW + 1)) {
             MessageAction::Steps(mut hs) => loop {
                 let answer = match hs.poll() {
                     Step::Done(d) => break d,
                     Step::Lookup(req) => {
                         assert!(
-                            matches!(req, Request::Access { value: "10", .. }),
+                            matches!(req, Request::Access { ref value, .. } if value == "10"),
                             "{req:?}"
                         );
                         host.answer(&req)
@@ -1248,15 +1297,65 @@ fn owner_route_rechecked_on_first_message() {
             },
             other => panic!("expected an access step, got {other:?}"),
         };
-        assert_eq!(
-            conn.finish(decision, NOW + 1).map(|c| c.code),
-            want,
-            "{tok:?}"
-        );
+        let got = match conn.finish(&decision, UnixTime::from_secs(NOW + 1)) {
+            MessageAction::Close(c) => Some(c.code),
+            MessageAction::Authenticated { .. } => None,
+            other => panic!("{other:?}"),
+        };
+        assert_eq!(got, want, "{tok:?}");
     }
 }
 
 // ---------------------------------------------------------------- rate limiting
+
+/// A shared rate store answering the core's rate steps as a host would
+/// (compare-and-set on a map); counts how often each step was asked.
+#[derive(Default)]
+struct RateStore {
+    states: RefCell<std::collections::HashMap<std::net::IpAddr, RateState>>,
+    reads: Cell<usize>,
+    commits: Cell<usize>,
+}
+
+impl RateStore {
+    fn answer(&self, req: &Request) -> Answer<'static> {
+        match req {
+            Request::Rate { peer } => {
+                self.reads.set(self.reads.get() + 1);
+                Answer::Rate(self.states.borrow().get(peer).copied().unwrap_or_default())
+            }
+            Request::RateCommit {
+                peer,
+                expected,
+                new,
+                ..
+            } => {
+                self.commits.set(self.commits.get() + 1);
+                let mut states = self.states.borrow_mut();
+                let current = states.get(peer).copied().unwrap_or_default();
+                if current == *expected {
+                    states.insert(*peer, *new);
+                    Answer::Stored
+                } else {
+                    Answer::Rate(current)
+                }
+            }
+            other => panic!("unexpected request {other:?}"),
+        }
+    }
+}
+
+fn attempt(
+    auth: &Authenticator,
+    store: &RateStore,
+    peer: [u8; 4],
+    query: &str,
+    ms: i64,
+) -> Decision {
+    let view = HandshakeView::new("/ws/admin/chat/", query, &[]).with_peer(peer.into());
+    auth.start(&view, UnixTime::from_millis(ms))
+        .drive(|req| store.answer(req))
+}
 
 #[test]
 fn rate_limit_is_4429() {
@@ -1270,19 +1369,135 @@ fn rate_limit_is_4429() {
         ..LimitsConfig::default()
     };
     let auth = build(&c);
-    let mut state = RateState::default();
+    let store = RateStore::default();
+    let staff = format!("token={}", mint(Tok::Staff));
     let t = NOW * 1000;
-    assert_eq!(auth.check_rate(&mut state, t), None);
-    assert_eq!(auth.check_rate(&mut state, t + 1), None);
-    let Some(Decision::Close(close)) = auth.check_rate(&mut state, t + 2) else {
-        panic!("expected 4429")
+    let code = |d: &Decision| d.close().map(Close::code_u16);
+    assert!(matches!(
+        attempt(&auth, &store, [10, 0, 0, 1], &staff, t),
+        Decision::Accept(_)
+    ));
+    assert!(matches!(
+        attempt(&auth, &store, [10, 0, 0, 1], &staff, t + 1),
+        Decision::Accept(_)
+    ));
+    let limited = attempt(&auth, &store, [10, 0, 0, 1], &staff, t + 2);
+    let Decision::Close(close) = limited else {
+        panic!("expected 4429, got {limited:?}")
     };
-    assert_eq!(close.code.as_u16(), 4429);
-    assert_eq!(close.retry_after, Some(60));
+    assert_eq!(close.close.code.as_u16(), 4429);
+    assert_eq!(close.close.retry_after, Some(60));
+    // Another peer is not affected.
+    assert!(matches!(
+        attempt(&auth, &store, [10, 0, 0, 2], &staff, t + 3),
+        Decision::Accept(_)
+    ));
     // A minute later one more attempt is allowed.
-    assert_eq!(auth.check_rate(&mut state, t + 60_000), None);
-    // Without a configured limit nothing is limited.
+    assert!(matches!(
+        attempt(&auth, &store, [10, 0, 0, 1], &staff, t + 60_000),
+        Decision::Accept(_)
+    ));
+    assert_eq!(
+        code(&attempt(&auth, &store, [10, 0, 0, 1], &staff, t + 60_001)),
+        Some(4429)
+    );
+    // Without a peer address the host has nothing to key on: no rate step.
+    let view = HandshakeView::new("/ws/admin/chat/", &staff, &[]);
+    assert!(matches!(
+        auth.decide(&view, UnixTime::from_millis(t + 2)),
+        Some(Decision::Accept(_))
+    ));
+    // Without a configured limit nothing is asked and nothing is limited.
     let unlimited = build(&claims_config());
-    let mut s = RateState::default();
-    assert!((0..100).all(|i| unlimited.check_rate(&mut s, t + i).is_none()));
+    let quiet = RateStore::default();
+    assert!((0..100).all(|i| matches!(
+        attempt(&unlimited, &quiet, [10, 0, 0, 1], &staff, t + i),
+        Decision::Accept(_)
+    )));
+    assert_eq!(quiet.reads.get() + quiet.commits.get(), 0);
+}
+
+#[test]
+fn rate_commit_conflicts_are_retried_then_limited() {
+    let mut c = claims_config();
+    c.limits.rate_limit = Some(RateLimitConfig {
+        requests: 100,
+        period_secs: 1,
+        burst: 100,
+    });
+    let auth = build(&c);
+    let staff = format!("token={}", mint(Tok::Staff));
+    let view = HandshakeView::new("/ws/admin/chat/", &staff, &[]).with_peer([10, 0, 0, 9].into());
+    // Another gateway's attempt lands between our read and our commit, once:
+    // the core re-decides on the state found and commits again.
+    let mut raced = false;
+    let mut seen = Vec::new();
+    let d = auth.start(&view, UnixTime::from_secs(NOW)).drive(|req| {
+        seen.push(format!("{req:?}"));
+        match req {
+            Request::Rate { .. } => Answer::Rate(RateState::default()),
+            Request::RateCommit { .. } if !raced => {
+                raced = true;
+                Answer::Rate(RateState {
+                    tat_ms: NOW * 1000 + 10,
+                })
+            }
+            Request::RateCommit { expected, .. } => {
+                assert_eq!(
+                    expected.tat_ms,
+                    NOW * 1000 + 10,
+                    "re-decided on the state found"
+                );
+                Answer::Stored
+            }
+            other => panic!("{other:?}"),
+        }
+    });
+    assert!(matches!(d, Decision::Accept(_)), "{d:?} after {seen:?}");
+    // A state that changes under every commit is a burst from this peer: 4429, never a hang.
+    let d = auth
+        .start(&view, UnixTime::from_secs(NOW))
+        .drive(|req| match req {
+            Request::Rate { .. } => Answer::Rate(RateState::default()),
+            Request::RateCommit { expected, .. } => Answer::Rate(RateState {
+                tat_ms: expected.tat_ms + 1,
+            }),
+            other => panic!("{other:?}"),
+        });
+    assert_eq!(d.close().map(Close::code_u16), Some(4429));
+}
+
+#[test]
+fn a_limited_flood_costs_no_hmac() {
+    let mut c = claims_config();
+    c.limits.rate_limit = Some(RateLimitConfig {
+        requests: 1,
+        period_secs: 60,
+        burst: 3,
+    });
+    let auth = build(&c);
+    let store = RateStore::default();
+    let mut forged = mint(Tok::Staff);
+    forged.pop();
+    forged.push('A');
+    let query = format!("token={forged}");
+    let t = NOW * 1000;
+    let before = wsauth_core::counters::token_macs();
+    let mut codes = Vec::new();
+    for i in 0..1000 {
+        codes.push(
+            attempt(&auth, &store, [10, 1, 1, 1], &query, t + i)
+                .close()
+                .map(Close::code_u16),
+        );
+    }
+    let macs = wsauth_core::counters::token_macs() - before;
+    // The burst is verified (and refused: bad signature); the rest of the flood never reaches the HMAC.
+    assert_eq!(codes.iter().filter(|c| **c == Some(4401)).count(), 3);
+    assert_eq!(codes.iter().filter(|c| **c == Some(4429)).count(), 997);
+    assert!(
+        macs <= 3,
+        "{macs} HMACs for a flood of 1000 over a burst of 3"
+    );
+    assert!(macs >= 1, "the counter counts");
 }

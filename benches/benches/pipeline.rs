@@ -8,6 +8,7 @@
 use criterion::{criterion_group, criterion_main, BatchSize, Criterion};
 use std::hint::black_box;
 use wsauth_benches::{sign_token, simplejwt_payload, Algorithm, HS256_HEADER, JTI, SECRET};
+use wsauth_core::UnixTime;
 use wsauth_core::{
     dumps, session_auth_hash, Authenticator, Connection, Decision, HandshakeView, JwtSettings,
     MessageAction, Requirement, Route, Routes, SecretKey, SessionEngine, SessionRow,
@@ -134,14 +135,14 @@ fn handshake(c: &mut Criterion) {
         ("origin", b"http://localhost:8000"),
     ];
     let view = HandshakeView::new(STAFF_PATH, &query, &headers);
-    let decision = auth.decide(&view, NOW);
+    let decision = auth.decide(&view, UnixTime::from_secs(NOW));
     assert!(
         matches!(decision, Some(Decision::Accept(_))),
         "the staff token must be accepted without lookups: {decision:?}"
     );
     let mut group = c.benchmark_group("handshake");
     group.bench_function("query_token_staff", |b| {
-        b.iter(|| auth.decide(black_box(&view), black_box(NOW)))
+        b.iter(|| auth.decide(black_box(&view), black_box(UnixTime::from_secs(NOW))))
     });
     group.finish();
 }
@@ -150,8 +151,8 @@ fn connection(c: &mut Criterion) {
     let auth = authenticator();
     let query = format!("token={}", staff_token(NOW));
     let view = HandshakeView::new(STAFF_PATH, &query, &[]);
-    let decision = auth.decide(&view, NOW).expect("no lookups");
-    let conn = Connection::new(&decision, STAFF_PATH).expect("accepted");
+    let decision = auth.decide(&view, UnixTime::from_secs(NOW)).expect("no lookups");
+    let conn = Connection::new(auth.clone(), &decision, STAFF_PATH).expect("accepted");
     let deadline = conn
         .poll_timeout()
         .expect("a token connection has a deadline");
@@ -161,11 +162,11 @@ fn connection(c: &mut Criterion) {
         r#"{{"type":"refresh","token":"{}"}}"#,
         staff_token(NOW + 60)
     );
-    let later = NOW + 60;
+    let later = UnixTime::from_secs(NOW + 60);
     let mut open = conn.clone();
     assert!(matches!(
-        open.handle_message(&auth, refresh.as_bytes(), later),
-        MessageAction::Handled
+        open.handle_message(refresh.as_bytes(), later),
+        MessageAction::Extended { .. }
     ));
     assert!(
         open.poll_timeout() > Some(deadline),
@@ -176,23 +177,23 @@ fn connection(c: &mut Criterion) {
     group.bench_function("refresh", |b| {
         b.iter(|| {
             matches!(
-                open.handle_message(&auth, black_box(refresh.as_bytes()), later),
-                MessageAction::Handled
+                open.handle_message(black_box(refresh.as_bytes()), later),
+                MessageAction::Extended { .. }
             )
         })
     });
     let mut pending = conn.clone();
     group.bench_function("timeout_pending", |b| {
-        b.iter(|| pending.handle_timeout(black_box(NOW + 1)))
+        b.iter(|| pending.handle_timeout(UnixTime::from_secs(black_box(NOW + 1))))
     });
     assert!(
-        conn.clone().handle_timeout(deadline).is_some(),
+        conn.clone().handle_timeout(UnixTime::from_secs(deadline)).is_some(),
         "expiry must close"
     );
     group.bench_function("timeout_expired", |b| {
         b.iter_batched(
             || conn.clone(),
-            |mut c| c.handle_timeout(black_box(deadline)),
+            |mut c| c.handle_timeout(UnixTime::from_secs(black_box(deadline))),
             BatchSize::SmallInput,
         )
     });

@@ -8,7 +8,7 @@
 
 use arbitrary::Arbitrary;
 use libfuzzer_sys::fuzz_target;
-use wsauth_core::{ConnState, Connection, HandshakeView, MessageAction, Principal};
+use wsauth_core::{ConnState, HandshakeView, MessageAction, Principal, UnixTime};
 use wsauth_fuzz::{
     authenticator, check_close, check_decision, drive, str_claim, token, Reply, NOW, PATHS,
 };
@@ -69,11 +69,11 @@ fuzz_target!(|input: Input| {
     let headers: [(&str, &[u8]); 1] = [("origin", b"https://app.example.com")];
     let view = HandshakeView::new(path, &query, &headers);
     let mut replies = input.replies.iter();
-    let mut hs = auth.start(&view, now);
+    let mut hs = auth.start(&view, UnixTime::from_secs(now));
     let decision = drive(&mut hs, &mut replies, now);
     let refs: Vec<&str> = secrets.iter().map(String::as_str).collect();
     check_decision(auth, &decision, &refs, now);
-    let Some(mut conn) = Connection::new(&decision, path) else {
+    let Some(mut conn) = hs.connection() else {
         return;
     };
 
@@ -84,7 +84,7 @@ fuzz_target!(|input: Input| {
         match event {
             Event::Wait(s) => now += i64::from(*s),
             Event::Timeout => {
-                let closed = conn.handle_timeout(now);
+                let closed = conn.handle_timeout(UnixTime::from_secs(now));
                 if let Some(c) = &closed {
                     let refs: Vec<&str> = secrets.iter().map(String::as_str).collect();
                     check_close(c, &refs);
@@ -117,7 +117,7 @@ fuzz_target!(|input: Input| {
                         .into_bytes(),
                 };
                 let refs: Vec<&str> = secrets.iter().map(String::as_str).collect();
-                let action = conn.handle_message(auth, &bytes, now);
+                let action = conn.handle_message(&bytes, UnixTime::from_secs(now));
                 match action {
                     MessageAction::Deliver => {
                         assert_eq!(
@@ -126,11 +126,13 @@ fuzz_target!(|input: Input| {
                             "delivered on a connection that is not open"
                         );
                     }
-                    MessageAction::Handled => {}
+                    MessageAction::Authenticated { .. }
+                    | MessageAction::Extended { .. }
+                    | MessageAction::Ignored => {}
                     MessageAction::Close(c) => check_close(&c, &refs),
                     MessageAction::Steps(mut hs) => {
                         let d = drive(&mut hs, &mut replies, now);
-                        if let Some(c) = conn.finish(d, now) {
+                        if let MessageAction::Close(c) = conn.finish(&d, UnixTime::from_secs(now)) {
                             check_close(&c, &refs);
                         }
                     }

@@ -10,7 +10,7 @@
 
 use arbitrary::Arbitrary;
 use libfuzzer_sys::fuzz_target;
-use wsauth_core::{ClaimValue, HandshakeView};
+use wsauth_core::{ClaimValue, HandshakeView, UnixTime};
 use wsauth_fuzz::{
     authenticator, check_decision, drive, str_claim, token, Reply, NOW, PATHS, PKS, SESSION_KEY,
 };
@@ -120,12 +120,14 @@ fuzz_target!(|input: Input| {
         view = view.with_subprotocols(list);
     }
 
-    let mut hs = auth.start(&view, now);
+    let mut hs = auth.start(&view, UnixTime::from_secs(now));
     let decision = drive(&mut hs, &mut input.replies.iter(), now);
     let secret_refs: Vec<&str> = secrets.0.iter().map(String::as_str).collect();
     check_decision(auth, &decision, &secret_refs, now);
     if let Some(p) = hs.subprotocol() {
         assert_eq!(p, "bearer", "only the bearer protocol name is ever echoed");
     }
-    let _ = auth.subprotocol_for(&view);
+    if let Some(p) = decision.subprotocol() {
+        assert_eq!(Some(p), hs.subprotocol(), "the decision echoes the handshake's subprotocol");
+    }
 });

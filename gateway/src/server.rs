@@ -3,7 +3,7 @@
 use crate::gateway::Gateway;
 use crate::runtime::{ShutdownHandle, TcpRuntime};
 use std::io;
-use std::net::{IpAddr, SocketAddr};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, SocketAddrV4, SocketAddrV6};
 
 /// An address [`Server::bind`] takes: `"host:port"` or a socket address.
 pub trait ListenAddr {
@@ -29,9 +29,27 @@ impl ListenAddr for SocketAddr {
     }
 }
 
-impl ListenAddr for (IpAddr, u16) {
+macro_rules! listen_addr_via_socket_addr {
+    ($($t:ty),*) => {$(
+        impl ListenAddr for $t {
+            fn to_listen_addr(&self) -> String {
+                SocketAddr::from(*self).to_string()
+            }
+        }
+    )*};
+}
+
+listen_addr_via_socket_addr!(
+    SocketAddrV4,
+    SocketAddrV6,
+    (IpAddr, u16),
+    (Ipv4Addr, u16),
+    (Ipv6Addr, u16)
+);
+
+impl ListenAddr for (String, u16) {
     fn to_listen_addr(&self) -> String {
-        SocketAddr::from(*self).to_string()
+        (self.0.as_str(), self.1).to_listen_addr()
     }
 }
 
@@ -137,4 +155,21 @@ pub async fn serve<R: TcpRuntime>(
         }
     });
     gateway.serve_incoming(rt, incoming, shutdown).await;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::ListenAddr;
+    use std::net::{Ipv6Addr, SocketAddr};
+
+    #[test]
+    fn listen_addrs_keep_host_and_port() {
+        assert_eq!("127.0.0.1:0".to_listen_addr(), "127.0.0.1:0");
+        assert_eq!(("localhost", 8001).to_listen_addr(), "localhost:8001");
+        assert_eq!(("::1", 8001).to_listen_addr(), "[::1]:8001");
+        assert_eq!((Ipv6Addr::LOCALHOST, 9).to_listen_addr(), "[::1]:9");
+        let a: SocketAddr = "127.0.0.1:8001".parse().unwrap();
+        assert_eq!(a.to_listen_addr(), "127.0.0.1:8001");
+        assert_eq!(String::from("0.0.0.0:1").to_listen_addr(), "0.0.0.0:1");
+    }
 }

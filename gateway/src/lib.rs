@@ -16,6 +16,22 @@
 //! access) and the application behind the gateway ([`App`]) are yours;
 //! [`MemoryHost`] and the [`reference`] app are shipped. [`Server`] binds a
 //! listener on a [`TcpRuntime`] and serves a [`Gateway`] until it is shut down.
+//!
+//! ```no_run
+//! use std::sync::Arc;
+//! use wsauth_gateway::reference::{default_config, demo_host};
+//! use wsauth_gateway::wsauth_core::SecretRef;
+//! use wsauth_gateway::{Gateway, NullApp, Server, TcpRuntime};
+//!
+//! /// The reference routes on any runtime, until Ctrl-C / SIGTERM.
+//! async fn run<R: TcpRuntime>(rt: R) -> Result<(), Box<dyn std::error::Error>> {
+//!     let config = default_config(SecretRef::Env("DJANGO_SECRET_KEY".into()));
+//!     let gateway = Gateway::from_config(&config, Arc::new(demo_host()), Arc::new(NullApp))?;
+//!     let server = Server::bind_on(rt, "127.0.0.1:8001", gateway).await?;
+//!     server.run_until_signal().await;
+//!     Ok(())
+//! }
+//! ```
 
 mod app;
 mod gateway;

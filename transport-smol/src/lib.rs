@@ -1,15 +1,12 @@
 //! # wsauth-smol
 //!
-//! `wsauth-core` embedded in a real WebSocket server: async-tungstenite over
-//! any `futures-io` stream, with smol as the runtime (feature `smol-runtime`,
-//! on by default). `wsauth-tokio` shares this code path and swaps the runtime.
-//!
-//! The transport makes no decision of its own: it builds the core's
-//! [`HandshakeView`](wsauth_core::HandshakeView) from the upgrade request,
-//! answers the core's host steps with a [`Host`], carries out the
-//! [`Decision`](wsauth_core::Decision) (accept, close after accept with a
-//! code, refuse with HTTP 403, await a first auth message) and drives each
-//! open connection's state machine (expiry → 4401, in-band refresh).
+//! `wsauth-core` embedded in a real WebSocket server on smol (feature
+//! `smol-runtime`, on by default). The server itself is `wsauth-gateway`
+//! (async-tungstenite over any `futures-io` stream, re-exported here); this
+//! crate supplies the runtime — smol's executor, timers and TCP types, and
+//! SIGINT / SIGTERM through async-signal. `wsauth-tokio` does the same on
+//! tokio with the same public shape. The `wsauth` command-line tool is this
+//! package's binary (feature `cli`).
 //!
 //! The host ([`Host`]: user directory, session store, revocation, resource
 //! access) and the application behind the gateway ([`App`]) are yours;
@@ -36,25 +33,13 @@
 //! # fn main() {}
 //! ```
 
-#[cfg(feature = "cli")]
-pub mod cli;
-
-mod app;
-mod gateway;
-mod head;
-mod host;
-pub mod probe;
-pub mod reference;
-mod runtime;
 #[cfg(feature = "smol-runtime")]
 mod smol_rt;
 
-pub use app::{
-    App, AppMessage, AuthEvent, ConnInfo, EchoApp, Handler, Ignore, NullApp, Outbox, Outcome, Stage,
-};
-pub use gateway::{resolve_secret_ref, Gateway, Limits};
-pub use host::{AccessQuery, Host, LookupError, MemoryHost, SessionRecord, UserRow};
-pub use runtime::{Runtime, ShutdownHandle};
 #[cfg(feature = "smol-runtime")]
 pub use smol_rt::{accept, serve, Server, SmolRuntime};
-pub use wsauth_core;
+pub use wsauth_gateway::{
+    probe, reference, resolve_secret_ref, wsauth_core, AccessQuery, App, AppMessage, AuthEvent,
+    ConnInfo, EchoApp, Gateway, Handler, Host, Ignore, Limits, ListenAddr, LookupError, MemoryHost,
+    NullApp, Outbox, Outcome, Runtime, SessionRecord, ShutdownHandle, Stage, TcpRuntime, UserRow,
+};

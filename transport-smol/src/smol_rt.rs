@@ -1,15 +1,14 @@
-//! The smol runtime: [`Server`], [`serve`] and [`accept`] on smol's TCP types.
+//! The smol runtime: [`SmolRuntime`], and [`serve`] and [`accept`] on smol's TCP types.
 
-use crate::gateway::Gateway;
-use crate::runtime::{Runtime, ShutdownHandle};
 use futures::future::BoxFuture;
-use futures::FutureExt;
-use smol::net::{AsyncToSocketAddrs, TcpListener, TcpStream};
+use futures::{FutureExt, StreamExt};
+use smol::net::{TcpListener, TcpStream};
 use std::io;
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
+use wsauth_gateway::{Gateway, Runtime, ShutdownHandle, TcpRuntime};
 
-/// smol's global executor and timers.
+/// smol's global executor, timers and TCP sockets.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct SmolRuntime;
 
@@ -33,78 +32,54 @@ impl Runtime for SmolRuntime {
     }
 }
 
-/// A bound WebSocket server.
-#[derive(Debug)]
-pub struct Server {
-    listener: TcpListener,
-    gateway: Gateway,
-    shutdown: ShutdownHandle,
-}
+impl TcpRuntime for SmolRuntime {
+    type Listener = TcpListener;
+    type Stream = TcpStream;
 
-impl Server {
-    /// Binds `addr` (port 0 picks a free port; see [`Server::local_addr`]).
-    pub async fn bind<A: AsyncToSocketAddrs>(addr: A, gateway: Gateway) -> io::Result<Server> {
-        let listener = TcpListener::bind(addr).await?;
-        Ok(Server {
-            listener,
-            gateway,
-            shutdown: ShutdownHandle::new(),
-        })
+    fn bind(&self, addr: String) -> BoxFuture<'static, io::Result<TcpListener>> {
+        TcpListener::bind(addr).boxed()
     }
 
-    /// The bound address.
-    pub fn local_addr(&self) -> io::Result<SocketAddr> {
-        self.listener.local_addr()
+    fn local_addr(&self, listener: &TcpListener) -> io::Result<SocketAddr> {
+        listener.local_addr()
     }
 
-    /// A handle that stops [`Server::run`].
-    pub fn shutdown_handle(&self) -> ShutdownHandle {
-        self.shutdown.clone()
-    }
-
-    /// The gateway.
-    pub fn gateway(&self) -> &Gateway {
-        &self.gateway
-    }
-
-    /// Serves until the shutdown handle is triggered, then closes open
-    /// connections (1001) and returns once they are gone or the grace period ends.
-    pub async fn run(self) {
-        serve(self.listener, self.gateway, self.shutdown).await;
-    }
-
-    /// Like [`Server::run`], also stopping on Ctrl-C / SIGTERM.
-    pub async fn run_until_signal(self) {
-        let handle = self.shutdown.clone();
-        match async_signal::Signals::new([async_signal::Signal::Int, async_signal::Signal::Term]) {
-            Ok(mut signals) => {
-                smol::spawn(async move {
-                    use futures::StreamExt;
-                    if signals.next().await.is_some() {
-                        tracing::info!("signal received, shutting down");
-                        handle.shutdown();
-                    }
-                })
-                .detach();
-            }
-            Err(e) => tracing::warn!(error = %e, "cannot install signal handlers"),
+    fn accept<'a>(
+        &'a self,
+        listener: &'a TcpListener,
+    ) -> BoxFuture<'a, io::Result<(TcpStream, SocketAddr)>> {
+        async move {
+            let (s, peer) = listener.accept().await?;
+            let _ = s.set_nodelay(true);
+            Ok((s, peer))
         }
-        self.run().await;
+        .boxed()
+    }
+
+    /// SIGINT or SIGTERM; the handlers are installed at once.
+    fn shutdown_signal(&self) -> BoxFuture<'static, ()> {
+        use async_signal::{Signal, Signals};
+        match Signals::new([Signal::Int, Signal::Term]) {
+            Ok(mut signals) => async move {
+                if signals.next().await.is_none() {
+                    std::future::pending::<()>().await;
+                }
+            }
+            .boxed(),
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot install signal handlers");
+                std::future::pending().boxed()
+            }
+        }
     }
 }
+
+/// A bound WebSocket server on smol.
+pub type Server = wsauth_gateway::Server<SmolRuntime>;
 
 /// Serves connections from `listener` until `shutdown` is triggered.
 pub async fn serve(listener: TcpListener, gateway: Gateway, shutdown: ShutdownHandle) {
-    let incoming = futures::stream::unfold(listener, |l| async move {
-        let next = l.accept().await.map(|(s, peer)| {
-            let _ = s.set_nodelay(true);
-            (s, Some(peer))
-        });
-        Some((next, l))
-    });
-    gateway
-        .serve_incoming(SmolRuntime, incoming, shutdown)
-        .await;
+    wsauth_gateway::serve(SmolRuntime, listener, gateway, shutdown).await;
 }
 
 /// Handles one accepted connection to its end.

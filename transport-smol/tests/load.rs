@@ -2,14 +2,14 @@
 //! against a server in its own process (`WSAUTH_LOAD_N`, default 2,000), with
 //! 4401 and 4403 rejections interleaved; every connection checked and closed.
 
-mod load_common;
-#[path = "load_common/smol.rs"]
 mod smol_rt;
+
+use wsauth_test_support::load;
 
 #[test]
 fn thousands_of_authenticated_connections_held_then_closed() {
     let pool = smol_rt::Pool::new(3);
-    load_common::load_test(&pool.handle(), "load_server_process");
+    load::load_test(&pool.handle(), "load_server_process");
 }
 
 /// The server side of the load test; runs only as the process that test starts.
@@ -17,7 +17,7 @@ fn thousands_of_authenticated_connections_held_then_closed() {
 #[ignore = "the server process of the load test (started by it)"]
 fn load_server_process() {
     let pool = smol_rt::Pool::new(1);
-    if !load_common::serve_as_child(&pool.handle(), 30_000) {
+    if !load::serve_as_child(&pool.handle(), 30_000) {
         eprintln!("load_server_process only runs as the load test's server process");
     }
 }

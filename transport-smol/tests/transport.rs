@@ -1,14 +1,13 @@
 //! The transport scenarios on smol: the shared table and robustness checks
-//! (`support/`, also run by `wsauth-tokio`) against a real server on loopback.
-
-mod support;
+//! (`wsauth-test-support`, also run by `wsauth-tokio`) against a real server
+//! on loopback.
 
 use futures::future::BoxFuture;
 use futures::FutureExt;
 use std::future::Future;
 use std::net::SocketAddr;
-use support::{Harness, Running, Socket};
-use wsauth_smol::{Gateway, Server, SmolRuntime};
+use wsauth_smol::{Gateway, SmolRuntime};
+use wsauth_test_support::transport::{self as support, Harness, Running, Socket};
 
 struct Smol;
 
@@ -24,25 +23,7 @@ impl Harness for Smol {
     }
 
     fn start(&self, gateway: Gateway) -> BoxFuture<'static, Running> {
-        async move {
-            let server = Server::bind("127.0.0.1:0", gateway)
-                .await
-                .expect("bind loopback");
-            let addr = server.local_addr().expect("bound address");
-            let shutdown = server.shutdown_handle();
-            let (tx, done) = futures::channel::oneshot::channel();
-            smol::spawn(async move {
-                server.run().await;
-                let _ = tx.send(());
-            })
-            .detach();
-            Running {
-                addr,
-                shutdown,
-                done,
-            }
-        }
-        .boxed()
+        wsauth_test_support::start(SmolRuntime, gateway)
     }
 
     fn connect(&self, addr: SocketAddr) -> BoxFuture<'static, std::io::Result<Socket>> {

@@ -1,20 +1,21 @@
 //! # wsauth-tokio
 //!
-//! `wsauth-core` embedded in a real WebSocket server on tokio. The glue is
-//! the same code path as `wsauth-smol` (async-tungstenite over `futures-io`,
+//! `wsauth-core` embedded in a real WebSocket server on tokio. The server
+//! itself is `wsauth-gateway` (async-tungstenite over `futures-io`,
 //! re-exported here); this crate only supplies the runtime — tokio's TCP
-//! types behind async-tungstenite's [`TokioAdapter`], tokio's timers and
-//! spawner. An application switches runtime by switching crate: [`Server`],
-//! [`serve`] and [`accept`] have the same shape in both.
+//! types behind async-tungstenite's [`TokioAdapter`], tokio's timers, spawner
+//! and signals. An application switches runtime by switching crate:
+//! [`Server`], [`serve`] and [`accept`] have the same shape as in `wsauth-smol`.
 //!
 //! ```no_run
 //! use std::sync::Arc;
-//! use wsauth_tokio::{Gateway, MemoryHost, NullApp, Server};
-//! # fn config() -> wsauth_tokio::wsauth_core::Config { unimplemented!() }
+//! use wsauth_tokio::reference::{default_config, demo_host};
+//! use wsauth_tokio::wsauth_core::SecretRef;
+//! use wsauth_tokio::{Gateway, NullApp, Server};
 //! # #[tokio::main(flavor = "current_thread")]
-//! # async fn main() -> std::io::Result<()> {
-//! let gateway = Gateway::from_config(&config(), Arc::new(MemoryHost::new()), Arc::new(NullApp))
-//!     .expect("valid config");
+//! # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! let config = default_config(SecretRef::Env("DJANGO_SECRET_KEY".into()));
+//! let gateway = Gateway::from_config(&config, Arc::new(demo_host()), Arc::new(NullApp))?;
 //! let server = Server::bind("127.0.0.1:8001", gateway).await?;
 //! server.run_until_signal().await;
 //! # Ok(())
@@ -27,15 +28,15 @@ use futures::FutureExt;
 use std::io;
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
-use tokio::net::{TcpListener, TcpStream, ToSocketAddrs};
+use tokio::net::{TcpListener, TcpStream};
 
-pub use wsauth_smol::{
+pub use wsauth_gateway::{
     probe, reference, resolve_secret_ref, wsauth_core, AccessQuery, App, AppMessage, AuthEvent,
-    ConnInfo, EchoApp, Gateway, Handler, Host, Ignore, Limits, LookupError, MemoryHost, NullApp,
-    Outbox, Outcome, Runtime, SessionRecord, ShutdownHandle, Stage, UserRow,
+    ConnInfo, EchoApp, Gateway, Handler, Host, Ignore, Limits, ListenAddr, LookupError, MemoryHost,
+    NullApp, Outbox, Outcome, Runtime, SessionRecord, ShutdownHandle, Stage, TcpRuntime, UserRow,
 };
 
-/// tokio's spawner and timers (the current runtime's).
+/// tokio's spawner, timers, TCP sockets and signals (the current runtime's).
 #[derive(Debug, Clone, Copy, Default)]
 pub struct TokioRuntime;
 
@@ -53,55 +54,33 @@ impl Runtime for TokioRuntime {
     }
 }
 
-/// A bound WebSocket server.
-#[derive(Debug)]
-pub struct Server {
-    listener: TcpListener,
-    gateway: Gateway,
-    shutdown: ShutdownHandle,
-}
+impl TcpRuntime for TokioRuntime {
+    type Listener = TcpListener;
+    type Stream = TokioAdapter<TcpStream>;
 
-impl Server {
-    /// Binds `addr` (port 0 picks a free port; see [`Server::local_addr`]).
-    pub async fn bind<A: ToSocketAddrs>(addr: A, gateway: Gateway) -> io::Result<Server> {
-        let listener = TcpListener::bind(addr).await?;
-        Ok(Server {
-            listener,
-            gateway,
-            shutdown: ShutdownHandle::new(),
-        })
+    fn bind(&self, addr: String) -> BoxFuture<'static, io::Result<TcpListener>> {
+        async move { TcpListener::bind(addr).await }.boxed()
     }
 
-    /// The bound address.
-    pub fn local_addr(&self) -> io::Result<SocketAddr> {
-        self.listener.local_addr()
+    fn local_addr(&self, listener: &TcpListener) -> io::Result<SocketAddr> {
+        listener.local_addr()
     }
 
-    /// A handle that stops [`Server::run`].
-    pub fn shutdown_handle(&self) -> ShutdownHandle {
-        self.shutdown.clone()
+    fn accept<'a>(
+        &'a self,
+        listener: &'a TcpListener,
+    ) -> BoxFuture<'a, io::Result<(Self::Stream, SocketAddr)>> {
+        async move {
+            let (s, peer) = listener.accept().await?;
+            let _ = s.set_nodelay(true);
+            Ok((TokioAdapter::new(s), peer))
+        }
+        .boxed()
     }
 
-    /// The gateway.
-    pub fn gateway(&self) -> &Gateway {
-        &self.gateway
-    }
-
-    /// Serves until the shutdown handle is triggered, then closes open
-    /// connections (1001) and returns once they are gone or the grace period ends.
-    pub async fn run(self) {
-        serve(self.listener, self.gateway, self.shutdown).await;
-    }
-
-    /// Like [`Server::run`], also stopping on Ctrl-C (and SIGTERM on Unix).
-    pub async fn run_until_signal(self) {
-        let handle = self.shutdown.clone();
-        tokio::spawn(async move {
-            wait_for_signal().await;
-            tracing::info!("signal received, shutting down");
-            handle.shutdown();
-        });
-        self.run().await;
+    /// Ctrl-C, or SIGTERM on Unix.
+    fn shutdown_signal(&self) -> BoxFuture<'static, ()> {
+        wait_for_signal().boxed()
     }
 }
 
@@ -127,18 +106,12 @@ async fn wait_for_signal() {
     }
 }
 
+/// A bound WebSocket server on tokio.
+pub type Server = wsauth_gateway::Server<TokioRuntime>;
+
 /// Serves connections from `listener` until `shutdown` is triggered.
 pub async fn serve(listener: TcpListener, gateway: Gateway, shutdown: ShutdownHandle) {
-    let incoming = futures::stream::unfold(listener, |l| async move {
-        let next = l.accept().await.map(|(s, peer)| {
-            let _ = s.set_nodelay(true);
-            (TokioAdapter::new(s), Some(peer))
-        });
-        Some((next, l))
-    });
-    gateway
-        .serve_incoming(TokioRuntime, incoming, shutdown)
-        .await;
+    wsauth_gateway::serve(TokioRuntime, listener, gateway, shutdown).await;
 }
 
 /// Handles one accepted connection to its end.

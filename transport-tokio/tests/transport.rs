@@ -1,16 +1,13 @@
 //! The transport scenarios on tokio: the same table and robustness checks as
-//! `wsauth-smol` (shared `support/` module) against a real server on loopback.
-
-#[path = "../../transport-smol/tests/support/mod.rs"]
-mod support;
+//! `wsauth-smol` (`wsauth-test-support`) against a real server on loopback.
 
 use async_tungstenite::tokio::TokioAdapter;
 use futures::future::BoxFuture;
 use futures::FutureExt;
 use std::future::Future;
 use std::net::SocketAddr;
-use support::{Harness, Running, Socket};
-use wsauth_tokio::{Gateway, Server, TokioRuntime};
+use wsauth_test_support::transport::{self as support, Harness, Running, Socket};
+use wsauth_tokio::{Gateway, TokioRuntime};
 
 struct Tokio(tokio::runtime::Runtime);
 
@@ -36,24 +33,7 @@ impl Harness for Tokio {
     }
 
     fn start(&self, gateway: Gateway) -> BoxFuture<'static, Running> {
-        async move {
-            let server = Server::bind("127.0.0.1:0", gateway)
-                .await
-                .expect("bind loopback");
-            let addr = server.local_addr().expect("bound address");
-            let shutdown = server.shutdown_handle();
-            let (tx, done) = futures::channel::oneshot::channel();
-            tokio::spawn(async move {
-                server.run().await;
-                let _ = tx.send(());
-            });
-            Running {
-                addr,
-                shutdown,
-                done,
-            }
-        }
-        .boxed()
+        wsauth_test_support::start(TokioRuntime, gateway)
     }
 
     fn connect(&self, addr: SocketAddr) -> BoxFuture<'static, std::io::Result<Socket>> {

@@ -1,13 +1,13 @@
 //! The tokio side of the load and stalled-handshake tests: a multi-threaded
 //! tokio runtime for the clients and `wsauth_tokio::Server` for the server.
 
-use crate::load_common::{LoadRt, Running, Socket};
 use async_tungstenite::tokio::TokioAdapter;
 use futures::channel::oneshot;
 use futures::future::BoxFuture;
 use futures::FutureExt;
 use std::future::Future;
 use std::net::SocketAddr;
+use wsauth_test_support::load::{LoadRt, Running, Socket};
 use wsauth_tokio::{Gateway, Server, TokioRuntime};
 
 /// A multi-threaded tokio runtime with `workers` worker threads.

@@ -1,7 +1,6 @@
 //! The smol side of the load and stalled-handshake tests: a multi-threaded
 //! executor for the clients and `wsauth_smol::Server` for the server.
 
-use crate::load_common::{LoadRt, Running, Socket};
 use futures::channel::oneshot;
 use futures::future::BoxFuture;
 use futures::FutureExt;
@@ -10,7 +9,8 @@ use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::thread::JoinHandle;
-use wsauth_smol::{Gateway, Server, SmolRuntime};
+use wsauth_smol::{Gateway, SmolRuntime};
+use wsauth_test_support::load::{LoadRt, Running, Socket};
 
 /// An executor run by several threads; stops them when dropped.
 pub(crate) struct Pool {
@@ -84,25 +84,7 @@ impl LoadRt for Smol {
     }
 
     fn start(&self, gateway: Gateway) -> BoxFuture<'static, Running> {
-        async move {
-            let server = Server::bind("127.0.0.1:0", gateway)
-                .await
-                .expect("bind loopback");
-            let addr = server.local_addr().expect("bound address");
-            let shutdown = server.shutdown_handle();
-            let (tx, done) = oneshot::channel();
-            smol::spawn(async move {
-                server.run().await;
-                let _ = tx.send(());
-            })
-            .detach();
-            Running {
-                addr,
-                shutdown,
-                done,
-            }
-        }
-        .boxed()
+        wsauth_test_support::start(SmolRuntime, gateway)
     }
 
     fn connect(&self, addr: SocketAddr) -> BoxFuture<'static, std::io::Result<Socket>> {

@@ -1,9 +1,7 @@
-//! Shared by the load and stalled-handshake tests of `wsauth-smol` and
-//! `wsauth-tokio` (included with `#[path]`): the server setup, a WebSocket
-//! client, the connection mix, the server child process and the two test
-//! bodies. Each crate supplies a [`LoadRt`] (its runtime, its `Server`).
-
-#![allow(dead_code, unreachable_pub)]
+//! The load and stalled-handshake tests of `wsauth-smol` and `wsauth-tokio`:
+//! the server setup, a WebSocket client, the connection mix, the server child
+//! process and the two test bodies. Each crate supplies a [`LoadRt`] (its
+//! runtime, its `Server`).
 
 use async_tungstenite::tungstenite::client::IntoClientRequest;
 use async_tungstenite::tungstenite::http::{self, HeaderValue};
@@ -13,7 +11,7 @@ use async_tungstenite::tungstenite::{Error as WsError, Message};
 use async_tungstenite::WebSocketStream;
 use futures::channel::{mpsc, oneshot};
 use futures::future::{self, BoxFuture, Either, FutureExt};
-use futures::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use futures::io::{AsyncReadExt, AsyncWriteExt};
 use futures::StreamExt;
 use std::collections::BTreeMap;
 use std::future::Future;
@@ -25,25 +23,13 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use wsauth_core::{Authenticator, ClaimValue, Config, InlineStr, MintRequest, SecretRef};
-use wsauth_smol::reference;
-use wsauth_smol::{EchoApp, Gateway, Limits, Runtime, ShutdownHandle};
+use wsauth_gateway::reference;
+use wsauth_gateway::{EchoApp, Gateway, Limits, Runtime};
 
 // ---------------------------------------------------------------------------
 // What each runtime supplies.
 
-/// A client socket.
-pub trait Io: AsyncRead + AsyncWrite + Unpin + Send {}
-impl<T: AsyncRead + AsyncWrite + Unpin + Send> Io for T {}
-/// A boxed client socket.
-pub type Socket = Box<dyn Io>;
-
-/// A server running in this process.
-pub struct Running {
-    pub addr: SocketAddr,
-    pub shutdown: ShutdownHandle,
-    /// Completes when `Server::run` returned.
-    pub done: oneshot::Receiver<()>,
-}
+pub use crate::{Io, Running, Socket};
 
 /// A multi-threaded runtime and the crate's `Server` on it.
 pub trait LoadRt: Sync {

@@ -1,19 +1,15 @@
-//! Shared by the transport tests of `wsauth-smol` and `wsauth-tokio`
-//! (included with `#[path]`): one scenario table, run against a real server
-//! over loopback with a real WebSocket client (async-tungstenite), plus the
-//! robustness checks. Each crate supplies a [`Harness`] (its runtime, its
-//! `Server`), nothing else.
-
-#![allow(dead_code, unreachable_pub)]
+//! The transport tests of `wsauth-smol` and `wsauth-tokio`: one scenario
+//! table, run against a real server over loopback with a real WebSocket
+//! client (async-tungstenite), plus the robustness checks. Each crate
+//! supplies a [`Harness`] (its runtime, its `Server`), nothing else.
 
 use async_tungstenite::tungstenite::client::IntoClientRequest;
 use async_tungstenite::tungstenite::http::{self, HeaderValue};
 use async_tungstenite::tungstenite::protocol::WebSocketConfig;
 use async_tungstenite::tungstenite::{Error as WsError, Message};
 use async_tungstenite::WebSocketStream;
-use futures::channel::oneshot;
 use futures::future::{self, BoxFuture, Either};
-use futures::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use futures::io::{AsyncReadExt, AsyncWriteExt};
 use futures::StreamExt;
 use serde_json::Value;
 use std::future::Future;
@@ -26,28 +22,15 @@ use wsauth_core::{
     dumps, reasons, session_auth_hash, ClaimValue, Config, InlineStr, JwtSettings, MintRequest,
     RateLimitConfig, SecretKey, SecretRef, TokenVerifier, SIGNED_COOKIES_SALT,
 };
-use wsauth_smol::reference::{self, ReferenceApp};
-use wsauth_smol::{
-    AccessQuery, App, Gateway, Host, Limits, LookupError, Runtime, SessionRecord, ShutdownHandle,
-    UserRow,
+use wsauth_gateway::reference::{self, ReferenceApp};
+use wsauth_gateway::{
+    AccessQuery, App, Gateway, Host, Limits, LookupError, Runtime, SessionRecord, UserRow,
 };
 
 // ---------------------------------------------------------------------------
 // What each runtime supplies.
 
-/// A client or server socket.
-pub trait Io: AsyncRead + AsyncWrite + Unpin + Send {}
-impl<T: AsyncRead + AsyncWrite + Unpin + Send> Io for T {}
-/// A boxed socket.
-pub type Socket = Box<dyn Io>;
-
-/// A running server.
-pub struct Running {
-    pub addr: SocketAddr,
-    pub shutdown: ShutdownHandle,
-    /// Completes when `Server::run` returned.
-    pub done: oneshot::Receiver<()>,
-}
+pub use crate::{Io, Running, Socket};
 
 /// The runtime under test.
 pub trait Harness: Sync {

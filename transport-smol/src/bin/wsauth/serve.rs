@@ -1,7 +1,7 @@
 //! `wsauth serve`: the WebSocket gateway.
 //!
 //! Without `--config`, an embedded default serves the reference app
-//! ([`crate::reference`]) with a signing secret from `WSAUTH_SECRET` (else
+//! ([`wsauth_smol::reference`]) with a signing secret from `WSAUTH_SECRET` (else
 //! generated from the OS RNG and printed), and prints a staff token, a
 //! customer token and `wsauth probe` commands to try. With `--config FILE`
 //! (TOML, the same `Config` that `wsauth config check` validates) the routes,
@@ -10,14 +10,16 @@
 
 use super::output::{print_json, print_line};
 use super::{EXIT_OK, EXIT_USAGE};
-use crate::reference::{self, ReferenceApp, CUSTOMER_RECEIPT, CUSTOMER_USER_ID, STAFF_USER_ID};
-use crate::{Gateway, Server, SmolRuntime};
 use clap::Args;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use wsauth_core::{
     ClaimValue, Config, InlineStr, MintRequest, SecretRef, TokenVerifier, UserSource,
 };
+use wsauth_smol::reference::{
+    self, ReferenceApp, CUSTOMER_RECEIPT, CUSTOMER_USER_ID, STAFF_USER_ID,
+};
+use wsauth_smol::{Gateway, Server, SmolRuntime};
 
 /// Environment variable holding the default configuration's signing secret.
 pub const SECRET_ENV: &str = "WSAUTH_SECRET";
@@ -175,7 +177,7 @@ async fn serve(args: ServeArgs, prepared: Prepared) -> i32 {
         }
     };
     let base = format!("ws://{addr}");
-    let now = crate::gateway::unix_secs();
+    let now = unix_secs();
     let tokens = gateway.authenticator().tokens();
     // In claims mode the staff flag travels in the token; with a directory it comes from the user.
     let claims_mode = config.users.source == UserSource::Claims;
@@ -225,4 +227,12 @@ async fn serve(args: ServeArgs, prepared: Prepared) -> i32 {
     tracing::info!(listen = %addr, "serving");
     server.run_until_signal().await;
     EXIT_OK
+}
+
+/// Unix time in whole seconds (the core's clock).
+fn unix_secs() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs() as i64)
+        .unwrap_or(0)
 }

@@ -1,4 +1,4 @@
-//! The `wsauth` command-line tool.
+//! The `wsauth` command-line tool: see `wsauth --help`.
 //!
 //! Every subcommand takes `--json` (one JSON object on stdout) and exits
 //! [`EXIT_OK`] on success / valid, [`EXIT_INVALID`] on invalid / rejected and
@@ -53,9 +53,8 @@ enum Command {
     Config(config_check::ConfigCommand),
 }
 
-/// Runs the tool with the process's arguments; returns the exit code.
-pub fn main() -> i32 {
-    run(std::env::args_os())
+fn main() {
+    std::process::exit(run(std::env::args_os()));
 }
 
 /// Runs the tool with `args` (the first one is the program name); returns the exit code.

@@ -1,17 +1,22 @@
 //! The little an async runtime must provide to the glue: spawning a task and
-//! sleeping. Everything else (sockets, WebSocket framing) is runtime-agnostic
-//! `futures-io` code, so smol and tokio share one code path.
+//! sleeping ([`Runtime`]); for a server, a TCP listener and the shutdown
+//! signals ([`TcpRuntime`]). Everything else (WebSocket framing, the
+//! handshake, open connections) is runtime-agnostic `futures-io` code, so
+//! smol and tokio share one code path.
 
 use futures::channel::oneshot;
 use futures::future::{BoxFuture, FutureExt, Shared};
+use futures::io::{AsyncRead, AsyncWrite};
+use std::io;
+use std::net::SocketAddr;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 /// Spawn and sleep, as a runtime provides them.
 ///
-/// `wsauth-smol` implements it for smol ([`crate::SmolRuntime`]), `wsauth-tokio`
-/// for tokio. The glue never blocks and never reads a clock other than
+/// `wsauth-smol` implements it for smol (`SmolRuntime`), `wsauth-tokio`
+/// for tokio (`TokioRuntime`). The glue never blocks and never reads a clock other than
 /// [`std::time::Instant`] / [`std::time::SystemTime`].
 pub trait Runtime: Clone + Send + Sync + 'static {
     /// Runs `task` in the background; the task is detached.
@@ -22,6 +27,28 @@ pub trait Runtime: Clone + Send + Sync + 'static {
     fn sleep_until(&self, deadline: Instant) -> BoxFuture<'static, ()> {
         self.sleep(deadline.saturating_duration_since(Instant::now()))
     }
+}
+
+/// A runtime's TCP sockets and process signals: what [`Server`](crate::Server)
+/// needs on top of [`Runtime`].
+pub trait TcpRuntime: Runtime {
+    /// A bound TCP listener.
+    type Listener: std::fmt::Debug + Send + Sync + 'static;
+    /// An accepted connection, as a `futures-io` stream.
+    type Stream: AsyncRead + AsyncWrite + Unpin + Send + 'static;
+
+    /// Binds `addr` (`host:port`; port 0 picks a free port).
+    fn bind(&self, addr: String) -> BoxFuture<'static, io::Result<Self::Listener>>;
+    /// The address `listener` is bound to.
+    fn local_addr(&self, listener: &Self::Listener) -> io::Result<SocketAddr>;
+    /// The next connection on `listener` (with `TCP_NODELAY` set) and its peer.
+    fn accept<'a>(
+        &'a self,
+        listener: &'a Self::Listener,
+    ) -> BoxFuture<'a, io::Result<(Self::Stream, SocketAddr)>>;
+    /// Completes on Ctrl-C (and SIGTERM where there is one); never completes
+    /// when no handler can be installed.
+    fn shutdown_signal(&self) -> BoxFuture<'static, ()>;
 }
 
 /// Stops a server: no new connections are accepted, open ones are closed with

@@ -6,10 +6,10 @@
 
 use super::output::{print_json, print_line};
 use super::{EXIT_INVALID, EXIT_OK, EXIT_USAGE};
-use crate::probe::{probe, ws_authority, ProbeCarrier, ProbeOutcome, ProbeRequest};
-use crate::SmolRuntime;
 use clap::{Args, ValueEnum};
 use std::time::Duration;
+use wsauth_smol::probe::{probe, ws_authority, ProbeCarrier, ProbeOutcome, ProbeRequest};
+use wsauth_smol::SmolRuntime;
 
 /// Where `wsauth probe` puts the token.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -108,7 +108,7 @@ async fn run_probe(
 ) -> Result<ProbeOutcome, (&'static str, String)> {
     use futures::FutureExt;
     let (host, port) = ws_authority(&req.url).map_err(|e| ("usage", e.to_string()))?;
-    crate::probe::build_request(req).map_err(|e| ("usage", e.to_string()))?;
+    wsauth_smol::probe::build_request(req).map_err(|e| ("usage", e.to_string()))?;
     let connect = smol::net::TcpStream::connect((host.as_str(), port)).fuse();
     let deadline = smol::Timer::after(timeout).fuse();
     futures::pin_mut!(connect, deadline);

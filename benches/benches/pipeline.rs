@@ -151,7 +151,9 @@ fn connection(c: &mut Criterion) {
     let auth = authenticator();
     let query = format!("token={}", staff_token(NOW));
     let view = HandshakeView::new(STAFF_PATH, &query, &[]);
-    let decision = auth.decide(&view, UnixTime::from_secs(NOW)).expect("no lookups");
+    let decision = auth
+        .decide(&view, UnixTime::from_secs(NOW))
+        .expect("no lookups");
     let conn = Connection::new(auth.clone(), &decision, STAFF_PATH).expect("accepted");
     let deadline = conn
         .poll_timeout()
@@ -187,7 +189,9 @@ fn connection(c: &mut Criterion) {
         b.iter(|| pending.handle_timeout(UnixTime::from_secs(black_box(NOW + 1))))
     });
     assert!(
-        conn.clone().handle_timeout(UnixTime::from_secs(deadline)).is_some(),
+        conn.clone()
+            .handle_timeout(UnixTime::from_secs(deadline))
+            .is_some(),
         "expiry must close"
     );
     group.bench_function("timeout_expired", |b| {

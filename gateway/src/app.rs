@@ -124,6 +124,11 @@ impl Outbox {
 pub trait Handler: Send {
     /// A message from the client.
     fn message(&mut self, msg: AppMessage);
+    /// An anonymous connection logged in with an in-band `auth` message (an
+    /// anonymous route): from now on it acts as `principal`.
+    fn authenticated(&mut self, principal: &Principal) {
+        let _ = principal;
+    }
     /// The connection ended (any reason). Called once.
     fn closed(&mut self) {}
 }

@@ -11,7 +11,9 @@ use crate::app::{
     method_name, App, AppMessage, AuthEvent, ConnInfo, Handler, Outbox, Outcome, Stage,
 };
 use crate::head::{read_head, write_http_error, HeadError, Replay};
-use crate::host::{AccessQuery, Host, LookupError, SessionRecord, UserRow};
+use crate::host::{
+    AccessQuery, Host, LookupError, MemoryRateStore, RateStore, SessionRecord, UserRow,
+};
 use crate::runtime::{Runtime, ShutdownHandle};
 use async_tungstenite::tungstenite::handshake::server::{
     create_response, ErrorResponse, Request as HttpRequest, Response as HttpResponse,
@@ -24,20 +26,18 @@ use async_tungstenite::WebSocketStream;
 use futures::future::{self, BoxFuture, Either, FutureExt};
 use futures::io::{AsyncRead, AsyncWrite};
 use futures::{Stream, StreamExt};
-use std::collections::HashMap;
 use std::future::Future;
 use std::io;
-use std::net::{IpAddr, SocketAddr};
+use std::net::SocketAddr;
 use std::pin::pin;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::task::Poll;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use tracing::{debug, info, warn};
 use wsauth_core::{
-    offers_bearer, Answer, Authenticator, Close, Config, ConfigError, ConnState, Connection,
-    Decision, HandshakeView, MessageAction, Principal, RateState, Relation, Request, SessionRow,
-    Step, UserKey, UserRecord,
+    Answer, Authenticator, Close, Config, ConfigError, ConnState, Connection, Decision, Handshake,
+    HandshakeView, MessageAction, Principal, Request, SessionRow, Step, UnixTime, UserRecord,
 };
 
 /// tungstenite's per-connection read buffer (see [`Limits::ws_config`]).
@@ -172,7 +172,7 @@ struct Inner {
     app: Arc<dyn App>,
     limits: Limits,
     next_id: AtomicU64,
-    rates: Mutex<HashMap<IpAddr, RateState>>,
+    rates: Arc<dyn RateStore>,
 }
 
 impl std::fmt::Debug for Gateway {
@@ -202,6 +202,7 @@ impl Gateway {
         app: Arc<dyn App>,
         limits: Limits,
     ) -> Self {
+        let limits_max_rate = limits.max_rate_entries;
         Gateway {
             inner: Arc::new(Inner {
                 auth,
@@ -209,7 +210,7 @@ impl Gateway {
                 app,
                 limits,
                 next_id: AtomicU64::new(1),
-                rates: Mutex::new(HashMap::new()),
+                rates: Arc::new(MemoryRateStore::new(limits_max_rate)),
             }),
         }
     }
@@ -239,6 +240,17 @@ impl Gateway {
     /// The host.
     pub fn host(&self) -> &Arc<dyn Host> {
         &self.inner.host
+    }
+
+    /// Keeps the per-peer rate-limit state in `store` (default: this
+    /// process's memory, bounded by [`Limits::max_rate_entries`]).
+    /// Call before the gateway is cloned or served.
+    pub fn with_rate_store(mut self, store: Arc<dyn RateStore>) -> Self {
+        match Arc::get_mut(&mut self.inner) {
+            Some(inner) => inner.rates = store,
+            None => warn!("rate store set on a gateway already in use: ignored"),
+        }
+        self
     }
 
     /// Serves connections from `incoming` until `shutdown` is triggered, then
@@ -386,17 +398,13 @@ impl Gateway {
             view = view.with_peer(p.ip());
         }
 
-        let decision = self.decide(rt, &view, peer).await;
+        let mut hs = self.inner.auth.start(&view, now());
+        drop(headers);
+        let decision = self.drive(rt, &mut hs).await;
         let auth = &self.inner.auth;
-        let bearer = offers_bearer(&view, &auth.settings().credentials);
-        let subprotocol: Option<String> = match &decision {
-            Decision::Accept(a) => a.subprotocol.map(|s| s.as_str().to_string()),
-            Decision::AwaitFirstMessage(w) => w.subprotocol.map(|s| s.as_str().to_string()),
-            // Echo the bearer protocol on a close too, or the browser fails the
-            // handshake and never sees the close code.
-            Decision::Close(_) if bearer => Some(auth.settings().credentials.subprotocol.clone()),
-            _ => None,
-        };
+        // Every accepting decision carries it, a close included: a browser
+        // that offered a subprotocol fails an accept without one (1006).
+        let subprotocol: Option<String> = decision.subprotocol().map(str::to_string);
         let route_name = route_of(auth, &decision)
             .or_else(|| {
                 auth.routes()
@@ -419,7 +427,7 @@ impl Gateway {
                 Decision::Deny { .. } => Outcome::Deny,
             },
             code: match &decision {
-                Decision::Close(c) => Some(c.code_u16()),
+                Decision::Close(c) => Some(c.close.code_u16()),
                 Decision::Deny { status } => Some(*status),
                 _ => None,
             },
@@ -435,15 +443,11 @@ impl Gateway {
         };
         self.audit(&event);
         if let Decision::Close(c) = &decision {
-            if let Some(secs) = c.retry_after {
+            if let Some(secs) = c.close.retry_after {
                 debug!(conn = id, retry_after_secs = secs, "rate limited");
             }
         }
-        let deny = match decision {
-            Decision::Deny { status } => Some(status),
-            _ => None,
-        };
-        drop(headers);
+        let deny = decision.denied_status();
 
         // The signature is tungstenite's handshake callback.
         #[allow(clippy::result_large_err)]
@@ -489,15 +493,15 @@ impl Gateway {
             Some(Ok(ws)) => ws,
         };
 
-        let conn = match Connection::new(&decision, path) {
+        let conn = match hs.connection() {
             Some(conn) => conn,
             None => {
                 if let Decision::Close(c) = decision {
                     close_ws(
                         rt,
                         &mut ws,
-                        c.code_u16(),
-                        c.reason.as_str(),
+                        c.close.code_u16(),
+                        c.close.reason.as_str(),
                         limits.close_timeout,
                     )
                     .await;
@@ -505,6 +509,7 @@ impl Gateway {
                 return None;
             }
         };
+        drop(hs);
         let ctx = ConnCtx {
             id,
             peer,
@@ -514,83 +519,57 @@ impl Gateway {
         Some(Open { ws, conn, ctx })
     }
 
-    /// The upgrade decision: the core's, with host steps answered and the
-    /// rate limit consulted once the origin has passed.
-    async fn decide<'a, R: Runtime>(
-        &'a self,
-        rt: &R,
-        view: &HandshakeView<'a>,
-        peer: Option<SocketAddr>,
-    ) -> Decision {
-        let auth = &self.inner.auth;
-        let mut hs = auth.start(view, unix_secs());
-        if let Step::Done(d @ Decision::Deny { .. }) = hs.poll() {
-            return d;
-        }
-        if let Some(d) = peer.and_then(|p| self.check_rate(p.ip())) {
-            return d;
-        }
-        self.drive(rt, &mut hs).await
-    }
-
-    /// GCRA state per peer IP, kept here; the core decides.
-    fn check_rate(&self, ip: IpAddr) -> Option<Decision> {
-        let auth = &self.inner.auth;
-        auth.rate_limit()?;
-        let now_ms = unix_ms();
-        let mut rates = match self.inner.rates.lock() {
-            Ok(g) => g,
-            Err(p) => p.into_inner(),
-        };
-        if rates.len() >= self.inner.limits.max_rate_entries && !rates.contains_key(&ip) {
-            rates.retain(|_, s| !s.is_idle(now_ms));
-            if rates.len() >= self.inner.limits.max_rate_entries {
-                // Every tracked peer is active: forget one rather than grow without bound.
-                if let Some(k) = rates.keys().next().copied() {
-                    rates.remove(&k);
-                }
-            }
-        }
-        let state = rates.entry(ip).or_default();
-        auth.check_rate(state, now_ms)
-    }
-
-    /// Runs a handshake's host steps to its decision.
-    async fn drive<R: Runtime>(&self, rt: &R, hs: &mut wsauth_core::Handshake<'_>) -> Decision {
-        const MAX_STEPS: usize = 16;
-        for _ in 0..MAX_STEPS {
-            let lookup = match hs.poll() {
+    /// Runs a handshake's host steps to its decision: every request the
+    /// core makes is answered by the host (or the rate store), bounded by the
+    /// lookup timeout; a failed or slow lookup answers `Failed` (1013).
+    async fn drive<R: Runtime>(&self, rt: &R, hs: &mut Handshake) -> Decision {
+        loop {
+            let req = match hs.poll() {
                 Step::Done(d) => return d,
-                Step::Lookup(req) => Lookup::from_request(&req),
+                Step::Lookup(req) => req,
             };
-            match lookup {
-                Lookup::User { key, pk } => {
-                    let host = &self.inner.host;
-                    match self.timed(rt, host.user(&key, &pk)).await {
-                        Ok(Some(row)) => hs.answer(Answer::User(Some(user_record(&row)))),
-                        Ok(None) => hs.answer(Answer::User(None)),
-                        Err(e) => self.failed(hs, "user", &e),
+            let host = &self.inner.host;
+            match req {
+                Request::Rate { peer } => match self.timed(rt, self.inner.rates.get(peer)).await {
+                    Ok(state) => hs.answer(Answer::Rate(state)),
+                    Err(e) => self.failed(hs, "rate", &e),
+                },
+                Request::RateCommit {
+                    peer,
+                    expected,
+                    new,
+                    idle_at_ms,
+                } => {
+                    let commit = self.inner.rates.commit(peer, expected, new, idle_at_ms);
+                    match self.timed(rt, commit).await {
+                        Ok(None) => hs.answer(Answer::Stored),
+                        Ok(Some(current)) => hs.answer(Answer::Rate(current)),
+                        Err(e) => self.failed(hs, "rate", &e),
                     }
                 }
-                Lookup::Session { key } => {
-                    match self.timed(rt, self.inner.host.session(&key)).await {
-                        Ok(Some(rec)) => hs.answer(Answer::Session(Some(session_row(&rec)))),
-                        Ok(None) => hs.answer(Answer::Session(None)),
-                        Err(e) => self.failed(hs, "session", &e),
-                    }
-                }
-                Lookup::Jti { jti } => {
-                    match self.timed(rt, self.inner.host.jti_revoked(&jti)).await {
+                Request::User { key, pk } => match self.timed(rt, host.user(&key, &pk)).await {
+                    Ok(Some(row)) => hs.answer(Answer::User(Some(user_record(&row)))),
+                    Ok(None) => hs.answer(Answer::User(None)),
+                    Err(e) => self.failed(hs, "user", &e),
+                },
+                Request::Session { key } => match self.timed(rt, host.session(&key)).await {
+                    Ok(Some(rec)) => hs.answer(Answer::Session(Some(session_row(&rec)))),
+                    Ok(None) => hs.answer(Answer::Session(None)),
+                    Err(e) => self.failed(hs, "session", &e),
+                },
+                Request::JtiRevoked { jti, .. } => {
+                    match self.timed(rt, host.jti_revoked(&jti)).await {
                         Ok(revoked) => hs.answer(Answer::Revoked(revoked)),
                         Err(e) => self.failed(hs, "jti", &e),
                     }
                 }
-                Lookup::Access {
+                Request::Access {
                     user,
                     relation,
                     route,
                     param,
                     value,
+                    params,
                 } => {
                     let q = AccessQuery {
                         user: &user,
@@ -598,26 +577,19 @@ impl Gateway {
                         route: &route,
                         param: &param,
                         value: &value,
+                        params: &params,
                     };
-                    match self.timed(rt, self.inner.host.access(&q)).await {
+                    match self.timed(rt, host.access(&q)).await {
                         Ok(allowed) => hs.answer(Answer::Access(allowed)),
                         Err(e) => self.failed(hs, "access", &e),
                     }
                 }
-                Lookup::Unknown => hs.answer(Answer::Failed),
+                _ => hs.answer(Answer::Failed),
             }
-        }
-        hs.answer(Answer::Failed);
-        match hs.poll() {
-            Step::Done(d) => d,
-            Step::Lookup(_) => Decision::Close(Close::new(
-                wsauth_core::CloseCode::TryAgainLater,
-                wsauth_core::reasons::LOOKUP_FAILED,
-            )),
         }
     }
 
-    fn failed(&self, hs: &mut wsauth_core::Handshake<'_>, what: &str, e: &LookupError) {
+    fn failed(&self, hs: &mut Handshake, what: &str, e: &LookupError) {
         warn!(lookup = what, error = %e, "host lookup failed");
         hs.answer(Answer::Failed);
     }
@@ -710,7 +682,6 @@ impl Gateway {
             ctx,
         } = open;
         let limits = &self.inner.limits;
-        let auth = &self.inner.auth;
         let (outbox, mut rx) = Outbox::channel(ctx.id, limits.outbox_capacity);
         let mut handler: Option<Box<dyn Handler>> = None;
         if conn.state() == ConnState::Open {
@@ -751,7 +722,7 @@ impl Gateway {
                 Event::Timer => {
                     timer = None;
                     let before = conn.state();
-                    if let Some(c) = conn.handle_timeout(unix_secs()) {
+                    if let Some(c) = conn.handle_timeout(now()) {
                         let stage = if before == ConnState::AwaitingAuth {
                             Stage::AuthMessage
                         } else {
@@ -803,27 +774,33 @@ impl Gateway {
                     // The core's handshake state is large and rare here (an
                     // auth or refresh message): it goes to the heap, so the
                     // open phase's future stays small for idle connections.
-                    let action = match conn.handle_message(auth, bytes, unix_secs()) {
-                        MessageAction::Deliver => InBand::Deliver,
-                        MessageAction::Close(c) => InBand::Close(c),
-                        MessageAction::Steps(hs) => InBand::Steps(Box::new(hs)),
-                        _ => InBand::Nothing,
+                    let action = match conn.handle_message(bytes, now()) {
+                        MessageAction::Steps(hs) => {
+                            let mut hs = Box::new(hs);
+                            let d = self.drive(rt, &mut hs).boxed().await;
+                            drop(hs);
+                            conn.finish(&d, now())
+                        }
+                        other => other,
                     };
                     let close = match action {
-                        InBand::Deliver => {
+                        MessageAction::Deliver => {
                             control = false;
                             if let Some(h) = handler.as_mut() {
                                 h.message(app_message(bytes, text));
                             }
                             None
                         }
-                        InBand::Close(c) => Some(c),
-                        InBand::Steps(mut hs) => {
-                            let d = self.drive(rt, &mut hs).boxed().await;
-                            drop(hs);
-                            conn.finish(d, unix_secs())
+                        MessageAction::Close(c) => Some(c),
+                        MessageAction::Authenticated { principal } => {
+                            // An anonymous connection that logged in: the
+                            // application sees the new principal from now on.
+                            if let Some(h) = handler.as_mut() {
+                                h.authenticated(&principal);
+                            }
+                            None
                         }
-                        InBand::Nothing => None,
+                        _ => None,
                     };
                     let stage = if before == ConnState::AwaitingAuth {
                         Stage::AuthMessage
@@ -885,14 +862,6 @@ enum Event {
     In(Option<Result<Message, WsError>>),
 }
 
-/// A message's action, with the core's handshake state boxed.
-enum InBand<'a> {
-    Deliver,
-    Close(Close),
-    Steps(Box<wsauth_core::Handshake<'a>>),
-    Nothing,
-}
-
 /// What the open phase keeps of a completed upgrade.
 struct Open<S> {
     ws: WebSocketStream<Replay<S>>,
@@ -905,56 +874,6 @@ struct ConnCtx {
     peer: Option<SocketAddr>,
     path: String,
     route: String,
-}
-
-/// A host lookup copied out of the core's request (so the handshake can be
-/// answered after the lookup's await).
-enum Lookup {
-    User {
-        key: UserKey,
-        pk: String,
-    },
-    Session {
-        key: String,
-    },
-    Jti {
-        jti: String,
-    },
-    Access {
-        user: String,
-        relation: Relation,
-        route: String,
-        param: String,
-        value: String,
-    },
-    Unknown,
-}
-
-impl Lookup {
-    fn from_request(req: &Request<'_>) -> Self {
-        match *req {
-            Request::User { key, pk } => Lookup::User {
-                key: *key,
-                pk: pk.into(),
-            },
-            Request::Session { key } => Lookup::Session { key: key.into() },
-            Request::JtiRevoked { jti } => Lookup::Jti { jti: jti.into() },
-            Request::Access {
-                user,
-                relation,
-                route,
-                param,
-                value,
-            } => Lookup::Access {
-                user: user.into(),
-                relation,
-                route: route.into(),
-                param: param.into(),
-                value: value.into(),
-            },
-            _ => Lookup::Unknown,
-        }
-    }
 }
 
 fn user_record(row: &UserRow) -> UserRecord<'_> {
@@ -1052,12 +971,12 @@ pub(crate) async fn timeout<R: Runtime, F: Future>(
     .await
 }
 
-/// Unix time in whole seconds (the core's clock).
-pub(crate) fn unix_secs() -> i64 {
+/// The core's clock, read here once per event.
+pub(crate) fn now() -> UnixTime {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_secs() as i64)
-        .unwrap_or(0)
+        .map(UnixTime::from_unix_duration)
+        .unwrap_or(UnixTime::EPOCH)
 }
 
 /// Unix time in milliseconds.

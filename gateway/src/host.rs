@@ -8,8 +8,9 @@
 use futures::future::{self, BoxFuture};
 use std::collections::{HashMap, HashSet};
 use std::fmt;
-use std::sync::RwLock;
-use wsauth_core::{Relation, UserKey};
+use std::net::IpAddr;
+use std::sync::{Mutex, RwLock};
+use wsauth_core::{RateState, Relation, UserKey};
 
 /// A lookup could not be answered (database or cache down, timeout).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -96,6 +97,8 @@ pub struct AccessQuery<'a> {
     pub param: &'a str,
     /// Its value, percent-decoded (`100`).
     pub value: &'a str,
+    /// Every path parameter of the route, `(name, percent-decoded value)`.
+    pub params: &'a [(String, String)],
 }
 
 /// The application's side of the decision. Implement it over your database
@@ -282,6 +285,93 @@ impl<H: Host + ?Sized> Host for std::sync::Arc<H> {
     }
 }
 
+/// Where the per-peer rate-limit state lives (the core decides; this only
+/// stores). A compare-and-set store: the memory one here, Redis for many
+/// gateways sharing one limit.
+pub trait RateStore: Send + Sync + 'static {
+    /// The stored state of `peer` (`RateState::default()` when none).
+    fn get(&self, peer: IpAddr) -> BoxFuture<'_, Result<RateState, LookupError>>;
+    /// Stores `new` if the state is still `expected`: `Ok(None)` when stored,
+    /// `Ok(Some(current))` when another attempt changed it first.
+    /// `idle_at_ms` is when the new state becomes idle and may be forgotten.
+    fn commit(
+        &self,
+        peer: IpAddr,
+        expected: RateState,
+        new: RateState,
+        idle_at_ms: i64,
+    ) -> BoxFuture<'_, Result<Option<RateState>, LookupError>>;
+}
+
+/// The rate-limit state in this process, bounded in entries: when full,
+/// idle peers are forgotten first, then (every peer active) an arbitrary one.
+#[derive(Debug)]
+pub struct MemoryRateStore {
+    max_entries: usize,
+    states: Mutex<HashMap<IpAddr, RateState>>,
+}
+
+impl MemoryRateStore {
+    /// A store tracking at most `max_entries` peers.
+    pub fn new(max_entries: usize) -> Self {
+        MemoryRateStore {
+            max_entries: max_entries.max(1),
+            states: Mutex::new(HashMap::new()),
+        }
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<IpAddr, RateState>> {
+        match self.states.lock() {
+            Ok(g) => g,
+            Err(p) => p.into_inner(),
+        }
+    }
+
+    /// Peers tracked now.
+    pub fn len(&self) -> usize {
+        self.lock().len()
+    }
+
+    /// True when no peer is tracked.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+impl RateStore for MemoryRateStore {
+    fn get(&self, peer: IpAddr) -> BoxFuture<'_, Result<RateState, LookupError>> {
+        let state = self.lock().get(&peer).copied().unwrap_or_default();
+        Box::pin(future::ready(Ok(state)))
+    }
+
+    fn commit(
+        &self,
+        peer: IpAddr,
+        expected: RateState,
+        new: RateState,
+        _idle_at_ms: i64,
+    ) -> BoxFuture<'_, Result<Option<RateState>, LookupError>> {
+        let mut states = self.lock();
+        let current = states.get(&peer).copied().unwrap_or_default();
+        let out = if current != expected {
+            Some(current)
+        } else {
+            if states.len() >= self.max_entries && !states.contains_key(&peer) {
+                let now_ms = crate::gateway::unix_ms();
+                states.retain(|_, s| !s.is_idle(now_ms));
+                if states.len() >= self.max_entries {
+                    if let Some(k) = states.keys().next().copied() {
+                        states.remove(&k);
+                    }
+                }
+            }
+            states.insert(peer, new);
+            None
+        };
+        Box::pin(future::ready(Ok(out)))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -318,6 +408,7 @@ mod tests {
             route: "receipts",
             param: "id",
             value: "100",
+            params: &[],
         };
         assert!(run(h.access(&q("2"))).unwrap());
         assert!(!run(h.access(&q("1"))).unwrap());

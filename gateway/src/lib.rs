@@ -46,7 +46,9 @@ pub use app::{
     App, AppMessage, AuthEvent, ConnInfo, EchoApp, Handler, Ignore, NullApp, Outbox, Outcome, Stage,
 };
 pub use gateway::{resolve_secret_ref, Gateway, Limits};
-pub use host::{AccessQuery, Host, LookupError, MemoryHost, SessionRecord, UserRow};
+pub use host::{
+    AccessQuery, Host, LookupError, MemoryHost, MemoryRateStore, RateStore, SessionRecord, UserRow,
+};
 pub use runtime::{Runtime, ShutdownHandle, TcpRuntime};
 pub use server::{serve, ListenAddr, Server};
 pub use wsauth_core;

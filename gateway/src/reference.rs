@@ -21,6 +21,7 @@ use serde_json::{json, Value};
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
+use wsauth_core::Principal;
 use wsauth_core::{
     Config, EngineConfig, JwtConfig, Relation, SecretRef, SessionConfig, UserSource, UsersConfig,
 };
@@ -203,6 +204,10 @@ struct Group {
 }
 
 impl Handler for Group {
+    fn authenticated(&mut self, principal: &Principal) {
+        self.conn.principal = *principal;
+    }
+
     fn message(&mut self, msg: AppMessage) {
         let Some((_, text)) = text_of(&msg) else {
             self.outbox

@@ -6,16 +6,20 @@
 ``scope["user"]`` — resolved before the inner application runs, as Channels
 does — from a token (``?token=`` / ``?access=``, ``Authorization: Bearer``,
 or the ``bearer`` subprotocol) or a Django session cookie. Invalid
-credentials leave ``AnonymousUser``; why is in ``scope["wsauth"]``.
+credentials leave ``AnonymousUser``; why is in ``scope["wsauth"]``. The
+core decides each connection once, here: a WebSocket whose ``Origin`` it
+refuses is refused before accept (HTTP 403).
 
 ``RequireAuthMixin`` enforces a consumer's requirement (authenticated, staff,
-superuser, owner or member) by accepting, then closing with 4401 / 4403, so
-browsers can read the code (a close before accept only shows them 1006).
-It also closes with 4401 when the token expires on the open socket, unless
-the client refreshes it with ``{"type": "refresh", "token": "…"}``.
+superuser, owner or member) on the middleware's decision by accepting, then
+closing with 4401 / 4403, so browsers can read the code (a close before
+accept only shows them 1006); the accept answers the ``bearer`` subprotocol
+when the client offered it, as the core's decision says. It also closes
+with 4401 when the token expires on the open socket, unless the client
+refreshes it with ``{"type": "refresh", "token": "…"}``.
 
-Python only translates: credentials, users, sessions and policy are decided
-by the Rust core through libwsauth; the ORM answers the core's lookups.
+Python only translates: credentials, users and sessions are decided by the
+Rust core through libwsauth; the ORM answers the core's lookups.
 """
 
 from __future__ import annotations

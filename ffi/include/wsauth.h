@@ -496,7 +496,8 @@ wsauth_result wsauth_handshake_poll_json(struct wsauth_handshake *handshake,
  "is_staff":…,"is_superuser":…,"is_active":…,"method":"jwt"|"session",
  "carrier":"query",…,"expires_at":…}|null,"subprotocol":"bearer"|null,
  "deadline":…|null,"route":"chat","params":{"room":"lobby"}}`,
- `{"action":"close","close":{"code":4401,"reason":"token expired"}}`,
+ `{"action":"close","close":{"code":4401,"reason":"token expired"},
+ "subprotocol":"bearer"|null}` (accept with that subprotocol, then close),
  `{"action":"deny","status":403}` or `{"action":"await_message",…}`.
  `WSAUTH_RESULT_INVALID_STATE` while lookups are pending.
 

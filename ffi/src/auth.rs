@@ -818,11 +818,15 @@ fn push_route(out: &mut Vec<u8>, auth: &Authenticator, m: &RouteMatch, path: Opt
     out.push(b'}');
 }
 
+/// `subprotocol` is the handshake's answer to the client's offer
+/// (`Handshake::subprotocol`): written for a close decision too, since a
+/// browser that offered subprotocols fails an accept without one (1006).
 pub(crate) fn push_decision(
     out: &mut Vec<u8>,
     auth: &Authenticator,
     d: &Decision,
     path: Option<&str>,
+    subprotocol: Option<&str>,
 ) {
     match d {
         Decision::Accept(a) => {
@@ -839,6 +843,8 @@ pub(crate) fn push_decision(
         Decision::Close(c) => {
             out.extend_from_slice(b"{\"action\":\"close\",\"close\":");
             push_close(out, c);
+            out.extend_from_slice(b",\"subprotocol\":");
+            push_opt_str(out, subprotocol);
             out.push(b'}');
         }
         Decision::Deny { status } => {
@@ -929,7 +935,7 @@ pub unsafe extern "C" fn wsauth_handshake_poll_json(
         };
         if let Some(d) = decided {
             json.extend_from_slice(b"{\"step\":\"done\",\"decision\":");
-            push_decision(&mut json, &h.auth, &d, h.path());
+            push_decision(&mut json, &h.auth, &d, h.path(), h.hs.subprotocol());
             json.push(b'}');
         }
         // SAFETY: caller contract above.
@@ -941,7 +947,8 @@ pub unsafe extern "C" fn wsauth_handshake_poll_json(
 /// "is_staff":…,"is_superuser":…,"is_active":…,"method":"jwt"|"session",
 /// "carrier":"query",…,"expires_at":…}|null,"subprotocol":"bearer"|null,
 /// "deadline":…|null,"route":"chat","params":{"room":"lobby"}}`,
-/// `{"action":"close","close":{"code":4401,"reason":"token expired"}}`,
+/// `{"action":"close","close":{"code":4401,"reason":"token expired"},
+/// "subprotocol":"bearer"|null}` (accept with that subprotocol, then close),
 /// `{"action":"deny","status":403}` or `{"action":"await_message",…}`.
 /// `WSAUTH_RESULT_INVALID_STATE` while lookups are pending.
 ///
@@ -963,7 +970,7 @@ pub unsafe extern "C" fn wsauth_handshake_decision_json(
             .decision()
             .ok_or(wsauth_result::WSAUTH_RESULT_INVALID_STATE)?;
         let mut json = Vec::with_capacity(256);
-        push_decision(&mut json, &h.auth, d, h.path());
+        push_decision(&mut json, &h.auth, d, h.path(), h.hs.subprotocol());
         // SAFETY: caller contract above.
         unsafe { dst.write(&json) }
     })

@@ -6,16 +6,20 @@
 ``scope["user"]`` — resolved before the inner application runs, as Channels
 does — from a token (``?token=`` / ``?access=``, ``Authorization: Bearer``,
 or the ``bearer`` subprotocol) or a Django session cookie. Invalid
-credentials leave ``AnonymousUser``; why is in ``scope["wsauth"]``.
+credentials leave ``AnonymousUser``; why is in ``scope["wsauth"]``. The
+core decides each connection once, here: a WebSocket whose ``Origin`` it
+refuses is refused before accept (HTTP 403).
 
 ``RequireAuthMixin`` enforces a consumer's requirement (authenticated, staff,
-superuser, owner or member) by accepting, then closing with 4401 / 4403, so
-browsers can read the code (a close before accept only shows them 1006).
-It also closes with 4401 when the token expires on the open socket, unless
-the client refreshes it with ``{"type": "refresh", "token": "…"}``.
+superuser, owner or member) on the middleware's decision by accepting, then
+closing with 4401 / 4403, so browsers can read the code (a close before
+accept only shows them 1006); the accept answers the ``bearer`` subprotocol
+when the client offered it, as the core's decision says. It also closes
+with 4401 when the token expires on the open socket, unless the client
+refreshes it with ``{"type": "refresh", "token": "…"}``.
 
-Python only translates: credentials, users, sessions and policy are decided
-by the Rust core through libwsauth; the ORM answers the core's lookups.
+Python only translates: credentials, users and sessions are decided by the
+Rust core through libwsauth; the ORM answers the core's lookups.
 """
 
 from __future__ import annotations
@@ -268,22 +272,12 @@ def _start(scope: Dict[str, Any], path: str) -> Handshake:
     )
 
 
-def _decide(
-    scope: Dict[str, Any],
-    path: str,
-    access: Optional[Callable[[Any, str], bool]] = None,
-) -> Tuple[Handshake, Dict[str, Any], Any]:
-    """Runs one core decision for ``scope`` on a requirement route (sync)."""
+def _decide(scope: Dict[str, Any], path: str) -> Tuple[Handshake, Dict[str, Any], Any]:
+    """Runs one core decision for ``scope`` (sync, in a database thread)."""
     known = (scope.get("wsauth") or {}).get("users")
     lookups = _Lookups(known)
     hs = _start(scope, path)
-
-    def has_access(step: Dict[str, Any]) -> bool:
-        if access is None:
-            return False
-        return bool(access(lookups.user, step["value"]))
-
-    decision = hs.run(fetch_session=lookups.session, fetch_user=lookups.fetch_user, has_access=has_access)
+    decision = hs.run(fetch_session=lookups.session, fetch_user=lookups.fetch_user)
     user = lookups.user if decision.get("action") == "accept" and decision.get("principal") else None
     if user is not None:
         scope.setdefault("wsauth", {}).setdefault("users", {})[str(user.pk)] = user
@@ -294,18 +288,67 @@ def _decide(
 # Middleware
 
 
+def _check_rate(scope: Dict[str, Any]) -> Optional[Dict[str, Any]]:
+    """The core's rate decision for this attempt (a close decision with 4429),
+    or ``None`` to go on.
+
+    TODO(rate limit): libwsauth has no rate step yet, so a configured
+    ``limits.rate_limit`` is not enforced on this path. The missing ABI
+    function is ``wsauth_authenticator_check_rate`` (the core's
+    ``Authenticator::check_rate(&mut RateState, now_ms)`` behind the C ABI,
+    with the per-peer ``RateState`` as an opaque handle or bytes the host
+    keeps). When it exists: keep one state per ``_peer(scope)`` here (bounded,
+    least recently used evicted), call it before ``_decide`` and return its
+    close decision — a limited attempt is never verified, and the
+    middleware accepts it (echoing the subprotocol) and closes with 4429.
+    The limiter arithmetic stays in the core."""
+    return None
+
+
+async def _refuse_upgrade(receive: Any, send: Any) -> None:
+    """Refuses a WebSocket upgrade before accepting it: ASGI servers answer a
+    ``websocket.close`` sent before ``websocket.accept`` with HTTP 403."""
+    message = await receive()
+    if message.get("type") == "websocket.connect":
+        await send({"type": "websocket.close"})
+
+
+async def _accept_and_close(decision: Dict[str, Any], receive: Any, send: Any) -> None:
+    """Accepts (with the decision's subprotocol) and closes with its code."""
+    message = await receive()
+    if message.get("type") != "websocket.connect":
+        return
+    close = decision.get("close") or {}
+    await send({"type": "websocket.accept", "subprotocol": decision.get("subprotocol")})
+    await send({"type": "websocket.close", "code": close.get("code", 1013), "reason": close.get("reason", "")})
+
+
 class WsAuthMiddleware(BaseMiddleware):
-    """Sets ``scope["user"]`` (a user instance or ``AnonymousUser``) and
-    ``scope["wsauth"]``: ``{"principal": {...} | None, "subprotocol":
-    "bearer" | None, "rejected": {"code": 4401, "reason": "token expired"} |
-    None, "users": {pk: user}}``."""
+    """Decides each connection once with the core and records it:
+    ``scope["user"]`` (a user instance or ``AnonymousUser``) and
+    ``scope["wsauth"]``: ``{"decision": {...}, "principal": {...} | None,
+    "subprotocol": "bearer" | None, "rejected": {"code": 4401, "reason":
+    "token expired"} | None, "users": {pk: user}}``. ``RequireAuthMixin``
+    reads that decision instead of deciding again.
+
+    A WebSocket whose ``Origin`` the core refuses is refused before accept
+    (HTTP 403); the inner application never runs."""
 
     async def __call__(self, scope: Dict[str, Any], receive: Any, send: Any) -> Any:
-        if scope.get("type") in ("websocket", "http"):
+        kind = scope.get("type")
+        if kind in ("websocket", "http"):
             scope = dict(scope)
             scope["wsauth"] = {"users": {}}
-            _, decision, user = await database_sync_to_async(_decide)(scope, "/")
+            if kind == "websocket":
+                limited = _check_rate(scope)
+                if limited is not None:
+                    return await _accept_and_close(limited, receive, send)
+            hs, decision, user = await database_sync_to_async(_decide)(scope, "/")
+            if kind == "websocket" and decision.get("action") == "deny":
+                return await _refuse_upgrade(receive, send)
             info = scope["wsauth"]
+            info["decision"] = decision
+            info["handshake"] = hs
             info["principal"] = decision.get("principal")
             info["subprotocol"] = decision.get("subprotocol")
             info["rejected"] = decision.get("close")
@@ -344,50 +387,95 @@ def member(check: Callable[[Any, str], bool], kwarg: str = "pk") -> Requirement:
     return Requirement("member", check, kwarg)
 
 
+#: The core's fixed close reasons (wsauth_core::close::reasons) for the
+#: requirement checks the mixin makes on the middleware's principal.
+_AUTH_REQUIRED = (4401, "authentication required")
+_FORBIDDEN = {
+    "staff": (4403, "staff only"),
+    "superuser": (4403, "superuser only"),
+    "owner": (4403, "not the owner"),
+    "member": (4403, "not a member"),
+}
+_LOOKUP_FAILED = (1013, "lookup failed, try again later")
+
+
 class RequireAuthMixin:
     """Mix into an ``AsyncWebsocketConsumer`` (before it) to enforce
     ``requirement``: ``"anonymous"``, ``"authenticated"`` (default),
     ``"staff"``, ``"superuser"``, ``owner(check, kwarg)`` or
     ``member(check, kwarg)``. A refused connection is accepted, then closed
-    with the core's code (4401 no / invalid credential, 4403 not allowed,
-    1013 lookup failed) so browsers can read it. ``accept()`` answers the
-    ``bearer`` subprotocol when the client offered it."""
+    (4401 no / invalid credential, 4403 not allowed, 1013 lookup failed) so
+    browsers can read the code. ``accept()`` answers the ``bearer``
+    subprotocol when the client offered it, also before such a close.
+
+    The credential is not verified again here: the mixin reads the decision
+    ``WsAuthMiddleware`` made for this connection (``scope["wsauth"]``) and
+    checks only the consumer's own requirement against its principal; owner
+    and member checks call ``check(user, value)`` once."""
 
     requirement: Union[str, Requirement] = "authenticated"
     wsauth_connection: Optional[Connection] = None
     wsauth_decision: Optional[Dict[str, Any]] = None
     _wsauth_timer: Optional[asyncio.TimerHandle] = None
 
-    def _wsauth_path(self) -> Tuple[str, Optional[Callable[[Any, str], bool]]]:
+    def _wsauth_resource(self) -> Tuple[Optional[Requirement], Optional[str]]:
         req = self.requirement
         if isinstance(req, str):
             if req not in _PATHS:
                 raise ImproperlyConfigured(f"wsauth: unknown requirement {req!r}")
-            return _PATHS[req], None
+            return None, None
         kwargs = (self.scope.get("url_route") or {}).get("kwargs") or {}  # type: ignore[attr-defined]
         value = kwargs.get(req.kwarg)
         if value is None:
             raise ImproperlyConfigured(f"wsauth: the route has no {req.kwarg!r} keyword for {req.kind} checks")
-        return f"/{req.kind}/{quote(str(value), safe='')}", req.check
+        return req, str(value)
 
-    def _wsauth_decide(self) -> Tuple[Handshake, Dict[str, Any], Any]:
-        path, check = self._wsauth_path()
-        return _decide(self.scope, path, check)  # type: ignore[attr-defined]
+    async def _wsauth_refusal(self, decision: Dict[str, Any]) -> Optional[Tuple[int, str]]:
+        """``(code, reason)`` when this consumer refuses the connection the
+        middleware decided, else ``None``."""
+        req, value = self._wsauth_resource()
+        close = decision.get("close")
+        if self.requirement == "anonymous":
+            # An anonymous route takes a refused credential as no credential
+            # (4401 only); a failed lookup or a limit still closes.
+            if close is not None and close.get("code") != 4401:
+                return close["code"], close.get("reason", "")
+            return None
+        if decision.get("action") != "accept":
+            close = close or {"code": 1013, "reason": _LOOKUP_FAILED[1]}
+            return close["code"], close.get("reason", "")
+        principal = decision.get("principal")
+        if not principal:
+            return _AUTH_REQUIRED
+        if req is None:
+            if self.requirement == "staff" and not principal.get("is_staff"):
+                return _FORBIDDEN["staff"]
+            if self.requirement == "superuser" and not principal.get("is_superuser"):
+                return _FORBIDDEN["superuser"]
+            return None
+        user = self.scope.get("user")  # type: ignore[attr-defined]
+        try:
+            allowed = await database_sync_to_async(req.check)(user, value)
+        except Exception:
+            return _LOOKUP_FAILED
+        return None if allowed else _FORBIDDEN[req.kind]
 
     async def websocket_connect(self, message: Dict[str, Any]) -> None:
-        hs, decision, user = await database_sync_to_async(self._wsauth_decide)()
-        self.wsauth_decision = decision
         scope = self.scope  # type: ignore[attr-defined]
-        if decision.get("action") == "accept":
-            scope["user"] = user if user is not None else scope.get("user") or AnonymousUser()
-            scope.setdefault("wsauth", {})["subprotocol"] = decision.get("subprotocol")
-            self.wsauth_connection = Connection(hs)
+        info = scope.get("wsauth") or {}
+        decision = info.get("decision")
+        if decision is None:
+            raise ImproperlyConfigured("wsauth: RequireAuthMixin needs WsAuthMiddlewareStack around the router")
+        self.wsauth_decision = decision
+        refusal = await self._wsauth_refusal(decision)
+        if refusal is None:
+            if decision.get("action") == "accept" and decision.get("principal"):
+                self.wsauth_connection = Connection(info["handshake"])
             await super().websocket_connect(message)  # type: ignore[misc]
             self._wsauth_schedule()
             return
-        close = decision.get("close") or {"code": 4403, "reason": "origin not allowed"}
         await self.accept()
-        await self.close(code=close["code"], reason=close.get("reason"))  # type: ignore[attr-defined]
+        await self.close(code=refusal[0], reason=refusal[1])  # type: ignore[attr-defined]
 
     async def accept(self, subprotocol: Optional[str] = None, headers: Any = None) -> None:
         if subprotocol is None:
@@ -434,13 +522,10 @@ class RequireAuthMixin:
         await super().websocket_receive(message)  # type: ignore[misc]
 
     def _wsauth_finish(self, conn: Connection, hs: Handshake) -> Optional[Tuple[int, str]]:
+        # A refresh is decided on the middleware's route (the credential
+        # alone); the consumer's requirement was checked at connect.
         lookups = _Lookups((self.scope.get("wsauth") or {}).get("users"))  # type: ignore[attr-defined]
-        _, check = self._wsauth_path()
-
-        def has_access(step: Dict[str, Any]) -> bool:
-            return bool(check(lookups.user, step["value"])) if check is not None else False
-
-        hs.run(fetch_session=lookups.session, fetch_user=lookups.fetch_user, has_access=has_access)
+        hs.run(fetch_session=lookups.session, fetch_user=lookups.fetch_user)
         return conn.finish(hs, time.time())
 
     async def websocket_disconnect(self, message: Dict[str, Any]) -> None:

@@ -1,10 +1,19 @@
-from channels.auth import AuthMiddlewareStack
-from channels.routing import URLRouter
-from django.urls import path
+"""The reference app's ASGI application, wired as ffi/python/README.md
+documents it: Django for HTTP, wsauth's drop-in stack for WebSockets.
+Daphne serves it (``daphne refapp.asgi:application``) and the in-process
+tests drive the same object with Channels' WebsocketCommunicator."""
 
-from wsauth.channels import WsAuthMiddlewareStack
+from django.core.asgi import get_asgi_application
 
-from . import consumers
+django_asgi_app = get_asgi_application()  # sets Django up before the consumers import models
+
+from channels.auth import AuthMiddlewareStack  # noqa: E402
+from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
+from django.urls import path  # noqa: E402
+
+from wsauth.channels import WsAuthMiddlewareStack  # noqa: E402
+
+from . import consumers  # noqa: E402
 
 websocket_urlpatterns = [
     path("ws/chat/<str:room>/", consumers.CustomerChat.as_asgi()),
@@ -17,7 +26,12 @@ websocket_urlpatterns = [
 ]
 
 # The app under test: wsauth's drop-in stack.
-application = WsAuthMiddlewareStack(URLRouter(websocket_urlpatterns))
+application = ProtocolTypeRouter(
+    {
+        "http": django_asgi_app,
+        "websocket": WsAuthMiddlewareStack(URLRouter(websocket_urlpatterns)),
+    }
+)
 
 # Channels' own stack, for side-by-side comparisons of scope["user"].
 channels_application = AuthMiddlewareStack(URLRouter([path("ws/whoami/", consumers.Whoami.as_asgi())]))

@@ -1,0 +1,65 @@
+"""What a real browser sees: headless Chromium loads a page and opens
+WebSockets to (a) real Daphne serving the reference app through
+WsAuthMiddlewareStack + RequireAuthMixin and (b) `wsauth serve`. The page
+records the browser's own observations — the `open` event, `ws.protocol`
+and the close event's code — and both servers must give the same table
+(DESIGN §3: codes after accept; `bearer` echoed on every accept, including
+one that only closes with 4401 / 4403, or the browser reports 1006)."""
+
+from __future__ import annotations
+
+from typing import Any, Dict, List, Optional, Tuple
+
+import pytest
+
+OPEN = "OPEN"
+
+# (case, path, carrier, token, expected outcome, expected ws.protocol)
+# carrier: "query" (?token=), "subprotocol" (["bearer", token]) or None.
+TABLE: List[Tuple[str, str, Optional[str], Optional[str], Any, str]] = [
+    ("staff token, admin chat", "/ws/admin/chat/", "query", "staff", OPEN, ""),
+    ("customer token, admin chat", "/ws/admin/chat/", "query", "customer", 4403, ""),
+    ("no token, admin chat", "/ws/admin/chat/", None, None, 4401, ""),
+    ("garbage token, admin chat", "/ws/admin/chat/", "query", "garbage", 4401, ""),
+    ("anonymous, customer chat", "/ws/chat/lobby/", None, None, OPEN, ""),
+    ("bearer staff, admin chat", "/ws/admin/chat/", "subprotocol", "staff", OPEN, "bearer"),
+    ("bearer garbage, admin chat", "/ws/admin/chat/", "subprotocol", "garbage", 4401, "bearer"),
+    ("bearer customer, admin chat", "/ws/admin/chat/", "subprotocol", "customer", 4403, "bearer"),
+    ("bearer customer, log stream", "/ws/logs/", "subprotocol", "customer", 4403, "bearer"),
+    ("customer token, own receipt", "/ws/receipts/{receipt}/", "query", "customer", OPEN, ""),
+    ("staff token, customer's receipt", "/ws/receipts/{receipt}/", "query", "staff", 4403, ""),
+]
+
+GARBAGE = "garbage"
+
+
+def observed(result: Dict[str, Any]) -> Any:
+    """OPEN when the socket opened and stayed open until the page closed it;
+    else the close code the browser reported."""
+    if result.get("open") and result.get("closedByPage") and result.get("code") == 1000:
+        return OPEN
+    return result.get("code")
+
+
+@pytest.fixture(scope="module", params=["daphne", "wsauth-serve"])
+def served(request):
+    return request.getfixturevalue("daphne_server" if request.param == "daphne" else "wsauth_server")
+
+
+@pytest.mark.parametrize("case,path,carrier,who,expected,protocol", TABLE, ids=[row[0] for row in TABLE])
+def test_browser_observes_the_contract(browser, served, case, path, carrier, who, expected, protocol):
+    if browser.evaluate("window.location.href") != served.page_url:
+        browser.open(served.page_url)
+    token = None if who is None else (GARBAGE if who == GARBAGE else served.tokens[who])
+    url = served.ws_base + path.format(receipt=served.receipt)
+    protocols = None
+    if carrier == "query":
+        url += f"?token={token}"
+    elif carrier == "subprotocol":
+        protocols = ["bearer", token]
+    result = browser.probe(url, protocols)
+    assert observed(result) == expected, f"{served.name}: {case}: browser saw {result}"
+    assert result["open"], f"{served.name}: {case}: the server must accept before closing: {result}"
+    assert result["protocol"] == protocol, f"{served.name}: {case}: ws.protocol {result['protocol']!r}"
+    if token and len(token) > 16:
+        assert token not in (result.get("reason") or "")

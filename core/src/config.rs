@@ -58,8 +58,39 @@ pub enum SecretRef {
     Value(String),
     /// The name of an environment variable holding it.
     Env(String),
-    /// A file holding it (trailing newline removed by the host).
+    /// A file holding it: UTF-8, one trailing line ending (`\n` or
+    /// `\r\n`) removed ([`secret_from_file`]).
     File(String),
+}
+
+impl SecretRef {
+    /// The secret, with the host doing only the I/O: `env` reads an
+    /// environment variable, `read_file` a file's bytes. The rules for what
+    /// those hold are here ([`secret_from_file`]). `None` when unavailable.
+    pub fn resolve(
+        &self,
+        env: impl FnOnce(&str) -> Option<String>,
+        read_file: impl FnOnce(&str) -> Option<Vec<u8>>,
+    ) -> Option<String> {
+        match self {
+            SecretRef::Value(v) => Some(v.clone()),
+            SecretRef::Env(name) => env(name),
+            SecretRef::File(path) => secret_from_file(&read_file(path)?),
+        }
+    }
+}
+
+/// A secret file's contents as the secret: UTF-8 text with exactly one
+/// trailing line ending removed (`echo "$SECRET" > file` and editors add one;
+/// any other whitespace is part of the secret, as Django would see it in
+/// `SECRET_KEY`). `None` for text that is not UTF-8.
+pub fn secret_from_file(contents: &[u8]) -> Option<String> {
+    let text = core::str::from_utf8(contents).ok()?;
+    let text = text
+        .strip_suffix("\r\n")
+        .or_else(|| text.strip_suffix('\n'))
+        .unwrap_or(text);
+    Some(String::from(text))
 }
 
 impl fmt::Debug for SecretRef {
@@ -920,6 +951,22 @@ mod tests {
     fn reference_config_is_clean() {
         assert_eq!(base().check(), Vec::new());
         let secrets = base().resolve_secrets(|_| None).unwrap();
+        // One rule for secret files, whoever reads them.
+        for (bytes, want) in [
+            (&b"s3cret\n"[..], Some("s3cret")),
+            (b"s3cret\r\n", Some("s3cret")),
+            (b"s3cret\n\n", Some("s3cret\n")),
+            (b"s3cret ", Some("s3cret ")),
+            (b"s3cret", Some("s3cret")),
+            (b"\xff\xfe", None),
+        ] {
+            assert_eq!(secret_from_file(bytes).as_deref(), want, "{bytes:?}");
+            let r = SecretRef::File("f".into());
+            assert_eq!(
+                r.resolve(|_| None, |_| Some(bytes.to_vec())).as_deref(),
+                want
+            );
+        }
         let auth = Authenticator::from_config(&base(), &secrets).unwrap();
         assert_eq!(auth.routes().iter().count(), 5);
     }

@@ -464,6 +464,33 @@ impl fmt::Display for TokenError {
 
 impl core::error::Error for TokenError {}
 
+/// `{"valid":false,"error":{"kind":…,"message":…}}` (ASCII; both texts are
+/// fixed strings of the core, escaped anyway).
+pub fn invalid_json(kind: &str, message: &str) -> String {
+    let mut out = String::from("{\"valid\":false,\"error\":{\"kind\":");
+    push_json_str(&mut out, kind);
+    out.push_str(",\"message\":");
+    push_json_str(&mut out, message);
+    out.push_str("}}");
+    out
+}
+
+fn push_json_str(out: &mut String, s: &str) {
+    out.push('"');
+    for c in s.chars() {
+        match c {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            c if u32::from(c) < 0x20 => {
+                use core::fmt::Write as _;
+                let _ = write!(out, "\\u{:04x}", u32::from(c));
+            }
+            c => out.push(c),
+        }
+    }
+    out.push('"');
+}
+
 const INVALID: &str = "Token is invalid";
 const E_TOO_LARGE: TokenError = TokenError::new(ErrorKind::TooLarge, "Token is too large");
 const E_MALFORMED: TokenError = TokenError::new(ErrorKind::Malformed, INVALID);
@@ -597,6 +624,32 @@ impl TokenVerifier {
     /// The settings.
     pub fn settings(&self) -> &JwtSettings {
         &self.settings
+    }
+
+    /// `AccessToken(token)`'s decision as one JSON object — the shape the
+    /// CLI prints and the C ABI returns (DESIGN §5), written in one place:
+    /// `{"valid":true,"user_id":<as the token carries it>,"claims":{…}}`
+    /// (no `user_id` member when the token has no such claim)
+    /// (claims as Python's `json.dumps` writes them, duplicate keys resolved
+    /// as a `dict` does, strictly RFC 8259: no `NaN`) or
+    /// `{"valid":false,"error":{"kind":"expired","message":"Token is expired"}}`.
+    pub fn check_json(&self, token: &str, now: i64) -> (bool, String) {
+        match self.verify(token, now) {
+            Ok(v) => {
+                let mut out = String::from("{\"valid\":true,");
+                // A token without the claim (AccessToken accepts it) has no user_id member.
+                if let Some(uid) = v.claim_json(&self.settings().user_id_claim, true) {
+                    out.push_str("\"user_id\":");
+                    out.push_str(&uid);
+                    out.push(',');
+                }
+                out.push_str("\"claims\":");
+                out.push_str(&v.payload_json(true));
+                out.push('}');
+                (true, out)
+            }
+            Err(e) => (false, invalid_json(e.kind().as_str(), e.message())),
+        }
     }
 
     /// `AccessToken(token)` at time `now` (Unix seconds).
@@ -1583,6 +1636,38 @@ mod tests {
     fn check(settings: JwtSettings, token: &str, now: i64) -> Result<(), ErrorKind> {
         let v = TokenVerifier::new(settings, SecretKey::from(KEY)).unwrap();
         v.verify(token, now).map(|_| ()).map_err(|e| e.kind())
+    }
+
+    #[test]
+    fn check_json_is_strict_and_keeps_the_user_id_as_carried() {
+        const H: &str = r#"{"alg":"HS256","typ":"JWT"}"#;
+        let v = TokenVerifier::new(JwtSettings::default(), SecretKey::from(KEY)).unwrap();
+        let rows: &[(&str, &str)] = &[
+            // Big integers keep every digit; the last duplicate wins, as in a dict.
+            (
+                r#"{"token_type":"access","exp":2000000000,"jti":"j","user_id":1,"user_id":123456789012345678901234567891}"#,
+                r#"{"valid":true,"user_id":123456789012345678901234567891,"claims":{"token_type":"access","exp":2000000000,"jti":"j","user_id":123456789012345678901234567891}}"#,
+            ),
+            // NaN never reaches a JSON reader; a string id stays a string.
+            (
+                r#"{"token_type":"access","exp":2000000000,"jti":"j","user_id":"7","f":NaN}"#,
+                r#"{"valid":true,"user_id":"7","claims":{"token_type":"access","exp":2000000000,"jti":"j","user_id":"7","f":null}}"#,
+            ),
+            // No user id claim: no user_id member.
+            (
+                r#"{"token_type":"access","exp":2000000000,"jti":"j"}"#,
+                r#"{"valid":true,"claims":{"token_type":"access","exp":2000000000,"jti":"j"}}"#,
+            ),
+            (
+                r#"{"token_type":"access","exp":1,"jti":"j","user_id":1}"#,
+                r#"{"valid":false,"error":{"kind":"expired","message":"Token is expired"}}"#,
+            ),
+        ];
+        for (payload, want) in rows {
+            let (valid, got) = v.check_json(&sign(Algorithm::Hs256, H, payload), 1_750_000_000);
+            assert_eq!(got, *want, "{payload}");
+            assert_eq!(valid, want.starts_with(r#"{"valid":true"#));
+        }
     }
 
     #[test]

@@ -59,7 +59,7 @@ mod time;
 
 pub use cookie::{cookie_value, latin1_decode, parse_cookie_pairs, unquote_cookie, CookiePairs};
 pub use error::ErrorKind;
-pub use jwt::{bearer_from_authorization, AuthHeaderError, MintError};
+pub use jwt::{bearer_from_authorization, invalid_json, AuthHeaderError, MintError};
 pub use jwt::{
     ClaimValue, InlineStr, JwtSettings, MintRequest, TokenError, TokenVerifier, VerifiedToken,
     DEFAULT_MAX_TOKEN_BYTES,
@@ -84,9 +84,9 @@ pub use auth::{
 };
 pub use close::{reasons, truncate_reason, Close, CloseCode, CloseReason, MAX_REASON_BYTES};
 pub use config::{
-    Config, ConfigError, ConfigErrorKind, CredentialsConfig, EngineConfig, JwtConfig, LimitsConfig,
-    OriginModeConfig, OriginsConfig, PkConfig, RateLimitConfig, RouteConfig, SecretRef, Secrets,
-    SessionConfig, UsersConfig,
+    secret_from_file, Config, ConfigError, ConfigErrorKind, CredentialsConfig, EngineConfig,
+    JwtConfig, LimitsConfig, OriginModeConfig, OriginsConfig, PkConfig, RateLimitConfig,
+    RouteConfig, SecretRef, Secrets, SessionConfig, UsersConfig,
 };
 pub use conn::{ConnState, Connection, MessageAction};
 pub use handshake::{

@@ -997,18 +997,10 @@ fn until_unix(t: i64) -> Duration {
 
 /// Resolves `{ env = … }` and `{ file = … }` secret references.
 pub fn resolve_secret_ref(r: &wsauth_core::SecretRef) -> Option<String> {
-    match r {
-        wsauth_core::SecretRef::Value(v) => Some(v.clone()),
-        wsauth_core::SecretRef::Env(name) => std::env::var(name).ok(),
-        wsauth_core::SecretRef::File(path) => std::fs::read_to_string(path).ok().map(|s| {
-            s.strip_suffix('\n')
-                .map(|t| t.strip_suffix('\r').unwrap_or(t))
-                .unwrap_or(&s)
-                .to_string()
-        }),
-        #[allow(unreachable_patterns)]
-        _ => None,
-    }
+    r.resolve(
+        |name| std::env::var(name).ok(),
+        |path| std::fs::read(path).ok(),
+    )
 }
 
 #[cfg(test)]

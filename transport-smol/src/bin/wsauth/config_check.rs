@@ -121,19 +121,7 @@ pub(crate) fn read_text(path: &Path) -> Result<String, Failure> {
 /// Resolves `{ env = … }` from the environment and `{ file = … }` from the
 /// file system (one trailing newline removed).
 pub(crate) fn resolve_from_host(r: &SecretRef) -> Option<String> {
-    match r {
-        SecretRef::Value(v) => Some(v.clone()),
-        SecretRef::Env(name) => std::env::var(name).ok(),
-        SecretRef::File(path) => std::fs::read_to_string(path).ok().map(|mut s| {
-            if s.ends_with('\n') {
-                s.pop();
-                if s.ends_with('\r') {
-                    s.pop();
-                }
-            }
-            s
-        }),
-    }
+    wsauth_smol::resolve_secret_ref(r)
 }
 
 /// Checks a config text; `resolve` answers `env` / `file` secret references.

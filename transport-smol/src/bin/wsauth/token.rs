@@ -4,9 +4,7 @@
 use super::input::{self, Credential, SecretArgs};
 use super::output::{self, Failure};
 use clap::{Args, Subcommand};
-use serde_json::value::RawValue;
 use serde_json::Value;
-use std::collections::BTreeMap;
 use std::ffi::OsString;
 use tracing::info;
 use wsauth_core::{
@@ -153,32 +151,27 @@ fn check(args: &CheckArgs) -> Result<i32, Failure> {
             ))
         }
     };
+    if args.jwt.json {
+        // The one writer of this JSON is the core's, shared with the C ABI.
+        let (valid, json) = verifier.check_json(&token, now);
+        info!(valid, "token checked");
+        output::print_line(&json);
+        return Ok(output::exit_code(valid));
+    }
     match verifier.verify(&token, now) {
         Ok(verified) => {
             info!(exp = verified.exp(), "token valid");
-            // Python's json.dumps of the payload (claim order kept, integers
-            // exact; strict: non-finite floats become null).
-            let claims = verified.payload_json(true);
-            let user_id = verified
-                .user_id()
-                .map(|uid| user_id_json(uid, &claims, &args.jwt.user_id_claim));
-            if args.jwt.json {
-                let mut obj = output::Object::new().field("valid", &Value::Bool(true));
-                if let Some(uid) = &user_id {
-                    obj = obj.raw_field("user_id", uid);
-                }
-                obj.raw_field("claims", &claims).print();
-            } else {
-                let uid = user_id.unwrap_or_else(|| "(none)".to_owned());
-                let left = verified.exp().saturating_sub(now);
-                output::print_line(&format!(
-                    "valid: user_id={uid} exp={} (expires in {left} s)",
-                    verified.exp()
-                ));
-            }
+            let uid = verified
+                .claim_json(&args.jwt.user_id_claim, true)
+                .unwrap_or_else(|| "(none)".to_owned());
+            let left = verified.exp().saturating_sub(now);
+            output::print_line(&format!(
+                "valid: user_id={uid} exp={} (expires in {left} s)",
+                verified.exp()
+            ));
             Ok(output::exit_code(true))
         }
-        Err(err) => Ok(report_invalid(&err, args.jwt.json)),
+        Err(err) => Ok(report_invalid(&err, false)),
     }
 }
 
@@ -194,30 +187,6 @@ fn report_invalid(err: &TokenError, json: bool) -> i32 {
         ));
     }
     output::exit_code(false)
-}
-
-/// The raw JSON text of claim `name` in a payload rendered by
-/// [`VerifiedToken::payload_json`] (numbers keep every digit).
-fn raw_claim(payload_json: &str, name: &str) -> Option<String> {
-    let map: BTreeMap<String, Box<RawValue>> = serde_json::from_str(payload_json).ok()?;
-    map.get(name).map(|v| v.get().trim().to_owned())
-}
-
-/// The user id exactly as the token carries it (string or number), as JSON
-/// text: taken from the decoded claims when available, else from the
-/// verifier's view.
-fn user_id_json(uid: &ClaimValue, payload_json: &str, claim: &str) -> String {
-    if let Some(v) = raw_claim(payload_json, claim) {
-        return v;
-    }
-    let value = match uid {
-        ClaimValue::Bool(b) => Value::Bool(*b),
-        ClaimValue::Int(i) => Value::from(*i),
-        ClaimValue::Float(f) => serde_json::Number::from_f64(*f).map_or(Value::Null, Value::Number),
-        ClaimValue::Str(s) => Value::String(s.as_str().to_owned()),
-        _ => Value::Null,
-    };
-    value.to_string()
 }
 
 fn mint(args: &MintArgs) -> Result<i32, Failure> {
@@ -365,31 +334,5 @@ mod tests {
             .bytes()
             .all(|c| c.is_ascii_digit() || (b'a'..=b'f').contains(&c)));
         assert_ne!(a, b);
-    }
-
-    #[test]
-    fn raw_claims_keep_their_json_text() {
-        let payload = r#"{"user_id":123456789012345678901234567891,"s":"1","f":2.0,"o":{"a":[1]}}"#;
-        let rows: &[(&str, Option<&str>)] = &[
-            ("user_id", Some("123456789012345678901234567891")),
-            ("s", Some(r#""1""#)),
-            ("f", Some("2.0")),
-            ("o", Some(r#"{"a":[1]}"#)),
-            ("missing", None),
-        ];
-        for (name, want) in rows {
-            assert_eq!(raw_claim(payload, name).as_deref(), *want, "{name}");
-        }
-        assert_eq!(raw_claim("not json", "user_id"), None);
-        // Without the payload text, the verifier's view is used.
-        assert_eq!(user_id_json(&ClaimValue::Int(7), "{}", "user_id"), "7");
-        assert_eq!(
-            user_id_json(&ClaimValue::Bool(true), "{}", "user_id"),
-            "true"
-        );
-        assert_eq!(
-            user_id_json(&ClaimValue::Float(f64::NAN), "{}", "user_id"),
-            "null"
-        );
     }
 }

@@ -1060,6 +1060,40 @@ impl Handshake {
         Connection::open(self.auth.clone(), d, self.resource.clone())
     }
 
+    /// The same caller's decision for another route, without verifying the
+    /// credential again: the route policy of `path` applied to the principal
+    /// this (finished) handshake decided. For hosts that decide once per
+    /// connection and check each endpoint's own requirement afterwards (a
+    /// Channels consumer). Owner / member routes ask [`Request::Access`].
+    ///
+    /// A credential this handshake refused (4401) is anonymous on a
+    /// non-strict anonymous route and refused again on any other; a lookup
+    /// failure, a rate limit or a denial stays what it was.
+    pub fn authorize(&self, path: &str, now: UnixTime) -> Handshake {
+        let inner = &*self.auth.inner;
+        let mut hs = Handshake::blank(self.auth.clone(), now, Mode::Upgrade);
+        hs.subprotocol = self.subprotocol;
+        hs.route = inner.routes.find(path);
+        if let Some(m) = hs.route {
+            hs.resource = resource_of(inner, &m, path);
+        }
+        match self.decision() {
+            None => hs.close(CloseCode::TryAgainLater, reasons::UNEXPECTED_ANSWER),
+            Some(_) if hs.route.is_none() => hs.close(CloseCode::NotFound, reasons::NO_ROUTE),
+            Some(Decision::Accept(a)) => hs.apply_policy(a.principal),
+            Some(Decision::Close(c))
+                if c.close.code == CloseCode::Unauthorized
+                    && hs.route_is_anonymous()
+                    && !hs.route_is_strict() =>
+            {
+                hs.accept_anonymous()
+            }
+            Some(Decision::AwaitFirstMessage(_)) => hs.no_credential(reasons::AUTH_REQUIRED),
+            Some(d) => hs.finish(*d),
+        }
+        hs
+    }
+
     /// Answers the pending request. An answer of the wrong kind, or one given
     /// when nothing is pending, closes with 1013.
     pub fn answer(&mut self, answer: Answer<'_>) {

@@ -1501,3 +1501,62 @@ fn a_limited_flood_costs_no_hmac() {
     );
     assert!(macs >= 1, "the counter counts");
 }
+
+#[test]
+fn authorize_applies_another_route_without_verifying_again() {
+    let auth = build(&directory_config(EngineConfig::Db));
+    let host = Host::new(Fail::Nothing);
+    // Decided once on an anonymous route (the user is looked up once)...
+    let rows: [(Tok, &str, Option<u16>); 6] = [
+        (Tok::Staff, "/ws/admin/chat/", None),
+        (Tok::Plain, "/ws/admin/chat/", Some(4403)),
+        // receipts: 10 belongs to user 2, 11 to user 1.
+        (Tok::Plain, "/ws/receipts/10/", None),
+        (Tok::Plain, "/ws/receipts/11/", Some(4403)),
+        (Tok::Staff, "/nowhere/", Some(4404)),
+        (Tok::Expired, "/ws/admin/chat/", Some(4401)),
+    ];
+    for (tok, path, want) in rows {
+        let query = format!("token={}", mint(tok));
+        let view = HandshakeView::new("/ws/chat/lobby/", &query, &[]);
+        let mut first = auth.start(&view, UnixTime::from_secs(NOW));
+        let before = host.asked.borrow().len();
+        first.drive(|req| host.answer(req));
+        let users_asked = host.asked.borrow()[before..]
+            .iter()
+            .filter(|a| a.starts_with("user"))
+            .count();
+        // ...then each endpoint's own requirement, with no second user lookup
+        // and no HMAC (an access lookup only where the route asks one).
+        let macs = wsauth_core::counters::token_macs();
+        let mut again = first.authorize(path, UnixTime::from_secs(NOW));
+        let mid = host.asked.borrow().len();
+        let d = again.drive(|req| host.answer(req));
+        assert_eq!(wsauth_core::counters::token_macs(), macs, "{tok:?} {path}");
+        assert!(
+            host.asked.borrow()[mid..]
+                .iter()
+                .all(|a| a.starts_with("access")),
+            "{tok:?} {path}: {:?}",
+            &host.asked.borrow()[mid..]
+        );
+        assert!(users_asked <= 1);
+        assert_eq!(
+            d.close().map(Close::code_u16),
+            want,
+            "{tok:?} {path}: {d:?}"
+        );
+    }
+    // A refused credential is anonymous again on an anonymous route.
+    let query = format!("token={}", mint(Tok::Expired));
+    let view = HandshakeView::new("/ws/admin/chat/", &query, &[]);
+    let mut refused = auth.start(&view, UnixTime::from_secs(NOW));
+    refused.drive(|req| host.answer(req));
+    let d = refused
+        .authorize("/ws/chat/lobby/", UnixTime::from_secs(NOW))
+        .drive(|req| host.answer(req));
+    assert!(
+        matches!(d, Decision::Accept(a) if a.principal.is_anonymous()),
+        "{d:?}"
+    );
+}

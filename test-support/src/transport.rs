@@ -1029,3 +1029,81 @@ pub fn malformed_control_messages_close_4400<H: Harness>(h: &H) {
         running.shutdown.shutdown();
     }));
 }
+
+/// On an anonymous route an in-band `auth` logs the connection in, and the
+/// application acts as that user from then on (the reference chat names the
+/// sender); `refresh` there (nothing to refresh) and a bad token are refused.
+pub fn in_band_login_on_an_anonymous_route<H: Harness>(h: &H) {
+    h.block_on(bounded(h, Duration::from_secs(20), async {
+        let running = h.start(gateway(h, Setup::Reference)).await;
+        let addr = running.addr;
+        let (_, a) = outcome(h, addr, "/ws/chat/lobby/", &Cred::None, None).await;
+        let (_, b) = outcome(h, addr, "/ws/chat/lobby/", &Cred::None, None).await;
+        let (mut a, mut b) = (a.expect("a"), b.expect("b"));
+        let auth = serde_json::json!({ "type": "auth", "token": access(STAFF, 300) });
+        a.send_text(&auth.to_string()).await;
+        a.send_text("now logged in").await;
+        let seen = b
+            .json_where(h, Duration::from_secs(3), |v| v["text"] == "now logged in")
+            .await
+            .expect("room got it");
+        assert_eq!(
+            seen["from"]["user"], STAFF,
+            "the app sees the new principal"
+        );
+        assert_eq!(seen["from"]["staff"], true);
+
+        let (_, c) = outcome(h, addr, "/ws/chat/lobby/", &Cred::None, None).await;
+        let mut c = c.expect("c");
+        let refresh = serde_json::json!({ "type": "refresh", "token": access(STAFF, 300) });
+        c.send_text(&refresh.to_string()).await;
+        assert_eq!(
+            c.closed_within(h, Duration::from_secs(3))
+                .await
+                .map(|c| c.0),
+            Some(4400),
+            "refresh without authentication"
+        );
+        let (_, d) = outcome(h, addr, "/ws/chat/lobby/", &Cred::None, None).await;
+        let mut d = d.expect("d");
+        d.send_text(r#"{"type":"auth","token":"x.y.z"}"#).await;
+        assert_eq!(
+            d.closed_within(h, Duration::from_secs(3))
+                .await
+                .map(|c| c.0),
+            Some(4401),
+            "a bad token in-band"
+        );
+        running.shutdown.shutdown();
+    }));
+}
+
+/// A control message larger than the core's `max_message_bytes` (but within
+/// the WebSocket frame limit) is refused with 4400, never delivered as an
+/// ordinary message.
+pub fn oversized_refresh_closes_4400<H: Harness>(h: &H) {
+    h.block_on(bounded(h, Duration::from_secs(20), async {
+        let running = h.start(gateway(h, Setup::Reference)).await;
+        let (_, cl) = outcome(
+            h,
+            running.addr,
+            "/ws/admin/chat/",
+            &Cred::Token(access(STAFF, 300), Carrier::Query),
+            None,
+        )
+        .await;
+        let mut cl = cl.expect("open");
+        let big = format!(
+            r#"{{"type":"refresh","token":"{}"}}"#,
+            "a".repeat(20 * 1024)
+        );
+        cl.send_text(&big).await;
+        assert_eq!(
+            cl.closed_within(h, Duration::from_secs(3))
+                .await
+                .map(|c| c.0),
+            Some(4400)
+        );
+        running.shutdown.shutdown();
+    }));
+}

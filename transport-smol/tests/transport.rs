@@ -89,3 +89,13 @@ fn ping_is_answered() {
 fn malformed_control_messages_close_4400() {
     support::malformed_control_messages_close_4400(&Smol);
 }
+
+#[test]
+fn in_band_login_on_an_anonymous_route() {
+    support::in_band_login_on_an_anonymous_route(&Smol);
+}
+
+#[test]
+fn oversized_refresh_closes_4400() {
+    support::oversized_refresh_closes_4400(&Smol);
+}

@@ -184,7 +184,7 @@ class TokenVerifier:
             raise SettingsError("TokenVerifier", "issuer must be a string")
         doc: dict = {
             "secret": _text(secret, "secret"),
-            "fallbacks": [_text(k, "fallbacks") for k in fallbacks],
+            "fallback_secrets": [_text(k, "fallbacks") for k in fallbacks],
             "algorithm": algorithm,
             "leeway": _seconds(leeway, "leeway"),
             "audience": audience,
@@ -347,7 +347,7 @@ class SessionVerifier:
     ) -> None:
         doc = {
             "secret": _text(secret, "secret"),
-            "fallbacks": [_text(k, "fallbacks") for k in fallbacks],
+            "fallback_secrets": [_text(k, "fallbacks") for k in fallbacks],
             "engine": engine,
             "cookie_name": _text(cookie_name, "cookie_name"),
             "cookie_age": _seconds(cookie_age, "cookie_age"),

@@ -206,7 +206,7 @@ pub fn session_data(pk: &str, now: i64) -> String {
 /// its route's requirement.
 pub fn check_decision(auth: &Authenticator, d: &Decision, secrets: &[&str], now: i64) {
     if let Decision::Close(c) = d {
-        check_close(c, secrets);
+        check_close(&c.close, secrets);
     }
     if let Decision::Accept(a) = d {
         let route = auth
@@ -299,7 +299,7 @@ pub enum Reply {
 /// Drives `hs` to its decision, answering each lookup with the next reply
 /// (`Failed` once they run out). A handshake must finish within 8 polls.
 pub fn drive<'r>(
-    hs: &mut Handshake<'_>,
+    hs: &mut Handshake,
     replies: &mut impl Iterator<Item = &'r Reply>,
     now: i64,
 ) -> Decision {

@@ -38,8 +38,24 @@ typedef uint32_t wsauth_result;
 
 
 /*
+ `wsauth_principal.method`: anonymous (no user).
+ */
+#define WSAUTH_METHOD_NONE 0
+
+/*
+ `wsauth_principal.method`: a JWT (from any carrier).
+ */
+#define WSAUTH_METHOD_JWT 1
+
+/*
+ `wsauth_principal.method`: a Django session cookie.
+ */
+#define WSAUTH_METHOD_SESSION 2
+
+/*
  `wsauth_handshake_poll`: the handshake is decided; read it with
- `wsauth_handshake_decision` / `wsauth_handshake_decision_json`.
+ `wsauth_handshake_decision`, `wsauth_handshake_decision_subprotocol`,
+ `wsauth_handshake_decision_principal` or `wsauth_handshake_decision_json`.
  */
 #define WSAUTH_STEP_DONE 0
 
@@ -74,6 +90,23 @@ typedef uint32_t wsauth_result;
 #define WSAUTH_STEP_MEMBER 5
 
 /*
+ The rate limit (`limits.rate_limit`), asked before any credential is
+ verified: the limiter state stored for the peer in field
+ `WSAUTH_FIELD_PEER`. Answer with `wsauth_handshake_answer_rate` (its
+ `tat_ms`; 0, or `wsauth_handshake_answer_none`, for a peer with none).
+ */
+#define WSAUTH_STEP_RATE 6
+
+/*
+ Store the peer's new limiter state if it is still the expected one (a
+ compare-and-set; read both with `wsauth_handshake_request_rate_commit`).
+ Answer with `wsauth_handshake_answer_stored`, or — when another attempt
+ changed it meanwhile — `wsauth_handshake_answer_rate` with the state
+ found. An attempt over the limit never gets here: it closes with 4429.
+ */
+#define WSAUTH_STEP_RATE_COMMIT 7
+
+/*
  Request field: the session key, `str(pk)`, jti, or (access steps) the user id.
  */
 #define WSAUTH_FIELD_KEY 1
@@ -92,6 +125,16 @@ typedef uint32_t wsauth_result;
  Request field (access steps): the resource, percent-decoded.
  */
 #define WSAUTH_FIELD_VALUE 4
+
+/*
+ Request field (rate steps): the peer's IP address as text (`127.0.0.1`, `::1`).
+ */
+#define WSAUTH_FIELD_PEER 5
+
+/*
+ Request field (jti and access steps): the user id as text.
+ */
+#define WSAUTH_FIELD_USER 6
 
 /*
  Decision action: accept the upgrade.
@@ -119,7 +162,9 @@ typedef uint32_t wsauth_result;
 #define WSAUTH_MESSAGE_DELIVER 1
 
 /*
- A control message, handled (auth accepted, deadline extended); do not deliver it.
+ A control message, handled (auth accepted — read the new principal with
+ `wsauth_connection_principal` —, deadline extended), or any message after
+ the connection closed; do not deliver it.
  */
 #define WSAUTH_MESSAGE_HANDLED 2
 
@@ -283,6 +328,63 @@ typedef struct wsauth_close {
   char reason[124];
 } wsauth_close;
 
+/*
+ Who a decision (or an open connection) accepted. Fields that do not apply
+ are zero / false. `user_id` is the id as text (`str(pk)`, or the token's
+ claim as it was), `user_id_len` bytes, NUL-terminated; `user_id_numeric`
+ tells whether it was a number.
+ */
+typedef struct wsauth_principal {
+  /*
+   True for an authenticated user; false for anonymous.
+   */
+  bool authenticated;
+  /*
+   `is_staff`.
+   */
+  bool is_staff;
+  /*
+   `is_superuser`.
+   */
+  bool is_superuser;
+  /*
+   `is_active` (always true for claims-only users, as SimpleJWT's `TokenUser`).
+   */
+  bool is_active;
+  /*
+   How the user authenticated: `WSAUTH_METHOD_*`.
+   */
+  uint32_t method;
+  /*
+   True when `expires_at` holds the credential's expiry.
+   */
+  bool has_expires_at;
+  /*
+   The token's `exp` (Unix seconds); sessions have none.
+   */
+  int64_t expires_at;
+  /*
+   True when `deadline` holds when the connection closes unless refreshed.
+   */
+  bool has_deadline;
+  /*
+   Unix seconds: `exp` plus leeway, or the auth-message deadline.
+   */
+  int64_t deadline;
+  /*
+   True when the user id was a number.
+   */
+  bool user_id_numeric;
+  /*
+   Length of `user_id`, bytes (at most 256).
+   */
+  uint32_t user_id_len;
+  /*
+   The user id, NUL-terminated.
+   */
+  char user_id[257];
+} wsauth_principal;
+
 #ifdef __cplusplus
 extern "C" {
 #endif // __cplusplus
@@ -301,7 +403,9 @@ const char *wsauth_version(void);
 /*
  Builds an authenticator from a JSON configuration with the same members
  as the `wsauth serve` TOML file (`jwt`, `users`, `session`,
- `credentials`, `origins`, `routes`, `limits`). Secrets are given as
+ `credentials`, `origins`, `routes`, `limits`; `limits.rate_limit`
+ `{"requests": N, "period_secs": S, "burst": B}` adds the rate step to
+ every handshake started with a peer address). Secrets are given as
  `"value"`, `{"value": …}`, `{"env": "VAR"}` or `{"file": "/path"}`
  (environment and files are read here, once). Problems are reported as
  `WSAUTH_RESULT_INVALID_SETTINGS` with the offending member in
@@ -325,13 +429,16 @@ wsauth_result wsauth_authenticator_new(const char *config_json,
 void wsauth_authenticator_free(struct wsauth_authenticator *authenticator);
 
 /*
- Starts deciding an upgrade request at `now`: `path` is the request path
- without the query, still percent-encoded; `query` the raw query string
- (without `?`); `headers` the request headers in order (repeated headers
- repeated); `peer` the client's IP address as text (may be empty). The
- library copies what it needs. On success `*handshake_out` receives a
- handle to drive with `wsauth_handshake_poll` and free with
- `wsauth_handshake_free`.
+ Starts deciding an upgrade request at `now` (Unix seconds): `path` is
+ the request path without the query, still percent-encoded; `query` the
+ raw query string (without `?`); `headers` the request headers in order
+ (repeated headers repeated); `peer` the client's IP address as text
+ (`"127.0.0.1"`, `"::1"`; may be empty). With a configured
+ `limits.rate_limit` and a peer, the first step is `WSAUTH_STEP_RATE`;
+ the limiter then counts whole seconds (`wsauth_authenticator_start_ms`
+ counts milliseconds). Nothing passed in is kept. On success
+ `*handshake_out` receives a handle to drive with `wsauth_handshake_poll`
+ and free with `wsauth_handshake_free`.
 
  # Safety
  `authenticator` must be a live handle; each pointer/length pair must
@@ -349,6 +456,26 @@ wsauth_result wsauth_authenticator_start(const struct wsauth_authenticator *auth
                                          size_t peer_len,
                                          int64_t now,
                                          struct wsauth_handshake **handshake_out);
+
+/*
+ As `wsauth_authenticator_start`, with the clock in Unix milliseconds
+ (`now_ms`): token and session checks still compare whole seconds (the
+ floor), the rate limit uses the milliseconds.
+
+ # Safety
+ As for `wsauth_authenticator_start`.
+ */
+wsauth_result wsauth_authenticator_start_ms(const struct wsauth_authenticator *authenticator,
+                                            const char *path,
+                                            size_t path_len,
+                                            const char *query,
+                                            size_t query_len,
+                                            const struct wsauth_header *headers,
+                                            size_t headers_len,
+                                            const char *peer,
+                                            size_t peer_len,
+                                            int64_t now_ms,
+                                            struct wsauth_handshake **handshake_out);
 
 /*
  As `wsauth_authenticator_start`, with the request as one JSON document
@@ -377,10 +504,12 @@ wsauth_result wsauth_authenticator_start_json(const struct wsauth_authenticator 
 void wsauth_handshake_free(struct wsauth_handshake *handshake);
 
 /*
- Advances the handshake and writes what it needs next to `*step_out`:
- `WSAUTH_STEP_DONE` or one of the `WSAUTH_STEP_*` lookups, whose inputs
- `wsauth_handshake_request_field` reads. Polling again without answering
- returns the same step.
+ Writes what the handshake needs next to `*step_out`: `WSAUTH_STEP_DONE`
+ or one of the `WSAUTH_STEP_*` lookups, whose inputs
+ `wsauth_handshake_request_field` (and, for `WSAUTH_STEP_RATE_COMMIT`,
+ `wsauth_handshake_request_rate_commit`) read. Polling again without
+ answering returns the same step. The steps come in the core's order:
+ rate limit, then the credential's lookups, then access.
 
  # Safety
  `handshake` must be a live handle used by no other thread; `step_out`
@@ -402,6 +531,41 @@ wsauth_result wsauth_handshake_request_field(struct wsauth_handshake *handshake,
                                              char *out,
                                              size_t out_cap,
                                              size_t *out_len);
+
+/*
+ The inputs of `WSAUTH_STEP_RATE_COMMIT`: store `*new_tat_ms_out` for the
+ peer (field `WSAUTH_FIELD_PEER`) if its stored state is still
+ `*expected_tat_ms_out` (a compare-and-set); the host may forget the
+ peer's state at `*idle_at_ms_out` (Unix ms). `WSAUTH_RESULT_INVALID_STATE`
+ at any other step.
+
+ # Safety
+ `handshake` must be a live handle used by no other thread; the
+ out-pointers must be writable.
+ */
+wsauth_result wsauth_handshake_request_rate_commit(struct wsauth_handshake *handshake,
+                                                   int64_t *expected_tat_ms_out,
+                                                   int64_t *new_tat_ms_out,
+                                                   int64_t *idle_at_ms_out);
+
+/*
+ Answers `WSAUTH_STEP_RATE` with the peer's stored limiter state
+ (`tat_ms`, 0 for a peer with none), or `WSAUTH_STEP_RATE_COMMIT` with the
+ state found instead of the expected one (the compare-and-set failed: the
+ handshake decides again on it, and may ask to commit again).
+
+ # Safety
+ `handshake` must be a live handle used by no other thread.
+ */
+wsauth_result wsauth_handshake_answer_rate(struct wsauth_handshake *handshake, int64_t tat_ms);
+
+/*
+ Answers `WSAUTH_STEP_RATE_COMMIT`: the new state was stored.
+
+ # Safety
+ `handshake` must be a live handle used by no other thread.
+ */
+wsauth_result wsauth_handshake_answer_stored(struct wsauth_handshake *handshake);
 
 /*
  Answers `WSAUTH_STEP_SESSION` with the `django_session` row
@@ -436,7 +600,9 @@ wsauth_result wsauth_handshake_answer_user(struct wsauth_handshake *handshake,
                                            bool is_superuser);
 
 /*
- Answers `WSAUTH_STEP_SESSION` or `WSAUTH_STEP_USER` with "there is none".
+ Answers `WSAUTH_STEP_SESSION` or `WSAUTH_STEP_USER` with "there is none",
+ or `WSAUTH_STEP_RATE` with "no state stored for this peer" (as
+ `wsauth_handshake_answer_rate(handshake, 0)`).
 
  # Safety
  `handshake` must be a live handle used by no other thread.
@@ -453,8 +619,8 @@ wsauth_result wsauth_handshake_answer_none(struct wsauth_handshake *handshake);
 wsauth_result wsauth_handshake_answer_bool(struct wsauth_handshake *handshake, bool value);
 
 /*
- Answers any pending step with "the lookup failed" (database or cache
- down): the decision becomes a 1013 close, never a 4401.
+ Answers any pending step with "the lookup failed" (database, cache or
+ limiter store down): the decision becomes a 1013 close, never a 4401.
 
  # Safety
  `handshake` must be a live handle used by no other thread.
@@ -465,7 +631,9 @@ wsauth_result wsauth_handshake_answer_failed(struct wsauth_handshake *handshake)
  The decision: `*action_out` is a `WSAUTH_ACTION_*`; `*close_out` holds the
  close code and reason for `WSAUTH_ACTION_CLOSE`, the HTTP status (in
  `code`) for `WSAUTH_ACTION_DENY`, and zeros otherwise.
- `WSAUTH_RESULT_INVALID_STATE` while lookups are pending.
+ `WSAUTH_RESULT_INVALID_STATE` while lookups are pending. The subprotocol
+ to answer the upgrade with (also on `WSAUTH_ACTION_CLOSE`) comes from
+ `wsauth_handshake_decision_subprotocol`.
 
  # Safety
  `handshake` must be a live handle; the out-pointers must be writable.
@@ -475,10 +643,55 @@ wsauth_result wsauth_handshake_decision(const struct wsauth_handshake *handshake
                                         struct wsauth_close *close_out);
 
 /*
+ The `Sec-WebSocket-Protocol` to answer the upgrade with (`bearer` when
+ the client offered it, never the token), on every accepting decision —
+ `WSAUTH_ACTION_ACCEPT`, `WSAUTH_ACTION_AWAIT_MESSAGE` and
+ `WSAUTH_ACTION_CLOSE` (a browser that offered a subprotocol fails an
+ accept without one and never sees the close code). `*out_len` is 0 when
+ there is none (and for `WSAUTH_ACTION_DENY`). `WSAUTH_RESULT_INVALID_STATE`
+ while lookups are pending.
+
+ # Safety
+ `handshake` must be a live handle; `out` must point to `out_cap` writable
+ bytes; `out_len` to a writable `size_t`.
+ */
+wsauth_result wsauth_handshake_decision_subprotocol(const struct wsauth_handshake *handshake,
+                                                    char *out,
+                                                    size_t out_cap,
+                                                    size_t *out_len);
+
+/*
+ The HTTP status to refuse the upgrade with for `WSAUTH_ACTION_DENY`
+ (403: origin not allowed); 0 for every other action.
+ `WSAUTH_RESULT_INVALID_STATE` while lookups are pending.
+
+ # Safety
+ `handshake` must be a live handle; `status_out` must be writable.
+ */
+wsauth_result wsauth_handshake_decision_http_status(const struct wsauth_handshake *handshake,
+                                                    uint32_t *status_out);
+
+/*
+ Who the decision accepts, in `*principal_out`: for `WSAUTH_ACTION_ACCEPT`
+ the user (or `authenticated == false` on an anonymous route) and the
+ deadline (token expiry plus leeway); for `WSAUTH_ACTION_AWAIT_MESSAGE`
+ nobody yet, with the auth-message deadline; all zeros for
+ `WSAUTH_ACTION_CLOSE` / `WSAUTH_ACTION_DENY`.
+ `WSAUTH_RESULT_INVALID_STATE` while lookups are pending.
+
+ # Safety
+ `handshake` must be a live handle; `principal_out` must be writable.
+ */
+wsauth_result wsauth_handshake_decision_principal(const struct wsauth_handshake *handshake,
+                                                  struct wsauth_principal *principal_out);
+
+/*
  As `wsauth_handshake_poll`, with the step and its inputs as JSON (one
- crossing for bindings): `{"step":"session","session_key":…}`,
- `{"step":"user","pk":…}`, `{"step":"jti_revoked","jti":…}`,
- `{"step":"access","relation":"owner"|"member","user":…,"route":…,"param":…,"value":…}`
+ crossing for bindings): `{"step":"rate","peer":"127.0.0.1"}`,
+ `{"step":"rate_commit","peer":…,"expected_tat_ms":…,"new_tat_ms":…,"idle_at_ms":…}`,
+ `{"step":"session","session_key":…}`, `{"step":"user","pk":…}`,
+ `{"step":"jti_revoked","jti":…,"user":…}`,
+ `{"step":"access","relation":"owner"|"member","user":…,"route":…,"param":…,"value":…,"params":{…}}`
  or `{"step":"done","decision":{…}}` with the decision as in
  `wsauth_handshake_decision_json`.
 
@@ -496,8 +709,8 @@ wsauth_result wsauth_handshake_poll_json(struct wsauth_handshake *handshake,
  "is_staff":…,"is_superuser":…,"is_active":…,"method":"jwt"|"session",
  "carrier":"query",…,"expires_at":…}|null,"subprotocol":"bearer"|null,
  "deadline":…|null,"route":"chat","params":{"room":"lobby"}}`,
- `{"action":"close","close":{"code":4401,"reason":"token expired"},
- "subprotocol":"bearer"|null}` (accept with that subprotocol, then close),
+ `{"action":"close","close":{"code":4401,"reason":"token expired"},"subprotocol":"bearer"|null}`
+ (a 4429 close adds `"retry_after"` seconds to `close`),
  `{"action":"deny","status":403}` or `{"action":"await_message",…}`.
  `WSAUTH_RESULT_INVALID_STATE` while lookups are pending.
 
@@ -600,6 +813,17 @@ wsauth_result wsauth_connection_finish(struct wsauth_connection *connection,
                                        struct wsauth_close *close_out);
 
 /*
+ Who is connected now, in `*principal_out` (anonymous while awaiting the
+ auth message; the user after an auth message was `WSAUTH_MESSAGE_HANDLED`),
+ with the connection's current deadline (as `wsauth_connection_poll_timeout`).
+
+ # Safety
+ `connection` must be a live handle; `principal_out` must be writable.
+ */
+wsauth_result wsauth_connection_principal(const struct wsauth_connection *connection,
+                                          struct wsauth_principal *principal_out);
+
+/*
  The connection as JSON: `{"state":"open"|"awaiting_auth"|"closed",
  "principal":{…}|null,"deadline":…|null}` (principal as in
  `wsauth_handshake_decision_json`).
@@ -615,9 +839,10 @@ wsauth_result wsauth_connection_json(const struct wsauth_connection *connection,
 
 /*
  Copies this thread's last error message (UTF-8, not NUL-terminated) to
- `out`. Returns `WSAUTH_RESULT_OK` with `*out_len == 0` when there is none.
- The message describes the most recent failed call on the calling thread
- that recorded one; successful calls do not clear it.
+ `out`. The message describes the most recent call on the calling thread
+ (other than `wsauth_last_error` itself): empty (`*out_len == 0`) when that
+ call succeeded, otherwise why it failed (at least the result's
+ description). Reading it does not clear it.
 
  # Safety
  `out` must point to `out_cap` writable bytes and `out_len` to a writable `size_t`.
@@ -626,7 +851,7 @@ wsauth_result wsauth_last_error(char *out, size_t out_cap, size_t *out_len);
 
 /*
  Builds a session verifier from a JSON settings document:
- `{"secret": "<SECRET_KEY>", "fallbacks": ["<SECRET_KEY_FALLBACKS>…"],
+ `{"secret": "<SECRET_KEY>", "fallback_secrets": ["<SECRET_KEY_FALLBACKS>…"],
  "engine": "db" | "signed_cookies" (or Django's dotted SESSION_ENGINE),
  "cookie_name": "sessionid", "cookie_age": 1209600, "auth_backends":
  ["django.contrib.auth.backends.ModelBackend"], "accept_fallback_hash": true}`
@@ -735,7 +960,7 @@ size_t wsauth_token_check_json_capacity(size_t token_len);
 
 /*
  Builds a token verifier from a JSON settings document:
- `{"secret": "…", "fallbacks": ["…"], "algorithm": "HS256", "leeway": 0,
+ `{"secret": "…", "fallback_secrets": ["…"], "algorithm": "HS256", "leeway": 0,
  "audience": null, "issuer": null, "user_id_claim": "user_id",
  "token_type_claim": "token_type", "jti_claim": "jti"}` (only `secret` is
  required). On success `*verifier_out` receives a handle to free with

@@ -1,19 +1,19 @@
 //! `wsauth_authenticator` and `wsauth_handshake`: the whole upgrade decision
-//! (origin → route → credential → principal → policy), with the host
-//! answering lookups from C.
+//! (origin → rate limit → route → credential → principal → policy), with
+//! the host answering lookups from C.
 
 use crate::boundary::{self, OutBuf, MAX_BYTES_INPUT, MAX_JSON_INPUT};
 use crate::errors::{redact_quoted, set_last_error, settings_error};
 use crate::jsonw;
-use crate::owned::Owned;
 use crate::wsauth_result;
 use serde::Deserialize;
+use std::borrow::Cow;
 use std::ffi::c_char;
 use std::net::IpAddr;
-use std::sync::Arc;
 use wsauth_core::{
-    Answer, AuthMethod, Authenticator, Close, Config, Decision, Handshake, HandshakeView,
-    Principal, Relation, Request, RouteMatch, SecretRef, SessionRow, Step, UserRecord,
+    Answer, AuthMethod, Authenticator, Close, Config, Connection, Decision, Handshake,
+    HandshakeView, Principal, RateState, Relation, Request, RouteMatch, SecretRef, SessionRow,
+    Step, UnixTime, UserRecord,
 };
 
 /// An authenticator built from a JSON configuration: immutable, shareable by
@@ -87,8 +87,94 @@ impl wsauth_close {
     }
 }
 
+/// Who a decision (or an open connection) accepted. Fields that do not apply
+/// are zero / false. `user_id` is the id as text (`str(pk)`, or the token's
+/// claim as it was), `user_id_len` bytes, NUL-terminated; `user_id_numeric`
+/// tells whether it was a number.
+#[allow(non_camel_case_types)]
+#[repr(C)]
+#[derive(Debug, Clone, Copy)]
+pub struct wsauth_principal {
+    /// True for an authenticated user; false for anonymous.
+    pub authenticated: bool,
+    /// `is_staff`.
+    pub is_staff: bool,
+    /// `is_superuser`.
+    pub is_superuser: bool,
+    /// `is_active` (always true for claims-only users, as SimpleJWT's `TokenUser`).
+    pub is_active: bool,
+    /// How the user authenticated: `WSAUTH_METHOD_*`.
+    pub method: u32,
+    /// True when `expires_at` holds the credential's expiry.
+    pub has_expires_at: bool,
+    /// The token's `exp` (Unix seconds); sessions have none.
+    pub expires_at: i64,
+    /// True when `deadline` holds when the connection closes unless refreshed.
+    pub has_deadline: bool,
+    /// Unix seconds: `exp` plus leeway, or the auth-message deadline.
+    pub deadline: i64,
+    /// True when the user id was a number.
+    pub user_id_numeric: bool,
+    /// Length of `user_id`, bytes (at most 256).
+    pub user_id_len: u32,
+    /// The user id, NUL-terminated.
+    pub user_id: [c_char; 257],
+}
+
+/// `wsauth_principal.method`: anonymous (no user).
+pub const WSAUTH_METHOD_NONE: u32 = 0;
+/// `wsauth_principal.method`: a JWT (from any carrier).
+pub const WSAUTH_METHOD_JWT: u32 = 1;
+/// `wsauth_principal.method`: a Django session cookie.
+pub const WSAUTH_METHOD_SESSION: u32 = 2;
+
+impl wsauth_principal {
+    pub(crate) const NONE: wsauth_principal = wsauth_principal {
+        authenticated: false,
+        is_staff: false,
+        is_superuser: false,
+        is_active: false,
+        method: WSAUTH_METHOD_NONE,
+        has_expires_at: false,
+        expires_at: 0,
+        has_deadline: false,
+        deadline: 0,
+        user_id_numeric: false,
+        user_id_len: 0,
+        user_id: [0; 257],
+    };
+
+    pub(crate) fn of(p: &Principal, deadline: Option<i64>) -> Self {
+        let mut out = wsauth_principal::NONE;
+        out.has_deadline = deadline.is_some();
+        out.deadline = deadline.unwrap_or(0);
+        let Some(u) = p.user() else {
+            return out;
+        };
+        out.authenticated = true;
+        out.is_staff = u.is_staff;
+        out.is_superuser = u.is_superuser;
+        out.is_active = u.is_active;
+        out.method = match u.method {
+            AuthMethod::Session => WSAUTH_METHOD_SESSION,
+            _ => WSAUTH_METHOD_JWT,
+        };
+        out.has_expires_at = u.expires_at.is_some();
+        out.expires_at = u.expires_at.unwrap_or(0);
+        out.user_id_numeric = u.id.is_numeric();
+        let text = u.id.as_str().as_bytes();
+        let n = text.len().min(256);
+        for (dst, src) in out.user_id.iter_mut().zip(text.iter().take(n)) {
+            *dst = *src as c_char;
+        }
+        out.user_id_len = u32::try_from(n).unwrap_or(0);
+        out
+    }
+}
+
 /// `wsauth_handshake_poll`: the handshake is decided; read it with
-/// `wsauth_handshake_decision` / `wsauth_handshake_decision_json`.
+/// `wsauth_handshake_decision`, `wsauth_handshake_decision_subprotocol`,
+/// `wsauth_handshake_decision_principal` or `wsauth_handshake_decision_json`.
 pub const WSAUTH_STEP_DONE: u32 = 0;
 /// Look up the `django_session` row whose key is field `WSAUTH_FIELD_KEY`;
 /// answer with `wsauth_handshake_answer_session` or `wsauth_handshake_answer_none`.
@@ -105,6 +191,17 @@ pub const WSAUTH_STEP_JTI_REVOKED: u32 = 3;
 pub const WSAUTH_STEP_OWNER: u32 = 4;
 /// As `WSAUTH_STEP_OWNER`, for membership.
 pub const WSAUTH_STEP_MEMBER: u32 = 5;
+/// The rate limit (`limits.rate_limit`), asked before any credential is
+/// verified: the limiter state stored for the peer in field
+/// `WSAUTH_FIELD_PEER`. Answer with `wsauth_handshake_answer_rate` (its
+/// `tat_ms`; 0, or `wsauth_handshake_answer_none`, for a peer with none).
+pub const WSAUTH_STEP_RATE: u32 = 6;
+/// Store the peer's new limiter state if it is still the expected one (a
+/// compare-and-set; read both with `wsauth_handshake_request_rate_commit`).
+/// Answer with `wsauth_handshake_answer_stored`, or — when another attempt
+/// changed it meanwhile — `wsauth_handshake_answer_rate` with the state
+/// found. An attempt over the limit never gets here: it closes with 4429.
+pub const WSAUTH_STEP_RATE_COMMIT: u32 = 7;
 
 /// Request field: the session key, `str(pk)`, jti, or (access steps) the user id.
 pub const WSAUTH_FIELD_KEY: u32 = 1;
@@ -114,6 +211,10 @@ pub const WSAUTH_FIELD_ROUTE: u32 = 2;
 pub const WSAUTH_FIELD_PARAM: u32 = 3;
 /// Request field (access steps): the resource, percent-decoded.
 pub const WSAUTH_FIELD_VALUE: u32 = 4;
+/// Request field (rate steps): the peer's IP address as text (`127.0.0.1`, `::1`).
+pub const WSAUTH_FIELD_PEER: u32 = 5;
+/// Request field (jti and access steps): the user id as text.
+pub const WSAUTH_FIELD_USER: u32 = 6;
 
 /// Decision action: accept the upgrade.
 pub const WSAUTH_ACTION_ACCEPT: u32 = 1;
@@ -124,86 +225,60 @@ pub const WSAUTH_ACTION_DENY: u32 = 3;
 /// Decision action: accept and wait for `{"type":"auth","token":…}` as the first message.
 pub const WSAUTH_ACTION_AWAIT_MESSAGE: u32 = 4;
 
-/// The request a handshake was started with, owned by its handle.
-pub(crate) struct OwnedView {
-    path: String,
-    query: String,
-    headers: Vec<(String, Vec<u8>)>,
-    peer: Option<IpAddr>,
-}
-
-/// Borrowed header pairs, as `HandshakeView` takes them.
-type HeaderRefs = [(&'static str, &'static [u8])];
-
-/// What a `wsauth_handshake` handle owns.
-///
-/// `hs` borrows from `view`, `msg` and `auth`: those are never changed or
-/// freed while `hs` lives, and fields drop in declaration order, so `hs`
-/// goes first.
+/// What a `wsauth_handshake` handle owns: the core's handshake (which owns
+/// everything it needs, authenticator included), the request path for the
+/// decision's route parameters, and the current step, polled once after
+/// every change so the getters read it without asking the core again.
 pub(crate) struct HandshakeHandle {
-    hs: Handshake<'static>,
-    view: Option<Owned<OwnedView>>,
-    _refs: Option<Owned<HeaderRefs>>,
-    _msg: Option<Owned<[u8]>>,
-    auth: Arc<Authenticator>,
+    hs: Handshake,
+    /// The upgrade's request path; `None` for an in-band message handshake.
+    path: Option<String>,
+    step: Step,
 }
 
 impl HandshakeHandle {
-    /// Starts an upgrade handshake on an owned copy of the request.
-    fn start(auth: Arc<Authenticator>, view: OwnedView, now: i64) -> Self {
-        let view = Owned::new(Box::new(view));
-        // SAFETY: `view` is kept in the returned handle next to `hs`, which is dropped first.
-        let v: &'static OwnedView = unsafe { view.extend() };
-        let refs: Vec<(&'static str, &'static [u8])> = v
-            .headers
-            .iter()
-            .map(|(n, val)| (n.as_str(), val.as_slice()))
-            .collect();
-        let refs = Owned::new(refs.into_boxed_slice());
-        // SAFETY: as above, `refs` lives in the handle beside `hs`.
-        let r: &'static HeaderRefs = unsafe { refs.extend() };
-        // SAFETY: the handle holds a clone of the Arc, so the authenticator
-        // outlives `hs`; it is never mutated.
-        let a: &'static Authenticator = unsafe { &*Arc::as_ptr(&auth) };
-        let mut hv = HandshakeView::new(&v.path, &v.query, r);
-        if let Some(peer) = v.peer {
-            hv = hv.with_peer(peer);
-        }
-        let hs = a.start(&hv, now);
-        HandshakeHandle {
-            hs,
-            view: Some(view),
-            _refs: Some(refs),
-            _msg: None,
-            auth,
-        }
+    fn new(hs: Handshake, path: Option<String>) -> Self {
+        let step = hs.poll();
+        HandshakeHandle { hs, path, step }
     }
 
     /// Wraps a handshake the connection started for an in-band message.
-    pub(crate) fn for_message(
-        hs: Handshake<'static>,
-        msg: Owned<[u8]>,
-        auth: Arc<Authenticator>,
-    ) -> Self {
-        HandshakeHandle {
-            hs,
-            view: None,
-            _refs: None,
-            _msg: Some(msg),
-            auth,
-        }
+    pub(crate) fn for_message(hs: Handshake) -> Self {
+        HandshakeHandle::new(hs, None)
+    }
+
+    fn answer(&mut self, a: Answer<'_>) {
+        self.hs.answer(a);
+        self.step = self.hs.poll();
     }
 
     pub(crate) fn path(&self) -> Option<&str> {
-        self.view.as_ref().map(|v| v.get().path.as_str())
+        self.path.as_deref()
     }
 
-    pub(crate) fn authenticator(&self) -> &Arc<Authenticator> {
-        &self.auth
+    pub(crate) fn authenticator(&self) -> &Authenticator {
+        self.hs.authenticator()
+    }
+
+    pub(crate) fn request(&self) -> Option<&Request> {
+        match &self.step {
+            Step::Lookup(r) => Some(r),
+            Step::Done(_) => None,
+        }
     }
 
     pub(crate) fn decision(&self) -> Option<&Decision> {
-        self.hs.decision()
+        match &self.step {
+            Step::Done(d) => Some(d),
+            Step::Lookup(_) => None,
+        }
+    }
+
+    /// The open connection for an accepting upgrade decision; `None` for a
+    /// message handshake, before the decision, and for close / deny.
+    pub(crate) fn connection(&self) -> Option<Connection> {
+        self.path.as_ref()?;
+        self.hs.connection()
     }
 }
 
@@ -235,7 +310,9 @@ fn build_authenticator(raw: &str) -> Result<Authenticator, wsauth_result> {
 
 /// Builds an authenticator from a JSON configuration with the same members
 /// as the `wsauth serve` TOML file (`jwt`, `users`, `session`,
-/// `credentials`, `origins`, `routes`, `limits`). Secrets are given as
+/// `credentials`, `origins`, `routes`, `limits`; `limits.rate_limit`
+/// `{"requests": N, "period_secs": S, "burst": B}` adds the rate step to
+/// every handshake started with a peer address). Secrets are given as
 /// `"value"`, `{"value": …}`, `{"env": "VAR"}` or `{"file": "/path"}`
 /// (environment and files are read here, once). Problems are reported as
 /// `WSAUTH_RESULT_INVALID_SETTINGS` with the offending member in
@@ -254,8 +331,8 @@ pub unsafe extern "C" fn wsauth_authenticator_new(
         boundary::check_out(authenticator_out)?;
         // SAFETY: caller contract above.
         let raw = unsafe { boundary::text(config_json, config_len, MAX_JSON_INPUT) }?;
-        let auth = Arc::new(build_authenticator(raw)?);
-        let handle = boundary::into_handle::<Arc<Authenticator>, wsauth_authenticator>(auth);
+        let auth = build_authenticator(raw)?;
+        let handle = boundary::into_handle::<Authenticator, wsauth_authenticator>(auth);
         // SAFETY: checked non-NULL above; caller promises it is writable.
         unsafe { authenticator_out.write(handle) };
         Ok(())
@@ -270,9 +347,7 @@ pub unsafe extern "C" fn wsauth_authenticator_new(
 #[no_mangle]
 pub unsafe extern "C" fn wsauth_authenticator_free(authenticator: *mut wsauth_authenticator) {
     // SAFETY: caller contract above.
-    boundary::guard_void(|| unsafe {
-        boundary::free_handle::<Arc<Authenticator>, _>(authenticator)
-    });
+    boundary::guard_void(|| unsafe { boundary::free_handle::<Authenticator, _>(authenticator) });
 }
 
 // ---------------------------------------------------------------------------
@@ -295,13 +370,81 @@ fn write_handle(out: *mut *mut wsauth_handshake, h: HandshakeHandle) {
     unsafe { out.write(handle) };
 }
 
-/// Starts deciding an upgrade request at `now`: `path` is the request path
-/// without the query, still percent-encoded; `query` the raw query string
-/// (without `?`); `headers` the request headers in order (repeated headers
-/// repeated); `peer` the client's IP address as text (may be empty). The
-/// library copies what it needs. On success `*handshake_out` receives a
-/// handle to drive with `wsauth_handshake_poll` and free with
-/// `wsauth_handshake_free`.
+/// The shared body of `wsauth_authenticator_start` / `_start_ms`: the view
+/// borrows the caller's memory for this call only (the handshake owns what
+/// it keeps).
+///
+/// # Safety
+/// As for `wsauth_authenticator_start`.
+#[allow(clippy::too_many_arguments)]
+unsafe fn start_raw(
+    authenticator: *const wsauth_authenticator,
+    path: *const c_char,
+    path_len: usize,
+    query: *const c_char,
+    query_len: usize,
+    headers: *const wsauth_header,
+    headers_len: usize,
+    peer: *const c_char,
+    peer_len: usize,
+    now: UnixTime,
+    handshake_out: *mut *mut wsauth_handshake,
+) -> Result<(), wsauth_result> {
+    // SAFETY: caller contract.
+    let auth = unsafe { boundary::borrow::<Authenticator, _>(authenticator) }?;
+    boundary::check_out(handshake_out)?;
+    // SAFETY: caller contract (each pair below).
+    let path = unsafe { boundary::text(path, path_len, MAX_BYTES_INPUT) }?;
+    // SAFETY: as above.
+    let query = unsafe { boundary::text(query, query_len, MAX_BYTES_INPUT) }?;
+    // SAFETY: as above.
+    let peer = unsafe { boundary::text(peer, peer_len, 64) }?;
+    if headers_len > 1024 {
+        return Err(wsauth_result::WSAUTH_RESULT_INPUT_TOO_LARGE);
+    }
+    let list: &[wsauth_header] = if headers_len == 0 {
+        &[]
+    } else if headers.is_null() {
+        return Err(wsauth_result::WSAUTH_RESULT_NULL_PARAMETER);
+    } else {
+        // SAFETY: non-NULL, and the caller promises `headers_len` readable entries.
+        unsafe { std::slice::from_raw_parts(headers, headers_len) }
+    };
+    let mut pairs: Vec<(&str, &[u8])> = Vec::with_capacity(list.len());
+    let mut total = 0usize;
+    for h in list {
+        // SAFETY: caller contract.
+        let name = unsafe { boundary::text(h.name, h.name_len, 1024) }?;
+        // SAFETY: caller contract.
+        let value = unsafe { boundary::bytes(h.value, h.value_len, MAX_BYTES_INPUT) }?;
+        total = total.saturating_add(name.len()).saturating_add(value.len());
+        if total > MAX_BYTES_INPUT {
+            return Err(wsauth_result::WSAUTH_RESULT_INPUT_TOO_LARGE);
+        }
+        pairs.push((name, value));
+    }
+    let mut view = HandshakeView::new(path, query, &pairs);
+    if let Some(peer) = parse_peer(peer)? {
+        view = view.with_peer(peer);
+    }
+    let hs = auth.start(&view, now);
+    write_handle(
+        handshake_out,
+        HandshakeHandle::new(hs, Some(path.to_owned())),
+    );
+    Ok(())
+}
+
+/// Starts deciding an upgrade request at `now` (Unix seconds): `path` is
+/// the request path without the query, still percent-encoded; `query` the
+/// raw query string (without `?`); `headers` the request headers in order
+/// (repeated headers repeated); `peer` the client's IP address as text
+/// (`"127.0.0.1"`, `"::1"`; may be empty). With a configured
+/// `limits.rate_limit` and a peer, the first step is `WSAUTH_STEP_RATE`;
+/// the limiter then counts whole seconds (`wsauth_authenticator_start_ms`
+/// counts milliseconds). Nothing passed in is kept. On success
+/// `*handshake_out` receives a handle to drive with `wsauth_handshake_poll`
+/// and free with `wsauth_handshake_free`.
 ///
 /// # Safety
 /// `authenticator` must be a live handle; each pointer/length pair must
@@ -324,49 +467,62 @@ pub unsafe extern "C" fn wsauth_authenticator_start(
 ) -> wsauth_result {
     boundary::guard(|| {
         // SAFETY: caller contract above.
-        let auth = unsafe { boundary::borrow::<Arc<Authenticator>, _>(authenticator) }?;
-        boundary::check_out(handshake_out)?;
-        // SAFETY: caller contract above (each pair below).
-        let path = unsafe { boundary::text(path, path_len, MAX_BYTES_INPUT) }?;
-        // SAFETY: as above.
-        let query = unsafe { boundary::text(query, query_len, MAX_BYTES_INPUT) }?;
-        // SAFETY: as above.
-        let peer = unsafe { boundary::text(peer, peer_len, 64) }?;
-        if headers_len > 1024 {
-            return Err(wsauth_result::WSAUTH_RESULT_INPUT_TOO_LARGE);
+        unsafe {
+            start_raw(
+                authenticator,
+                path,
+                path_len,
+                query,
+                query_len,
+                headers,
+                headers_len,
+                peer,
+                peer_len,
+                boundary::unix_secs(now),
+                handshake_out,
+            )
         }
-        let list: &[wsauth_header] = if headers_len == 0 {
-            &[]
-        } else if headers.is_null() {
-            return Err(wsauth_result::WSAUTH_RESULT_NULL_PARAMETER);
-        } else {
-            // SAFETY: non-NULL, and the caller promises `headers_len` readable entries.
-            unsafe { std::slice::from_raw_parts(headers, headers_len) }
-        };
-        let mut owned_headers = Vec::with_capacity(list.len());
-        let mut total = 0usize;
-        for h in list {
-            // SAFETY: caller contract above.
-            let name = unsafe { boundary::text(h.name, h.name_len, 1024) }?;
-            // SAFETY: caller contract above.
-            let value = unsafe { boundary::bytes(h.value, h.value_len, MAX_BYTES_INPUT) }?;
-            total = total.saturating_add(name.len()).saturating_add(value.len());
-            if total > MAX_BYTES_INPUT {
-                return Err(wsauth_result::WSAUTH_RESULT_INPUT_TOO_LARGE);
-            }
-            owned_headers.push((name.to_owned(), value.to_vec()));
+    })
+}
+
+/// As `wsauth_authenticator_start`, with the clock in Unix milliseconds
+/// (`now_ms`): token and session checks still compare whole seconds (the
+/// floor), the rate limit uses the milliseconds.
+///
+/// # Safety
+/// As for `wsauth_authenticator_start`.
+#[no_mangle]
+#[allow(clippy::too_many_arguments)]
+pub unsafe extern "C" fn wsauth_authenticator_start_ms(
+    authenticator: *const wsauth_authenticator,
+    path: *const c_char,
+    path_len: usize,
+    query: *const c_char,
+    query_len: usize,
+    headers: *const wsauth_header,
+    headers_len: usize,
+    peer: *const c_char,
+    peer_len: usize,
+    now_ms: i64,
+    handshake_out: *mut *mut wsauth_handshake,
+) -> wsauth_result {
+    boundary::guard(|| {
+        // SAFETY: caller contract above.
+        unsafe {
+            start_raw(
+                authenticator,
+                path,
+                path_len,
+                query,
+                query_len,
+                headers,
+                headers_len,
+                peer,
+                peer_len,
+                boundary::unix_millis(now_ms),
+                handshake_out,
+            )
         }
-        let view = OwnedView {
-            path: path.to_owned(),
-            query: query.to_owned(),
-            headers: owned_headers,
-            peer: parse_peer(peer)?,
-        };
-        write_handle(
-            handshake_out,
-            HandshakeHandle::start(Arc::clone(auth), view, now),
-        );
-        Ok(())
     })
 }
 
@@ -407,30 +563,30 @@ pub unsafe extern "C" fn wsauth_authenticator_start_json(
 ) -> wsauth_result {
     boundary::guard(|| {
         // SAFETY: caller contract above.
-        let auth = unsafe { boundary::borrow::<Arc<Authenticator>, _>(authenticator) }?;
+        let auth = unsafe { boundary::borrow::<Authenticator, _>(authenticator) }?;
         boundary::check_out(handshake_out)?;
         // SAFETY: caller contract above.
         let raw = unsafe { boundary::text(request_json, request_len, MAX_JSON_INPUT) }?;
         let doc: StartDoc = serde_json::from_str(raw).map_err(|e| settings_error("request", &e))?;
         let mut headers = Vec::with_capacity(doc.headers.len());
-        for (name, value) in doc.headers {
-            let bytes = latin1_bytes(&value).ok_or_else(|| {
+        for (name, value) in &doc.headers {
+            let bytes = latin1_bytes(value).ok_or_else(|| {
                 set_last_error(
                     "request: a header value has a character above U+00FF (send Latin-1 text)",
                 );
                 wsauth_result::WSAUTH_RESULT_INVALID_REQUEST
             })?;
-            headers.push((name, bytes));
+            headers.push((name.as_str(), bytes));
         }
-        let view = OwnedView {
-            path: doc.path,
-            query: doc.query,
-            headers,
-            peer: parse_peer(doc.peer.as_deref().unwrap_or(""))?,
-        };
+        let pairs: Vec<(&str, &[u8])> = headers.iter().map(|(n, v)| (*n, v.as_slice())).collect();
+        let mut view = HandshakeView::new(&doc.path, &doc.query, &pairs);
+        if let Some(peer) = parse_peer(doc.peer.as_deref().unwrap_or(""))? {
+            view = view.with_peer(peer);
+        }
+        let hs = auth.start(&view, boundary::unix_secs(now));
         write_handle(
             handshake_out,
-            HandshakeHandle::start(Arc::clone(auth), view, now),
+            HandshakeHandle::new(hs, Some(doc.path.clone())),
         );
         Ok(())
     })
@@ -449,8 +605,10 @@ pub unsafe extern "C" fn wsauth_handshake_free(handshake: *mut wsauth_handshake)
 // ---------------------------------------------------------------------------
 // Driving a handshake
 
-fn step_code(r: &Request<'_>) -> u32 {
+fn step_code(r: &Request) -> u32 {
     match r {
+        Request::Rate { .. } => WSAUTH_STEP_RATE,
+        Request::RateCommit { .. } => WSAUTH_STEP_RATE_COMMIT,
         Request::Session { .. } => WSAUTH_STEP_SESSION,
         Request::User { .. } => WSAUTH_STEP_USER,
         Request::JtiRevoked { .. } => WSAUTH_STEP_JTI_REVOKED,
@@ -463,10 +621,12 @@ fn step_code(r: &Request<'_>) -> u32 {
     }
 }
 
-/// Advances the handshake and writes what it needs next to `*step_out`:
-/// `WSAUTH_STEP_DONE` or one of the `WSAUTH_STEP_*` lookups, whose inputs
-/// `wsauth_handshake_request_field` reads. Polling again without answering
-/// returns the same step.
+/// Writes what the handshake needs next to `*step_out`: `WSAUTH_STEP_DONE`
+/// or one of the `WSAUTH_STEP_*` lookups, whose inputs
+/// `wsauth_handshake_request_field` (and, for `WSAUTH_STEP_RATE_COMMIT`,
+/// `wsauth_handshake_request_rate_commit`) read. Polling again without
+/// answering returns the same step. The steps come in the core's order:
+/// rate limit, then the credential's lookups, then access.
 ///
 /// # Safety
 /// `handshake` must be a live handle used by no other thread; `step_out`
@@ -478,11 +638,11 @@ pub unsafe extern "C" fn wsauth_handshake_poll(
 ) -> wsauth_result {
     boundary::guard(|| {
         // SAFETY: caller contract above.
-        let h = unsafe { boundary::borrow_mut::<HandshakeHandle, _>(handshake) }?;
+        let h = unsafe { boundary::borrow::<HandshakeHandle, _>(handshake) }?;
         boundary::check_out(step_out)?;
-        let code = match h.hs.poll() {
-            Step::Done(_) => WSAUTH_STEP_DONE,
-            Step::Lookup(r) => step_code(&r),
+        let code = match h.request() {
+            None => WSAUTH_STEP_DONE,
+            Some(r) => step_code(r),
         };
         if code == u32::MAX {
             set_last_error("handshake: the core asked for a lookup this library does not know");
@@ -494,15 +654,21 @@ pub unsafe extern "C" fn wsauth_handshake_poll(
     })
 }
 
-fn request_field<'r>(r: &Request<'r>, field: u32) -> Option<&'r str> {
+fn request_field(r: &Request, field: u32) -> Option<Cow<'_, str>> {
     match (r, field) {
-        (Request::Session { key }, WSAUTH_FIELD_KEY) => Some(key),
-        (Request::User { pk, .. }, WSAUTH_FIELD_KEY) => Some(pk),
-        (Request::JtiRevoked { jti }, WSAUTH_FIELD_KEY) => Some(jti),
-        (Request::Access { user, .. }, WSAUTH_FIELD_KEY) => Some(user),
-        (Request::Access { route, .. }, WSAUTH_FIELD_ROUTE) => Some(route),
-        (Request::Access { param, .. }, WSAUTH_FIELD_PARAM) => Some(param),
-        (Request::Access { value, .. }, WSAUTH_FIELD_VALUE) => Some(value),
+        (Request::Rate { peer } | Request::RateCommit { peer, .. }, WSAUTH_FIELD_PEER) => {
+            Some(Cow::Owned(peer.to_string()))
+        }
+        (Request::Session { key }, WSAUTH_FIELD_KEY) => Some(Cow::Borrowed(key.as_str())),
+        (Request::User { pk, .. }, WSAUTH_FIELD_KEY) => Some(Cow::Borrowed(pk.as_str())),
+        (Request::JtiRevoked { jti, .. }, WSAUTH_FIELD_KEY) => Some(Cow::Borrowed(jti.as_str())),
+        (Request::JtiRevoked { user, .. }, WSAUTH_FIELD_USER) => Some(Cow::Borrowed(user.as_str())),
+        (Request::Access { user, .. }, WSAUTH_FIELD_KEY | WSAUTH_FIELD_USER) => {
+            Some(Cow::Borrowed(user.as_str()))
+        }
+        (Request::Access { route, .. }, WSAUTH_FIELD_ROUTE) => Some(Cow::Borrowed(route.as_str())),
+        (Request::Access { param, .. }, WSAUTH_FIELD_PARAM) => Some(Cow::Borrowed(param.as_str())),
+        (Request::Access { value, .. }, WSAUTH_FIELD_VALUE) => Some(Cow::Borrowed(value.as_str())),
         _ => None,
     }
 }
@@ -524,46 +690,136 @@ pub unsafe extern "C" fn wsauth_handshake_request_field(
 ) -> wsauth_result {
     boundary::guard(|| {
         // SAFETY: caller contract above.
-        let h = unsafe { boundary::borrow_mut::<HandshakeHandle, _>(handshake) }?;
+        let h = unsafe { boundary::borrow::<HandshakeHandle, _>(handshake) }?;
         let dst = OutBuf::new(out, out_cap, out_len)?;
-        let Step::Lookup(r) = h.hs.poll() else {
-            return Err(wsauth_result::WSAUTH_RESULT_INVALID_STATE);
-        };
-        let value = request_field(&r, field).ok_or(wsauth_result::WSAUTH_RESULT_INVALID_STATE)?;
+        let r = h
+            .request()
+            .ok_or(wsauth_result::WSAUTH_RESULT_INVALID_STATE)?;
+        let value = request_field(r, field).ok_or_else(|| {
+            set_last_error("handshake: this field does not apply to the pending step");
+            wsauth_result::WSAUTH_RESULT_INVALID_STATE
+        })?;
         // SAFETY: caller contract above.
         unsafe { dst.write(value.as_bytes()) }
+    })
+}
+
+/// The inputs of `WSAUTH_STEP_RATE_COMMIT`: store `*new_tat_ms_out` for the
+/// peer (field `WSAUTH_FIELD_PEER`) if its stored state is still
+/// `*expected_tat_ms_out` (a compare-and-set); the host may forget the
+/// peer's state at `*idle_at_ms_out` (Unix ms). `WSAUTH_RESULT_INVALID_STATE`
+/// at any other step.
+///
+/// # Safety
+/// `handshake` must be a live handle used by no other thread; the
+/// out-pointers must be writable.
+#[no_mangle]
+pub unsafe extern "C" fn wsauth_handshake_request_rate_commit(
+    handshake: *mut wsauth_handshake,
+    expected_tat_ms_out: *mut i64,
+    new_tat_ms_out: *mut i64,
+    idle_at_ms_out: *mut i64,
+) -> wsauth_result {
+    boundary::guard(|| {
+        // SAFETY: caller contract above.
+        let h = unsafe { boundary::borrow::<HandshakeHandle, _>(handshake) }?;
+        boundary::check_out(expected_tat_ms_out)?;
+        boundary::check_out(new_tat_ms_out)?;
+        boundary::check_out(idle_at_ms_out)?;
+        let Some(Request::RateCommit {
+            expected,
+            new,
+            idle_at_ms,
+            ..
+        }) = h.request()
+        else {
+            set_last_error("handshake: no rate-limit commit is pending");
+            return Err(wsauth_result::WSAUTH_RESULT_INVALID_STATE);
+        };
+        // SAFETY: checked non-NULL above; the caller promises they are writable.
+        unsafe { expected_tat_ms_out.write(expected.tat_ms) };
+        // SAFETY: as above.
+        unsafe { new_tat_ms_out.write(new.tat_ms) };
+        // SAFETY: as above.
+        unsafe { idle_at_ms_out.write(*idle_at_ms) };
+        Ok(())
     })
 }
 
 /// Which answers the pending step accepts.
 #[derive(Clone, Copy, PartialEq, Eq)]
 enum Expect {
+    Rate,
+    RateCommit,
     Session,
     User,
     Bool,
 }
 
-fn pending(h: &mut HandshakeHandle) -> Result<Expect, wsauth_result> {
-    match h.hs.poll() {
-        Step::Done(_) => Err(wsauth_result::WSAUTH_RESULT_INVALID_STATE),
-        Step::Lookup(Request::Session { .. }) => Ok(Expect::Session),
-        Step::Lookup(Request::User { .. }) => Ok(Expect::User),
-        Step::Lookup(_) => Ok(Expect::Bool),
+fn pending(h: &HandshakeHandle) -> Result<Expect, wsauth_result> {
+    match h.request() {
+        None => {
+            set_last_error("handshake: already decided");
+            Err(wsauth_result::WSAUTH_RESULT_INVALID_STATE)
+        }
+        Some(Request::Rate { .. }) => Ok(Expect::Rate),
+        Some(Request::RateCommit { .. }) => Ok(Expect::RateCommit),
+        Some(Request::Session { .. }) => Ok(Expect::Session),
+        Some(Request::User { .. }) => Ok(Expect::User),
+        Some(_) => Ok(Expect::Bool),
     }
 }
 
-fn answer(
-    h: &mut HandshakeHandle,
-    want: Option<Expect>,
-    a: Answer<'_>,
-) -> Result<(), wsauth_result> {
+fn misfit() -> wsauth_result {
+    set_last_error("handshake: this answer does not fit the pending step");
+    wsauth_result::WSAUTH_RESULT_INVALID_STATE
+}
+
+fn answer(h: &mut HandshakeHandle, want: &[Expect], a: Answer<'_>) -> Result<(), wsauth_result> {
     let have = pending(h)?;
-    if want.is_some_and(|w| w != have) {
-        set_last_error("handshake: this answer does not fit the pending step");
-        return Err(wsauth_result::WSAUTH_RESULT_INVALID_STATE);
+    if !want.is_empty() && !want.contains(&have) {
+        return Err(misfit());
     }
-    h.hs.answer(a);
+    h.answer(a);
     Ok(())
+}
+
+/// Answers `WSAUTH_STEP_RATE` with the peer's stored limiter state
+/// (`tat_ms`, 0 for a peer with none), or `WSAUTH_STEP_RATE_COMMIT` with the
+/// state found instead of the expected one (the compare-and-set failed: the
+/// handshake decides again on it, and may ask to commit again).
+///
+/// # Safety
+/// `handshake` must be a live handle used by no other thread.
+#[no_mangle]
+pub unsafe extern "C" fn wsauth_handshake_answer_rate(
+    handshake: *mut wsauth_handshake,
+    tat_ms: i64,
+) -> wsauth_result {
+    boundary::guard(|| {
+        // SAFETY: caller contract above.
+        let h = unsafe { boundary::borrow_mut::<HandshakeHandle, _>(handshake) }?;
+        answer(
+            h,
+            &[Expect::Rate, Expect::RateCommit],
+            Answer::Rate(RateState { tat_ms }),
+        )
+    })
+}
+
+/// Answers `WSAUTH_STEP_RATE_COMMIT`: the new state was stored.
+///
+/// # Safety
+/// `handshake` must be a live handle used by no other thread.
+#[no_mangle]
+pub unsafe extern "C" fn wsauth_handshake_answer_stored(
+    handshake: *mut wsauth_handshake,
+) -> wsauth_result {
+    boundary::guard(|| {
+        // SAFETY: caller contract above.
+        let h = unsafe { boundary::borrow_mut::<HandshakeHandle, _>(handshake) }?;
+        answer(h, &[Expect::RateCommit], Answer::Stored)
+    })
 }
 
 /// Answers `WSAUTH_STEP_SESSION` with the `django_session` row
@@ -594,7 +850,7 @@ pub unsafe extern "C" fn wsauth_handshake_answer_session(
             session_data,
             expire_date,
         };
-        answer(h, Some(Expect::Session), Answer::Session(Some(row)))
+        answer(h, &[Expect::Session], Answer::Session(Some(row)))
     })
 }
 
@@ -630,11 +886,13 @@ pub unsafe extern "C" fn wsauth_handshake_answer_user(
             is_staff,
             is_superuser,
         };
-        answer(h, Some(Expect::User), Answer::User(Some(rec)))
+        answer(h, &[Expect::User], Answer::User(Some(rec)))
     })
 }
 
-/// Answers `WSAUTH_STEP_SESSION` or `WSAUTH_STEP_USER` with "there is none".
+/// Answers `WSAUTH_STEP_SESSION` or `WSAUTH_STEP_USER` with "there is none",
+/// or `WSAUTH_STEP_RATE` with "no state stored for this peer" (as
+/// `wsauth_handshake_answer_rate(handshake, 0)`).
 ///
 /// # Safety
 /// `handshake` must be a live handle used by no other thread.
@@ -646,12 +904,10 @@ pub unsafe extern "C" fn wsauth_handshake_answer_none(
         // SAFETY: caller contract above.
         let h = unsafe { boundary::borrow_mut::<HandshakeHandle, _>(handshake) }?;
         match pending(h)? {
-            Expect::Session => answer(h, None, Answer::Session(None)),
-            Expect::User => answer(h, None, Answer::User(None)),
-            Expect::Bool => {
-                set_last_error("handshake: this step needs a yes/no answer");
-                Err(wsauth_result::WSAUTH_RESULT_INVALID_STATE)
-            }
+            Expect::Session => answer(h, &[], Answer::Session(None)),
+            Expect::User => answer(h, &[], Answer::User(None)),
+            Expect::Rate => answer(h, &[], Answer::Rate(RateState::default())),
+            Expect::Bool | Expect::RateCommit => Err(misfit()),
         }
     })
 }
@@ -669,20 +925,18 @@ pub unsafe extern "C" fn wsauth_handshake_answer_bool(
     boundary::guard(|| {
         // SAFETY: caller contract above.
         let h = unsafe { boundary::borrow_mut::<HandshakeHandle, _>(handshake) }?;
-        let a = match h.hs.poll() {
-            Step::Lookup(Request::JtiRevoked { .. }) => Answer::Revoked(value),
-            Step::Lookup(Request::Access { .. }) => Answer::Access(value),
-            _ => {
-                set_last_error("handshake: this answer does not fit the pending step");
-                return Err(wsauth_result::WSAUTH_RESULT_INVALID_STATE);
-            }
+        let a = match h.request() {
+            Some(Request::JtiRevoked { .. }) => Answer::Revoked(value),
+            Some(Request::Access { .. }) => Answer::Access(value),
+            None => return pending(h).map(|_| ()),
+            Some(_) => return Err(misfit()),
         };
-        answer(h, Some(Expect::Bool), a)
+        answer(h, &[Expect::Bool], a)
     })
 }
 
-/// Answers any pending step with "the lookup failed" (database or cache
-/// down): the decision becomes a 1013 close, never a 4401.
+/// Answers any pending step with "the lookup failed" (database, cache or
+/// limiter store down): the decision becomes a 1013 close, never a 4401.
 ///
 /// # Safety
 /// `handshake` must be a live handle used by no other thread.
@@ -693,23 +947,32 @@ pub unsafe extern "C" fn wsauth_handshake_answer_failed(
     boundary::guard(|| {
         // SAFETY: caller contract above.
         let h = unsafe { boundary::borrow_mut::<HandshakeHandle, _>(handshake) }?;
-        answer(h, None, Answer::Failed)
+        answer(h, &[], Answer::Failed)
     })
 }
 
 fn action_of(d: &Decision) -> (u32, wsauth_close) {
     match d {
         Decision::Accept(_) => (WSAUTH_ACTION_ACCEPT, wsauth_close::NONE),
-        Decision::Close(c) => (WSAUTH_ACTION_CLOSE, wsauth_close::from_close(c)),
+        Decision::Close(c) => (WSAUTH_ACTION_CLOSE, wsauth_close::from_close(&c.close)),
         Decision::Deny { status } => (WSAUTH_ACTION_DENY, wsauth_close::status(*status)),
         Decision::AwaitFirstMessage(_) => (WSAUTH_ACTION_AWAIT_MESSAGE, wsauth_close::NONE),
     }
 }
 
+fn decided(h: &HandshakeHandle) -> Result<&Decision, wsauth_result> {
+    h.decision().ok_or_else(|| {
+        set_last_error("handshake: lookups are still pending");
+        wsauth_result::WSAUTH_RESULT_INVALID_STATE
+    })
+}
+
 /// The decision: `*action_out` is a `WSAUTH_ACTION_*`; `*close_out` holds the
 /// close code and reason for `WSAUTH_ACTION_CLOSE`, the HTTP status (in
 /// `code`) for `WSAUTH_ACTION_DENY`, and zeros otherwise.
-/// `WSAUTH_RESULT_INVALID_STATE` while lookups are pending.
+/// `WSAUTH_RESULT_INVALID_STATE` while lookups are pending. The subprotocol
+/// to answer the upgrade with (also on `WSAUTH_ACTION_CLOSE`) comes from
+/// `wsauth_handshake_decision_subprotocol`.
 ///
 /// # Safety
 /// `handshake` must be a live handle; the out-pointers must be writable.
@@ -724,15 +987,91 @@ pub unsafe extern "C" fn wsauth_handshake_decision(
         let h = unsafe { boundary::borrow::<HandshakeHandle, _>(handshake) }?;
         boundary::check_out(action_out)?;
         boundary::check_out(close_out)?;
-        let d = h
-            .decision()
-            .ok_or(wsauth_result::WSAUTH_RESULT_INVALID_STATE)?;
-        let (action, close) = action_of(d);
+        let (action, close) = action_of(decided(h)?);
         // SAFETY: checked non-NULL above; the caller promises it is writable.
         unsafe { action_out.write(action) };
         // SAFETY: as above.
         unsafe { close_out.write(close) };
         Ok(())
+    })
+}
+
+/// The `Sec-WebSocket-Protocol` to answer the upgrade with (`bearer` when
+/// the client offered it, never the token), on every accepting decision —
+/// `WSAUTH_ACTION_ACCEPT`, `WSAUTH_ACTION_AWAIT_MESSAGE` and
+/// `WSAUTH_ACTION_CLOSE` (a browser that offered a subprotocol fails an
+/// accept without one and never sees the close code). `*out_len` is 0 when
+/// there is none (and for `WSAUTH_ACTION_DENY`). `WSAUTH_RESULT_INVALID_STATE`
+/// while lookups are pending.
+///
+/// # Safety
+/// `handshake` must be a live handle; `out` must point to `out_cap` writable
+/// bytes; `out_len` to a writable `size_t`.
+#[no_mangle]
+pub unsafe extern "C" fn wsauth_handshake_decision_subprotocol(
+    handshake: *const wsauth_handshake,
+    out: *mut c_char,
+    out_cap: usize,
+    out_len: *mut usize,
+) -> wsauth_result {
+    boundary::guard(|| {
+        // SAFETY: caller contract above.
+        let h = unsafe { boundary::borrow::<HandshakeHandle, _>(handshake) }?;
+        let dst = OutBuf::new(out, out_cap, out_len)?;
+        let sub = decided(h)?.subprotocol().unwrap_or("");
+        // SAFETY: caller contract above.
+        unsafe { dst.write(sub.as_bytes()) }
+    })
+}
+
+/// The HTTP status to refuse the upgrade with for `WSAUTH_ACTION_DENY`
+/// (403: origin not allowed); 0 for every other action.
+/// `WSAUTH_RESULT_INVALID_STATE` while lookups are pending.
+///
+/// # Safety
+/// `handshake` must be a live handle; `status_out` must be writable.
+#[no_mangle]
+pub unsafe extern "C" fn wsauth_handshake_decision_http_status(
+    handshake: *const wsauth_handshake,
+    status_out: *mut u32,
+) -> wsauth_result {
+    boundary::guard(|| {
+        // SAFETY: caller contract above.
+        let h = unsafe { boundary::borrow::<HandshakeHandle, _>(handshake) }?;
+        boundary::check_out(status_out)?;
+        let status = decided(h)?.denied_status().map_or(0, u32::from);
+        // SAFETY: caller contract above.
+        unsafe { boundary::write_out(status_out, status) }
+    })
+}
+
+/// Who the decision accepts, in `*principal_out`: for `WSAUTH_ACTION_ACCEPT`
+/// the user (or `authenticated == false` on an anonymous route) and the
+/// deadline (token expiry plus leeway); for `WSAUTH_ACTION_AWAIT_MESSAGE`
+/// nobody yet, with the auth-message deadline; all zeros for
+/// `WSAUTH_ACTION_CLOSE` / `WSAUTH_ACTION_DENY`.
+/// `WSAUTH_RESULT_INVALID_STATE` while lookups are pending.
+///
+/// # Safety
+/// `handshake` must be a live handle; `principal_out` must be writable.
+#[no_mangle]
+pub unsafe extern "C" fn wsauth_handshake_decision_principal(
+    handshake: *const wsauth_handshake,
+    principal_out: *mut wsauth_principal,
+) -> wsauth_result {
+    boundary::guard(|| {
+        // SAFETY: caller contract above.
+        let h = unsafe { boundary::borrow::<HandshakeHandle, _>(handshake) }?;
+        boundary::check_out(principal_out)?;
+        let p = match decided(h)? {
+            Decision::Accept(a) => wsauth_principal::of(&a.principal, a.deadline),
+            Decision::AwaitFirstMessage(w) => {
+                wsauth_principal::of(&Principal::Anonymous, Some(w.deadline))
+            }
+            Decision::Close(_) | Decision::Deny { .. } => wsauth_principal::NONE,
+        };
+        // SAFETY: caller contract above.
+        unsafe { boundary::write_out(principal_out, p) }
     })
 }
 
@@ -818,15 +1157,11 @@ fn push_route(out: &mut Vec<u8>, auth: &Authenticator, m: &RouteMatch, path: Opt
     out.push(b'}');
 }
 
-/// `subprotocol` is the handshake's answer to the client's offer
-/// (`Handshake::subprotocol`): written for a close decision too, since a
-/// browser that offered subprotocols fails an accept without one (1006).
 pub(crate) fn push_decision(
     out: &mut Vec<u8>,
     auth: &Authenticator,
     d: &Decision,
     path: Option<&str>,
-    subprotocol: Option<&str>,
 ) {
     match d {
         Decision::Accept(a) => {
@@ -842,9 +1177,9 @@ pub(crate) fn push_decision(
         }
         Decision::Close(c) => {
             out.extend_from_slice(b"{\"action\":\"close\",\"close\":");
-            push_close(out, c);
+            push_close(out, &c.close);
             out.extend_from_slice(b",\"subprotocol\":");
-            push_opt_str(out, subprotocol);
+            push_opt_str(out, c.subprotocol.as_ref().map(|s| s.as_str()));
             out.push(b'}');
         }
         Decision::Deny { status } => {
@@ -864,19 +1199,40 @@ pub(crate) fn push_decision(
     }
 }
 
-fn push_request(out: &mut Vec<u8>, r: &Request<'_>) {
+fn push_request(out: &mut Vec<u8>, r: &Request) {
     match r {
+        Request::Rate { peer } => {
+            out.extend_from_slice(b"{\"step\":\"rate\",\"peer\":");
+            jsonw::push_str(out, &peer.to_string());
+        }
+        Request::RateCommit {
+            peer,
+            expected,
+            new,
+            idle_at_ms,
+        } => {
+            out.extend_from_slice(b"{\"step\":\"rate_commit\",\"peer\":");
+            jsonw::push_str(out, &peer.to_string());
+            out.extend_from_slice(b",\"expected_tat_ms\":");
+            jsonw::push_int(out, expected.tat_ms);
+            out.extend_from_slice(b",\"new_tat_ms\":");
+            jsonw::push_int(out, new.tat_ms);
+            out.extend_from_slice(b",\"idle_at_ms\":");
+            jsonw::push_int(out, *idle_at_ms);
+        }
         Request::Session { key } => {
             out.extend_from_slice(b"{\"step\":\"session\",\"session_key\":");
             jsonw::push_str(out, key);
         }
         Request::User { pk, .. } => {
             out.extend_from_slice(b"{\"step\":\"user\",\"pk\":");
-            jsonw::push_str(out, pk);
+            jsonw::push_str(out, pk.as_str());
         }
-        Request::JtiRevoked { jti } => {
+        Request::JtiRevoked { jti, user } => {
             out.extend_from_slice(b"{\"step\":\"jti_revoked\",\"jti\":");
-            jsonw::push_str(out, jti);
+            jsonw::push_str(out, jti.as_str());
+            out.extend_from_slice(b",\"user\":");
+            jsonw::push_str(out, user.as_str());
         }
         Request::Access {
             user,
@@ -884,6 +1240,7 @@ fn push_request(out: &mut Vec<u8>, r: &Request<'_>) {
             route,
             param,
             value,
+            params,
         } => {
             out.extend_from_slice(b"{\"step\":\"access\",\"relation\":");
             out.extend_from_slice(match relation {
@@ -891,13 +1248,23 @@ fn push_request(out: &mut Vec<u8>, r: &Request<'_>) {
                 Relation::Member => b"\"member\"",
             });
             out.extend_from_slice(b",\"user\":");
-            jsonw::push_str(out, user);
+            jsonw::push_str(out, user.as_str());
             out.extend_from_slice(b",\"route\":");
             jsonw::push_str(out, route);
             out.extend_from_slice(b",\"param\":");
             jsonw::push_str(out, param);
             out.extend_from_slice(b",\"value\":");
             jsonw::push_str(out, value);
+            out.extend_from_slice(b",\"params\":{");
+            for (i, (name, v)) in params.iter().enumerate() {
+                if i > 0 {
+                    out.push(b',');
+                }
+                jsonw::push_str(out, name);
+                out.push(b':');
+                jsonw::push_str(out, v);
+            }
+            out.push(b'}');
         }
         _ => out.extend_from_slice(b"{\"step\":\"unknown\""),
     }
@@ -905,9 +1272,11 @@ fn push_request(out: &mut Vec<u8>, r: &Request<'_>) {
 }
 
 /// As `wsauth_handshake_poll`, with the step and its inputs as JSON (one
-/// crossing for bindings): `{"step":"session","session_key":…}`,
-/// `{"step":"user","pk":…}`, `{"step":"jti_revoked","jti":…}`,
-/// `{"step":"access","relation":"owner"|"member","user":…,"route":…,"param":…,"value":…}`
+/// crossing for bindings): `{"step":"rate","peer":"127.0.0.1"}`,
+/// `{"step":"rate_commit","peer":…,"expected_tat_ms":…,"new_tat_ms":…,"idle_at_ms":…}`,
+/// `{"step":"session","session_key":…}`, `{"step":"user","pk":…}`,
+/// `{"step":"jti_revoked","jti":…,"user":…}`,
+/// `{"step":"access","relation":"owner"|"member","user":…,"route":…,"param":…,"value":…,"params":{…}}`
 /// or `{"step":"done","decision":{…}}` with the decision as in
 /// `wsauth_handshake_decision_json`.
 ///
@@ -923,20 +1292,16 @@ pub unsafe extern "C" fn wsauth_handshake_poll_json(
 ) -> wsauth_result {
     boundary::guard(|| {
         // SAFETY: caller contract above.
-        let h = unsafe { boundary::borrow_mut::<HandshakeHandle, _>(handshake) }?;
+        let h = unsafe { boundary::borrow::<HandshakeHandle, _>(handshake) }?;
         let dst = OutBuf::new(out, out_cap, out_len)?;
         let mut json = Vec::with_capacity(256);
-        let decided = match h.hs.poll() {
-            Step::Lookup(r) => {
-                push_request(&mut json, &r);
-                None
+        match &h.step {
+            Step::Lookup(r) => push_request(&mut json, r),
+            Step::Done(d) => {
+                json.extend_from_slice(b"{\"step\":\"done\",\"decision\":");
+                push_decision(&mut json, h.authenticator(), d, h.path());
+                json.push(b'}');
             }
-            Step::Done(d) => Some(d),
-        };
-        if let Some(d) = decided {
-            json.extend_from_slice(b"{\"step\":\"done\",\"decision\":");
-            push_decision(&mut json, &h.auth, &d, h.path(), h.hs.subprotocol());
-            json.push(b'}');
         }
         // SAFETY: caller contract above.
         unsafe { dst.write(&json) }
@@ -947,8 +1312,8 @@ pub unsafe extern "C" fn wsauth_handshake_poll_json(
 /// "is_staff":…,"is_superuser":…,"is_active":…,"method":"jwt"|"session",
 /// "carrier":"query",…,"expires_at":…}|null,"subprotocol":"bearer"|null,
 /// "deadline":…|null,"route":"chat","params":{"room":"lobby"}}`,
-/// `{"action":"close","close":{"code":4401,"reason":"token expired"},
-/// "subprotocol":"bearer"|null}` (accept with that subprotocol, then close),
+/// `{"action":"close","close":{"code":4401,"reason":"token expired"},"subprotocol":"bearer"|null}`
+/// (a 4429 close adds `"retry_after"` seconds to `close`),
 /// `{"action":"deny","status":403}` or `{"action":"await_message",…}`.
 /// `WSAUTH_RESULT_INVALID_STATE` while lookups are pending.
 ///
@@ -966,11 +1331,9 @@ pub unsafe extern "C" fn wsauth_handshake_decision_json(
         // SAFETY: caller contract above.
         let h = unsafe { boundary::borrow::<HandshakeHandle, _>(handshake) }?;
         let dst = OutBuf::new(out, out_cap, out_len)?;
-        let d = h
-            .decision()
-            .ok_or(wsauth_result::WSAUTH_RESULT_INVALID_STATE)?;
+        let d = decided(h)?;
         let mut json = Vec::with_capacity(256);
-        push_decision(&mut json, &h.auth, d, h.path(), h.hs.subprotocol());
+        push_decision(&mut json, h.authenticator(), d, h.path());
         // SAFETY: caller contract above.
         unsafe { dst.write(&json) }
     })

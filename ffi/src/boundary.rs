@@ -4,9 +4,11 @@
 //! with a result code; outputs are written only on success; every body runs
 //! behind a panic boundary.
 
+use crate::errors;
 use crate::wsauth_result;
 use std::ffi::c_char;
 use std::panic::{catch_unwind, AssertUnwindSafe};
+use wsauth_core::UnixTime;
 
 /// Largest JSON document (settings, requests, configs) the ABI reads.
 pub(crate) const MAX_JSON_INPUT: usize = 1 << 20;
@@ -14,8 +16,32 @@ pub(crate) const MAX_JSON_INPUT: usize = 1 << 20;
 /// Largest byte string (tokens, cookies, messages, header values) the ABI reads.
 pub(crate) const MAX_BYTES_INPUT: usize = 1 << 20;
 
+/// The ABI's clock inputs, `int64_t` Unix seconds, as the core's clock type.
+/// The one place a C time becomes a [`UnixTime`].
+pub(crate) fn unix_secs(now: i64) -> UnixTime {
+    UnixTime::from_secs(now)
+}
+
+/// As [`unix_secs`], for the functions whose clock is `int64_t now_ms`
+/// (Unix milliseconds: the rate limit's resolution).
+pub(crate) fn unix_millis(now_ms: i64) -> UnixTime {
+    UnixTime::from_millis(now_ms)
+}
+
 /// Runs `f`, turning a panic into [`wsauth_result::WSAUTH_RESULT_PANIC`].
+/// The thread's last error is cleared first; a failure that recorded no
+/// message of its own gets the result's description.
 pub(crate) fn guard(f: impl FnOnce() -> Result<(), wsauth_result>) -> wsauth_result {
+    errors::clear_last_error();
+    let rc = guard_keep_error(f);
+    if rc != wsauth_result::WSAUTH_RESULT_OK && !errors::has_last_error() {
+        errors::set_last_error(rc.describe().to_str().unwrap_or("error"));
+    }
+    rc
+}
+
+/// [`guard`] without touching the last error (for `wsauth_last_error` itself).
+pub(crate) fn guard_keep_error(f: impl FnOnce() -> Result<(), wsauth_result>) -> wsauth_result {
     // AssertUnwindSafe: after a panic the only state that may be observed is
     // the caller's handle, and every handle method either completes or leaves
     // the handle in a state that is valid (see README, "Panics").
@@ -94,13 +120,16 @@ impl OutBuf {
     }
 
     /// Copies `data` into the buffer and writes its length, or returns
-    /// `WSAUTH_RESULT_BUFFER_TOO_SMALL` and writes nothing.
+    /// `WSAUTH_RESULT_BUFFER_TOO_SMALL` with the needed length in `*len_out`
+    /// and the buffer untouched.
     ///
     /// # Safety
     /// `ptr` must point to `cap` writable bytes and `len_out` to a writable
     /// `size_t`, neither overlapping `data`.
     pub(crate) unsafe fn write(&self, data: &[u8]) -> Result<(), wsauth_result> {
         if data.len() > self.cap {
+            // SAFETY: `len_out` was checked non-NULL and the caller promises it is writable.
+            unsafe { self.len_out.write(data.len()) };
             return Err(wsauth_result::WSAUTH_RESULT_BUFFER_TOO_SMALL);
         }
         if !data.is_empty() {

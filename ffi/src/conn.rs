@@ -1,13 +1,14 @@
 //! `wsauth_connection`: an open WebSocket after an accepting decision —
 //! token expiry, first-message auth and in-band refresh.
 
-use crate::auth::{push_principal, wsauth_close, wsauth_handshake, HandshakeHandle};
+use crate::auth::{
+    push_principal, wsauth_close, wsauth_handshake, wsauth_principal, HandshakeHandle,
+};
 use crate::boundary::{self, OutBuf};
-use crate::owned::Owned;
+use crate::errors::set_last_error;
 use crate::wsauth_result;
 use std::ffi::c_char;
-use std::sync::Arc;
-use wsauth_core::{Authenticator, ConnState, Connection, MessageAction};
+use wsauth_core::{ConnState, Connection, MessageAction};
 
 /// An open connection. Use from one thread at a time.
 #[allow(non_camel_case_types)]
@@ -17,7 +18,9 @@ pub struct wsauth_connection {
 
 /// `wsauth_connection_handle_message`: not a control message; deliver it to the application.
 pub const WSAUTH_MESSAGE_DELIVER: u32 = 1;
-/// A control message, handled (auth accepted, deadline extended); do not deliver it.
+/// A control message, handled (auth accepted — read the new principal with
+/// `wsauth_connection_principal` —, deadline extended), or any message after
+/// the connection closed; do not deliver it.
 pub const WSAUTH_MESSAGE_HANDLED: u32 = 2;
 /// Close the connection with the code and reason in `*close_out`.
 pub const WSAUTH_MESSAGE_CLOSE: u32 = 3;
@@ -36,9 +39,10 @@ pub const WSAUTH_CONN_CLOSED: u32 = 3;
 /// are borrowed, not copied, so only absurd lengths are refused.
 const MAX_MESSAGE_INPUT: usize = 1 << 30;
 
+/// What a `wsauth_connection` handle owns: the core's connection, which
+/// holds its own authenticator, route and resource.
 struct ConnectionHandle {
     conn: Connection,
-    auth: Arc<Authenticator>,
 }
 
 /// A connection for a handshake whose decision accepts
@@ -57,14 +61,13 @@ pub unsafe extern "C" fn wsauth_connection_new(
         // SAFETY: caller contract above.
         let h = unsafe { boundary::borrow::<HandshakeHandle, _>(handshake) }?;
         boundary::check_out(connection_out)?;
-        let (Some(d), Some(path)) = (h.decision(), h.path()) else {
-            return Err(wsauth_result::WSAUTH_RESULT_INVALID_STATE);
-        };
-        let conn = Connection::new(d, path).ok_or(wsauth_result::WSAUTH_RESULT_INVALID_STATE)?;
-        let handle = ConnectionHandle {
-            conn,
-            auth: Arc::clone(h.authenticator()),
-        };
+        let conn = h.connection().ok_or_else(|| {
+            set_last_error(
+                "connection: the handshake is undecided, does not accept, or is a message's",
+            );
+            wsauth_result::WSAUTH_RESULT_INVALID_STATE
+        })?;
+        let handle = ConnectionHandle { conn };
         let ptr = boundary::into_handle::<ConnectionHandle, wsauth_connection>(handle);
         // SAFETY: checked non-NULL above; caller promises it is writable.
         unsafe { connection_out.write(ptr) };
@@ -148,7 +151,7 @@ pub unsafe extern "C" fn wsauth_connection_handle_timeout(
         boundary::check_out(close_out)?;
         let close = c
             .conn
-            .handle_timeout(now)
+            .handle_timeout(boundary::unix_secs(now))
             .map_or(wsauth_close::NONE, |cl| wsauth_close::from_close(&cl));
         // SAFETY: checked non-NULL; caller promises it is writable.
         unsafe { close_out.write(close) };
@@ -184,51 +187,20 @@ pub unsafe extern "C" fn wsauth_connection_handle_message(
         boundary::check_out(steps_out)?;
         // SAFETY: caller contract above.
         let msg = unsafe { boundary::bytes(message, message_len, MAX_MESSAGE_INPUT) }?;
-        // SAFETY: the Arc keeps the authenticator alive for this call, and a
-        // Steps handshake holds its own clone.
-        let a: &'static Authenticator = unsafe { &*Arc::as_ptr(&c.auth) };
-        // Application messages are decided on the caller's bytes, without a
-        // copy. Only an auth / refresh message that needs lookups must
-        // outlive this call: it is decided again on an owned copy (the first
-        // decision left the connection unchanged, so the second is the same).
-        let needs_steps = match c.conn.handle_message(a, msg, now) {
-            MessageAction::Deliver => Some((WSAUTH_MESSAGE_DELIVER, wsauth_close::NONE)),
-            MessageAction::Handled => Some((WSAUTH_MESSAGE_HANDLED, wsauth_close::NONE)),
-            MessageAction::Close(cl) => Some((WSAUTH_MESSAGE_CLOSE, wsauth_close::from_close(&cl))),
-            MessageAction::Steps(_) => None,
-            _ => Some((WSAUTH_MESSAGE_HANDLED, wsauth_close::NONE)),
+        let (code, close, steps) = match c.conn.handle_message(msg, boundary::unix_secs(now)) {
+            MessageAction::Deliver => (WSAUTH_MESSAGE_DELIVER, wsauth_close::NONE, None),
+            MessageAction::Close(cl) => (WSAUTH_MESSAGE_CLOSE, wsauth_close::from_close(&cl), None),
+            MessageAction::Steps(hs) => (
+                WSAUTH_MESSAGE_STEPS,
+                wsauth_close::NONE,
+                Some(HandshakeHandle::for_message(hs)),
+            ),
+            // Authenticated, Extended, Ignored (and any later kind): nothing to deliver.
+            _ => (WSAUTH_MESSAGE_HANDLED, wsauth_close::NONE, None),
         };
-        let (code, close, steps) = match needs_steps {
-            Some((code, close)) => (code, close, std::ptr::null_mut()),
-            None => {
-                let owned = Owned::new(Box::<[u8]>::from(msg));
-                // SAFETY: `owned` moves into the handshake handle next to the
-                // handshake that borrows it, which is dropped first.
-                let m: &'static [u8] = unsafe { owned.extend() };
-                match c.conn.handle_message(a, m, now) {
-                    MessageAction::Steps(hs) => {
-                        let h = HandshakeHandle::for_message(hs, owned, Arc::clone(&c.auth));
-                        let ptr = boundary::into_handle::<HandshakeHandle, wsauth_handshake>(h);
-                        (WSAUTH_MESSAGE_STEPS, wsauth_close::NONE, ptr)
-                    }
-                    MessageAction::Close(cl) => (
-                        WSAUTH_MESSAGE_CLOSE,
-                        wsauth_close::from_close(&cl),
-                        std::ptr::null_mut(),
-                    ),
-                    MessageAction::Deliver => (
-                        WSAUTH_MESSAGE_DELIVER,
-                        wsauth_close::NONE,
-                        std::ptr::null_mut(),
-                    ),
-                    _ => (
-                        WSAUTH_MESSAGE_HANDLED,
-                        wsauth_close::NONE,
-                        std::ptr::null_mut(),
-                    ),
-                }
-            }
-        };
+        let steps = steps.map_or(std::ptr::null_mut(), |h| {
+            boundary::into_handle::<HandshakeHandle, wsauth_handshake>(h)
+        });
         // SAFETY: checked non-NULL above; the caller promises it is writable.
         unsafe { action_out.write(code) };
         // SAFETY: as above.
@@ -261,16 +233,37 @@ pub unsafe extern "C" fn wsauth_connection_finish(
         // SAFETY: caller contract above.
         let h = unsafe { boundary::borrow::<HandshakeHandle, _>(handshake) }?;
         boundary::check_out(close_out)?;
-        let d = *h
-            .decision()
-            .ok_or(wsauth_result::WSAUTH_RESULT_INVALID_STATE)?;
-        let close = c
-            .conn
-            .finish(d, now)
-            .map_or(wsauth_close::NONE, |cl| wsauth_close::from_close(&cl));
+        let d = *h.decision().ok_or_else(|| {
+            set_last_error("connection: the message handshake still has pending lookups");
+            wsauth_result::WSAUTH_RESULT_INVALID_STATE
+        })?;
+        let close = match c.conn.finish(&d, boundary::unix_secs(now)) {
+            MessageAction::Close(cl) => wsauth_close::from_close(&cl),
+            _ => wsauth_close::NONE,
+        };
         // SAFETY: checked non-NULL; caller promises it is writable.
         unsafe { close_out.write(close) };
         Ok(())
+    })
+}
+
+/// Who is connected now, in `*principal_out` (anonymous while awaiting the
+/// auth message; the user after an auth message was `WSAUTH_MESSAGE_HANDLED`),
+/// with the connection's current deadline (as `wsauth_connection_poll_timeout`).
+///
+/// # Safety
+/// `connection` must be a live handle; `principal_out` must be writable.
+#[no_mangle]
+pub unsafe extern "C" fn wsauth_connection_principal(
+    connection: *const wsauth_connection,
+    principal_out: *mut wsauth_principal,
+) -> wsauth_result {
+    boundary::guard(|| {
+        // SAFETY: caller contract above.
+        let c = unsafe { boundary::borrow::<ConnectionHandle, _>(connection) }?;
+        let p = wsauth_principal::of(c.conn.principal(), c.conn.poll_timeout());
+        // SAFETY: caller contract above.
+        unsafe { boundary::write_out(principal_out, p) }
     })
 }
 

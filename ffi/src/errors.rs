@@ -22,6 +22,20 @@ pub(crate) fn set_last_error(message: &str) {
     });
 }
 
+/// Forgets this thread's last error (every call starts with a clean slate).
+pub(crate) fn clear_last_error() {
+    LAST_ERROR.with(|e| {
+        if let Ok(mut e) = e.try_borrow_mut() {
+            e.clear();
+        }
+    });
+}
+
+/// True when this thread has a last error recorded.
+pub(crate) fn has_last_error() -> bool {
+    LAST_ERROR.with(|e| e.try_borrow().map(|s| !s.is_empty()).unwrap_or(false))
+}
+
 /// Records a JSON parse / shape error for document `what` and returns
 /// the matching result code.
 pub(crate) fn settings_error(what: &str, err: &serde_json::Error) -> wsauth_result {
@@ -58,9 +72,10 @@ pub(crate) fn redact_quoted(msg: &str) -> String {
 }
 
 /// Copies this thread's last error message (UTF-8, not NUL-terminated) to
-/// `out`. Returns `WSAUTH_RESULT_OK` with `*out_len == 0` when there is none.
-/// The message describes the most recent failed call on the calling thread
-/// that recorded one; successful calls do not clear it.
+/// `out`. The message describes the most recent call on the calling thread
+/// (other than `wsauth_last_error` itself): empty (`*out_len == 0`) when that
+/// call succeeded, otherwise why it failed (at least the result's
+/// description). Reading it does not clear it.
 ///
 /// # Safety
 /// `out` must point to `out_cap` writable bytes and `out_len` to a writable `size_t`.
@@ -70,7 +85,7 @@ pub unsafe extern "C" fn wsauth_last_error(
     out_cap: usize,
     out_len: *mut usize,
 ) -> wsauth_result {
-    boundary::guard(|| {
+    boundary::guard_keep_error(|| {
         let dst = OutBuf::new(out, out_cap, out_len)?;
         let msg = LAST_ERROR.with(|e| e.try_borrow().map(|s| s.clone()).unwrap_or_default());
         // SAFETY: caller contract above.

@@ -18,28 +18,32 @@ mod boundary;
 mod conn;
 mod errors;
 mod jsonw;
-mod owned;
 mod session;
 mod token;
 
 pub use auth::{
     wsauth_authenticator, wsauth_authenticator_free, wsauth_authenticator_new,
-    wsauth_authenticator_start, wsauth_authenticator_start_json, wsauth_close, wsauth_handshake,
-    wsauth_handshake_answer_bool, wsauth_handshake_answer_failed, wsauth_handshake_answer_none,
-    wsauth_handshake_answer_session, wsauth_handshake_answer_user, wsauth_handshake_decision,
-    wsauth_handshake_decision_json, wsauth_handshake_free, wsauth_handshake_poll,
-    wsauth_handshake_poll_json, wsauth_handshake_request_field, wsauth_header,
-    WSAUTH_ACTION_ACCEPT, WSAUTH_ACTION_AWAIT_MESSAGE, WSAUTH_ACTION_CLOSE, WSAUTH_ACTION_DENY,
-    WSAUTH_FIELD_KEY, WSAUTH_FIELD_PARAM, WSAUTH_FIELD_ROUTE, WSAUTH_FIELD_VALUE, WSAUTH_STEP_DONE,
-    WSAUTH_STEP_JTI_REVOKED, WSAUTH_STEP_MEMBER, WSAUTH_STEP_OWNER, WSAUTH_STEP_SESSION,
-    WSAUTH_STEP_USER,
+    wsauth_authenticator_start, wsauth_authenticator_start_json, wsauth_authenticator_start_ms,
+    wsauth_close, wsauth_handshake, wsauth_handshake_answer_bool, wsauth_handshake_answer_failed,
+    wsauth_handshake_answer_none, wsauth_handshake_answer_rate, wsauth_handshake_answer_session,
+    wsauth_handshake_answer_stored, wsauth_handshake_answer_user, wsauth_handshake_decision,
+    wsauth_handshake_decision_http_status, wsauth_handshake_decision_json,
+    wsauth_handshake_decision_principal, wsauth_handshake_decision_subprotocol,
+    wsauth_handshake_free, wsauth_handshake_poll, wsauth_handshake_poll_json,
+    wsauth_handshake_request_field, wsauth_handshake_request_rate_commit, wsauth_header,
+    wsauth_principal, WSAUTH_ACTION_ACCEPT, WSAUTH_ACTION_AWAIT_MESSAGE, WSAUTH_ACTION_CLOSE,
+    WSAUTH_ACTION_DENY, WSAUTH_FIELD_KEY, WSAUTH_FIELD_PARAM, WSAUTH_FIELD_PEER,
+    WSAUTH_FIELD_ROUTE, WSAUTH_FIELD_USER, WSAUTH_FIELD_VALUE, WSAUTH_METHOD_JWT,
+    WSAUTH_METHOD_NONE, WSAUTH_METHOD_SESSION, WSAUTH_STEP_DONE, WSAUTH_STEP_JTI_REVOKED,
+    WSAUTH_STEP_MEMBER, WSAUTH_STEP_OWNER, WSAUTH_STEP_RATE, WSAUTH_STEP_RATE_COMMIT,
+    WSAUTH_STEP_SESSION, WSAUTH_STEP_USER,
 };
 pub use conn::{
     wsauth_connection, wsauth_connection_finish, wsauth_connection_free,
     wsauth_connection_handle_message, wsauth_connection_handle_timeout, wsauth_connection_json,
-    wsauth_connection_new, wsauth_connection_poll_timeout, wsauth_connection_state,
-    WSAUTH_CONN_AWAITING_AUTH, WSAUTH_CONN_CLOSED, WSAUTH_CONN_OPEN, WSAUTH_MESSAGE_CLOSE,
-    WSAUTH_MESSAGE_DELIVER, WSAUTH_MESSAGE_HANDLED, WSAUTH_MESSAGE_STEPS,
+    wsauth_connection_new, wsauth_connection_poll_timeout, wsauth_connection_principal,
+    wsauth_connection_state, WSAUTH_CONN_AWAITING_AUTH, WSAUTH_CONN_CLOSED, WSAUTH_CONN_OPEN,
+    WSAUTH_MESSAGE_CLOSE, WSAUTH_MESSAGE_DELIVER, WSAUTH_MESSAGE_HANDLED, WSAUTH_MESSAGE_STEPS,
 };
 pub use errors::wsauth_last_error;
 pub use session::{
@@ -105,7 +109,7 @@ impl wsauth_result {
     ];
 
     /// A NUL-terminated, human-readable description.
-    fn describe(self) -> &'static std::ffi::CStr {
+    pub(crate) fn describe(self) -> &'static std::ffi::CStr {
         match self {
             wsauth_result::WSAUTH_RESULT_OK => c"ok",
             wsauth_result::WSAUTH_RESULT_NULL_PARAMETER => c"a required pointer was NULL",

@@ -34,7 +34,7 @@ pub struct wsauth_session_verifier {
 struct SessionSettingsDoc {
     secret: String,
     #[serde(default)]
-    fallbacks: Vec<String>,
+    fallback_secrets: Vec<String>,
     #[serde(default)]
     engine: Option<String>,
     #[serde(default)]
@@ -78,7 +78,7 @@ fn build(doc: SessionSettingsDoc) -> Result<SessionHandle, wsauth_result> {
         settings.accept_fallback_hash = b;
     }
     let fallbacks = doc
-        .fallbacks
+        .fallback_secrets
         .iter()
         .map(|k| SecretKey::from(k.as_str()))
         .collect();
@@ -218,7 +218,7 @@ fn step(v: &SessionVerifier, doc: &StepDoc, now: i64, out: &mut Vec<u8>) {
 }
 
 /// Builds a session verifier from a JSON settings document:
-/// `{"secret": "<SECRET_KEY>", "fallbacks": ["<SECRET_KEY_FALLBACKS>…"],
+/// `{"secret": "<SECRET_KEY>", "fallback_secrets": ["<SECRET_KEY_FALLBACKS>…"],
 /// "engine": "db" | "signed_cookies" (or Django's dotted SESSION_ENGINE),
 /// "cookie_name": "sessionid", "cookie_age": 1209600, "auth_backends":
 /// ["django.contrib.auth.backends.ModelBackend"], "accept_fallback_hash": true}`

@@ -25,7 +25,7 @@ pub struct wsauth_token_verifier {
 struct TokenSettingsDoc {
     secret: String,
     #[serde(default)]
-    fallbacks: Vec<String>,
+    fallback_secrets: Vec<String>,
     #[serde(default)]
     algorithm: Option<String>,
     #[serde(default)]
@@ -78,7 +78,11 @@ fn build_verifier(doc: TokenSettingsDoc) -> Result<TokenVerifier, wsauth_result>
     };
     TokenVerifier::new(settings, SecretKey::from(doc.secret.as_str()))
         .and_then(|v| {
-            v.with_fallback_keys(doc.fallbacks.iter().map(|k| SecretKey::from(k.as_str())))
+            v.with_fallback_keys(
+                doc.fallback_secrets
+                    .iter()
+                    .map(|k| SecretKey::from(k.as_str())),
+            )
         })
         .map_err(key_err)
 }
@@ -193,7 +197,7 @@ pub extern "C" fn wsauth_token_check_json_capacity(token_len: usize) -> usize {
 }
 
 /// Builds a token verifier from a JSON settings document:
-/// `{"secret": "…", "fallbacks": ["…"], "algorithm": "HS256", "leeway": 0,
+/// `{"secret": "…", "fallback_secrets": ["…"], "algorithm": "HS256", "leeway": 0,
 /// "audience": null, "issuer": null, "user_id_claim": "user_id",
 /// "token_type_claim": "token_type", "jti_claim": "jti"}` (only `secret` is
 /// required). On success `*verifier_out` receives a handle to free with

@@ -4,8 +4,9 @@
 //!
 //! Checked on every call (ffi/README.md's rules): no call panics (never
 //! `WSAUTH_RESULT_PANIC`), results are `wsauth_result` values, outputs are
-//! written only on success (the buffer and its length stay untouched
-//! otherwise), written JSON parses, close reasons are NUL-terminated UTF-8 of
+//! written only on success (the buffer stays untouched otherwise, and the
+//! length too, except that a too-small buffer gets the needed length),
+//! written JSON parses, close reasons are NUL-terminated UTF-8 of
 //! at most 123 bytes, and `wsauth_last_error` never repeats a token or a
 //! secret. A token check through the ABI decides as the core does.
 //!
@@ -41,6 +42,10 @@ enum Answer {
         superuser: bool,
     },
     Session(Vec<u8>),
+    /// The rate step: the stored state (`tat_ms` offset from now, ms).
+    Rate(i32),
+    /// The rate commit was stored.
+    Stored,
 }
 
 #[derive(Arbitrary, Debug)]
@@ -67,6 +72,8 @@ enum Op {
         headers: Vec<(String, Text)>,
         answers: Vec<Answer>,
         messages: Vec<Text>,
+        /// The peer (with a rate limit configured, the rate step comes first).
+        peer: Option<[u8; 4]>,
         cap: u16,
     },
 }
@@ -77,7 +84,7 @@ const SESSION_SETTINGS: &str = r#"{"secret":"vectors-secret-key-0123456789-abcde
 
 fn config(directory: bool) -> String {
     format!(
-        r#"{{"jwt":{{"secret":"{SECRET}"}},"users":{{"source":"{}"}},"session":{{"engine":"db","secret":"{SECRET}"}},"credentials":{{"carriers":["subprotocol","header","query","session","message"]}},"routes":[{{"name":"chat","path":"/ws/chat/<room>/","requirement":"authenticated","auth_message":true}},{{"name":"admin","path":"/ws/admin/","requirement":"staff"}},{{"name":"docs","path":"/ws/docs/<id>/","requirement":{{"owner":"id"}}}},{{"name":"public","path":"/ws/public/","requirement":"anonymous"}}]}}"#,
+        r#"{{"jwt":{{"secret":"{SECRET}"}},"users":{{"source":"{}"}},"session":{{"engine":"db","secret":"{SECRET}"}},"credentials":{{"carriers":["subprotocol","header","query","session","message"]}},"limits":{{"rate_limit":{{"requests":5,"period_secs":10,"burst":2}}}},"routes":[{{"name":"chat","path":"/ws/chat/<room>/","requirement":"authenticated","auth_message":true}},{{"name":"admin","path":"/ws/admin/","requirement":"staff"}},{{"name":"docs","path":"/ws/docs/<id>/","requirement":{{"owner":"id"}}}},{{"name":"public","path":"/ws/public/","requirement":"anonymous"}}]}}"#,
         if directory { "directory" } else { "claims" }
     )
 }
@@ -143,6 +150,16 @@ fn with_out(
         assert!(len <= cap, "wrote {len} bytes into {cap}");
         buf.truncate(len);
         (rc, Some(buf))
+    } else if rc == R::WSAUTH_RESULT_BUFFER_TOO_SMALL {
+        assert!(
+            len > cap && len != usize::MAX,
+            "needed length {len} for {cap}"
+        );
+        assert!(
+            buf.iter().all(|&b| b == SENTINEL),
+            "buffer written on failure ({rc:?})"
+        );
+        (rc, None)
     } else {
         assert_eq!(len, usize::MAX, "out_len written on failure ({rc:?})");
         assert!(
@@ -299,6 +316,12 @@ fn drive(hs: *mut wsauth_handshake, answers: &mut std::slice::Iter<'_, Answer>) 
         if rc != R::WSAUTH_RESULT_OK || step == WSAUTH_STEP_DONE {
             return;
         }
+        if step == WSAUTH_STEP_RATE_COMMIT {
+            let (mut e, mut n, mut i) = (0i64, 0i64, 0i64);
+            // SAFETY: hs is live; the outs are writable.
+            let rc = unsafe { wsauth_handshake_request_rate_commit(hs, &mut e, &mut n, &mut i) };
+            assert_eq!(rc, R::WSAUTH_RESULT_OK, "rate commit inputs");
+        }
         let (_, key) = with_out(512, |o, c, l| {
             // SAFETY: hs is live; o/c/l writable.
             unsafe { wsauth_handshake_request_field(hs, WSAUTH_FIELD_KEY, o, c, l) }
@@ -330,6 +353,10 @@ fn drive(hs: *mut wsauth_handshake, answers: &mut std::slice::Iter<'_, Answer>) 
                         *superuser,
                     )
                 }
+                Some(Answer::Rate(offset)) => {
+                    wsauth_handshake_answer_rate(hs, NOW * 1000 + i64::from(*offset))
+                }
+                Some(Answer::Stored) => wsauth_handshake_answer_stored(hs),
                 Some(Answer::Session(data)) => wsauth_handshake_answer_session(
                     hs,
                     SESSION_KEY.as_ptr().cast(),
@@ -353,9 +380,13 @@ fn handshake(
     headers: &[(String, Text)],
     answers: &[Answer],
     messages: &[Text],
+    peer: Option<[u8; 4]>,
     cap: usize,
     s: &mut Secrets,
 ) {
+    let peer = peer
+        .map(|p| std::net::Ipv4Addr::from(p).to_string())
+        .unwrap_or_default();
     let cfg = match cfg {
         Ok(directory) => config(*directory),
         Err(c) if harmless(c) => c.clone(),
@@ -397,8 +428,8 @@ fn handshake(
                 query.len(),
                 hdrs.as_ptr(),
                 hdrs.len(),
-                ptr::null(),
-                0,
+                peer.as_ptr().cast(),
+                peer.len(),
                 NOW,
                 &mut hs,
             ),
@@ -425,6 +456,29 @@ fn handshake(
     ok_or_expected(rc);
     if rc == R::WSAUTH_RESULT_OK {
         check_close(&close);
+        let (_, sub) = with_out(cap, |o, c, l| {
+            // SAFETY: hs live; o/c/l writable.
+            unsafe { wsauth_handshake_decision_subprotocol(hs, o, c, l) }
+        });
+        if let Some(sub) = sub {
+            assert!(
+                sub.is_empty() || sub == b"bearer",
+                "subprotocol echoes only the protocol name"
+            );
+            assert!(
+                action != WSAUTH_ACTION_DENY || sub.is_empty(),
+                "a denial has no subprotocol"
+            );
+        }
+        let mut p = std::mem::MaybeUninit::<wsauth_principal>::uninit();
+        // SAFETY: hs live; p writable.
+        let rc = unsafe { wsauth_handshake_decision_principal(hs, p.as_mut_ptr()) };
+        assert_eq!(rc, R::WSAUTH_RESULT_OK, "principal of a decided handshake");
+        // SAFETY: written on success.
+        let p = unsafe { p.assume_init() };
+        let len = p.user_id_len as usize;
+        assert!(len <= 256 && p.user_id[len] == 0, "user id NUL-terminated");
+        assert!(p.authenticated || len == 0);
     }
     let (_, out) = with_out(cap, |o, c, l| {
         // SAFETY: hs live; o/c/l writable.
@@ -523,6 +577,7 @@ fuzz_target!(|op: Op| {
             headers,
             answers,
             messages,
+            peer,
             cap,
         } => handshake(
             config,
@@ -532,6 +587,7 @@ fuzz_target!(|op: Op| {
             headers,
             answers,
             messages,
+            *peer,
             usize::from(*cap),
             &mut s,
         ),

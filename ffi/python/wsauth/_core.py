@@ -11,7 +11,7 @@ import json
 import threading
 import time
 import uuid
-from typing import Any, Callable, Iterable, Mapping, Optional, Union
+from typing import Any, Callable, Dict, Iterable, Mapping, Optional, Union
 
 from ._native import ffi, lib
 
@@ -184,7 +184,7 @@ class TokenVerifier:
             raise SettingsError("TokenVerifier", "issuer must be a string")
         doc: dict = {
             "secret": _text(secret, "secret"),
-            "fallbacks": [_text(k, "fallbacks") for k in fallbacks],
+            "fallback_secrets": [_text(k, "fallbacks") for k in fallbacks],
             "algorithm": algorithm,
             "leeway": _seconds(leeway, "leeway"),
             "audience": audience,
@@ -347,7 +347,7 @@ class SessionVerifier:
     ) -> None:
         doc = {
             "secret": _text(secret, "secret"),
-            "fallbacks": [_text(k, "fallbacks") for k in fallbacks],
+            "fallback_secrets": [_text(k, "fallbacks") for k in fallbacks],
             "engine": engine,
             "cookie_name": _text(cookie_name, "cookie_name"),
             "cookie_age": _seconds(cookie_age, "cookie_age"),
@@ -523,6 +523,37 @@ class Authenticator:
         return Handshake(ffi.gc(out[0], lib.wsauth_handshake_free))
 
 
+class MemoryRateStore:
+    """Per-peer rate-limit states (``tat_ms``) for one process: the store
+    :meth:`Handshake.run` answers the rate step from unless given another
+    (e.g. one backed by Redis with the same two methods)."""
+
+    def __init__(self, max_peers: int = 100_000) -> None:
+        self._lock = threading.Lock()
+        self._states: Dict[str, tuple] = {}
+        self._max = max_peers
+
+    def get(self, peer: str) -> int:
+        with self._lock:
+            return self._states.get(peer, (0, 0))[0]
+
+    def compare_and_set(self, peer: str, expected: int, new: int, idle_at_ms: int) -> Optional[int]:
+        """Stores ``new`` if the state is still ``expected`` (returns None),
+        else returns the state found."""
+        with self._lock:
+            found = self._states.get(peer, (0, 0))[0]
+            if found != expected:
+                return found
+            if len(self._states) >= self._max:
+                now_ms = int(time.time() * 1000)
+                self._states = {k: v for k, v in self._states.items() if v[1] > now_ms}
+            self._states[peer] = (new, idle_at_ms)
+            return None
+
+
+_rate_store = MemoryRateStore()
+
+
 class Handshake:
     """One decision in progress. ``poll()`` returns the next step as a dict
     (``{"step": "user", "pk": "1"}`` …, or ``{"step": "done", "decision": {...}}``);
@@ -568,6 +599,12 @@ class Handshake:
     def answer_failed(self) -> None:
         _raise(lib.wsauth_handshake_answer_failed(self._handle), "Handshake.answer_failed")
 
+    def answer_rate(self, tat_ms: int) -> None:
+        _raise(lib.wsauth_handshake_answer_rate(self._handle, int(tat_ms)), "Handshake.answer_rate")
+
+    def answer_stored(self) -> None:
+        _raise(lib.wsauth_handshake_answer_stored(self._handle), "Handshake.answer_stored")
+
     def run(
         self,
         *,
@@ -575,16 +612,27 @@ class Handshake:
         fetch_user: Optional[Callable[[str], Optional[Mapping[str, Any]]]] = None,
         is_revoked: Optional[Callable[[str], bool]] = None,
         has_access: Optional[Callable[[dict], bool]] = None,
+        rate_store: Optional[Any] = None,
     ) -> dict:
         """Drives the handshake to its decision with these lookups (a lookup
-        that raises, or one that is missing, is answered "failed": 1013)."""
+        that raises, or one that is missing, is answered "failed": 1013).
+        The rate step (``limits.rate_limit``) is answered from ``rate_store``,
+        by default one :class:`MemoryRateStore` per process."""
+        store = _rate_store if rate_store is None else rate_store
         for _ in range(16):
             step = self.poll()
             kind = step["step"]
             if kind == "done":
                 return step["decision"]
             try:
-                if kind == "session" and fetch_session is not None:
+                if kind == "rate":
+                    self.answer_rate(store.get(step["peer"]))
+                elif kind == "rate_commit":
+                    found = store.compare_and_set(
+                        step["peer"], step["expected_tat_ms"], step["new_tat_ms"], step["idle_at_ms"]
+                    )
+                    self.answer_stored() if found is None else self.answer_rate(found)
+                elif kind == "session" and fetch_session is not None:
                     row = fetch_session(step["session_key"])
                     self.answer_none() if row is None else self.answer_session(row)
                 elif kind == "user" and fetch_user is not None:

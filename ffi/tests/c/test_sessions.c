@@ -143,9 +143,9 @@ static void test_fallback_keys(void) {
   wsauth_session_verifier *old =
       new_verifier("{\"secret\":\"" OLD_SECRET "\",\"engine\":\"signed_cookies\"}");
   char *cookie = mint(old, NOW);
-  wsauth_session_verifier *django = new_verifier("{\"secret\":\"" SECRET "\",\"fallbacks\":[\"" OLD_SECRET
+  wsauth_session_verifier *django = new_verifier("{\"secret\":\"" SECRET "\",\"fallback_secrets\":[\"" OLD_SECRET
                                                  "\"],\"engine\":\"signed_cookies\",\"accept_fallback_hash\":true}");
-  wsauth_session_verifier *channels = new_verifier("{\"secret\":\"" SECRET "\",\"fallbacks\":[\"" OLD_SECRET
+  wsauth_session_verifier *channels = new_verifier("{\"secret\":\"" SECRET "\",\"fallback_secrets\":[\"" OLD_SECRET
                                                    "\"],\"engine\":\"signed_cookies\",\"accept_fallback_hash\":false}");
   wsauth_session_verifier *no_fallbacks = new_verifier("{\"secret\":\"" SECRET "\",\"engine\":\"signed_cookies\"}");
   const char *r = req("{\"cookie\":\"%s\"," USER(PASSWORD, "true") "}", cookie, "");
@@ -179,7 +179,7 @@ static void test_errors(void) {
   CHECK(v == (wsauth_session_verifier *)0x1);
 
   v = new_verifier("{\"secret\":\"" SECRET "\"}");
-  char out[64];
+  char out[256];
   size_t len = 999;
   const char *r = "{\"cookie\":\"k7v3x9q2m4n8p1r5s6t0u2w4y6z8a0b1\"}";
   CHECK_RC(wsauth_session_verifier_step_json(NULL, r, strlen(r), NOW, out, sizeof out, &len),
@@ -187,8 +187,14 @@ static void test_errors(void) {
   CHECK_RC(wsauth_session_verifier_step_json(v, NULL, 3, NOW, out, sizeof out, &len), WSAUTH_RESULT_NULL_PARAMETER);
   CHECK_RC(wsauth_session_verifier_step_json(v, r, strlen(r), NOW, out, sizeof out, NULL),
            WSAUTH_RESULT_NULL_PARAMETER);
+  /* Too small: the needed length is written, the buffer is not; the same call with that length succeeds. */
+  memset(out, 'Z', sizeof out);
   CHECK_RC(wsauth_session_verifier_step_json(v, r, strlen(r), NOW, out, 4, &len), WSAUTH_RESULT_BUFFER_TOO_SMALL);
-  CHECK(len == 999);
+  CHECK(len > 4 && len <= sizeof out && out[0] == 'Z');
+  size_t needed = len;
+  CHECK_RC(wsauth_session_verifier_step_json(v, r, strlen(r), NOW, out, needed, &len), WSAUTH_RESULT_OK);
+  CHECK(len == needed);
+  len = 999;
   const char *unknown = "{\"cookie\":\"x\",\"rows\":[]}";
   CHECK_RC(wsauth_session_verifier_step_json(v, unknown, strlen(unknown), NOW, out, sizeof out, &len),
            WSAUTH_RESULT_INVALID_REQUEST);
@@ -207,9 +213,15 @@ static void test_errors(void) {
   CHECK(len == 999);
 
   char minted[8];
+  char full[256];
   const char *mreq = "{\"user_id\":\"1\",\"password\":\"x\"}";
   CHECK_RC(wsauth_session_verifier_mint(v, mreq, strlen(mreq), NOW, minted, sizeof minted, &len),
            WSAUTH_RESULT_BUFFER_TOO_SMALL);
+  CHECK(len > sizeof minted && len <= sizeof full);
+  needed = len;
+  CHECK_RC(wsauth_session_verifier_mint(v, mreq, strlen(mreq), NOW, full, needed, &len), WSAUTH_RESULT_OK);
+  CHECK(len == needed);
+  len = 999;
   CHECK_RC(wsauth_session_verifier_mint(NULL, mreq, strlen(mreq), NOW, minted, sizeof minted, &len),
            WSAUTH_RESULT_NULL_PARAMETER);
   const char *mbad = "{\"user_id\":1,\"password\":\"x\"}";

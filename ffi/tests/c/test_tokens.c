@@ -9,7 +9,7 @@
 #define OTHER_SETTINGS "{\"secret\":\"some-other-key-that-is-never-configured-0001\"}"
 #define BOTH_SETTINGS                                                   \
   "{\"secret\":\"c-test-signing-key-0123456789abcdef0123456789\","    \
-  "\"fallbacks\":[\"some-other-key-that-is-never-configured-0001\"]}"
+  "\"fallback_secrets\":[\"some-other-key-that-is-never-configured-0001\"]}"
 #define MINT_REQ "{\"user_id\":\"42\",\"lifetime\":300,\"jti\":\"0123456789abcdef0123456789abcdef\"}"
 
 static wsauth_token_verifier *new_verifier(const char *settings) {
@@ -147,7 +147,7 @@ static void test_settings_errors(void) {
   CHECK_RC(wsauth_token_verifier_new(unknown, strlen(unknown), &v), WSAUTH_RESULT_INVALID_SETTINGS);
   const char *empty_key = "{\"secret\":\"\"}";
   CHECK_RC(wsauth_token_verifier_new(empty_key, strlen(empty_key), &v), WSAUTH_RESULT_INVALID_KEY);
-  const char *empty_fallback = "{\"secret\":\"k\",\"fallbacks\":[\"\"]}";
+  const char *empty_fallback = "{\"secret\":\"k\",\"fallback_secrets\":[\"\"]}";
   CHECK_RC(wsauth_token_verifier_new(empty_fallback, strlen(empty_fallback), &v), WSAUTH_RESULT_INVALID_KEY);
   const char *rs256 = "{\"secret\":\"k\",\"algorithm\":\"RS256\"}";
   CHECK_RC(wsauth_token_verifier_new(rs256, strlen(rs256), &v), WSAUTH_RESULT_INVALID_SETTINGS);
@@ -162,8 +162,23 @@ static void test_settings_errors(void) {
   CHECK(msg_len > 0);
   CHECK(out_has(msg, msg_len, "leeway") || out_has(msg, msg_len, "u32"));
   CHECK(!out_has(msg, msg_len, "hunter2"));
+  /* Reading it does not clear it; a short buffer gets the needed length. */
+  size_t first_len = msg_len;
   CHECK_RC(wsauth_last_error(msg, 1, &msg_len), WSAUTH_RESULT_BUFFER_TOO_SMALL);
+  CHECK(msg_len == first_len);
+  CHECK_RC(wsauth_last_error(msg, sizeof msg, &msg_len), WSAUTH_RESULT_OK);
+  CHECK(msg_len == first_len);
   CHECK_RC(wsauth_last_error(msg, sizeof msg, NULL), WSAUTH_RESULT_NULL_PARAMETER);
+  /* A successful call clears it. */
+  wsauth_token_verifier *ok = NULL;
+  CHECK_RC(wsauth_token_verifier_new("{\"secret\":\"k\"}", 14, &ok), WSAUTH_RESULT_OK);
+  CHECK_RC(wsauth_last_error(msg, sizeof msg, &msg_len), WSAUTH_RESULT_OK);
+  CHECK(msg_len == 0);
+  wsauth_token_verifier_free(ok);
+  /* A failure without a message of its own still leaves one (the result's description). */
+  CHECK_RC(wsauth_token_verifier_new(NULL, 3, &ok), WSAUTH_RESULT_NULL_PARAMETER);
+  CHECK_RC(wsauth_last_error(msg, sizeof msg, &msg_len), WSAUTH_RESULT_OK);
+  CHECK(out_has(msg, msg_len, "NULL"));
 
   /* Oversized settings document. */
   size_t huge = (1u << 20) + 1;
@@ -194,12 +209,18 @@ static void test_call_errors(void) {
            WSAUTH_RESULT_INVALID_UTF8);
   CHECK(len == 12345);
 
-  /* Too small an output buffer: nothing written, not even the length. */
+  /* Too small an output buffer: the buffer is untouched, `len` receives the needed length. */
   memset(out, 'Z', sizeof out);
   CHECK_RC(wsauth_token_verifier_check_json(v, tok, n, NOW + 1, out, 10, &len), WSAUTH_RESULT_BUFFER_TOO_SMALL);
-  CHECK(len == 12345);
+  CHECK(len > 10 && len <= wsauth_token_check_json_capacity(n));
   CHECK(out[0] == 'Z' && out[9] == 'Z');
+  size_t needed = len;
+  len = 12345;
   CHECK_RC(wsauth_token_verifier_check_json(v, tok, n, NOW + 1, NULL, 0, &len), WSAUTH_RESULT_BUFFER_TOO_SMALL);
+  CHECK(len == needed);
+  /* Asking with zero capacity, then with exactly the needed length, works. */
+  CHECK_RC(wsauth_token_verifier_check_json(v, tok, n, NOW + 1, out, needed, &len), WSAUTH_RESULT_OK);
+  CHECK(len == needed);
 
   /* The capacity bound holds. */
   CHECK_RC(wsauth_token_verifier_check_json(v, tok, n, NOW + 1, out, sizeof out, &len), WSAUTH_RESULT_OK);
@@ -212,6 +233,8 @@ static void test_call_errors(void) {
            WSAUTH_RESULT_NULL_PARAMETER);
   CHECK_RC(wsauth_token_verifier_mint(v, MINT_REQ, strlen(MINT_REQ), NOW, minted, sizeof minted, &mlen),
            WSAUTH_RESULT_BUFFER_TOO_SMALL);
+  CHECK(mlen > sizeof minted && mlen < sizeof tok);
+  mlen = 777;
   const char *no_jti = "{\"user_id\":\"1\"}";
   CHECK_RC(wsauth_token_verifier_mint(v, no_jti, strlen(no_jti), NOW, tok, sizeof tok, &mlen),
            WSAUTH_RESULT_INVALID_REQUEST);

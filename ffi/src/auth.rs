@@ -286,16 +286,8 @@ impl HandshakeHandle {
 // Configuration
 
 fn resolve_secret(r: &SecretRef) -> Option<String> {
-    match r {
-        SecretRef::Value(v) => Some(v.clone()),
-        SecretRef::Env(name) => std::env::var(name).ok(),
-        SecretRef::File(path) => std::fs::read_to_string(path).ok().map(|mut s| {
-            while s.ends_with('\n') || s.ends_with('\r') {
-                s.pop();
-            }
-            s
-        }),
-    }
+    // The rule for what a secret file holds is the core's; only the I/O is here.
+    r.resolve(|name| std::env::var(name).ok(), |path| std::fs::read(path).ok())
 }
 
 fn build_authenticator(raw: &str) -> Result<Authenticator, wsauth_result> {

@@ -2,7 +2,6 @@
 //! less than building `serde_json::Value` trees.
 
 use std::io::Write as _;
-use wsauth_core::ClaimValue;
 
 /// Appends `s` as a JSON string literal (RFC 8259 escapes; non-ASCII kept as UTF-8).
 pub(crate) fn push_str(out: &mut Vec<u8>, s: &str) {
@@ -41,19 +40,6 @@ pub(crate) fn push_bool(out: &mut Vec<u8>, b: bool) {
     out.extend_from_slice(if b { b"true" } else { b"false" });
 }
 
-/// Appends a claim value that can be written without the raw payload, or
-/// returns `false` (big integers, floats, long strings, objects, arrays),
-/// in which case the caller copies the raw text from the payload.
-pub(crate) fn push_claim(out: &mut Vec<u8>, v: &ClaimValue) -> bool {
-    match v {
-        ClaimValue::Null => out.extend_from_slice(b"null"),
-        ClaimValue::Bool(b) => push_bool(out, *b),
-        ClaimValue::Int(n) => push_int(out, *n),
-        ClaimValue::Str(s) => push_str(out, s.as_str()),
-        _ => return false,
-    }
-    true
-}
 
 /// Appends `{"valid":false,"error":{"kind":…,"message":…}}`.
 pub(crate) fn push_invalid(out: &mut Vec<u8>, kind: &str, message: &str) {

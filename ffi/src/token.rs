@@ -4,7 +4,6 @@ use crate::boundary::{self, OutBuf, MAX_BYTES_INPUT, MAX_JSON_INPUT};
 use crate::errors::{set_last_error, settings_error};
 use crate::jsonw;
 use crate::wsauth_result;
-use base64::Engine as _;
 use serde::Deserialize;
 use std::ffi::c_char;
 use wsauth_core::{
@@ -278,54 +277,13 @@ pub unsafe extern "C" fn wsauth_token_verifier_check_json(
     })
 }
 
-/// Appends the check result for `token` to `out`.
+/// Appends the check result for `token` to `out`: the core's JSON, the same
+/// the CLI prints (strict RFC 8259, duplicate keys resolved as Python does).
 pub(crate) fn check_json(v: &TokenVerifier, token: &str, now: i64, out: &mut Vec<u8>) {
-    match v.verify(token, now) {
-        Ok(t) => {
-            let payload = payload_json(t.token());
-            out.extend_from_slice(b"{\"valid\":true,\"user_id\":");
-            match t.user_id() {
-                None => out.extend_from_slice(b"null"),
-                Some(c) => {
-                    if !jsonw::push_claim(out, c) {
-                        push_raw_claim(out, payload.as_deref(), &v.settings().user_id_claim);
-                    }
-                }
-            }
-            out.extend_from_slice(b",\"claims\":");
-            match payload.as_deref().and_then(|p| std::str::from_utf8(p).ok()) {
-                Some(p) => out.extend_from_slice(p.trim_start_matches('\u{feff}').as_bytes()),
-                None => out.extend_from_slice(b"null"),
-            }
-            out.push(b'}');
-        }
-        Err(e) => jsonw::push_invalid(out, e.kind().as_str(), e.message()),
-    }
+    out.extend_from_slice(v.check_json(token, now).1.as_bytes());
 }
 
-/// The decoded payload segment of a token that passed verification.
-fn payload_json(token: &str) -> Option<Vec<u8>> {
-    let (signing_input, _sig) = token.rsplit_once('.')?;
-    let (_header, payload) = signing_input.split_once('.')?;
-    base64::engine::general_purpose::URL_SAFE_NO_PAD
-        .decode(payload.trim_end_matches('='))
-        .ok()
-}
 
-/// Copies claim `name`'s raw JSON text out of the payload (last duplicate
-/// wins, as in Python), or writes `null` when the payload cannot be read.
-fn push_raw_claim(out: &mut Vec<u8>, payload: Option<&[u8]>, name: &str) {
-    let raw = payload.and_then(|p| {
-        let p = p.strip_prefix("\u{feff}".as_bytes()).unwrap_or(p);
-        let map: std::collections::HashMap<String, &serde_json::value::RawValue> =
-            serde_json::from_slice(p).ok()?;
-        map.get(name).map(|r| r.get().as_bytes().to_vec())
-    });
-    match raw {
-        Some(text) => out.extend_from_slice(&text),
-        None => out.extend_from_slice(b"null"),
-    }
-}
 
 /// What `wsauth_token_verifier_mint` reads.
 #[derive(Deserialize)]

@@ -10,10 +10,11 @@ use std::hint::black_box;
 use wsauth_benches::{sign_token, simplejwt_payload, Algorithm, HS256_HEADER, JTI, SECRET};
 use wsauth_core::UnixTime;
 use wsauth_core::{
-    dumps, session_auth_hash, Authenticator, Connection, Decision, HandshakeView, JwtSettings,
+    django::session::session_auth_hash, django::session::SessionSettings,
+    django::session::SESSION_STORE_SALT, django::session::SIGNED_COOKIES_SALT,
+    django::signing::dumps, Authenticator, Connection, Decision, HandshakeView, JwtSettings,
     MessageAction, Requirement, Route, Routes, SecretKey, SessionEngine, SessionRow,
-    SessionSettings, SessionVerifier, TokenVerifier, UserRecord, SESSION_STORE_SALT,
-    SIGNED_COOKIES_SALT,
+    SessionVerifier, TokenVerifier, UserRecord,
 };
 
 /// The vectors' clock: these benches need no wall clock.

@@ -32,15 +32,15 @@
 //! requirement = { owner = "id" }
 //! ```
 
-use crate::auth::{AuthSettings, Authenticator, UserSource};
-use crate::handshake::{Carrier, CredentialSettings};
+use crate::django::session::{SessionEngine, SessionSettings, SessionVerifier};
+use crate::jwt::key::{Algorithm, KeyError, SecretKey};
+use crate::jwt::userid::PkKind;
 use crate::jwt::{JwtSettings, TokenVerifier, DEFAULT_MAX_TOKEN_BYTES};
-use crate::key::{Algorithm, KeyError, SecretKey};
-use crate::origin::{OriginPatternError, OriginPolicy};
-use crate::ratelimit::RateLimit;
-use crate::route::{Requirement, Route, RouteError, Routes};
-use crate::session::{SessionEngine, SessionSettings, SessionVerifier};
-use crate::userid::PkKind;
+use crate::pipeline::decide::{AuthSettings, Authenticator, UserSource};
+use crate::pipeline::origin::{OriginPatternError, OriginPolicy};
+use crate::pipeline::ratelimit::RateLimit;
+use crate::pipeline::route::{Requirement, Route, RouteError, Routes};
+use crate::pipeline::view::{Carrier, CredentialSettings};
 use alloc::format;
 use alloc::string::String;
 use alloc::vec;

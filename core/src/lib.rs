@@ -32,74 +32,43 @@ extern crate alloc;
 #[cfg(any(feature = "std", test))]
 extern crate std;
 
-mod b64;
-mod cookie;
-mod deflate;
-mod error;
-mod json;
-mod jwt;
-mod key;
-mod pyint;
-mod session;
-mod signing;
-mod userid;
-
-mod auth;
-mod close;
-mod config;
-mod conn;
+// Grouped by stage; each group only uses the groups listed before it:
+// text, error, time → py → jwt → django → pipeline → connection → config.
+pub mod close;
+pub mod config;
+pub mod connection;
 #[cfg(feature = "counters")]
 pub mod counters;
-mod handshake;
-mod origin;
-mod percent;
-mod ratelimit;
-mod route;
-mod time;
+pub mod django;
+pub mod error;
+pub mod jwt;
+pub mod pipeline;
+pub mod py;
+pub mod text;
+pub mod time;
 
-pub use cookie::{cookie_value, latin1_decode, parse_cookie_pairs, unquote_cookie, CookiePairs};
+// The surface a host needs most, at the crate root; everything else is in
+// its module (`wsauth_core::django::signing::dumps`, …).
+pub use close::{reasons, truncate_reason, Close, CloseCode, CloseReason, MAX_REASON_BYTES};
+pub use config::{secret_from_file, Config, ConfigError, SecretRef};
+pub use connection::{ConnState, Connection, MessageAction};
+pub use django::session::{
+    parse_iso8601_utc, SessionEngine, SessionRow, SessionVerifier, UserRecord,
+};
 pub use error::ErrorKind;
-pub use jwt::{bearer_from_authorization, invalid_json, AuthHeaderError, MintError};
+pub use jwt::key::{Algorithm, KeyError, SecretKey};
+pub use jwt::userid::{PkKind, UserKey};
 pub use jwt::{
-    ClaimValue, InlineStr, JwtSettings, MintRequest, TokenError, TokenVerifier, VerifiedToken,
-    DEFAULT_MAX_TOKEN_BYTES,
+    invalid_json, ClaimValue, JwtSettings, MintRequest, TokenError, TokenVerifier, VerifiedToken,
 };
-pub use key::{Algorithm, KeyError, SecretKey};
-pub use session::{
-    parse_iso8601_utc, session_auth_hash, SessionAuth, SessionEngine, SessionError, SessionRow,
-    SessionSettings, SessionVerifier, UserRecord, SESSION_AUTH_HASH_SALT, SESSION_STORE_SALT,
-    SIGNED_COOKIES_SALT,
-};
-pub use session::{SessionCheck, SessionCredential, SessionStep};
-pub use signing::{
-    b62_decode, b62_encode, b64_decode, b64_encode, dumps, get_signed_cookie, loads, salted_hmac,
-    CookieSigner, HashAlg, Signer, SigningError, TimestampSigner, MAX_DECOMPRESSED_BYTES,
-};
-pub use userid::{PkKind, UserIdError, UserKey};
-
-// The decision half: handshake → credential → principal → route policy → decision.
-pub use auth::{
+pub use pipeline::decide::{
     Accepted, Answer, AuthMethod, AuthSettings, Authenticator, AwaitAuth, Closing, Decision,
     Handshake, Principal, Relation, Request, Step, Subprotocol, User, UserId, UserSource,
 };
-pub use close::{reasons, truncate_reason, Close, CloseCode, CloseReason, MAX_REASON_BYTES};
-pub use config::{
-    secret_from_file, Config, ConfigError, ConfigErrorKind, CredentialsConfig, EngineConfig,
-    JwtConfig, LimitsConfig, OriginModeConfig, OriginsConfig, PkConfig, RateLimitConfig,
-    RouteConfig, SecretRef, Secrets, SessionConfig, UsersConfig,
-};
-pub use conn::{ConnState, Connection, MessageAction};
-pub use handshake::{
-    extract_credential, offers_bearer, Carrier, Credential, CredentialSettings, HandshakeView,
-    Subprotocols,
-};
-pub use origin::{channels_hostname, OriginMode, OriginPatternError, OriginPolicy, OriginVerdict};
-pub use percent::query_param;
-pub use ratelimit::{RateLimit, RateState, RetryAfter};
-pub use route::{
-    Converter, PathPattern, PatternError, Requirement, Route, RouteError, RouteMatch, Routes,
-    MAX_PARAMS,
-};
+pub use pipeline::ratelimit::{RateLimit, RateState};
+pub use pipeline::route::{Requirement, Route, RouteMatch, Routes};
+pub use pipeline::view::{Carrier, HandshakeView};
+pub use text::InlineStr;
 pub use time::UnixTime;
 
 /// The README's Rust example, compiled and run as a doctest.

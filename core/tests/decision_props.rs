@@ -7,10 +7,11 @@ use std::alloc::{GlobalAlloc, Layout, System};
 use std::cell::Cell;
 use wsauth_core::UnixTime;
 use wsauth_core::{
-    truncate_reason, Answer, Authenticator, Carrier, ClaimValue, Close, CloseReason, Config,
-    CredentialsConfig, Decision, EngineConfig, HandshakeView, InlineStr, JwtConfig, MessageAction,
-    MintRequest, OriginPolicy, SecretKey, SecretRef, SessionConfig, SessionRow, Step,
-    TokenVerifier, UserRecord, UserSource, UsersConfig, MAX_REASON_BYTES,
+    config::CredentialsConfig, config::EngineConfig, config::JwtConfig, config::SessionConfig,
+    config::UsersConfig, pipeline::origin::OriginPolicy, truncate_reason, Answer, Authenticator,
+    Carrier, ClaimValue, Close, CloseReason, Config, Decision, HandshakeView, InlineStr,
+    MessageAction, MintRequest, SecretKey, SecretRef, SessionRow, Step, TokenVerifier, UserRecord,
+    UserSource, MAX_REASON_BYTES,
 };
 
 // ---------------------------------------------------------------- allocation counting

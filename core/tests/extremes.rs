@@ -14,13 +14,17 @@ use hmac::{Hmac, KeyInit, Mac};
 use proptest::prelude::*;
 use wsauth_core::UnixTime;
 use wsauth_core::{
-    b62_decode, b62_encode, dumps, get_signed_cookie, loads, parse_iso8601_utc, query_param,
-    truncate_reason, Accepted, AuthSettings, Authenticator, Close, CloseCode, ConnState,
-    Connection, CookieSigner, Decision, ErrorKind, HandshakeView, HashAlg, JwtSettings,
-    MessageAction, MintError, MintRequest, Principal, RateLimit, RateState, Requirement,
-    RetryAfter, Route, Routes, SecretKey, SessionEngine, SessionRow, SessionSettings,
-    SessionVerifier, Signer, SigningError, Step, TimestampSigner, TokenVerifier, UserId,
-    MAX_DECOMPRESSED_BYTES, MAX_REASON_BYTES, SESSION_STORE_SALT, SIGNED_COOKIES_SALT,
+    django::session::SessionSettings, django::session::SESSION_STORE_SALT,
+    django::session::SIGNED_COOKIES_SALT, django::signing::b62_decode, django::signing::b62_encode,
+    django::signing::dumps, django::signing::get_signed_cookie, django::signing::loads,
+    django::signing::CookieSigner, django::signing::HashAlg, django::signing::Signer,
+    django::signing::SigningError, django::signing::TimestampSigner,
+    django::signing::MAX_DECOMPRESSED_BYTES, jwt::MintError, parse_iso8601_utc,
+    pipeline::ratelimit::RetryAfter, py::percent::query_param, truncate_reason, Accepted,
+    AuthSettings, Authenticator, Close, CloseCode, ConnState, Connection, Decision, ErrorKind,
+    HandshakeView, JwtSettings, MessageAction, MintRequest, Principal, RateLimit, RateState,
+    Requirement, Route, Routes, SecretKey, SessionEngine, SessionRow, SessionVerifier, Step,
+    TokenVerifier, UserId, MAX_REASON_BYTES,
 };
 
 const KEY: &str = "extremes-test-secret-key-0123456789";

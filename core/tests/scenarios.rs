@@ -10,12 +10,14 @@
 use std::cell::{Cell, RefCell};
 use wsauth_core::UnixTime;
 use wsauth_core::{
-    dumps, session_auth_hash, Answer, AuthMethod, Authenticator, Carrier, ClaimValue, Close,
-    CloseCode, Config, ConnState, Connection, CredentialsConfig, Decision, EngineConfig,
-    HandshakeView, InlineStr, JwtConfig, LimitsConfig, MessageAction, MintRequest, OriginsConfig,
-    Principal, RateLimitConfig, RateState, Relation, Request, Requirement, RouteConfig, SecretKey,
-    SecretRef, SessionConfig, SessionRow, Step, TokenVerifier, UserKey, UserRecord, UserSource,
-    UsersConfig, SESSION_STORE_SALT, SIGNED_COOKIES_SALT,
+    config::CredentialsConfig, config::EngineConfig, config::JwtConfig, config::LimitsConfig,
+    config::OriginsConfig, config::RateLimitConfig, config::RouteConfig, config::SessionConfig,
+    config::UsersConfig, django::session::session_auth_hash, django::session::SESSION_STORE_SALT,
+    django::session::SIGNED_COOKIES_SALT, django::signing::dumps, Answer, AuthMethod,
+    Authenticator, Carrier, ClaimValue, Close, CloseCode, Config, ConnState, Connection, Decision,
+    HandshakeView, InlineStr, MessageAction, MintRequest, Principal, RateState, Relation, Request,
+    Requirement, SecretKey, SecretRef, SessionRow, Step, TokenVerifier, UserKey, UserRecord,
+    UserSource,
 };
 
 const NOW: i64 = 1_750_000_000;

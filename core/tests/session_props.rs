@@ -4,10 +4,13 @@
 
 use proptest::prelude::*;
 use wsauth_core::{
-    b62_decode, b62_encode, b64_decode, b64_encode, cookie_value, dumps, get_signed_cookie, loads,
-    parse_cookie_pairs, parse_iso8601_utc, HashAlg, SecretKey, SessionRow, SessionSettings,
-    SessionVerifier, Signer, SigningError, TimestampSigner, SESSION_STORE_SALT,
-    SIGNED_COOKIES_SALT,
+    django::cookie::cookie_value, django::cookie::parse_cookie_pairs,
+    django::session::SessionSettings, django::session::SESSION_STORE_SALT,
+    django::session::SIGNED_COOKIES_SALT, django::signing::b62_decode, django::signing::b62_encode,
+    django::signing::b64_decode, django::signing::b64_encode, django::signing::dumps,
+    django::signing::get_signed_cookie, django::signing::loads, django::signing::HashAlg,
+    django::signing::Signer, django::signing::SigningError, django::signing::TimestampSigner,
+    parse_iso8601_utc, SecretKey, SessionRow, SessionVerifier,
 };
 
 const NOW: i64 = 1_750_000_000;

@@ -11,8 +11,8 @@ use md5::{Digest, Md5};
 use serde_json::Value;
 use std::path::PathBuf;
 use wsauth_core::{
-    bearer_from_authorization, Algorithm, ClaimValue, ErrorKind, JwtSettings, MintRequest, PkKind,
-    SecretKey, TokenError, TokenVerifier, UserIdError, UserKey, VerifiedToken,
+    jwt::bearer_from_authorization, jwt::userid::UserIdError, Algorithm, ClaimValue, ErrorKind,
+    JwtSettings, MintRequest, PkKind, SecretKey, TokenError, TokenVerifier, UserKey, VerifiedToken,
 };
 
 fn vectors_path() -> PathBuf {

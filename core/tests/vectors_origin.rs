@@ -2,7 +2,7 @@
 //! `AllowedHostsOriginValidator` decisions, reproduced by `OriginPolicy::channels`.
 
 use serde_json::Value;
-use wsauth_core::{OriginPolicy, OriginVerdict};
+use wsauth_core::{pipeline::origin::OriginPolicy, pipeline::origin::OriginVerdict};
 
 fn vectors() -> Value {
     let path = std::env::var("WSAUTH_VECTORS").unwrap_or_else(|_| {

@@ -20,9 +20,10 @@ use std::collections::BTreeMap;
 use std::fmt;
 use std::path::PathBuf;
 use wsauth_core::{
-    dumps, loads, parse_cookie_pairs, parse_iso8601_utc, SecretKey, SessionAuth, SessionEngine,
-    SessionRow, SessionSettings, SessionVerifier, UserRecord, SESSION_STORE_SALT,
-    SIGNED_COOKIES_SALT,
+    django::cookie::parse_cookie_pairs, django::session::SessionAuth,
+    django::session::SessionSettings, django::session::SESSION_STORE_SALT,
+    django::session::SIGNED_COOKIES_SALT, django::signing::dumps, django::signing::loads,
+    parse_iso8601_utc, SecretKey, SessionEngine, SessionRow, SessionVerifier, UserRecord,
 };
 
 fn vectors_path() -> PathBuf {

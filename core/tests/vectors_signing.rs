@@ -12,8 +12,10 @@ use serde_json::Value;
 use sha2::Digest;
 use std::path::PathBuf;
 use wsauth_core::{
-    b62_decode, b62_encode, b64_encode, get_signed_cookie, loads, salted_hmac, CookieSigner,
-    HashAlg, SecretKey, Signer, SigningError, TimestampSigner,
+    django::signing::b62_decode, django::signing::b62_encode, django::signing::b64_encode,
+    django::signing::get_signed_cookie, django::signing::loads, django::signing::salted_hmac,
+    django::signing::CookieSigner, django::signing::HashAlg, django::signing::Signer,
+    django::signing::SigningError, django::signing::TimestampSigner, SecretKey,
 };
 
 fn vectors_path() -> PathBuf {
@@ -201,7 +203,7 @@ fn sign_vectors() {
                     .expect("safe sep")
                     .sign(s(&call["value"]), now)
             }
-            "dumps" => wsauth_core::dumps(
+            "dumps" => wsauth_core::django::signing::dumps(
                 s(&call["json"]).as_bytes(),
                 &key,
                 salt.expect("dumps salt"),

@@ -8,9 +8,10 @@ use crate::wsauth_result;
 use serde::{Deserialize, Deserializer};
 use std::ffi::c_char;
 use wsauth_core::{
-    dumps, ErrorKind, PkKind, SecretKey, SessionCredential, SessionEngine, SessionRow,
-    SessionSettings, SessionStep, SessionVerifier, UserRecord, SESSION_STORE_SALT,
-    SIGNED_COOKIES_SALT,
+    django::session::SessionCredential, django::session::SessionSettings,
+    django::session::SessionStep, django::session::SESSION_STORE_SALT,
+    django::session::SIGNED_COOKIES_SALT, django::signing::dumps, ErrorKind, PkKind, SecretKey,
+    SessionEngine, SessionRow, SessionVerifier, UserRecord,
 };
 
 /// What a `wsauth_session_verifier` handle owns: the verifier, plus the

@@ -4,7 +4,7 @@
 //! same name that `parse_cookie_pairs` yields.
 
 use libfuzzer_sys::fuzz_target;
-use wsauth_core::{cookie_value, parse_cookie_pairs};
+use wsauth_core::{django::cookie::cookie_value, django::cookie::parse_cookie_pairs};
 
 fuzz_target!(|data: &[u8]| {
     let header = String::from_utf8_lossy(data);

@@ -46,7 +46,7 @@
 use arbitrary::Arbitrary;
 use libfuzzer_sys::fuzz_target;
 use serde_json::{Map, Number, Value};
-use wsauth_core::{JwtSettings, SecretKey, TokenVerifier, DEFAULT_MAX_TOKEN_BYTES};
+use wsauth_core::{JwtSettings, SecretKey, TokenVerifier, jwt::DEFAULT_MAX_TOKEN_BYTES};
 use wsauth_fuzz::fixtures::{python_int, with_stable_clock, Algorithm, RefDecision, Reference};
 use wsauth_fuzz::{sign_token, OTHER_SECRET, SECRET};
 

@@ -11,10 +11,7 @@
 //!   the JSON reader see attacker-shaped bytes behind a valid signature).
 
 use libfuzzer_sys::fuzz_target;
-use wsauth_core::{
-    b64_encode, get_signed_cookie, loads, HashAlg, SecretKey, SessionRow, SessionSettings,
-    SessionVerifier, Signer, TimestampSigner, SESSION_STORE_SALT, SIGNED_COOKIES_SALT,
-};
+use wsauth_core::{django::signing::b64_encode, django::signing::get_signed_cookie, django::signing::loads, django::signing::HashAlg, SecretKey, SessionRow, django::session::SessionSettings, SessionVerifier, django::signing::Signer, django::signing::TimestampSigner, django::session::SESSION_STORE_SALT, django::session::SIGNED_COOKIES_SALT};
 use wsauth_fuzz::{NOW, OLD_SECRET, SECRET};
 
 const SALT: &str = "django.core.signing";

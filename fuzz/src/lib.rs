@@ -65,12 +65,7 @@ pub fn split_nul(data: &[u8]) -> (&[u8], &[u8]) {
 // ------------------------------------------------------------------ pipeline
 
 use arbitrary::Arbitrary;
-use wsauth_core::{
-    dumps, session_auth_hash, Answer, AuthSettings, Authenticator, Carrier, ClaimValue, Close,
-    Decision, Handshake, InlineStr, MintRequest, OriginPolicy, Request, Requirement, Route, Routes,
-    SessionRow, SessionSettings, SessionVerifier, Step, UserRecord, UserSource, MAX_REASON_BYTES,
-    SESSION_STORE_SALT,
-};
+use wsauth_core::{django::signing::dumps, django::session::session_auth_hash, Answer, AuthSettings, Authenticator, Carrier, ClaimValue, Close, Decision, Handshake, InlineStr, MintRequest, pipeline::origin::OriginPolicy, Request, Requirement, Route, Routes, SessionRow, django::session::SessionSettings, SessionVerifier, Step, UserRecord, UserSource, MAX_REASON_BYTES, django::session::SESSION_STORE_SALT};
 
 /// The stored password hash of every fuzz user.
 pub const PASSWORD: &str =

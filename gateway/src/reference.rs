@@ -23,7 +23,8 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 use wsauth_core::Principal;
 use wsauth_core::{
-    Config, EngineConfig, JwtConfig, Relation, SecretRef, SessionConfig, UserSource, UsersConfig,
+    config::EngineConfig, config::JwtConfig, config::SessionConfig, config::UsersConfig, Config,
+    Relation, SecretRef, UserSource,
 };
 
 /// The demo staff user's id.

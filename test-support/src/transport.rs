@@ -19,8 +19,9 @@ use std::pin::pin;
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use wsauth_core::{
-    dumps, reasons, session_auth_hash, ClaimValue, Config, InlineStr, JwtSettings, MintRequest,
-    RateLimitConfig, SecretKey, SecretRef, TokenVerifier, SIGNED_COOKIES_SALT,
+    config::RateLimitConfig, django::session::session_auth_hash,
+    django::session::SIGNED_COOKIES_SALT, django::signing::dumps, reasons, ClaimValue, Config,
+    InlineStr, JwtSettings, MintRequest, SecretKey, SecretRef, TokenVerifier,
 };
 use wsauth_gateway::reference::{self, ReferenceApp};
 use wsauth_gateway::{

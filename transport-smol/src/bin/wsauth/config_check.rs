@@ -22,8 +22,9 @@ use std::path::{Path, PathBuf};
 use toml::de::{DeTable, DeValue, ValueDeserializer};
 use toml::Spanned;
 use wsauth_core::{
-    Authenticator, Config, ConfigErrorKind, CredentialsConfig, JwtConfig, LimitsConfig,
-    OriginsConfig, Requirement, RouteConfig, SecretRef, SessionConfig, UsersConfig,
+    config::ConfigErrorKind, config::CredentialsConfig, config::JwtConfig, config::LimitsConfig,
+    config::OriginsConfig, config::RouteConfig, config::SessionConfig, config::UsersConfig,
+    Authenticator, Config, Requirement, SecretRef,
 };
 
 /// Largest config file accepted, bytes.

@@ -9,8 +9,9 @@ use std::ffi::OsString;
 use std::path::PathBuf;
 use tracing::info;
 use wsauth_core::{
-    parse_iso8601_utc, ErrorKind, PkKind, SessionCredential, SessionEngine, SessionError,
-    SessionRow, SessionSettings, SessionStep, SessionVerifier, UserKey, UserRecord,
+    django::session::SessionCredential, django::session::SessionError,
+    django::session::SessionSettings, django::session::SessionStep, parse_iso8601_utc, ErrorKind,
+    PkKind, SessionEngine, SessionRow, SessionVerifier, UserKey, UserRecord,
 };
 
 /// Django's default `AUTHENTICATION_BACKENDS`.

@@ -8,8 +8,8 @@ use serde_json::Value;
 use std::ffi::OsString;
 use tracing::info;
 use wsauth_core::{
-    Algorithm, ClaimValue, ErrorKind, InlineStr, JwtSettings, MintRequest, TokenError,
-    TokenVerifier, DEFAULT_MAX_TOKEN_BYTES,
+    jwt::DEFAULT_MAX_TOKEN_BYTES, Algorithm, ClaimValue, ErrorKind, InlineStr, JwtSettings,
+    MintRequest, TokenError, TokenVerifier,
 };
 
 /// Message for a token that is not UTF-8 text (SimpleJWT's generic rejection).

@@ -22,9 +22,9 @@
 //! look up its `repr()`) and a string longer than [`InlineStr::CAPACITY`]
 //! give [`UserKey::NoMatch`].
 
-use crate::json::{self, JsonValue, StackBuf};
 use crate::jwt::{ClaimValue, InlineStr};
-use crate::pyint::{self, PyInt};
+use crate::py::json::{self, JsonValue, StackBuf};
+use crate::py::pyint::{self, PyInt};
 use core::fmt;
 
 /// The type of the user model's primary key (`USER_ID_FIELD`'s field).
@@ -351,7 +351,7 @@ where
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::json::{parse, Encoding};
+    use crate::py::json::{parse, Encoding};
     use alloc::string::ToString;
 
     fn key(json_text: &str, pk: PkKind) -> Result<alloc::string::String, UserIdError> {

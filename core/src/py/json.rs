@@ -52,7 +52,7 @@
 // Parts of this API serve the session module only.
 #![allow(dead_code)]
 
-use crate::jwt::InlineStr;
+use crate::text::InlineStr;
 use alloc::string::String;
 use core::fmt;
 

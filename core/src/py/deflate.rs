@@ -1088,7 +1088,7 @@ mod tests {
     #[test]
     fn matches_cpython_zlib() {
         let doc: serde_json::Value =
-            serde_json::from_str(include_str!("../tests/data/signing_zlib.json")).unwrap();
+            serde_json::from_str(include_str!("../../tests/data/signing_zlib.json")).unwrap();
         let cases = doc["cases"].as_array().unwrap();
         for c in cases {
             let n = c["len"].as_u64().unwrap() as usize;

@@ -14,7 +14,7 @@
 //!   them, and, for base 10, at most 4300 digits (`int_max_str_digits`);
 //! - anything else (`None`, lists, dicts) is a `TypeError`.
 
-use crate::json::JsonValue;
+use crate::py::json::JsonValue;
 use core::cmp::Ordering;
 
 /// An exact Python integer, kept as `i128` when it fits.
@@ -248,7 +248,7 @@ where
             return Err(PyIntError::Value);
         }
     }
-    if base == 10 && digits > crate::json::MAX_INT_DIGITS {
+    if base == 10 && digits > crate::py::json::MAX_INT_DIGITS {
         return Err(PyIntError::Value);
     }
     Ok(ParsedInt {
@@ -260,7 +260,7 @@ where
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::json::{parse, Encoding};
+    use crate::py::json::{parse, Encoding};
 
     fn int_str(s: &str) -> Result<PyInt, PyIntError> {
         int_of_str(s.chars().map(u32::from), 10)

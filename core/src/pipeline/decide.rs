@@ -26,20 +26,19 @@
 //! heap allocation.
 
 use crate::close::{reasons, Close, CloseCode};
-use crate::conn::Connection;
-use crate::error::ErrorKind;
-use crate::handshake::{
-    extract_credential, offers_bearer, Carrier, Credential, CredentialSettings, HandshakeView,
-};
-use crate::jwt::{ClaimValue, InlineStr, TokenVerifier};
-use crate::origin::OriginPolicy;
-use crate::ratelimit::{RateLimit, RateState};
-use crate::route::{Requirement, RouteMatch, Routes};
-use crate::session::{
+use crate::django::session::{
     SessionAuth, SessionEngine, SessionError, SessionRow, SessionVerifier, UserRecord,
 };
+use crate::error::ErrorKind;
+use crate::jwt::userid::{PkKind, UserKey};
+use crate::jwt::{ClaimValue, InlineStr, TokenVerifier};
+use crate::pipeline::origin::OriginPolicy;
+use crate::pipeline::ratelimit::{RateLimit, RateState};
+use crate::pipeline::route::{Requirement, RouteMatch, Routes};
+use crate::pipeline::view::{
+    extract_credential, offers_bearer, Carrier, Credential, CredentialSettings, HandshakeView,
+};
 use crate::time::UnixTime;
-use crate::userid::{PkKind, UserKey};
 use alloc::borrow::Cow;
 use alloc::string::String;
 use alloc::sync::Arc;
@@ -807,7 +806,7 @@ struct TokenFacts {
     is_superuser: bool,
     revoke: Option<InlineStr>,
     /// Directory mode: the user id claim coerced for the pk lookup.
-    user_key: Option<Result<UserKey, crate::userid::UserIdError>>,
+    user_key: Option<Result<UserKey, crate::jwt::userid::UserIdError>>,
 }
 
 /// One upgrade (or in-band auth) being decided: an owned state machine that
@@ -825,12 +824,12 @@ struct TokenFacts {
 /// or, with a synchronous host, [`Handshake::drive`].
 #[derive(Clone)]
 pub struct Handshake {
-    auth: Authenticator,
+    pub(crate) auth: Authenticator,
     now: UnixTime,
     mode: Mode,
     route: Option<RouteMatch>,
     /// Owner / Member: the resource value (decoded route parameter).
-    resource: Option<Resource>,
+    pub(crate) resource: Option<Resource>,
     subprotocol: Option<Subprotocol>,
     /// The credential came from a session cookie (failures are anonymous).
     via_session: bool,
@@ -1051,13 +1050,6 @@ impl Handshake {
     /// The authenticator deciding this handshake.
     pub fn authenticator(&self) -> &Authenticator {
         &self.auth
-    }
-
-    /// The open connection for an accepting decision (`Accept` or
-    /// `AwaitFirstMessage`); `None` before the decision and for `Close` / `Deny`.
-    pub fn connection(&self) -> Option<Connection> {
-        let d = self.decision()?;
-        Connection::open(self.auth.clone(), d, self.resource.clone())
     }
 
     /// The same caller's decision for another route, without verifying the

@@ -22,7 +22,7 @@
 //! is refused ([`SigningError::BadPayload`]) where Django has no limit, and a
 //! timestamp is a whole number of seconds.
 
-use crate::key::SecretKey;
+use crate::jwt::key::SecretKey;
 use alloc::string::String;
 use alloc::vec::Vec;
 use base64::Engine as _;
@@ -625,7 +625,7 @@ fn encode_payload(json: &[u8], compress: bool) -> String {
 
 /// `zlib.compress(data)` (level 6), byte for byte as CPython's zlib.
 fn zlib_compress(data: &[u8]) -> Vec<u8> {
-    crate::deflate::zlib_compress(data)
+    crate::py::deflate::zlib_compress(data)
 }
 
 /// `unsign_object` after the signature check, up to the serializer: `.`
@@ -649,7 +649,7 @@ fn decode_payload_bytes(b64: &str) -> Result<Vec<u8>, SigningError> {
 /// as UTF-8.
 fn decode_payload(b64: &str) -> Result<String, SigningError> {
     let data = decode_payload_bytes(b64)?;
-    crate::json::parse(&data, crate::json::Encoding::Latin1)
+    crate::py::json::parse(&data, crate::py::json::Encoding::Latin1)
         .map_err(|_| SigningError::BadPayload)?;
     Ok(latin1_to_string(&data))
 }

@@ -9,10 +9,10 @@
 //! Nothing is allocated unless a value is percent-encoded (query), or the
 //! Cookie header is read (Django's cookie parsing produces owned values).
 
-use crate::cookie::cookie_value;
+use crate::django::cookie::cookie_value;
 use crate::error::ErrorKind;
 use crate::jwt::bearer_from_authorization;
-use crate::percent::query_param;
+use crate::py::percent::query_param;
 use alloc::borrow::Cow;
 use alloc::string::String;
 use alloc::vec;

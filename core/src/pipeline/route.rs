@@ -7,7 +7,7 @@
 //! after percent-decoding (as the ASGI `path` Channels routes on is decoded).
 //! Matching never allocates unless the path contains `%`.
 
-use crate::percent::{unquote, unquoted_eq};
+use crate::py::percent::{unquote, unquoted_eq};
 use alloc::borrow::Cow;
 use alloc::string::String;
 use alloc::vec::Vec;

@@ -29,10 +29,10 @@
 //! returns [`MessageAction::Steps`] with a [`Handshake`]; drive it like the
 //! upgrade's and hand it to [`Connection::finish`].
 
-use crate::auth::{Authenticator, Decision, Handshake, Principal, Resource, Step};
 use crate::close::{reasons, Close, CloseCode};
-use crate::json::{self, Encoding, JsonError, JsonValue};
-use crate::route::RouteMatch;
+use crate::pipeline::decide::{Authenticator, Decision, Handshake, Principal, Resource, Step};
+use crate::pipeline::route::RouteMatch;
+use crate::py::json::{self, Encoding, JsonError, JsonValue};
 use crate::time::UnixTime;
 use alloc::borrow::Cow;
 use alloc::string::String;
@@ -87,6 +87,15 @@ pub struct Connection {
     route: RouteMatch,
     /// Owner / Member routes: the resource, for in-band re-checks.
     resource: Option<Resource>,
+}
+
+impl Handshake {
+    /// The open connection for an accepting decision (`Accept` or
+    /// `AwaitFirstMessage`); `None` before the decision and for `Close` / `Deny`.
+    pub fn connection(&self) -> Option<Connection> {
+        let d = self.decision()?;
+        Connection::open(self.auth.clone(), d, self.resource.clone())
+    }
 }
 
 impl Connection {
@@ -274,7 +283,7 @@ impl Connection {
 }
 
 // ---------------------------------------------------------------------------
-// Control messages. Well-formed documents go through `crate::json`; a small
+// Control messages. Well-formed documents go through `crate::py::json`; a small
 // prefix scanner only classifies broken ones.
 
 #[derive(Debug, PartialEq, Eq)]

@@ -30,12 +30,12 @@
 //! (keyed by `_auth_user_id` coerced for the pk type, [`UserKey::from_text`]),
 //! and the host answers each lookup until the verdict.
 
-use crate::cookie::cookie_value;
+use crate::django::cookie::cookie_value;
+use crate::django::signing::{ct_eq, salted_hmac, HashAlg, SigningError, TimestampSigner};
 use crate::error::ErrorKind;
-use crate::json::{self, Encoding, JsonValue};
-use crate::key::{KeyError, SecretKey};
-use crate::signing::{ct_eq, salted_hmac, HashAlg, SigningError, TimestampSigner};
-use crate::userid::{PkKind, UserKey};
+use crate::jwt::key::{KeyError, SecretKey};
+use crate::jwt::userid::{PkKind, UserKey};
+use crate::py::json::{self, Encoding, JsonValue};
 use alloc::borrow::Cow;
 use alloc::string::String;
 use alloc::vec::Vec;
@@ -692,7 +692,7 @@ fn days_from_civil(year: i64, month: i64, day: i64) -> i64 {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::signing::dumps;
+    use crate::django::signing::dumps;
 
     const NOW: i64 = 1_750_000_000;
     const BACKEND: &str = "django.contrib.auth.backends.ModelBackend";

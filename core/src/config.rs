@@ -431,6 +431,91 @@ pub struct Config {
     pub limits: LimitsConfig,
 }
 
+impl Config {
+    /// A configuration built in code: `secret` signs and verifies tokens,
+    /// everything else at its default (user flags from token claims, no
+    /// routes yet). Add routes with [`Config::route`]; a host with its own
+    /// user store needs [`Config::users_from`]`(UserSource::Directory)` —
+    /// [`Config::check`] lists what is wrong, as for a file.
+    pub fn new(secret: SecretRef) -> Self {
+        let mut c = Config::default();
+        c.jwt.secret = Some(secret);
+        c
+    }
+
+    /// Adds a route (tried in the order added).
+    pub fn route(mut self, route: RouteConfig) -> Self {
+        self.routes.push(route);
+        self
+    }
+
+    /// Where user flags come from: token claims, or the host's user directory.
+    pub fn users_from(mut self, source: UserSource) -> Self {
+        self.users.source = source;
+        self
+    }
+
+    /// The connection-attempt rate limit per peer.
+    pub fn rate_limit(mut self, requests: u32, period_secs: u32, burst: u32) -> Self {
+        self.limits.rate_limit = Some(RateLimitConfig {
+            requests,
+            period_secs,
+            burst,
+        });
+        self
+    }
+}
+
+impl Config {
+    /// [`Config::check`] for a host: with `host_has_users`, a `claims`
+    /// source is a mistake (the host's users would never be asked).
+    pub fn check_for_host(&self, host_has_users: bool) -> Vec<ConfigError> {
+        let mut errs = self.check();
+        if host_has_users && !self.asks_for_users() {
+            errs.push(ConfigError::new(
+                "users.source",
+                ConfigErrorKind::UsersNeverAsked,
+            ));
+        }
+        errs
+    }
+}
+
+impl Config {
+    /// Whether a handshake may ask the host for a user: directory users,
+    /// or Django sessions (`get_user()` always loads the user).
+    pub fn asks_for_users(&self) -> bool {
+        self.users.source == UserSource::Directory || self.session.is_some()
+    }
+}
+
+impl RouteConfig {
+    /// A route: its name (reported to the host in access requests), its
+    /// path pattern (`/ws/receipts/<int:id>/`) and its requirement.
+    pub fn new(name: &str, path: &str, requirement: Requirement) -> Self {
+        RouteConfig {
+            name: name.into(),
+            path: path.into(),
+            requirement,
+            strict: false,
+            auth_message: None,
+        }
+    }
+
+    /// Anonymous routes: refuse an invalid credential (4401) instead of
+    /// connecting anonymously.
+    pub fn strict(mut self, strict: bool) -> Self {
+        self.strict = strict;
+        self
+    }
+
+    /// Allow (or forbid) first-message auth on this route.
+    pub fn auth_message(mut self, allowed: bool) -> Self {
+        self.auth_message = Some(allowed);
+        self
+    }
+}
+
 /// What is wrong, for a `config check` line.
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
@@ -455,6 +540,10 @@ pub enum ConfigErrorKind {
     NoCarriers,
     /// A carrier appears twice.
     DuplicateCarrier,
+    /// The host keeps a user store, but `users.source = "claims"` takes user
+    /// flags from token claims and there are no sessions: its users would
+    /// never be asked.
+    UsersNeverAsked,
     /// The `session` carrier needs a `[session]` table.
     SessionCarrierWithoutSession,
     /// Sessions need `users.source = "directory"` (a session names a user the host must load).
@@ -486,6 +575,9 @@ impl fmt::Display for ConfigErrorKind {
             ConfigErrorKind::Origin(e) => fmt::Display::fmt(e, f),
             ConfigErrorKind::NoCarriers => f.write_str("at least one carrier is required"),
             ConfigErrorKind::DuplicateCarrier => f.write_str("the carrier is listed twice"),
+            ConfigErrorKind::UsersNeverAsked => f.write_str(
+                "the host has a user store, but users.source = \"claims\" takes user flags from token claims and never asks it: set users.source = \"directory\"",
+            ),
             ConfigErrorKind::SessionCarrierWithoutSession => {
                 f.write_str("the session carrier needs a [session] table")
             }

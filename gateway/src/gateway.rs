@@ -202,6 +202,11 @@ impl Gateway {
         app: Arc<dyn App>,
         limits: Limits,
     ) -> Self {
+        if auth.users_from_claims() && host.has_users() {
+            warn!(
+                "user flags come from token claims (users.source = \"claims\"): the host's user store is never asked"
+            );
+        }
         let limits_max_rate = limits.max_rate_entries;
         Gateway {
             inner: Arc::new(Inner {
@@ -216,12 +221,17 @@ impl Gateway {
     }
 
     /// A gateway for a configuration whose secrets are resolved from
-    /// literal values, environment variables and files.
+    /// literal values, environment variables and files. Refuses a
+    /// configuration that would never ask the host's user store
+    /// ([`Host::has_users`] with `users.source = "claims"`).
     pub fn from_config(
         config: &Config,
         host: Arc<dyn Host>,
         app: Arc<dyn App>,
     ) -> Result<Self, ConfigError> {
+        if let Some(e) = config.check_for_host(host.has_users()).into_iter().next() {
+            return Err(e);
+        }
         let secrets = config.resolve_secrets(resolve_secret_ref)?;
         let auth = Authenticator::from_config(config, &secrets)?;
         Ok(Gateway::new(auth, host, app, Limits::from_config(config)))

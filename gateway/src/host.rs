@@ -108,6 +108,14 @@ pub struct AccessQuery<'a> {
 /// directory mode and for sessions, `session` for the `db` session engine,
 /// `jti_revoked` with `check_revoked_jti`, `access` on owner / member routes.
 pub trait Host: Send + Sync + 'static {
+    /// Whether this host keeps a user store ([`Host::user`] answers from
+    /// it). A gateway refuses a configuration that would never ask it
+    /// (`users.source = "claims"`). Hosts that only answer sessions,
+    /// revocation or access for claims-only users return `false`.
+    fn has_users(&self) -> bool {
+        true
+    }
+
     /// The user whose primary key is `key` (`pk` is `str(pk)`), or `None`.
     fn user<'a>(
         &'a self,
@@ -228,6 +236,10 @@ impl MemoryHost {
 }
 
 impl Host for MemoryHost {
+    fn has_users(&self) -> bool {
+        self.users.read().map(|u| !u.is_empty()).unwrap_or(true)
+    }
+
     fn user<'a>(
         &'a self,
         _key: &'a UserKey,
@@ -261,6 +273,10 @@ impl Host for MemoryHost {
 }
 
 impl<H: Host + ?Sized> Host for std::sync::Arc<H> {
+    fn has_users(&self) -> bool {
+        (**self).has_users()
+    }
+
     fn user<'a>(
         &'a self,
         key: &'a UserKey,

@@ -65,10 +65,27 @@ pub fn demo_users() -> Vec<UserRow> {
 /// The demo directory: [`demo_users`], receipt 100 owned by user 2,
 /// conversation 1 with users 1 and 2, conversation 2 with user 1.
 pub fn demo_host() -> MemoryHost {
-    let host = MemoryHost::new();
+    let host = demo_grants();
     for u in demo_users() {
         host.add_user(u);
     }
+    host
+}
+
+/// The demo host a configuration asks: with users when it looks users up
+/// (directory or sessions), the resource grants only when flags come from
+/// token claims.
+pub fn demo_host_for(config: &Config) -> MemoryHost {
+    if config.asks_for_users() {
+        demo_host()
+    } else {
+        demo_grants()
+    }
+}
+
+/// The reference app's receipts and conversation memberships, no users.
+pub fn demo_grants() -> MemoryHost {
+    let host = MemoryHost::new();
     host.grant(
         Relation::Owner,
         "receipts",

@@ -153,7 +153,7 @@ async fn serve(args: ServeArgs, prepared: Prepared) -> i32 {
         config,
         generated_secret,
     } = prepared;
-    let host = Arc::new(reference::demo_host());
+    let host = Arc::new(reference::demo_host_for(&config));
     let app = Arc::new(ReferenceApp::new(SmolRuntime));
     let gateway = match Gateway::from_config(&config, host, app) {
         Ok(g) => g,

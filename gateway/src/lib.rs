@@ -45,6 +45,9 @@ mod server;
 pub use app::{
     App, AppMessage, AuthEvent, ConnInfo, EchoApp, Handler, Ignore, NullApp, Outbox, Outcome, Stage,
 };
+/// What a [`Host`] needs to implement its lookups, re-exported so an
+/// embedding needs no other crate for them.
+pub use futures::future::BoxFuture;
 pub use gateway::{resolve_secret_ref, Gateway, Limits};
 pub use host::{
     AccessQuery, Host, LookupError, MemoryHost, MemoryRateStore, RateStore, SessionRecord, UserRow,
@@ -52,3 +55,4 @@ pub use host::{
 pub use runtime::{Runtime, ShutdownHandle, TcpRuntime};
 pub use server::{serve, ListenAddr, Server};
 pub use wsauth_core;
+pub use wsauth_core::{Principal, Relation, UserKey};

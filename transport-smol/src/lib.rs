@@ -40,6 +40,7 @@ mod smol_rt;
 pub use smol_rt::{accept, serve, Server, SmolRuntime};
 pub use wsauth_gateway::{
     probe, reference, resolve_secret_ref, wsauth_core, AccessQuery, App, AppMessage, AuthEvent,
-    ConnInfo, EchoApp, Gateway, Handler, Host, Ignore, Limits, ListenAddr, LookupError, MemoryHost,
-    NullApp, Outbox, Outcome, Runtime, SessionRecord, ShutdownHandle, Stage, TcpRuntime, UserRow,
+    BoxFuture, ConnInfo, EchoApp, Gateway, Handler, Host, Ignore, Limits, ListenAddr, LookupError,
+    MemoryHost, MemoryRateStore, NullApp, Outbox, Outcome, Principal, RateStore, Relation, Runtime,
+    SessionRecord, ShutdownHandle, Stage, TcpRuntime, UserKey, UserRow,
 };

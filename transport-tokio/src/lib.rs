@@ -23,7 +23,6 @@
 //! ```
 
 use async_tungstenite::tokio::TokioAdapter;
-use futures::future::BoxFuture;
 use futures::FutureExt;
 use std::io;
 use std::net::SocketAddr;
@@ -32,8 +31,9 @@ use tokio::net::{TcpListener, TcpStream};
 
 pub use wsauth_gateway::{
     probe, reference, resolve_secret_ref, wsauth_core, AccessQuery, App, AppMessage, AuthEvent,
-    ConnInfo, EchoApp, Gateway, Handler, Host, Ignore, Limits, ListenAddr, LookupError, MemoryHost,
-    NullApp, Outbox, Outcome, Runtime, SessionRecord, ShutdownHandle, Stage, TcpRuntime, UserRow,
+    BoxFuture, ConnInfo, EchoApp, Gateway, Handler, Host, Ignore, Limits, ListenAddr, LookupError,
+    MemoryHost, MemoryRateStore, NullApp, Outbox, Outcome, Principal, RateStore, Relation, Runtime,
+    SessionRecord, ShutdownHandle, Stage, TcpRuntime, UserKey, UserRow,
 };
 
 /// tokio's spawner, timers, TCP sockets and signals (the current runtime's).

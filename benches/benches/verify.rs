@@ -2,7 +2,10 @@
 //! floor (one HMAC-SHA256 over the same signing input), plus the two reject
 //! paths. Group and function names are a contract (`scripts/bench-ratios`
 //! reads them): `verify/{wsauth,jsonwebtoken,hmac_floor}`,
-//! `reject/{bad_signature,garbage}`.
+//! `reject/{bad_signature,garbage,rate_limited}`. `reject/rate_limited` is a
+//! whole handshake from a peer over its rate limit, carrying a forged token:
+//! the core answers 4429 before any credential is verified, so it costs no
+//! HMAC (compare it with `reject/bad_signature`).
 
 use criterion::{criterion_group, criterion_main, Criterion};
 use hmac::{Hmac, KeyInit, Mac};
@@ -12,7 +15,10 @@ use wsauth_benches::{
     b64url_decode, jsonwebtoken_validation, simplejwt_token, tamper_signature, unix_now, Algorithm,
     SimpleJwtClaims, SECRET,
 };
-use wsauth_core::{JwtSettings, SecretKey, TokenVerifier};
+use wsauth_core::{
+    Answer, Authenticator, HandshakeView, JwtSettings, RateLimit, RateState, Request, Requirement,
+    Route, Routes, SecretKey, TokenVerifier, UnixTime,
+};
 
 /// Long enough that the token outlives any benchmark run.
 const LIFETIME: i64 = 24 * 3600;
@@ -85,6 +91,31 @@ fn reject(c: &mut Criterion) {
     });
     group.bench_function("garbage", |b| {
         b.iter(|| wsauth.verify(black_box(garbage), black_box(now)).is_err())
+    });
+
+    // A peer over its limit: the host's stored state says so.
+    let routes = Routes::new(vec![Route::new(
+        "admin",
+        "/ws/admin/chat/",
+        Requirement::Staff,
+    )
+    .expect("route")]);
+    let auth =
+        Authenticator::new(wsauth.clone(), routes).with_rate_limit(RateLimit::new(1, 60_000, 1));
+    let query = format!("token={bad}");
+    let view = HandshakeView::new("/ws/admin/chat/", &query, &[]).with_peer([10, 0, 0, 1].into());
+    let t = UnixTime::from_secs(now);
+    let limited = RateState {
+        tat_ms: t.millis().saturating_add(3_600_000),
+    };
+    let answer = |req: &Request| match req {
+        Request::Rate { .. } => Answer::Rate(limited),
+        _ => Answer::Stored,
+    };
+    let d = auth.start(&view, t).drive(answer);
+    assert_eq!(d.close().map(|c| c.code_u16()), Some(4429), "{d:?}");
+    group.bench_function("rate_limited", |b| {
+        b.iter(|| auth.start(black_box(&view), black_box(t)).drive(answer))
     });
     group.finish();
 }

@@ -22,6 +22,7 @@ from django.test.utils import CaptureQueriesContext
 from rest_framework_simplejwt.tokens import AccessToken
 
 import harness
+import wsauth
 import wsauth._core
 from refapp import consumers
 from refapp.asgi import application
@@ -262,6 +263,22 @@ async def test_owner_check_that_fails_is_1013_and_refresh_asks_access_again(monk
     assert (await comm.receive_json_from(timeout=3))["echo"] == {"msg": "after refresh"}
     assert asked == [("alice", str(receipt.pk))]
     await comm.disconnect()
+
+
+async def test_secret_file_is_read_by_the_core(tmp_path):
+    """A signing key kept in a file is named in the configuration
+    (``{"file": path}``) and read by libwsauth with the core's rule: one
+    trailing line ending removed, nothing else."""
+    staff, *_ = await make_users()
+    key = "file-kept-signing-key-0123456789abcdef0123456789abcdef"
+    token = wsauth.TokenVerifier(key).mint(staff.pk)
+    one, two = tmp_path / "one-newline.key", tmp_path / "two-newlines.key"
+    one.write_bytes(key.encode() + b"\n")
+    two.write_bytes(key.encode() + b"\n\n")
+    with override_settings(WSAUTH={"jwt": {"secret": {"file": str(one)}}}):
+        assert await outcome(f"/ws/admin/chat/?token={token}") == ("open", None)
+    with override_settings(WSAUTH={"jwt": {"secret": {"file": str(two)}}}):
+        assert await outcome(f"/ws/admin/chat/?token={token}") == ("closed", 4401, None)
 
 
 def channels_allows(origin: str, allowed) -> bool:

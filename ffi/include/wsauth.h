@@ -496,6 +496,20 @@ wsauth_result wsauth_authenticator_start_json(const struct wsauth_authenticator 
                                               struct wsauth_handshake **handshake_out);
 
 /*
+ As `wsauth_authenticator_start_json`, with the clock in Unix milliseconds
+ (`now_ms`), as `wsauth_authenticator_start_ms`: token and session checks
+ compare whole seconds (the floor), the rate limit uses the milliseconds.
+
+ # Safety
+ As for `wsauth_authenticator_start_json`.
+ */
+wsauth_result wsauth_authenticator_start_json_ms(const struct wsauth_authenticator *authenticator,
+                                                 const char *request_json,
+                                                 size_t request_len,
+                                                 int64_t now_ms,
+                                                 struct wsauth_handshake **handshake_out);
+
+/*
  Frees a handshake. NULL is a no-op.
 
  # Safety
@@ -581,6 +595,26 @@ wsauth_result wsauth_handshake_answer_session(struct wsauth_handshake *handshake
                                               const char *session_data,
                                               size_t session_data_len,
                                               int64_t expire_date);
+
+/*
+ As `wsauth_handshake_answer_session`, with `expire_date` as the database
+ stores it: ISO 8601 text (`2025-06-15T12:00:00.250000+00:00`, a space
+ instead of `T`, `Z` or an offset; no offset means UTC). The core converts
+ it with its one rule (`wsauth_core::parse_iso8601_utc`: a fraction of a
+ second counts as the next whole second). Text that is not such a date is
+ `WSAUTH_RESULT_INVALID_REQUEST` and answers nothing.
+
+ # Safety
+ `handshake` must be a live handle used by no other thread; each
+ pointer/length pair must describe readable memory.
+ */
+wsauth_result wsauth_handshake_answer_session_iso(struct wsauth_handshake *handshake,
+                                                  const char *session_key,
+                                                  size_t session_key_len,
+                                                  const char *session_data,
+                                                  size_t session_data_len,
+                                                  const char *expire_date,
+                                                  size_t expire_date_len);
 
 /*
  Answers `WSAUTH_STEP_USER` with the user row: `pk` as `str(pk)`,
@@ -684,6 +718,37 @@ wsauth_result wsauth_handshake_decision_http_status(const struct wsauth_handshak
  */
 wsauth_result wsauth_handshake_decision_principal(const struct wsauth_handshake *handshake,
                                                   struct wsauth_principal *principal_out);
+
+/*
+ The same caller's decision for another route, without verifying the
+ credential again: the route policy of `path` (percent-encoded, without
+ the query) applied to the principal the finished handshake `decided`
+ decided, at `now` (Unix seconds). For hosts that decide a connection once
+ and check each endpoint's own requirement afterwards (the Channels
+ drop-in's consumers).
+
+ `*handshake_out` receives a new handshake: drive it as any other. It asks
+ no credential lookup (no session, user or revocation step, no rate step);
+ an owner / member route asks `WSAUTH_STEP_OWNER` / `WSAUTH_STEP_MEMBER`.
+ Its decision: the route's requirement on the accepted user (4403 with the
+ core's reason when not allowed, 4401 for nobody on a protected route); a
+ credential `decided` refused (4401) is anonymous on a non-strict anonymous
+ route and refused again, with the same reason, on any other; a failed
+ lookup (1013), a rate limit (4429) or a refused Origin stays what it was;
+ no route for `path` is 4404. The subprotocol to answer is the one
+ `decided` answers. `decided` is not changed and stays usable.
+ `WSAUTH_RESULT_INVALID_STATE` while `decided` has lookups pending.
+
+ # Safety
+ `decided` must be a live handle used by no other thread for the call;
+ `path` must point to `path_len` readable bytes; `handshake_out` to a
+ writable pointer.
+ */
+wsauth_result wsauth_handshake_authorize(const struct wsauth_handshake *decided,
+                                         const char *path,
+                                         size_t path_len,
+                                         int64_t now,
+                                         struct wsauth_handshake **handshake_out);
 
 /*
  As `wsauth_handshake_poll`, with the step and its inputs as JSON (one
@@ -882,7 +947,9 @@ void wsauth_session_verifier_free(struct wsauth_session_verifier *verifier);
  cookie's value) or `"cookie_header"` (the first `Cookie` header, parsed as
  Channels does), plus whatever the host has looked up so far: `"row"` (the
  `django_session` row `{"session_key","session_data","expire_date"}` with
- `expire_date` in Unix seconds, or `null` when there is none) and `"user"`
+ `expire_date` as the database stores it, ISO 8601 text (converted by the
+ core: `wsauth_core::parse_iso8601_utc`), or Unix seconds; `null` when
+ there is none) and `"user"`
  (`{"pk","password","is_active","is_staff","is_superuser"}`, or `null` when
  the user does not exist). A member left out means "not looked up yet".
 

@@ -11,9 +11,9 @@ use std::borrow::Cow;
 use std::ffi::c_char;
 use std::net::IpAddr;
 use wsauth_core::{
-    Answer, AuthMethod, Authenticator, Close, Config, Connection, Decision, Handshake,
-    HandshakeView, Principal, RateState, Relation, Request, RouteMatch, SecretRef, SessionRow,
-    Step, UnixTime, UserRecord,
+    parse_iso8601_utc, Answer, AuthMethod, Authenticator, Close, Config, Connection, Decision,
+    Handshake, HandshakeView, Principal, RateState, Relation, Request, RouteMatch, SecretRef,
+    SessionRow, Step, UnixTime, UserRecord,
 };
 
 /// An authenticator built from a JSON configuration: immutable, shareable by
@@ -558,33 +558,84 @@ pub unsafe extern "C" fn wsauth_authenticator_start_json(
 ) -> wsauth_result {
     boundary::guard(|| {
         // SAFETY: caller contract above.
-        let auth = unsafe { boundary::borrow::<Authenticator, _>(authenticator) }?;
-        boundary::check_out(handshake_out)?;
-        // SAFETY: caller contract above.
-        let raw = unsafe { boundary::text(request_json, request_len, MAX_JSON_INPUT) }?;
-        let doc: StartDoc = serde_json::from_str(raw).map_err(|e| settings_error("request", &e))?;
-        let mut headers = Vec::with_capacity(doc.headers.len());
-        for (name, value) in &doc.headers {
-            let bytes = latin1_bytes(value).ok_or_else(|| {
-                set_last_error(
-                    "request: a header value has a character above U+00FF (send Latin-1 text)",
-                );
-                wsauth_result::WSAUTH_RESULT_INVALID_REQUEST
-            })?;
-            headers.push((name.as_str(), bytes));
+        unsafe {
+            start_json_raw(
+                authenticator,
+                request_json,
+                request_len,
+                boundary::unix_secs(now),
+                handshake_out,
+            )
         }
-        let pairs: Vec<(&str, &[u8])> = headers.iter().map(|(n, v)| (*n, v.as_slice())).collect();
-        let mut view = HandshakeView::new(&doc.path, &doc.query, &pairs);
-        if let Some(peer) = parse_peer(doc.peer.as_deref().unwrap_or(""))? {
-            view = view.with_peer(peer);
-        }
-        let hs = auth.start(&view, boundary::unix_secs(now));
-        write_handle(
-            handshake_out,
-            HandshakeHandle::new(hs, Some(doc.path.clone())),
-        );
-        Ok(())
     })
+}
+
+/// As `wsauth_authenticator_start_json`, with the clock in Unix milliseconds
+/// (`now_ms`), as `wsauth_authenticator_start_ms`: token and session checks
+/// compare whole seconds (the floor), the rate limit uses the milliseconds.
+///
+/// # Safety
+/// As for `wsauth_authenticator_start_json`.
+#[no_mangle]
+pub unsafe extern "C" fn wsauth_authenticator_start_json_ms(
+    authenticator: *const wsauth_authenticator,
+    request_json: *const c_char,
+    request_len: usize,
+    now_ms: i64,
+    handshake_out: *mut *mut wsauth_handshake,
+) -> wsauth_result {
+    boundary::guard(|| {
+        // SAFETY: caller contract above.
+        unsafe {
+            start_json_raw(
+                authenticator,
+                request_json,
+                request_len,
+                boundary::unix_millis(now_ms),
+                handshake_out,
+            )
+        }
+    })
+}
+
+/// The shared body of `wsauth_authenticator_start_json` / `_json_ms`.
+///
+/// # Safety
+/// As for `wsauth_authenticator_start_json`.
+unsafe fn start_json_raw(
+    authenticator: *const wsauth_authenticator,
+    request_json: *const c_char,
+    request_len: usize,
+    now: UnixTime,
+    handshake_out: *mut *mut wsauth_handshake,
+) -> Result<(), wsauth_result> {
+    // SAFETY: caller contract.
+    let auth = unsafe { boundary::borrow::<Authenticator, _>(authenticator) }?;
+    boundary::check_out(handshake_out)?;
+    // SAFETY: caller contract.
+    let raw = unsafe { boundary::text(request_json, request_len, MAX_JSON_INPUT) }?;
+    let doc: StartDoc = serde_json::from_str(raw).map_err(|e| settings_error("request", &e))?;
+    let mut headers = Vec::with_capacity(doc.headers.len());
+    for (name, value) in &doc.headers {
+        let bytes = latin1_bytes(value).ok_or_else(|| {
+            set_last_error(
+                "request: a header value has a character above U+00FF (send Latin-1 text)",
+            );
+            wsauth_result::WSAUTH_RESULT_INVALID_REQUEST
+        })?;
+        headers.push((name.as_str(), bytes));
+    }
+    let pairs: Vec<(&str, &[u8])> = headers.iter().map(|(n, v)| (*n, v.as_slice())).collect();
+    let mut view = HandshakeView::new(&doc.path, &doc.query, &pairs);
+    if let Some(peer) = parse_peer(doc.peer.as_deref().unwrap_or(""))? {
+        view = view.with_peer(peer);
+    }
+    let hs = auth.start(&view, now);
+    write_handle(
+        handshake_out,
+        HandshakeHandle::new(hs, Some(doc.path.clone())),
+    );
+    Ok(())
 }
 
 /// Frees a handshake. NULL is a no-op.
@@ -849,6 +900,50 @@ pub unsafe extern "C" fn wsauth_handshake_answer_session(
     })
 }
 
+/// As `wsauth_handshake_answer_session`, with `expire_date` as the database
+/// stores it: ISO 8601 text (`2025-06-15T12:00:00.250000+00:00`, a space
+/// instead of `T`, `Z` or an offset; no offset means UTC). The core converts
+/// it with its one rule (`wsauth_core::parse_iso8601_utc`: a fraction of a
+/// second counts as the next whole second). Text that is not such a date is
+/// `WSAUTH_RESULT_INVALID_REQUEST` and answers nothing.
+///
+/// # Safety
+/// `handshake` must be a live handle used by no other thread; each
+/// pointer/length pair must describe readable memory.
+#[no_mangle]
+#[allow(clippy::too_many_arguments)]
+pub unsafe extern "C" fn wsauth_handshake_answer_session_iso(
+    handshake: *mut wsauth_handshake,
+    session_key: *const c_char,
+    session_key_len: usize,
+    session_data: *const c_char,
+    session_data_len: usize,
+    expire_date: *const c_char,
+    expire_date_len: usize,
+) -> wsauth_result {
+    boundary::guard(|| {
+        // SAFETY: caller contract above.
+        let h = unsafe { boundary::borrow_mut::<HandshakeHandle, _>(handshake) }?;
+        // SAFETY: caller contract above.
+        let session_key = unsafe { boundary::text(session_key, session_key_len, MAX_BYTES_INPUT) }?;
+        // SAFETY: caller contract above.
+        let session_data =
+            unsafe { boundary::text(session_data, session_data_len, MAX_BYTES_INPUT) }?;
+        // SAFETY: caller contract above.
+        let expire_text = unsafe { boundary::text(expire_date, expire_date_len, 64) }?;
+        let expire_date = parse_iso8601_utc(expire_text).ok_or_else(|| {
+            set_last_error("session row: expire_date is not an ISO 8601 date and time");
+            wsauth_result::WSAUTH_RESULT_INVALID_REQUEST
+        })?;
+        let row = SessionRow {
+            session_key,
+            session_data,
+            expire_date,
+        };
+        answer(h, &[Expect::Session], Answer::Session(Some(row)))
+    })
+}
+
 /// Answers `WSAUTH_STEP_USER` with the user row: `pk` as `str(pk)`,
 /// `password` the stored hash text, and the flags.
 ///
@@ -1067,6 +1162,56 @@ pub unsafe extern "C" fn wsauth_handshake_decision_principal(
         };
         // SAFETY: caller contract above.
         unsafe { boundary::write_out(principal_out, p) }
+    })
+}
+
+// ---------------------------------------------------------------------------
+// Another route's policy for a decided handshake
+
+/// The same caller's decision for another route, without verifying the
+/// credential again: the route policy of `path` (percent-encoded, without
+/// the query) applied to the principal the finished handshake `decided`
+/// decided, at `now` (Unix seconds). For hosts that decide a connection once
+/// and check each endpoint's own requirement afterwards (the Channels
+/// drop-in's consumers).
+///
+/// `*handshake_out` receives a new handshake: drive it as any other. It asks
+/// no credential lookup (no session, user or revocation step, no rate step);
+/// an owner / member route asks `WSAUTH_STEP_OWNER` / `WSAUTH_STEP_MEMBER`.
+/// Its decision: the route's requirement on the accepted user (4403 with the
+/// core's reason when not allowed, 4401 for nobody on a protected route); a
+/// credential `decided` refused (4401) is anonymous on a non-strict anonymous
+/// route and refused again, with the same reason, on any other; a failed
+/// lookup (1013), a rate limit (4429) or a refused Origin stays what it was;
+/// no route for `path` is 4404. The subprotocol to answer is the one
+/// `decided` answers. `decided` is not changed and stays usable.
+/// `WSAUTH_RESULT_INVALID_STATE` while `decided` has lookups pending.
+///
+/// # Safety
+/// `decided` must be a live handle used by no other thread for the call;
+/// `path` must point to `path_len` readable bytes; `handshake_out` to a
+/// writable pointer.
+#[no_mangle]
+pub unsafe extern "C" fn wsauth_handshake_authorize(
+    decided: *const wsauth_handshake,
+    path: *const c_char,
+    path_len: usize,
+    now: i64,
+    handshake_out: *mut *mut wsauth_handshake,
+) -> wsauth_result {
+    boundary::guard(|| {
+        // SAFETY: caller contract above.
+        let h = unsafe { boundary::borrow::<HandshakeHandle, _>(decided) }?;
+        boundary::check_out(handshake_out)?;
+        // SAFETY: caller contract above.
+        let path = unsafe { boundary::text(path, path_len, MAX_BYTES_INPUT) }?;
+        self::decided(h)?;
+        let hs = h.hs.authorize(path, boundary::unix_secs(now));
+        write_handle(
+            handshake_out,
+            HandshakeHandle::new(hs, Some(path.to_owned())),
+        );
+        Ok(())
     })
 }
 

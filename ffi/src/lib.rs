@@ -23,10 +23,12 @@ mod token;
 
 pub use auth::{
     wsauth_authenticator, wsauth_authenticator_free, wsauth_authenticator_new,
-    wsauth_authenticator_start, wsauth_authenticator_start_json, wsauth_authenticator_start_ms,
-    wsauth_close, wsauth_handshake, wsauth_handshake_answer_bool, wsauth_handshake_answer_failed,
+    wsauth_authenticator_start, wsauth_authenticator_start_json,
+    wsauth_authenticator_start_json_ms, wsauth_authenticator_start_ms, wsauth_close,
+    wsauth_handshake, wsauth_handshake_answer_bool, wsauth_handshake_answer_failed,
     wsauth_handshake_answer_none, wsauth_handshake_answer_rate, wsauth_handshake_answer_session,
-    wsauth_handshake_answer_stored, wsauth_handshake_answer_user, wsauth_handshake_decision,
+    wsauth_handshake_answer_session_iso, wsauth_handshake_answer_stored,
+    wsauth_handshake_answer_user, wsauth_handshake_authorize, wsauth_handshake_decision,
     wsauth_handshake_decision_http_status, wsauth_handshake_decision_json,
     wsauth_handshake_decision_principal, wsauth_handshake_decision_subprotocol,
     wsauth_handshake_free, wsauth_handshake_poll, wsauth_handshake_poll_json,

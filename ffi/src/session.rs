@@ -10,8 +10,8 @@ use std::ffi::c_char;
 use wsauth_core::{
     django::session::SessionCredential, django::session::SessionSettings,
     django::session::SessionStep, django::session::SESSION_STORE_SALT,
-    django::session::SIGNED_COOKIES_SALT, django::signing::dumps, ErrorKind, PkKind, SecretKey,
-    SessionEngine, SessionRow, SessionVerifier, UserRecord,
+    django::session::SIGNED_COOKIES_SALT, django::signing::dumps, parse_iso8601_utc, ErrorKind,
+    PkKind, SecretKey, SessionEngine, SessionRow, SessionVerifier, UserRecord,
 };
 
 /// What a `wsauth_session_verifier` handle owns: the verifier, plus the
@@ -103,7 +103,28 @@ fn double_option<'de, D: Deserializer<'de>, T: Deserialize<'de>>(
 struct RowDoc {
     session_key: String,
     session_data: String,
-    expire_date: i64,
+    expire_date: ExpireDate,
+}
+
+/// `expire_date` as Unix seconds, or as the database stores it (ISO 8601
+/// text, converted by the core's one rule, `parse_iso8601_utc`).
+#[derive(Deserialize)]
+#[serde(untagged)]
+enum ExpireDate {
+    Secs(i64),
+    Iso(String),
+}
+
+impl ExpireDate {
+    fn unix_secs(&self) -> Result<i64, wsauth_result> {
+        match self {
+            ExpireDate::Secs(n) => Ok(*n),
+            ExpireDate::Iso(text) => parse_iso8601_utc(text).ok_or_else(|| {
+                set_last_error("session request: row.expire_date is not an ISO 8601 date and time");
+                wsauth_result::WSAUTH_RESULT_INVALID_REQUEST
+            }),
+        }
+    }
 }
 
 #[derive(Deserialize)]
@@ -144,7 +165,16 @@ struct StepDoc {
     user: Option<Option<UserDoc>>,
 }
 
-fn step(v: &SessionVerifier, doc: &StepDoc, now: i64, out: &mut Vec<u8>) {
+fn step(
+    v: &SessionVerifier,
+    doc: &StepDoc,
+    now: i64,
+    out: &mut Vec<u8>,
+) -> Result<(), wsauth_result> {
+    let expire_date = match &doc.row {
+        Some(Some(r)) => Some(r.expire_date.unix_secs()?),
+        _ => None,
+    };
     let credential = match (&doc.cookie, &doc.cookie_header) {
         (Some(c), _) => Some(SessionCredential::Cookie(c)),
         (None, Some(h)) => Some(SessionCredential::CookieHeader(h)),
@@ -158,13 +188,16 @@ fn step(v: &SessionVerifier, doc: &StepDoc, now: i64, out: &mut Vec<u8>) {
             out.extend_from_slice(b"{\"need\":\"session_row\",\"session_key\":");
             jsonw::push_str(out, session_key);
             out.push(b'}');
-            return;
+            return Ok(());
         };
-        let row = row.as_ref().map(|r| SessionRow {
-            session_key: &r.session_key,
-            session_data: &r.session_data,
-            expire_date: r.expire_date,
-        });
+        let row = row
+            .as_ref()
+            .zip(expire_date)
+            .map(|(r, expire_date)| SessionRow {
+                session_key: &r.session_key,
+                session_data: &r.session_data,
+                expire_date,
+            });
         check.answer_row(row.as_ref());
     }
     if let SessionStep::NeedUser { user_id, .. } = check.poll() {
@@ -172,7 +205,7 @@ fn step(v: &SessionVerifier, doc: &StepDoc, now: i64, out: &mut Vec<u8>) {
             out.extend_from_slice(b"{\"need\":\"user\",\"user_id\":");
             jsonw::push_str(out, user_id);
             out.push(b'}');
-            return;
+            return Ok(());
         };
         let pk_text = user.as_ref().map(|u| match &u.pk {
             Pk::Int(n) => n.to_string(),
@@ -216,6 +249,7 @@ fn step(v: &SessionVerifier, doc: &StepDoc, now: i64, out: &mut Vec<u8>) {
             "The session's user does not exist",
         ),
     }
+    Ok(())
 }
 
 /// Builds a session verifier from a JSON settings document:
@@ -265,7 +299,9 @@ pub unsafe extern "C" fn wsauth_session_verifier_free(verifier: *mut wsauth_sess
 /// cookie's value) or `"cookie_header"` (the first `Cookie` header, parsed as
 /// Channels does), plus whatever the host has looked up so far: `"row"` (the
 /// `django_session` row `{"session_key","session_data","expire_date"}` with
-/// `expire_date` in Unix seconds, or `null` when there is none) and `"user"`
+/// `expire_date` as the database stores it, ISO 8601 text (converted by the
+/// core: `wsauth_core::parse_iso8601_utc`), or Unix seconds; `null` when
+/// there is none) and `"user"`
 /// (`{"pk","password","is_active","is_staff","is_superuser"}`, or `null` when
 /// the user does not exist). A member left out means "not looked up yet".
 ///
@@ -300,7 +336,7 @@ pub unsafe extern "C" fn wsauth_session_verifier_step_json(
         let doc: StepDoc =
             serde_json::from_str(raw).map_err(|e| settings_error("session request", &e))?;
         let mut json = Vec::with_capacity(256);
-        step(v, &doc, now, &mut json);
+        step(v, &doc, now, &mut json)?;
         // SAFETY: caller contract above.
         unsafe { dst.write(&json) }
     })

@@ -42,6 +42,8 @@ enum Answer {
         superuser: bool,
     },
     Session(Vec<u8>),
+    /// A session row with `expire_date` as text (ISO 8601 or not).
+    SessionIso(Vec<u8>, String),
     /// The rate step: the stored state (`tat_ms` offset from now, ms).
     Rate(i32),
     /// The rate commit was stored.
@@ -365,10 +367,95 @@ fn drive(hs: *mut wsauth_handshake, answers: &mut std::slice::Iter<'_, Answer>) 
                     data.len(),
                     NOW + 60,
                 ),
+                Some(Answer::SessionIso(data, expire)) => wsauth_handshake_answer_session_iso(
+                    hs,
+                    SESSION_KEY.as_ptr().cast(),
+                    SESSION_KEY.len(),
+                    data.as_ptr().cast(),
+                    data.len(),
+                    expire.as_ptr().cast(),
+                    expire.len(),
+                ),
             }
         };
         ok_or_expected(rc);
     }
+}
+
+/// Another route's policy for the handshake `hs`: refused while `hs` has
+/// lookups pending; otherwise a handshake that never asks for the
+/// credential again (no session, user, revocation or rate step).
+fn authorize(
+    hs: *const wsauth_handshake,
+    path: &str,
+    answers: &mut std::slice::Iter<'_, Answer>,
+    cap: usize,
+) {
+    let mut out: *mut wsauth_handshake = ptr::null_mut();
+    // SAFETY: hs live; path readable; out writable.
+    let rc = unsafe { authorize_call(hs, path, &mut out) };
+    if rc != R::WSAUTH_RESULT_OK {
+        assert!(out.is_null(), "no handshake written on failure");
+        return;
+    }
+    let mut step = u32::MAX;
+    // SAFETY: out live; step writable.
+    let rc = unsafe { wsauth_handshake_poll(out, &mut step) };
+    assert_eq!(rc, R::WSAUTH_RESULT_OK, "poll of an authorized handshake");
+    assert!(
+        matches!(
+            step,
+            WSAUTH_STEP_DONE | WSAUTH_STEP_OWNER | WSAUTH_STEP_MEMBER
+        ),
+        "an authorized handshake asked step {step}: the credential again"
+    );
+    drive(out, answers);
+    let mut action = u32::MAX;
+    let mut close = wsauth_close {
+        code: 7,
+        reason_len: 0,
+        reason: [0; 124],
+    };
+    // SAFETY: out live; outs writable.
+    let rc = unsafe { wsauth_handshake_decision(out, &mut action, &mut close) };
+    ok_or_expected(rc);
+    if rc == R::WSAUTH_RESULT_OK {
+        check_close(&close);
+    }
+    let (_, json_out) = with_out(cap, |o, c, l| {
+        // SAFETY: out live; o/c/l writable.
+        unsafe { wsauth_handshake_decision_json(out, o, c, l) }
+    });
+    if let Some(j) = json_out {
+        let _ = json(&j);
+    }
+    // SAFETY: out live, freed once.
+    unsafe { wsauth_handshake_free(out) };
+}
+
+/// `wsauth_handshake_authorize` at `NOW`, checking the pending case.
+///
+/// # Safety
+/// `hs` must be live; `out` writable.
+unsafe fn authorize_call(
+    hs: *const wsauth_handshake,
+    path: &str,
+    out: *mut *mut wsauth_handshake,
+) -> R {
+    let mut step = u32::MAX;
+    // SAFETY: per the caller; the ABI takes a mutable handle for poll only.
+    let polled = unsafe { wsauth_handshake_poll(hs.cast_mut(), &mut step) };
+    // SAFETY: per the caller; path readable.
+    let rc = unsafe { wsauth_handshake_authorize(hs, path.as_ptr().cast(), path.len(), NOW, out) };
+    ok_or_expected(rc);
+    if polled == R::WSAUTH_RESULT_OK && step != WSAUTH_STEP_DONE {
+        assert_eq!(
+            rc,
+            R::WSAUTH_RESULT_INVALID_STATE,
+            "authorize while lookups are pending"
+        );
+    }
+    rc
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -486,6 +573,15 @@ fn handshake(
     });
     if let Some(out) = out {
         let _ = json(&out);
+    }
+    for other in [
+        path,
+        "/ws/admin/",
+        "/ws/public/",
+        "/ws/docs/7/",
+        "/ws/chat/x/",
+    ] {
+        authorize(hs, other, &mut answers, cap);
     }
     let mut conn: *mut wsauth_connection = ptr::null_mut();
     // SAFETY: hs live; conn writable.

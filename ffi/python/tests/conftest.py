@@ -4,6 +4,7 @@ test session and always stopped: real Daphne serving the reference app,
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import subprocess
@@ -50,18 +51,17 @@ def browser() -> Iterator[harness.Browser]:
         b.close()
 
 
-@pytest.fixture(scope="session")
-def daphne_server() -> Iterator[Served]:
-    """Real Daphne serving refapp.asgi:application (WsAuthMiddlewareStack +
-    RequireAuthMixin consumers) with a seeded SQLite file; WebSocket origins
-    limited to 127.0.0.1 / localhost (Channels host patterns)."""
+@contextlib.contextmanager
+def _daphne(**extra_env: str) -> Iterator[Served]:
+    """Real Daphne serving refapp.asgi:application with a seeded SQLite file
+    and ``extra_env`` for refapp.settings."""
     with tempfile.TemporaryDirectory(prefix="wsauth-daphne-") as tmp:
         env = dict(os.environ)
         env.update(
             DJANGO_SETTINGS_MODULE="refapp.settings",
             PYTHONPATH=os.pathsep.join([str(TESTS), env.get("PYTHONPATH", "")]).rstrip(os.pathsep),
             REFAPP_DATABASE=str(Path(tmp) / "db.sqlite3"),
-            REFAPP_ORIGINS="127.0.0.1,localhost",
+            **extra_env,
         )
         seeded = subprocess.run(
             [sys.executable, "-m", "refapp.seed"], cwd=TESTS, env=env, capture_output=True, text=True, timeout=120
@@ -90,6 +90,23 @@ def daphne_server() -> Iterator[Served]:
                 receipt=str(seed["receipt"]),
                 extra={"log": log},
             )
+
+
+@pytest.fixture(scope="session")
+def daphne_server() -> Iterator[Served]:
+    """Real Daphne serving refapp.asgi:application (WsAuthMiddlewareStack +
+    RequireAuthMixin consumers) with a seeded SQLite file; WebSocket origins
+    limited to 127.0.0.1 / localhost (Channels host patterns)."""
+    with _daphne(REFAPP_ORIGINS="127.0.0.1,localhost") as served:
+        yield served
+
+
+@pytest.fixture(scope="session")
+def daphne_rate_limited() -> Iterator[Served]:
+    """As ``daphne_server``, with ``WSAUTH["limits"]["rate_limit"]``: two
+    connection attempts at once per client address, then one a minute."""
+    with _daphne(REFAPP_ORIGINS="127.0.0.1,localhost", REFAPP_RATE_LIMIT="1/60/2") as served:
+        yield served
 
 
 def _wsauth_binary() -> str:

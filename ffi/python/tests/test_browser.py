@@ -4,7 +4,7 @@ WsAuthMiddlewareStack + RequireAuthMixin and (b) `wsauth serve`. The page
 records the browser's own observations — the `open` event, `ws.protocol`
 and the close event's code — and both servers must give the same table
 (DESIGN §3: codes after accept; `bearer` echoed on every accept, including
-one that only closes with 4401 / 4403, or the browser reports 1006)."""
+one that only closes with 4401 / 4403 / 4429, or the browser reports 1006)."""
 
 from __future__ import annotations
 
@@ -63,3 +63,15 @@ def test_browser_observes_the_contract(browser, served, case, path, carrier, who
     assert result["protocol"] == protocol, f"{served.name}: {case}: ws.protocol {result['protocol']!r}"
     if token and len(token) > 16:
         assert token not in (result.get("reason") or "")
+
+
+def test_browser_sees_4429_over_the_rate_limit(browser, daphne_rate_limited):
+    """Daphne with ``limits.rate_limit`` (two attempts at once, then one a
+    minute, per address): the third attempt is accepted, answers ``bearer``
+    and closes with 4429 — a code the browser can read."""
+    served = daphne_rate_limited
+    browser.open(served.page_url)
+    url = served.ws_base + "/ws/admin/chat/"
+    seen = [browser.probe(url, ["bearer", served.tokens["staff"]]) for _ in range(3)]
+    assert [observed(r) for r in seen] == [OPEN, OPEN, 4429], seen
+    assert all(r["open"] and r["protocol"] == "bearer" for r in seen), seen

@@ -3,8 +3,10 @@
 as Channels' ``get_user``): real logins through Django's test client, both
 engines, side by side."""
 
-from datetime import timedelta
+from datetime import datetime, timedelta
+from datetime import timezone as dt_timezone
 from importlib import import_module
+from zoneinfo import ZoneInfo
 
 import pytest
 from asgiref.sync import async_to_sync
@@ -182,3 +184,30 @@ def test_cookie_header_parsed_as_channels_parses_it(alice):
     assert r["valid"] and r["user_id"] == str(alice.pk) and r["user"]["is_staff"] is True
     none = verifier.check(cookie_header="csrftoken=x", fetch_row=fetch_row, fetch_user=fetch_user)
     assert none["valid"] is False and none["error"]["kind"] == "bad_session"
+
+
+@pytest.mark.django_db(transaction=True)
+def test_expire_date_as_stored_is_converted_by_the_core(alice):
+    """The row's expire_date goes to the core as Django read it (ISO 8601
+    text, microseconds and offset kept); the core's one rule converts it:
+    a fraction of a second counts as the next whole second."""
+    cookie = login(alice)
+    row = fetch_row(cookie)
+    verifier = wsauth.SessionVerifier.from_django_settings()
+    at = datetime(2030, 1, 1, 0, 0, 0, 500000, tzinfo=dt_timezone.utc)
+    t = int(at.timestamp())  # 00:00:00
+
+    def valid(expire_date, now):
+        stored = {**row, "expire_date": expire_date}
+        return verifier.check(cookie=cookie, fetch_row=lambda key: stored, fetch_user=fetch_user, now=now)["valid"]
+
+    for stored in (at, at.isoformat(), at.astimezone(ZoneInfo("Asia/Tokyo")), at.replace(tzinfo=None)):
+        assert valid(stored, t) and not valid(stored, t + 1), stored
+    # USE_TZ = False: Django reads naive local time in TIME_ZONE.
+    with override_settings(USE_TZ=False, TIME_ZONE="Europe/Paris"):
+        assert valid(datetime(2030, 1, 1, 1, 0, 0, 500000), t)
+        assert not valid(datetime(2030, 1, 1, 1, 0, 0, 500000), t + 1)
+    # Whole Unix seconds pass as they are.
+    assert valid(t + 1, t) and not valid(t + 1, t + 1)
+    with pytest.raises(wsauth.WsauthError):
+        valid("1 January 2030", t)

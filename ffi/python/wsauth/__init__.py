@@ -7,7 +7,16 @@ the wsauth Rust core through its C ABI.
   ``AuthMiddlewareStack``) and the consumer helper enforcing route requirements.
 """
 
-from ._core import Authenticator, Connection, Handshake, SessionVerifier, SettingsError, TokenVerifier, WsauthError
+from ._core import (
+    Authenticator,
+    Connection,
+    Handshake,
+    MemoryRateStore,
+    SessionVerifier,
+    SettingsError,
+    TokenVerifier,
+    WsauthError,
+)
 from ._native import ffi as _ffi, lib as _lib
 
 __all__ = [
@@ -16,6 +25,7 @@ __all__ = [
     "Authenticator",
     "Handshake",
     "Connection",
+    "MemoryRateStore",
     "WsauthError",
     "SettingsError",
     "__version__",

@@ -8,10 +8,12 @@ from __future__ import annotations
 
 import datetime as _dt
 import json
+import math
 import threading
 import time
 import uuid
-from typing import Any, Callable, Dict, Iterable, Mapping, Optional, Union
+from collections import OrderedDict
+from typing import Any, Callable, Dict, Iterable, Mapping, Optional, Tuple, Union
 
 from ._native import ffi, lib
 
@@ -24,6 +26,7 @@ __all__ = [
     "TokenVerifier",
     "SessionVerifier",
     "CheckResult",
+    "MemoryRateStore",
 ]
 
 CheckResult = dict  # {"valid": bool, "user_id": ..., "claims": {...}} or {"valid": False, "error": {...}}
@@ -91,6 +94,19 @@ def _now(now: Union[int, float, None]) -> int:
     if isinstance(now, _dt.datetime):
         return int(now.timestamp() // 1)
     return int(now // 1)
+
+
+def _now_ms(now: Union[int, float, _dt.datetime, None]) -> int:
+    """Unix milliseconds, floored: the clock of a handshake (the rate limit's
+    resolution; the core compares token and session times in whole seconds,
+    the floor of this)."""
+    if now is None:
+        return time.time_ns() // 1_000_000
+    if isinstance(now, _dt.datetime):
+        now = now.timestamp()
+    if isinstance(now, int):
+        return now * 1000
+    return math.floor(now * 1000)
 
 
 def _seconds(value: Any, name: str) -> int:
@@ -410,7 +426,8 @@ class SessionVerifier:
         """Decides a session given the cookie value (or the first ``Cookie``
         header) and two lookups: ``fetch_row(session_key)`` returns the
         ``django_session`` row as ``{"session_key", "session_data", "expire_date"}``
-        (``expire_date`` a datetime or Unix seconds) or ``None``;
+        (``expire_date`` as Django reads it — a datetime —, its ISO 8601 text,
+        or whole Unix seconds; the core converts it) or ``None``;
         ``fetch_user(user_id)`` returns ``{"pk", "password", "is_active",
         "is_staff", "is_superuser"}`` or ``None``.
 
@@ -443,27 +460,51 @@ class SessionVerifier:
         raise WsauthError(lib.WSAUTH_RESULT_INVALID_STATE, "SessionVerifier.check", "too many steps")
 
 
-def unix_seconds(value: Union[_dt.datetime, int, float]) -> int:
-    """Unix seconds (floored) of an aware datetime, a naive one in Django's
-    default time zone, or a number."""
-    if isinstance(value, _dt.datetime):
-        if value.tzinfo is None:
-            try:
-                from django.utils import timezone
+def _naive_zone() -> Optional[_dt.tzinfo]:
+    """The zone Django reads naive datetimes in (``USE_TZ = False``: local
+    time in ``TIME_ZONE``), or ``None`` (UTC) without Django settings."""
+    try:
+        from django.conf import settings
+        from django.utils import timezone
 
-                value = timezone.make_aware(value, timezone.get_default_timezone())
-            except Exception:  # Django not configured: treat as UTC
-                value = value.replace(tzinfo=_dt.timezone.utc)
-        return int(value.timestamp() // 1)
-    return int(value // 1)
+        if settings.configured and not settings.USE_TZ:
+            return timezone.get_default_timezone()
+    except ImportError:  # pragma: no cover - Django is optional
+        pass
+    return None
+
+
+def expire_date_text(value: Union[_dt.datetime, str]) -> str:
+    """A session row's ``expire_date`` as the core reads it: ISO 8601 text,
+    exactly as stored (microseconds and offset kept). An aware datetime is
+    written as it is; a naive one is the database's own text, UTC when
+    Django's ``USE_TZ`` is on (the core's reading of text without an
+    offset), else local time in ``TIME_ZONE``, whose offset is attached.
+    Converting it to a point in time is the core's rule alone
+    (``wsauth_core::parse_iso8601_utc``)."""
+    if isinstance(value, str):
+        return value
+    if not isinstance(value, _dt.datetime):
+        raise TypeError("expire_date must be a datetime, ISO 8601 text or whole Unix seconds")
+    if value.tzinfo is None:
+        zone = _naive_zone()
+        if zone is not None:
+            from django.utils import timezone
+
+            value = timezone.make_aware(value, zone)
+    return value.isoformat()
 
 
 def session_row(row: Mapping[str, Any]) -> dict:
-    """A ``django_session`` row in the ABI's shape."""
+    """A ``django_session`` row in the ABI's shape: ``expire_date`` as ISO
+    8601 text (see :func:`expire_date_text`), or whole Unix seconds given as
+    an ``int``."""
+    expire = row["expire_date"]
+    is_int = isinstance(expire, int) and not isinstance(expire, bool)
     return {
         "session_key": str(row["session_key"]),
         "session_data": str(row["session_data"]),
-        "expire_date": unix_seconds(row["expire_date"]),
+        "expire_date": expire if is_int else expire_date_text(expire),
     }
 
 
@@ -502,7 +543,10 @@ class Authenticator:
         now: Union[int, float, None] = None,
     ) -> "Handshake":
         """Starts deciding an upgrade. ``headers`` are ``(name, value)`` pairs
-        of ``bytes`` (ASGI) or ``str``; ``query`` the raw query string."""
+        of ``bytes`` (ASGI) or ``str``; ``query`` the raw query string;
+        ``peer`` the client's IP address (with ``limits.rate_limit``
+        configured, the handshake asks for its limiter state first); ``now``
+        Unix seconds (default: the clock), counted in milliseconds."""
         hdrs = []
         for name, value in headers:
             if isinstance(name, bytes):
@@ -519,19 +563,28 @@ class Authenticator:
             req["peer"] = peer
         raw = json.dumps(req).encode("utf-8")
         out = ffi.new("wsauth_handshake **")
-        _raise(lib.wsauth_authenticator_start_json(self._handle, raw, len(raw), _now(now), out), "Authenticator.start")
+        _raise(lib.wsauth_authenticator_start_json_ms(self._handle, raw, len(raw), _now_ms(now), out), "Authenticator.start")
         return Handshake(ffi.gc(out[0], lib.wsauth_handshake_free))
 
 
 class MemoryRateStore:
     """Per-peer rate-limit states (``tat_ms``) for one process: the store
     :meth:`Handshake.run` answers the rate step from unless given another
-    (e.g. one backed by Redis with the same two methods)."""
+    (e.g. one backed by Redis with the same two methods). The states are
+    the core's; the store only keeps them, at most ``max_peers`` at a time:
+    when full, the states the core said may be forgotten (``idle_at_ms``
+    passed) go first, then the least recently stored."""
 
     def __init__(self, max_peers: int = 100_000) -> None:
+        if max_peers < 1:
+            raise ValueError("max_peers must be at least 1")
         self._lock = threading.Lock()
-        self._states: Dict[str, tuple] = {}
+        self._states: "OrderedDict[str, Tuple[int, int]]" = OrderedDict()
         self._max = max_peers
+
+    def __len__(self) -> int:
+        with self._lock:
+            return len(self._states)
 
     def get(self, peer: str) -> int:
         with self._lock:
@@ -541,14 +594,27 @@ class MemoryRateStore:
         """Stores ``new`` if the state is still ``expected`` (returns None),
         else returns the state found."""
         with self._lock:
-            found = self._states.get(peer, (0, 0))[0]
+            states = self._states
+            found = states.get(peer, (0, 0))[0]
             if found != expected:
                 return found
-            if len(self._states) >= self._max:
-                now_ms = int(time.time() * 1000)
-                self._states = {k: v for k, v in self._states.items() if v[1] > now_ms}
-            self._states[peer] = (new, idle_at_ms)
+            states[peer] = (new, idle_at_ms)
+            states.move_to_end(peer)
+            if len(states) > self._max:
+                self._shrink()
             return None
+
+    def _shrink(self) -> None:
+        # Forget idle states; if too many are still live, the least recently
+        # stored, down to 7/8 of the bound so a full store is not swept on
+        # every attempt.
+        states = self._states
+        now_ms = time.time_ns() // 1_000_000
+        for key in [k for k, (_, idle_at) in states.items() if idle_at <= now_ms]:
+            del states[key]
+        keep = self._max - self._max // 8
+        while len(states) > keep:
+            states.popitem(last=False)
 
 
 _rate_store = MemoryRateStore()
@@ -572,13 +638,31 @@ class Handshake:
         return _json_out(lib.wsauth_handshake_decision_json, "Handshake.decision", self._handle)
 
     def answer_session(self, row: Mapping[str, Any]) -> None:
+        """Answers the session step with the ``django_session`` row as read
+        (``expire_date`` a datetime, ISO 8601 text or whole Unix seconds:
+        the core converts it)."""
         r = session_row(row)
         key = r["session_key"].encode("utf-8")
         data = r["session_data"].encode("utf-8")
-        _raise(
-            lib.wsauth_handshake_answer_session(self._handle, key, len(key), data, len(data), r["expire_date"]),
-            "Handshake.answer_session",
-        )
+        expire = r["expire_date"]
+        if isinstance(expire, int):
+            rc = lib.wsauth_handshake_answer_session(self._handle, key, len(key), data, len(data), expire)
+        else:
+            text = expire.encode("utf-8")
+            rc = lib.wsauth_handshake_answer_session_iso(self._handle, key, len(key), data, len(data), text, len(text))
+        _raise(rc, "Handshake.answer_session")
+
+    def authorize(self, path: str, now: Union[int, float, None] = None) -> "Handshake":
+        """The route policy of ``path`` applied to the principal this decided
+        handshake accepted, as a new handshake (``wsauth_handshake_authorize``):
+        the credential is not verified again (no session, user or rate step;
+        an owner / member route asks ``access``). A credential this handshake
+        refused is anonymous on a non-strict anonymous route; 1013 and 4429
+        stay."""
+        p = path.encode("utf-8")
+        out = ffi.new("wsauth_handshake **")
+        _raise(lib.wsauth_handshake_authorize(self._handle, p, len(p), _now(now), out), "Handshake.authorize")
+        return Handshake(ffi.gc(out[0], lib.wsauth_handshake_free))
 
     def answer_user(self, pk: Any, password: str, *, is_active: bool = True, is_staff: bool = False, is_superuser: bool = False) -> None:
         p = str(pk).encode("utf-8")

@@ -10,16 +10,24 @@ credentials leave ``AnonymousUser``; why is in ``scope["wsauth"]``. The
 core decides each connection once, here: a WebSocket whose ``Origin`` it
 refuses is refused before accept (HTTP 403).
 
-``RequireAuthMixin`` enforces a consumer's requirement (authenticated, staff,
-superuser, owner or member) on the middleware's decision by accepting, then
-closing with 4401 / 4403, so browsers can read the code (a close before
-accept only shows them 1006); the accept answers the ``bearer`` subprotocol
-when the client offered it, as the core's decision says. It also closes
-with 4401 when the token expires on the open socket, unless the client
-refreshes it with ``{"type": "refresh", "token": "…"}``.
+A connection no route could accept — over a configured rate limit (4429),
+or a lookup that failed (1013) — is accepted and closed here with the
+core's code, before the inner application runs.
 
-Python only translates: credentials, users and sessions are decided by the
-Rust core through libwsauth; the ORM answers the core's lookups.
+``RequireAuthMixin`` enforces a consumer's requirement (anonymous,
+authenticated, staff, superuser, owner or member): the core applies that
+route's policy to the middleware's decision (``Handshake.authorize``, no
+second verification) and the mixin carries the result out — accept, or
+accept then close with the core's code and reason (4401 / 4403 / 1013), so
+browsers can read the code (a close before accept only shows them 1006);
+the accept answers the ``bearer`` subprotocol when the client offered it,
+as the core's decision says. It also closes with 4401 when the token
+expires on the open socket, unless the client refreshes it with
+``{"type": "refresh", "token": "…"}``.
+
+Python only translates: origins, rate limits, credentials, users, sessions
+and requirements are decided by the Rust core through libwsauth; the ORM
+answers the core's lookups and the requirement's ``check`` its access step.
 """
 
 from __future__ import annotations
@@ -41,7 +49,8 @@ from django.core.exceptions import ImproperlyConfigured, ValidationError
 from django.core.signals import setting_changed
 from django.db import models
 
-from ._core import DEFAULT_AUTH_BACKENDS, DEFAULT_SESSION_COOKIE_AGE, Authenticator, Connection, Handshake, _seconds
+from ._native import lib
+from ._core import DEFAULT_AUTH_BACKENDS, DEFAULT_SESSION_COOKIE_AGE, Authenticator, Connection, Handshake, WsauthError, _seconds
 
 __all__ = [
     "WsAuthMiddleware",
@@ -52,10 +61,14 @@ __all__ = [
     "member",
     "django_config",
     "get_authenticator",
+    "get_rate_store",
+    "set_rate_store",
 ]
 
 #: Synthetic paths of the requirement routes in the core's configuration.
-#: Channels routes by URL itself; the core only decides credentials + policy.
+#: Channels routes by URL itself; the core decides credentials on the strict
+#: identify route ``/`` once per connection, then each consumer's
+#: requirement by authorizing that decision for its route.
 _ROUTES: List[Dict[str, Any]] = [
     {"name": "identify", "path": "/", "requirement": "anonymous", "strict": True, "auth_message": False},
     {"name": "anonymous", "path": "/anonymous", "requirement": "anonymous", "auth_message": False},
@@ -66,6 +79,9 @@ _ROUTES: List[Dict[str, Any]] = [
     {"name": "member", "path": "/member/<resource>", "requirement": {"member": "resource"}, "auth_message": False},
 ]
 _PATHS = {"anonymous": "/anonymous", "authenticated": "/authenticated", "staff": "/staff", "superuser": "/superuser"}
+#: The most permissive route: what the core decides there, every route gets
+#: at least (a close there closes the connection whatever its consumer).
+_GATE = _PATHS["anonymous"]
 
 _INT_FIELDS = (models.AutoField, models.BigAutoField, models.SmallAutoField, models.IntegerField)
 
@@ -263,21 +279,24 @@ def _start(scope: Dict[str, Any], path: str) -> Handshake:
     if offered and not any(name.lower() == b"sec-websocket-protocol" for name, _ in headers):
         # ASGI servers put the offer in both places; some test harnesses only in "subprotocols".
         headers.append((b"sec-websocket-protocol", ", ".join(offered).encode("latin-1")))
+    # The peer (for the core's rate step) only for connection attempts.
+    peer = _peer(scope) if scope.get("type") == "websocket" else None
     return get_authenticator().start(
         path,
         query=scope.get("query_string", b"") or b"",
         headers=headers,
-        peer=_peer(scope),
-        now=time.time(),
+        peer=peer,
     )
 
 
 def _decide(scope: Dict[str, Any], path: str) -> Tuple[Handshake, Dict[str, Any], Any]:
-    """Runs one core decision for ``scope`` (sync, in a database thread)."""
+    """Runs one core decision for ``scope`` (sync, in a database thread):
+    origin, the rate step (answered from the process's rate store), the
+    credential and its lookups."""
     known = (scope.get("wsauth") or {}).get("users")
     lookups = _Lookups(known)
     hs = _start(scope, path)
-    decision = hs.run(fetch_session=lookups.session, fetch_user=lookups.fetch_user)
+    decision = hs.run(fetch_session=lookups.session, fetch_user=lookups.fetch_user, rate_store=get_rate_store())
     user = lookups.user if decision.get("action") == "accept" and decision.get("principal") else None
     if user is not None:
         scope.setdefault("wsauth", {}).setdefault("users", {})[str(user.pk)] = user
@@ -288,21 +307,23 @@ def _decide(scope: Dict[str, Any], path: str) -> Tuple[Handshake, Dict[str, Any]
 # Middleware
 
 
-def _check_rate(scope: Dict[str, Any]) -> Optional[Dict[str, Any]]:
-    """The core's rate decision for this attempt (a close decision with 4429),
-    or ``None`` to go on.
+_rate_store: Any = None
 
-    TODO(rate limit): libwsauth has no rate step yet, so a configured
-    ``limits.rate_limit`` is not enforced on this path. The missing ABI
-    function is ``wsauth_authenticator_check_rate`` (the core's
-    ``Authenticator::check_rate(&mut RateState, now_ms)`` behind the C ABI,
-    with the per-peer ``RateState`` as an opaque handle or bytes the host
-    keeps). When it exists: keep one state per ``_peer(scope)`` here (bounded,
-    least recently used evicted), call it before ``_decide`` and return its
-    close decision — a limited attempt is never verified, and the
-    middleware accepts it (echoing the subprotocol) and closes with 4429.
-    The limiter arithmetic stays in the core."""
-    return None
+
+def get_rate_store() -> Any:
+    """The store the rate step is answered from: ``None`` for the process's
+    bounded :class:`wsauth.MemoryRateStore`, or one set with
+    :func:`set_rate_store` (e.g. backed by Redis, shared by processes)."""
+    return _rate_store
+
+
+def set_rate_store(store: Any) -> None:
+    """Answers the rate step of ``limits.rate_limit`` from ``store`` (an
+    object with ``get(peer) -> tat_ms`` and ``compare_and_set(peer,
+    expected, new, idle_at_ms) -> None | found``); ``None`` restores the
+    process's own."""
+    global _rate_store
+    _rate_store = store
 
 
 async def _refuse_upgrade(receive: Any, send: Any) -> None:
@@ -313,14 +334,23 @@ async def _refuse_upgrade(receive: Any, send: Any) -> None:
         await send({"type": "websocket.close"})
 
 
+def _close_of(decision: Dict[str, Any]) -> Tuple[int, str]:
+    """The code and reason of a close decision, as the core gave them."""
+    close = decision.get("close")
+    if not close:
+        action = decision.get("action")
+        raise WsauthError(lib.WSAUTH_RESULT_INVALID_STATE, "wsauth.channels", f"expected a close decision, got {action!r}")
+    return close["code"], close.get("reason", "")
+
+
 async def _accept_and_close(decision: Dict[str, Any], receive: Any, send: Any) -> None:
     """Accepts (with the decision's subprotocol) and closes with its code."""
     message = await receive()
     if message.get("type") != "websocket.connect":
         return
-    close = decision.get("close") or {}
+    code, reason = _close_of(decision)
     await send({"type": "websocket.accept", "subprotocol": decision.get("subprotocol")})
-    await send({"type": "websocket.close", "code": close.get("code", 1013), "reason": close.get("reason", "")})
+    await send({"type": "websocket.close", "code": code, "reason": reason})
 
 
 class WsAuthMiddleware(BaseMiddleware):
@@ -332,20 +362,23 @@ class WsAuthMiddleware(BaseMiddleware):
     reads that decision instead of deciding again.
 
     A WebSocket whose ``Origin`` the core refuses is refused before accept
-    (HTTP 403); the inner application never runs."""
+    (HTTP 403); one that no route would accept (the core's decision on its
+    most permissive route is a close: 4429 over the rate limit, 1013 a
+    failed lookup) is accepted and closed with that code. In both cases the
+    inner application never runs."""
 
     async def __call__(self, scope: Dict[str, Any], receive: Any, send: Any) -> Any:
         kind = scope.get("type")
         if kind in ("websocket", "http"):
             scope = dict(scope)
             scope["wsauth"] = {"users": {}}
-            if kind == "websocket":
-                limited = _check_rate(scope)
-                if limited is not None:
-                    return await _accept_and_close(limited, receive, send)
             hs, decision, user = await database_sync_to_async(_decide)(scope, "/")
-            if kind == "websocket" and decision.get("action") == "deny":
-                return await _refuse_upgrade(receive, send)
+            if kind == "websocket":
+                if decision.get("action") == "deny":
+                    return await _refuse_upgrade(receive, send)
+                gate = hs.authorize(_GATE).decision()
+                if gate.get("action") == "close":
+                    return await _accept_and_close(gate, receive, send)
             info = scope["wsauth"]
             info["decision"] = decision
             info["handshake"] = hs
@@ -387,99 +420,78 @@ def member(check: Callable[[Any, str], bool], kwarg: str = "pk") -> Requirement:
     return Requirement("member", check, kwarg)
 
 
-#: The core's fixed close reasons (wsauth_core::close::reasons) for the
-#: requirement checks the mixin makes on the middleware's principal.
-_AUTH_REQUIRED = (4401, "authentication required")
-_FORBIDDEN = {
-    "staff": (4403, "staff only"),
-    "superuser": (4403, "superuser only"),
-    "owner": (4403, "not the owner"),
-    "member": (4403, "not a member"),
-}
-_LOOKUP_FAILED = (1013, "lookup failed, try again later")
-
-
 class RequireAuthMixin:
     """Mix into an ``AsyncWebsocketConsumer`` (before it) to enforce
     ``requirement``: ``"anonymous"``, ``"authenticated"`` (default),
     ``"staff"``, ``"superuser"``, ``owner(check, kwarg)`` or
     ``member(check, kwarg)``. A refused connection is accepted, then closed
-    (4401 no / invalid credential, 4403 not allowed, 1013 lookup failed) so
-    browsers can read the code. ``accept()`` answers the ``bearer``
-    subprotocol when the client offered it, also before such a close.
+    with the core's code and reason (4401 no / invalid credential, 4403 not
+    allowed, 1013 lookup failed) so browsers can read the code. ``accept()``
+    answers the ``bearer`` subprotocol when the client offered it, also
+    before such a close.
 
-    The credential is not verified again here: the mixin reads the decision
-    ``WsAuthMiddleware`` made for this connection (``scope["wsauth"]``) and
-    checks only the consumer's own requirement against its principal; owner
-    and member checks call ``check(user, value)`` once."""
+    The credential is not verified again here: the core applies the
+    requirement's route policy to the decision ``WsAuthMiddleware`` made for
+    this connection (``scope["wsauth"]``, ``Handshake.authorize``); owner
+    and member routes ask their access step, answered by ``check(user,
+    value)`` once. ``wsauth_decision`` is that decision."""
 
     requirement: Union[str, Requirement] = "authenticated"
     wsauth_connection: Optional[Connection] = None
     wsauth_decision: Optional[Dict[str, Any]] = None
     _wsauth_timer: Optional[asyncio.TimerHandle] = None
 
-    def _wsauth_resource(self) -> Tuple[Optional[Requirement], Optional[str]]:
+    def _wsauth_path(self) -> str:
+        """The core route of this consumer's requirement."""
         req = self.requirement
         if isinstance(req, str):
-            if req not in _PATHS:
+            path = _PATHS.get(req)
+            if path is None:
                 raise ImproperlyConfigured(f"wsauth: unknown requirement {req!r}")
-            return None, None
+            return path
         kwargs = (self.scope.get("url_route") or {}).get("kwargs") or {}  # type: ignore[attr-defined]
         value = kwargs.get(req.kwarg)
         if value is None:
             raise ImproperlyConfigured(f"wsauth: the route has no {req.kwarg!r} keyword for {req.kind} checks")
-        return req, str(value)
+        return f"/{req.kind}/{quote(str(value), safe='')}"
 
-    async def _wsauth_refusal(self, decision: Dict[str, Any]) -> Optional[Tuple[int, str]]:
-        """``(code, reason)`` when this consumer refuses the connection the
-        middleware decided, else ``None``."""
-        req, value = self._wsauth_resource()
-        close = decision.get("close")
-        if self.requirement == "anonymous":
-            # An anonymous route takes a refused credential as no credential
-            # (4401 only); a failed lookup or a limit still closes.
-            if close is not None and close.get("code") != 4401:
-                return close["code"], close.get("reason", "")
-            return None
-        if decision.get("action") != "accept":
-            close = close or {"code": 1013, "reason": _LOOKUP_FAILED[1]}
-            return close["code"], close.get("reason", "")
-        principal = decision.get("principal")
-        if not principal:
-            return _AUTH_REQUIRED
-        if req is None:
-            if self.requirement == "staff" and not principal.get("is_staff"):
-                return _FORBIDDEN["staff"]
-            if self.requirement == "superuser" and not principal.get("is_superuser"):
-                return _FORBIDDEN["superuser"]
-            return None
-        user = self.scope.get("user")  # type: ignore[attr-defined]
-        try:
-            allowed = await database_sync_to_async(req.check)(user, value)
-        except Exception:
-            return _LOOKUP_FAILED
-        return None if allowed else _FORBIDDEN[req.kind]
+    def _wsauth_has_access(self, step: Dict[str, Any]) -> bool:
+        """Answers the core's access step for the resource it names (run in
+        a database thread); only owner / member routes ask it."""
+        req = self.requirement
+        assert isinstance(req, Requirement)
+        return bool(req.check(self.scope.get("user"), step["value"]))  # type: ignore[attr-defined]
+
+    async def _wsauth_authorize(self, decided: Handshake) -> Tuple[Handshake, Dict[str, Any]]:
+        """The core's decision for this consumer's requirement."""
+        hs = decided.authorize(self._wsauth_path())
+        step = hs.poll()
+        if step["step"] == "done":
+            return hs, step["decision"]
+        return hs, await database_sync_to_async(hs.run)(has_access=self._wsauth_has_access)
 
     async def websocket_connect(self, message: Dict[str, Any]) -> None:
         scope = self.scope  # type: ignore[attr-defined]
         info = scope.get("wsauth") or {}
-        decision = info.get("decision")
-        if decision is None:
+        decided = info.get("handshake")
+        if decided is None:
             raise ImproperlyConfigured("wsauth: RequireAuthMixin needs WsAuthMiddlewareStack around the router")
+        hs, decision = await self._wsauth_authorize(decided)
         self.wsauth_decision = decision
-        refusal = await self._wsauth_refusal(decision)
-        if refusal is None:
-            if decision.get("action") == "accept" and decision.get("principal"):
-                self.wsauth_connection = Connection(info["handshake"])
+        if decision.get("action") == "accept":
+            if decision.get("principal"):
+                self.wsauth_connection = Connection(hs)
             await super().websocket_connect(message)  # type: ignore[misc]
             self._wsauth_schedule()
             return
+        code, reason = _close_of(decision)
         await self.accept()
-        await self.close(code=refusal[0], reason=refusal[1])  # type: ignore[attr-defined]
+        await self.close(code=code, reason=reason)  # type: ignore[attr-defined]
 
     async def accept(self, subprotocol: Optional[str] = None, headers: Any = None) -> None:
         if subprotocol is None:
-            subprotocol = (self.scope.get("wsauth") or {}).get("subprotocol")  # type: ignore[attr-defined]
+            decision = self.wsauth_decision or (self.scope.get("wsauth") or {})  # type: ignore[attr-defined]
+            subprotocol = decision.get("subprotocol")
         await super().accept(subprotocol, headers)  # type: ignore[misc]
 
     def _wsauth_schedule(self) -> None:
@@ -522,10 +534,10 @@ class RequireAuthMixin:
         await super().websocket_receive(message)  # type: ignore[misc]
 
     def _wsauth_finish(self, conn: Connection, hs: Handshake) -> Optional[Tuple[int, str]]:
-        # A refresh is decided on the middleware's route (the credential
-        # alone); the consumer's requirement was checked at connect.
+        # A refresh is decided on this consumer's route: the new token's
+        # user, then the requirement again (its access step included).
         lookups = _Lookups((self.scope.get("wsauth") or {}).get("users"))  # type: ignore[attr-defined]
-        hs.run(fetch_session=lookups.session, fetch_user=lookups.fetch_user)
+        hs.run(fetch_session=lookups.session, fetch_user=lookups.fetch_user, has_access=self._wsauth_has_access)
         return conn.finish(hs, time.time())
 
     async def websocket_disconnect(self, message: Dict[str, Any]) -> None:

@@ -628,7 +628,7 @@ static void test_db_sessions(void) {
   char cookie[128];
   snprintf(cookie, sizeof cookie, "sessionid=%s", key);
 
-  for (int round = 0; round < 3; round++) {
+  for (int round = 0; round < 8; round++) {
     wsauth_handshake *h = start(a, "/ws/logs/", "", NULL, "Cookie", cookie);
     uint32_t step = 0;
     CHECK_RC(wsauth_handshake_poll(h, &step), WSAUTH_RESULT_OK);
@@ -650,11 +650,61 @@ static void test_db_sessions(void) {
       /* No row: anonymous, so 4401 on a staff route. */
       CHECK_RC(wsauth_handshake_answer_none(h), WSAUTH_RESULT_OK);
       CHECK(decide(h, 1, &code, NULL) == WSAUTH_ACTION_CLOSE && code == 4401);
-    } else {
+    } else if (round == 2) {
       /* The database is down: 1013. */
       CHECK_RC(wsauth_handshake_answer_failed(h), WSAUTH_RESULT_OK);
       CHECK(decide(h, 1, &code, NULL) == WSAUTH_ACTION_CLOSE && code == 1013);
       CHECK_RC(wsauth_handshake_answer_failed(h), WSAUTH_RESULT_INVALID_STATE);
+      CHECK_RC(wsauth_handshake_answer_session_iso(h, key, strlen(key), data, dlen, "2025-06-15T15:08:20Z", 20),
+               WSAUTH_RESULT_INVALID_STATE);
+    } else if (round == 3) {
+      /* expire_date as Django stores it (NOW is 2025-06-15T15:06:40Z): the core converts it. */
+      const char *iso = "2025-06-15T15:08:20.250000+00:00";
+      CHECK_RC(wsauth_handshake_answer_session_iso(h, key, strlen(key), data, dlen, iso, strlen(iso)),
+               WSAUTH_RESULT_OK);
+      CHECK(decide(h, 1, &code, NULL) == WSAUTH_ACTION_ACCEPT);
+    } else if (round == 4) {
+      /* Another offset, the same instant as round 3 without its fraction. */
+      const char *iso = "2025-06-15T17:08:20+02:00";
+      CHECK_RC(wsauth_handshake_answer_session_iso(h, key, strlen(key), data, dlen, iso, strlen(iso)),
+               WSAUTH_RESULT_OK);
+      CHECK(decide(h, 1, &code, NULL) == WSAUTH_ACTION_ACCEPT);
+    } else if (round == 5) {
+      /* A fraction counts as the next whole second: 15:06:39.5 is NOW, and
+       * expire_date == now is expired (Django: expire_date__gt=now). No offset is UTC. */
+      const char *iso = "2025-06-15 15:06:39.500000";
+      CHECK_RC(wsauth_handshake_answer_session_iso(h, key, strlen(key), data, dlen, iso, strlen(iso)),
+               WSAUTH_RESULT_OK);
+      char *json = NULL;
+      CHECK(decide(h, 1, &code, &json) == WSAUTH_ACTION_CLOSE && code == 4401);
+      CHECK(strstr(json, "\"reason\":\"session expired\"") != NULL);
+      free(json);
+    } else if (round == 6) {
+      /* Text that is no date answers nothing: the step is still pending. */
+      const char *bad[] = {"15 June 2025", "2025-06-15T25:00:00", "2025-02-30", ""};
+      for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        CHECK_RC(wsauth_handshake_answer_session_iso(h, key, strlen(key), data, dlen, bad[i], strlen(bad[i])),
+                 WSAUTH_RESULT_INVALID_REQUEST);
+      }
+      char msg[256];
+      size_t mlen = 0;
+      CHECK_RC(wsauth_last_error(msg, sizeof msg, &mlen), WSAUTH_RESULT_OK);
+      CHECK(out_has(msg, mlen, "expire_date"));
+      CHECK_RC(wsauth_handshake_poll(h, &step), WSAUTH_RESULT_OK);
+      CHECK(step == WSAUTH_STEP_SESSION);
+      CHECK_RC(wsauth_handshake_answer_session_iso(h, key, strlen(key), data, dlen, "\xff", 1),
+               WSAUTH_RESULT_INVALID_UTF8);
+      CHECK_RC(wsauth_handshake_answer_session_iso(h, key, strlen(key), data, dlen, NULL, 5),
+               WSAUTH_RESULT_NULL_PARAMETER);
+      CHECK_RC(wsauth_handshake_answer_session_iso(NULL, key, strlen(key), data, dlen, "2025-06-15", 10),
+               WSAUTH_RESULT_NULL_PARAMETER);
+      CHECK_RC(wsauth_handshake_answer_none(h), WSAUTH_RESULT_OK);
+      CHECK(decide(h, 1, &code, NULL) == WSAUTH_ACTION_CLOSE && code == 4401);
+    } else {
+      /* A date alone is midnight UTC: long expired. */
+      CHECK_RC(wsauth_handshake_answer_session_iso(h, key, strlen(key), data, dlen, "2025-06-15", 10),
+               WSAUTH_RESULT_OK);
+      CHECK(decide(h, 1, &code, NULL) == WSAUTH_ACTION_CLOSE && code == 4401);
     }
     wsauth_handshake_free(h);
   }

@@ -129,6 +129,29 @@ static void test_db_rows(void) {
   CHECK(strstr(expired, "\"valid\":false") != NULL);
   free(expired);
 
+  /* expire_date as the database stores it, ISO 8601 text: converted by the core
+   * (NOW + 100 is 2025-06-15T15:08:20Z; a fraction counts as the next second). */
+  const char *isos[] = {"2025-06-15T15:08:20+00:00", "2025-06-15 15:08:19.000001", "2025-06-15T17:08:20+02:00"};
+  for (size_t i = 0; i < sizeof isos / sizeof isos[0]; i++) {
+    snprintf(row_req, sizeof row_req,
+             "{\"cookie\":\"%s\",\"row\":{\"session_key\":\"%s\",\"session_data\":\"%s\",\"expire_date\":\"%s\"}," USER(
+                 PASSWORD, "true") "}",
+             key, key, data, isos[i]);
+    char *iso_ok = step(v, row_req, NOW + 99);
+    CHECK(strstr(iso_ok, "\"valid\":true") != NULL);
+    free(iso_ok);
+    char *iso_expired = step(v, row_req, NOW + 100);
+    CHECK(strstr(iso_expired, "\"kind\":\"session_expired\"") != NULL);
+    free(iso_expired);
+  }
+  snprintf(row_req, sizeof row_req,
+           "{\"cookie\":\"%s\",\"row\":{\"session_key\":\"%s\",\"session_data\":\"%s\",\"expire_date\":\"June\"}}", key,
+           key, data);
+  char bad_out[256];
+  size_t bad_len = 0;
+  CHECK_RC(wsauth_session_verifier_step_json(v, row_req, strlen(row_req), NOW, bad_out, sizeof bad_out, &bad_len),
+           WSAUTH_RESULT_INVALID_REQUEST);
+
   /* A key shorter than 8 characters is not a session key. */
   char *short_key = step(v, "{\"cookie\":\"abc\"}", NOW);
   CHECK(strstr(short_key, "\"valid\":false") != NULL);

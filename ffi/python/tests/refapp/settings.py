@@ -33,5 +33,9 @@ PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 SESSION_ENGINE = "django.contrib.sessions.backends.db"
 SIMPLE_JWT: dict = {}
 ASGI_APPLICATION = "refapp.asgi.application"
+WSAUTH: dict = {}
 if os.environ.get("REFAPP_ORIGINS"):
-    WSAUTH = {"origins": {"mode": "channels", "allowed": os.environ["REFAPP_ORIGINS"].split(",")}}
+    WSAUTH["origins"] = {"mode": "channels", "allowed": os.environ["REFAPP_ORIGINS"].split(",")}
+if os.environ.get("REFAPP_RATE_LIMIT"):  # "requests/period_secs/burst"
+    _requests, _period, _burst = (int(n) for n in os.environ["REFAPP_RATE_LIMIT"].split("/"))
+    WSAUTH["limits"] = {"rate_limit": {"requests": _requests, "period_secs": _period, "burst": _burst}}

@@ -55,6 +55,7 @@ mod origin;
 mod percent;
 mod ratelimit;
 mod route;
+mod sql;
 mod time;
 
 pub use cookie::{cookie_value, latin1_decode, parse_cookie_pairs, unquote_cookie, CookiePairs};
@@ -84,9 +85,10 @@ pub use auth::{
 };
 pub use close::{reasons, truncate_reason, Close, CloseCode, CloseReason, MAX_REASON_BYTES};
 pub use config::{
-    secret_from_file, Config, ConfigError, ConfigErrorKind, CredentialsConfig, EngineConfig,
-    JwtConfig, LimitsConfig, OriginModeConfig, OriginsConfig, PkConfig, RateLimitConfig,
-    RouteConfig, SecretRef, Secrets, SessionConfig, UsersConfig,
+    database_kind, is_sql_identifier, secret_from_file, Config, ConfigError, ConfigErrorKind,
+    CredentialsConfig, DatabaseConfig, DatabaseKind, EngineConfig, JwtConfig, LimitsConfig,
+    OriginModeConfig, OriginsConfig, PkConfig, RateLimitConfig, RouteConfig, SecretRef, Secrets,
+    SessionConfig, UsersConfig,
 };
 pub use conn::{ConnState, Connection, MessageAction};
 pub use handshake::{
@@ -100,6 +102,7 @@ pub use route::{
     Converter, PathPattern, PatternError, Requirement, Route, RouteError, RouteMatch, Routes,
     MAX_PARAMS,
 };
+pub use sql::{bind_sql, BoundSql, Placeholders, SqlError, USER_PARAM};
 pub use time::UnixTime;
 
 /// The README's Rust example, compiled and run as a doctest.

@@ -385,6 +385,7 @@ fn placeholder_route(i: usize) -> RouteConfig {
         requirement: Requirement::Anonymous,
         strict: false,
         auth_message: None,
+        sql: None,
     }
 }
 

@@ -23,8 +23,7 @@ use toml::de::{DeTable, DeValue, ValueDeserializer};
 use toml::Spanned;
 use wsauth_core::{
     Authenticator, Config, ConfigErrorKind, CredentialsConfig, DatabaseConfig, JwtConfig,
-    LimitsConfig,
-    OriginsConfig, Requirement, RouteConfig, SecretRef, SessionConfig, UsersConfig,
+    LimitsConfig, OriginsConfig, Requirement, RouteConfig, SecretRef, SessionConfig, UsersConfig,
 };
 
 /// Largest config file accepted, bytes.

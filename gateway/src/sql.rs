@@ -696,3 +696,187 @@ pub async fn create_reference_sqlite(path: &std::path::Path) -> Result<(), Strin
     pool.close().await;
     Ok(())
 }
+
+#[cfg(all(test, feature = "sql-smol"))]
+mod tests {
+    use super::*;
+    use crate::reference;
+    use wsauth_core::{Relation, SecretRef};
+
+    fn run<T>(f: impl std::future::Future<Output = T>) -> T {
+        futures::executor::block_on(f)
+    }
+
+    struct Db {
+        dir: std::path::PathBuf,
+        url: String,
+    }
+
+    impl Drop for Db {
+        fn drop(&mut self) {
+            let _ = std::fs::remove_dir_all(&self.dir);
+        }
+    }
+
+    fn demo_db(name: &str) -> Db {
+        let dir = std::env::temp_dir().join(format!("wsauth-sql-{name}-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let file = dir.join("db.sqlite3");
+        run(create_reference_sqlite(&file)).unwrap();
+        Db {
+            url: format!("sqlite://{}", file.display()),
+            dir,
+        }
+    }
+
+    fn config(url: &str) -> Config {
+        reference::database_config(
+            SecretRef::Value("s".repeat(50)),
+            SecretRef::Value(url.into()),
+        )
+    }
+
+    fn access<'a>(
+        user: &'a str,
+        route: &'a str,
+        params: &'a [(String, String)],
+    ) -> AccessQuery<'a> {
+        AccessQuery {
+            user,
+            relation: Relation::Owner,
+            route,
+            param: "id",
+            value: &params[0].1,
+            params,
+        }
+    }
+
+    #[test]
+    fn answers_from_the_reference_database() {
+        let db = demo_db("answers");
+        let host = SqlHost::new(&config(&db.url), &db.url).unwrap();
+        assert_eq!(run(host.check()), Vec::new());
+        let admin = run(host.user(&UserKey::Int(1), "1")).unwrap().unwrap();
+        assert!(admin.is_staff && admin.is_superuser && admin.is_active);
+        assert!(admin.password.starts_with("pbkdf2_sha256$"));
+        let customer = run(host.user(&UserKey::Int(2), "2")).unwrap().unwrap();
+        assert!(!customer.is_staff);
+        assert_eq!(run(host.user(&UserKey::Int(3), "3")).unwrap(), None);
+        assert_eq!(run(host.user(&UserKey::NoMatch, "")).unwrap(), None);
+
+        let p = |v: &str| vec![("id".to_string(), v.to_string())];
+        let receipt = p("100");
+        assert!(run(host.access(&access("2", "receipts", &receipt))).unwrap());
+        assert!(!run(host.access(&access("1", "receipts", &receipt))).unwrap());
+        let conv1 = p("1");
+        let conv2 = p("2");
+        assert!(run(host.access(&access("2", "conversations", &conv1))).unwrap());
+        assert!(!run(host.access(&access("2", "conversations", &conv2))).unwrap());
+        // SQL in a parameter is a value: no row, nothing dropped.
+        for evil in ["100' OR '1'='1", "100; DROP TABLE shop_receipt; --", "abc"] {
+            let q = p(evil);
+            assert!(
+                !run(host.access(&access("2", "receipts", &q))).unwrap(),
+                "{evil}"
+            );
+        }
+        assert!(run(host.access(&access("2", "receipts", &receipt))).unwrap());
+        // A route without SQL grants nothing.
+        assert!(!run(host.access(&access("2", "nope", &receipt))).unwrap());
+        assert_eq!(run(host.session("missing")).unwrap(), None);
+        run(host.close());
+    }
+
+    #[test]
+    fn sessions_expire_dates_and_bad_rows() {
+        let db = demo_db("sessions");
+        {
+            let opts = SqliteConnectOptions::from_str(&db.url).unwrap();
+            let pool = run(SqlitePoolOptions::new().connect_with(opts)).unwrap();
+            for stmt in [
+                "INSERT INTO django_session VALUES ('k1', 'data', '2025-06-29 14:06:40.5')",
+                "INSERT INTO django_session VALUES ('k2', 'data', 'not a date')",
+                "INSERT INTO auth_user (id, password, is_superuser, username, last_name, email, is_staff, is_active, date_joined, first_name) VALUES (7, '!unusable', 0, 'u7', '', '', 0, 1, '2025-01-01 00:00:00', '')",
+            ] {
+                run(pool.execute(stmt)).unwrap();
+            }
+            run(pool.close());
+        }
+        let host = SqlHost::new(&config(&db.url), &db.url).unwrap();
+        let row = run(host.session("k1")).unwrap().unwrap();
+        assert_eq!(row.expire_date, 1_751_206_001);
+        assert_eq!(row.session_data, "data");
+        // An unreadable row is a failed lookup (1013), never "no session".
+        assert!(run(host.session("k2")).is_err());
+        // An unusable password is a user like any other (its session hash never matches).
+        let u = run(host.user(&UserKey::Int(7), "7")).unwrap().unwrap();
+        assert_eq!(u.password, "!unusable");
+        run(host.close());
+    }
+
+    #[test]
+    fn wrong_schema_is_reported_and_a_failed_lookup() {
+        let db = demo_db("schema");
+        let mut c = config(&db.url);
+        c.database.as_mut().unwrap().user_table = "auth_users".into();
+        c.routes[3].sql =
+            Some("SELECT 1 FROM shop_receipt WHERE id = :id AND owner = :user".into());
+        let host = SqlHost::new(&c, &db.url).unwrap();
+        let paths: Vec<String> = run(host.check()).into_iter().map(|e| e.path).collect();
+        assert_eq!(paths, vec!["database.user_table", "routes[3].sql"]);
+        assert!(run(host.user(&UserKey::Int(1), "1")).is_err());
+        let receipt = vec![("id".to_string(), "100".to_string())];
+        assert!(run(host.access(&access("2", "receipts", &receipt))).is_err());
+        run(host.close());
+
+        // A database that is not there: lookups fail, nothing panics.
+        let gone = "sqlite:///nonexistent/dir/db.sqlite3";
+        let host = SqlHost::new(&config(gone), gone).unwrap();
+        assert!(run(host.user(&UserKey::Int(1), "1")).is_err());
+        assert!(!run(host.check()).is_empty());
+
+        let mut bad = config(gone);
+        bad.database.as_mut().unwrap().session_table = "x; DROP".into();
+        assert_eq!(
+            SqlHost::new(&bad, gone).unwrap_err().path,
+            "database.session_table"
+        );
+        assert!(SqlHost::new(&config(gone), "mysql://x").is_err());
+    }
+
+    #[test]
+    fn ttl_cache_is_opt_in() {
+        let db = demo_db("cache");
+        let mut c = config(&db.url);
+        c.database.as_mut().unwrap().cache_ttl_ms = 60_000;
+        let cached = SqlHost::new(&c, &db.url).unwrap();
+        let fresh = SqlHost::new(&config(&db.url), &db.url).unwrap();
+        assert!(
+            run(cached.user(&UserKey::Int(2), "2"))
+                .unwrap()
+                .unwrap()
+                .is_active
+        );
+        {
+            let opts = SqliteConnectOptions::from_str(&db.url).unwrap();
+            let pool = run(SqlitePoolOptions::new().connect_with(opts)).unwrap();
+            run(pool.execute("UPDATE auth_user SET is_active = 0 WHERE id = 2")).unwrap();
+            run(pool.close());
+        }
+        // No cache: the change is seen at once; with a TTL: after it.
+        assert!(
+            !run(fresh.user(&UserKey::Int(2), "2"))
+                .unwrap()
+                .unwrap()
+                .is_active
+        );
+        assert!(
+            run(cached.user(&UserKey::Int(2), "2"))
+                .unwrap()
+                .unwrap()
+                .is_active
+        );
+        run(cached.close());
+        run(fresh.close());
+    }
+}

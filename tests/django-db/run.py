@@ -303,6 +303,33 @@ def side_by_side(gw, users, creds, routes):
     return len(jobs)
 
 
+def cli_checks(wsauth, db_url, creds):
+    """`wsauth token check --database` / `wsauth session check --database` read
+    the rows themselves and decide as JWTAuthentication / get_user."""
+    User = get_user_model()
+    pk = "uuid" if User._meta.pk.get_internal_type() == "UUIDField" else "int"
+    common = ["--database", db_url, "--user-table", User._meta.db_table, "--pk", pk]
+    env = dict(os.environ, WSAUTH_TEST_SECRET=settings.SECRET_KEY)
+    for cname, (_, carrier, cred) in creds.items():
+        if carrier == "query":
+            want = django_jwt_user(cred) is not None
+            cmd = [wsauth, "token", "check", cred, "--secret-env", "WSAUTH_TEST_SECRET"] + common
+        else:
+            want = django_session_user(cred) is not None
+            cmd = [wsauth, "session", "check", "--secret-env", "WSAUTH_TEST_SECRET",
+                   "--cookie-header", f"{settings.SESSION_COOKIE_NAME}={cred}"] + common
+        out = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=30)
+        check(out.returncode == (0 if want else 1),
+              f"cli {cname}: exit {out.returncode} ({out.stdout.strip()} {out.stderr.strip()}), Django {'valid' if want else 'invalid'}")
+    # A key with no row is an invalid session (exit 1), with or without --database.
+    for extra in (common, []):
+        out = subprocess.run(
+            [wsauth, "session", "check", "--secret-env", "WSAUTH_TEST_SECRET",
+             "--cookie-header", f"{settings.SESSION_COOKIE_NAME}=nosuchkey0123456789abcdefghijkl"] + extra,
+            capture_output=True, text=True, env=env, timeout=30)
+        check(out.returncode == 1, f"cli: a key with no row → exit 1 ({extra and 'with' or 'without'} --database): {out.returncode} {out.stderr}")
+
+
 def live_changes(gw, users, creds):
     """Changes made through the ORM are seen on the next handshake."""
     _, _, token = creds["jwt:customer"]
@@ -389,6 +416,7 @@ def main():
         try:
             n = side_by_side(gw, users, creds, routes)
             print(f"side by side: {n} (credential, route) pairs", flush=True)
+            cli_checks(args.wsauth, args.database_url, creds)
             live_changes(gw, users, creds)
             connection.close()
             if args.failover_stop and args.failover_start:

@@ -260,7 +260,6 @@ fn decide(
             SessionStep::NeedUser { key, user_id } if host.is_some() => {
                 use wsauth_smol::Host;
                 let Some(h) = host.as_ref() else { continue };
-                let key = *key;
                 let user_id = user_id.to_string();
                 let row = lookup("user", h.user(&key, &user_id))?;
                 found = row.map(|u| UserRow {

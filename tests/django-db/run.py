@@ -214,7 +214,7 @@ engine = "db"
 
 [database]
 url = {{ env = "WSAUTH_TEST_DATABASE_URL" }}
-pool_size = 4
+pool_size = {POOL_SIZE}
 lookup_timeout_ms = {LOOKUP_TIMEOUT_MS}
 user_table = "{user_table}"
 session_table = "django_session"
@@ -353,6 +353,49 @@ def live_changes(gw, users, creds):
     check(Receipt.objects.count() == 2, "the receipts table is intact")
 
 
+POOL_SIZE = 4
+
+
+def load(gw, wsload, creds, users, count):
+    """`count` concurrent authenticated connections, each with a user and an
+    owner lookup: every one opens and stays open (none lost or refused), and
+    the gateway never holds more than pool_size server connections."""
+    _, _, token = creds["jwt:customer"]
+    mine = Receipt.objects.filter(owner=users["customer"]).first()
+    url = f"{gw.base}/ws/receipts/{mine.pk}/?token={token}"
+    with tempfile.TemporaryDirectory() as tmp:
+        ready = os.path.join(tmp, "ready")
+        release = os.path.join(tmp, "release")
+        proc = subprocess.Popen(
+            [wsload, "hold", "--url", url, "--count", str(count), "--concurrency", "200",
+             "--ready-file", ready, "--release-file", release, "--max-secs", "120"],
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        )
+        most = 0
+        t0 = time.time()
+        with connection.cursor() as cur:
+            while not os.path.exists(ready) and proc.poll() is None and time.time() - t0 < 120:
+                cur.execute("SELECT count(*) FROM pg_stat_activity WHERE application_name = 'wsauth'")
+                most = max(most, cur.fetchone()[0])
+                time.sleep(0.02)
+        connection.close()
+        opened = proc.stdout.readline()
+        with open(release, "w"):
+            pass
+        closed = proc.stdout.readline()
+        proc.wait(60)
+    import json
+
+    o = json.loads(opened or "{}")
+    c = json.loads(closed or "{}")
+    check(o.get("held") == count and not o.get("failures"),
+          f"load: {count} connections held: {opened.strip()} {proc.stderr.read() if proc.stderr else ''}")
+    check(c.get("closed_clean") == count, f"load: all closed cleanly: {closed.strip()}")
+    check(0 < most <= POOL_SIZE, f"load: at most pool_size={POOL_SIZE} server connections (saw {most})")
+    print(f"load: {o.get('held')} of {count} authenticated connections open in {o.get('open_secs', 0):.1f}s; "
+          f"at most {most} PostgreSQL connections (pool_size {POOL_SIZE})", flush=True)
+
+
 def failover(gw, creds, stop_cmd, start_cmd):
     _, _, staff = creds["jwt:admin"]
     _, _, session = creds["session:admin"]
@@ -392,6 +435,8 @@ def main():
     ap.add_argument("--database-url", required=True, help="the same database, as wsauth reads it")
     ap.add_argument("--failover-stop")
     ap.add_argument("--failover-start")
+    ap.add_argument("--wsload", help="with --load: the wsload binary")
+    ap.add_argument("--load", type=int, default=0, help="PostgreSQL: hold this many connections")
     args = ap.parse_args()
 
     engine = settings.DATABASES["default"]["ENGINE"].rsplit(".", 1)[-1]
@@ -419,6 +464,8 @@ def main():
             cli_checks(args.wsauth, args.database_url, creds)
             live_changes(gw, users, creds)
             connection.close()
+            if args.load and args.wsload:
+                load(gw, args.wsload, creds, users, args.load)
             if args.failover_stop and args.failover_start:
                 failover(gw, creds, args.failover_stop, args.failover_start)
         finally:

@@ -367,7 +367,7 @@ def load(gw, wsload, creds, users, count):
         ready = os.path.join(tmp, "ready")
         release = os.path.join(tmp, "release")
         proc = subprocess.Popen(
-            [wsload, "hold", "--url", url, "--count", str(count), "--concurrency", "200",
+            [wsload, "hold", "--url", url, "--count", str(count), "--concurrency", os.environ.get("WSAUTH_TEST_DB_LOAD_CONCURRENCY", "50"),
              "--ready-file", ready, "--release-file", release, "--max-secs", "120"],
             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
         )

@@ -39,8 +39,9 @@ use crate::jwt::{JwtSettings, TokenVerifier, DEFAULT_MAX_TOKEN_BYTES};
 use crate::pipeline::decide::{AuthSettings, Authenticator, UserSource};
 use crate::pipeline::origin::{OriginPatternError, OriginPolicy};
 use crate::pipeline::ratelimit::RateLimit;
-use crate::pipeline::route::{Requirement, Route, RouteError, Routes};
+use crate::pipeline::route::{PathPattern, Requirement, Route, RouteError, Routes};
 use crate::pipeline::view::{Carrier, CredentialSettings};
+use crate::sql::{bind_sql, BoundSql, Placeholders, SqlError};
 use alloc::format;
 use alloc::string::String;
 use alloc::vec;
@@ -139,6 +140,36 @@ impl<'de> Deserialize<'de> for SecretRef {
             }
         }
         d.deserialize_any(V)
+    }
+}
+
+/// Which database a `[database].url` names.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum DatabaseKind {
+    /// `postgres://` / `postgresql://`.
+    Postgres,
+    /// `sqlite:` (`sqlite:///abs/path`, `sqlite://rel/path`, `sqlite::memory:`).
+    Sqlite,
+}
+
+impl DatabaseKind {
+    /// The backend's placeholder syntax.
+    pub fn placeholders(self) -> Placeholders {
+        match self {
+            DatabaseKind::Postgres => Placeholders::Dollar,
+            DatabaseKind::Sqlite => Placeholders::QuestionNumbered,
+        }
+    }
+}
+
+/// The database a URL names, by its scheme; `None` for any other.
+pub fn database_kind(url: &str) -> Option<DatabaseKind> {
+    let scheme = url.split_once(':')?.0.to_ascii_lowercase();
+    match scheme.as_str() {
+        "postgres" | "postgresql" => Some(DatabaseKind::Postgres),
+        "sqlite" => Some(DatabaseKind::Sqlite),
+        _ => None,
     }
 }
 
@@ -366,6 +397,108 @@ pub struct RouteConfig {
     /// Allow first-message auth here (default: whether `message` is a carrier).
     #[serde(default)]
     pub auth_message: Option<bool>,
+    /// Owner / member routes with a `[database]`: the access query. `:user`
+    /// is the principal's pk, `:<name>` a path parameter; a returned row
+    /// means allowed ([`bind_sql`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sql: Option<String>,
+}
+
+impl RouteConfig {
+    /// This route's access SQL for a backend's `style`: checked against the
+    /// route's path parameters and rewritten ([`bind_sql`]). `None` without `sql`.
+    pub fn bound_sql(&self, style: Placeholders) -> Option<Result<BoundSql, SqlError>> {
+        let sql = self.sql.as_deref()?;
+        let pattern = PathPattern::parse(&self.path).ok();
+        let names: Vec<&str> = pattern
+            .as_ref()
+            .map(|p| p.param_names().collect())
+            .unwrap_or_default();
+        Some(bind_sql(sql, &names, style))
+    }
+}
+
+/// `[database]`: the Django app's own database, read as Django reads it.
+///
+/// ```toml
+/// [database]
+/// url = "postgres://app@127.0.0.1:5432/app"   # or "sqlite:///srv/app/db.sqlite3", { env = "DATABASE_URL" }, { file = "…" }
+/// pool_size = 8
+/// lookup_timeout_ms = 500
+/// user_table = "auth_user"
+/// session_table = "django_session"
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DatabaseConfig {
+    /// `postgres://…`, `postgresql://…` or `sqlite://…` (a secret reference: it may hold a password).
+    pub url: SecretRef,
+    /// Most connections open at once.
+    #[serde(default = "DatabaseConfig::default_pool_size")]
+    pub pool_size: u32,
+    /// A lookup slower than this failed (the connection closes 1013).
+    #[serde(default = "DatabaseConfig::default_lookup_timeout_ms")]
+    pub lookup_timeout_ms: u64,
+    /// The user model's table (`AUTH_USER_MODEL`'s `db_table`).
+    #[serde(default = "DatabaseConfig::default_user_table")]
+    pub user_table: String,
+    /// Its primary-key column.
+    #[serde(default = "DatabaseConfig::default_user_pk_column")]
+    pub user_pk_column: String,
+    /// The session table (`django_session`).
+    #[serde(default = "DatabaseConfig::default_session_table")]
+    pub session_table: String,
+    /// Keep answers this long (milliseconds); 0, the default: no cache, a
+    /// change made in Django is seen on the next handshake.
+    #[serde(default)]
+    pub cache_ttl_ms: u64,
+}
+
+impl DatabaseConfig {
+    fn default_pool_size() -> u32 {
+        8
+    }
+    fn default_lookup_timeout_ms() -> u64 {
+        500
+    }
+    fn default_user_table() -> String {
+        "auth_user".into()
+    }
+    fn default_user_pk_column() -> String {
+        "id".into()
+    }
+    fn default_session_table() -> String {
+        "django_session".into()
+    }
+
+    /// A database at `url` with the defaults (pool 8, 500 ms, `auth_user`, `django_session`).
+    pub fn new(url: SecretRef) -> Self {
+        DatabaseConfig {
+            url,
+            pool_size: Self::default_pool_size(),
+            lookup_timeout_ms: Self::default_lookup_timeout_ms(),
+            user_table: Self::default_user_table(),
+            user_pk_column: Self::default_user_pk_column(),
+            session_table: Self::default_session_table(),
+            cache_ttl_ms: 0,
+        }
+    }
+}
+
+/// Whether `name` is usable as a table or column name as written (ASCII
+/// letters, digits, `_`, optionally one `schema.` prefix): table names are
+/// the one thing not bound as parameters.
+pub fn is_sql_identifier(name: &str) -> bool {
+    let ok = |part: &str| {
+        part.bytes()
+            .next()
+            .is_some_and(|b| b.is_ascii_alphabetic() || b == b'_')
+            && part.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_')
+    };
+    match name.split_once('.') {
+        Some((schema, table)) => ok(schema) && ok(table),
+        None => ok(name),
+    }
 }
 
 /// `[limits.rate_limit]`: connection attempts per key (peer IP).
@@ -429,6 +562,9 @@ pub struct Config {
     pub routes: Vec<RouteConfig>,
     /// `[limits]`.
     pub limits: LimitsConfig,
+    /// `[database]`: users, sessions and access from the app's database.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub database: Option<DatabaseConfig>,
 }
 
 impl Config {
@@ -499,6 +635,7 @@ impl RouteConfig {
             requirement,
             strict: false,
             auth_message: None,
+            sql: None,
         }
     }
 
@@ -558,6 +695,18 @@ pub enum ConfigErrorKind {
     Zero,
     /// `require_origin` only applies to the allowlist mode.
     RequireOriginInChannelsMode,
+    /// A route's access SQL is refused.
+    Sql(SqlError),
+    /// An owner / member route with a `[database]` needs `sql`.
+    AccessNeedsSql,
+    /// `sql` on a route that asks no access question (not owner / member).
+    SqlWithoutAccess,
+    /// `sql` needs a `[database]`.
+    SqlWithoutDatabase,
+    /// Not a plain table or column name.
+    BadIdentifier,
+    /// Not a `postgres://`, `postgresql://` or `sqlite:` URL.
+    BadDatabaseUrl,
 }
 
 impl fmt::Display for ConfigErrorKind {
@@ -592,6 +741,20 @@ impl fmt::Display for ConfigErrorKind {
             }
             ConfigErrorKind::Empty => f.write_str("must not be empty"),
             ConfigErrorKind::Zero => f.write_str("must be greater than zero"),
+            ConfigErrorKind::Sql(e) => fmt::Display::fmt(e, f),
+            ConfigErrorKind::AccessNeedsSql => f.write_str(
+                "an owner / member route needs `sql` (the access query) when [database] is set",
+            ),
+            ConfigErrorKind::SqlWithoutAccess => {
+                f.write_str("`sql` is only asked on owner / member routes")
+            }
+            ConfigErrorKind::SqlWithoutDatabase => f.write_str("`sql` needs a [database] table"),
+            ConfigErrorKind::BadIdentifier => {
+                f.write_str("expected a plain table / column name (letters, digits, `_`, one optional `schema.`)")
+            }
+            ConfigErrorKind::BadDatabaseUrl => {
+                f.write_str("expected a postgres://, postgresql:// or sqlite: URL")
+            }
             ConfigErrorKind::RequireOriginInChannelsMode => {
                 f.write_str("require_origin applies to the allowlist mode only (Channels refuses a missing Origin unless \"*\" is listed)")
             }
@@ -660,6 +823,7 @@ impl Config {
             requirement,
             strict: false,
             auth_message: None,
+            sql: None,
         };
         vec![
             r("chat", "/ws/chat/<room>/", Requirement::Anonymous),
@@ -834,6 +998,7 @@ impl Config {
                 ));
             }
         }
+        self.check_database(&mut errs);
         let l = &self.limits;
         for (field, v) in [
             ("limits.max_token_bytes", l.max_token_bytes),
@@ -864,6 +1029,69 @@ impl Config {
             }
         }
         errs
+    }
+
+    fn check_database(&self, errs: &mut Vec<ConfigError>) {
+        if let Some(db) = &self.database {
+            if let SecretRef::Value(url) = &db.url {
+                if database_kind(url).is_none() {
+                    errs.push(ConfigError::new(
+                        "database.url",
+                        ConfigErrorKind::BadDatabaseUrl,
+                    ));
+                }
+            }
+            if db.pool_size == 0 {
+                errs.push(ConfigError::new(
+                    "database.pool_size",
+                    ConfigErrorKind::Zero,
+                ));
+            }
+            if db.lookup_timeout_ms == 0 {
+                errs.push(ConfigError::new(
+                    "database.lookup_timeout_ms",
+                    ConfigErrorKind::Zero,
+                ));
+            }
+            for (field, v) in [
+                ("database.user_table", &db.user_table),
+                ("database.user_pk_column", &db.user_pk_column),
+                ("database.session_table", &db.session_table),
+            ] {
+                if !is_sql_identifier(v) {
+                    errs.push(ConfigError::new(field, ConfigErrorKind::BadIdentifier));
+                }
+            }
+        }
+        for (i, r) in self.routes.iter().enumerate() {
+            let access = matches!(
+                r.requirement,
+                Requirement::Owner(_) | Requirement::Member(_)
+            );
+            match (&r.sql, &self.database) {
+                (None, Some(_)) if access => errs.push(ConfigError::new(
+                    format!("routes[{i}].sql"),
+                    ConfigErrorKind::AccessNeedsSql,
+                )),
+                (None, _) => {}
+                (Some(_), None) => errs.push(ConfigError::new(
+                    format!("routes[{i}].sql"),
+                    ConfigErrorKind::SqlWithoutDatabase,
+                )),
+                (Some(_), Some(_)) if !access => errs.push(ConfigError::new(
+                    format!("routes[{i}].sql"),
+                    ConfigErrorKind::SqlWithoutAccess,
+                )),
+                (Some(_), Some(_)) => {
+                    if let Some(Err(e)) = r.bound_sql(Placeholders::Dollar) {
+                        errs.push(ConfigError::new(
+                            format!("routes[{i}].sql"),
+                            ConfigErrorKind::Sql(e),
+                        ));
+                    }
+                }
+            }
+        }
     }
 
     /// Resolves the secret references with `resolve` (called for `env` and
@@ -1074,6 +1302,7 @@ mod tests {
             requirement: Requirement::Owner("room".into()),
             strict: false,
             auth_message: None,
+            sql: None,
         });
         c.credentials.carriers = Some(vec![
             Carrier::Subprotocol,
@@ -1154,6 +1383,101 @@ mod tests {
         assert!(unknown.is_err());
         let two = serde_json::from_str::<SecretRef>(r#"{"env": "A", "file": "B"}"#);
         assert!(two.is_err());
+    }
+
+    #[test]
+    fn database_contract() {
+        let text = r#"{
+            "jwt": {"secret": "s"},
+            "users": {"source": "database"},
+            "database": {"url": {"env": "DATABASE_URL"}, "pool_size": 4, "lookup_timeout_ms": 250},
+            "routes": [
+                {"name": "chat", "path": "/ws/chat/<room>/", "requirement": "anonymous"},
+                {"name": "receipts", "path": "/ws/receipts/<int:id>/", "requirement": {"owner": "id"},
+                 "sql": "SELECT 1 FROM shop_receipt WHERE id = :id AND owner_id = :user"}
+            ]
+        }"#;
+        let c: Config = serde_json::from_str(text).unwrap();
+        assert_eq!(c.check(), Vec::new());
+        assert_eq!(c.users.source, UserSource::Directory);
+        let db = c.database.as_ref().unwrap();
+        assert_eq!(db.url, SecretRef::Env("DATABASE_URL".into()));
+        assert_eq!((db.pool_size, db.lookup_timeout_ms), (4, 250));
+        assert_eq!(
+            (
+                db.user_table.as_str(),
+                db.session_table.as_str(),
+                db.cache_ttl_ms
+            ),
+            ("auth_user", "django_session", 0)
+        );
+        let pg = c.routes[1]
+            .bound_sql(Placeholders::Dollar)
+            .unwrap()
+            .unwrap();
+        assert_eq!(
+            pg.text,
+            "SELECT 1 FROM shop_receipt WHERE id = $1 AND owner_id = $2"
+        );
+        assert_eq!(
+            database_kind("sqlite:///srv/db.sqlite3"),
+            Some(DatabaseKind::Sqlite)
+        );
+        assert_eq!(
+            database_kind("postgresql://a@b/c"),
+            Some(DatabaseKind::Postgres)
+        );
+        assert_eq!(database_kind("mysql://x"), None);
+
+        let mut bad = c.clone();
+        bad.routes[1].sql = Some("SELECT 1 FROM r WHERE id = :pk AND o = :user".into());
+        bad.routes[0].sql = Some("SELECT 1 WHERE :user".into());
+        bad.routes.push(RouteConfig {
+            name: "conv".into(),
+            path: "/ws/c/<id>/".into(),
+            requirement: Requirement::Member("id".into()),
+            strict: false,
+            auth_message: None,
+            sql: None,
+        });
+        let db = bad.database.as_mut().unwrap();
+        db.user_table = "auth_user; DROP".into();
+        db.url = SecretRef::Value("mysql://x".into());
+        db.pool_size = 0;
+        let got: Vec<(String, ConfigErrorKind)> =
+            bad.check().into_iter().map(|e| (e.path, e.kind)).collect();
+        for want in [
+            ("database.url", ConfigErrorKind::BadDatabaseUrl),
+            ("database.pool_size", ConfigErrorKind::Zero),
+            ("database.user_table", ConfigErrorKind::BadIdentifier),
+            ("routes[0].sql", ConfigErrorKind::SqlWithoutAccess),
+            (
+                "routes[1].sql",
+                ConfigErrorKind::Sql(SqlError::UnknownParameter {
+                    name: "pk".into(),
+                    offset: 27,
+                }),
+            ),
+            ("routes[2].sql", ConfigErrorKind::AccessNeedsSql),
+        ] {
+            assert!(
+                got.iter().any(|(p, k)| p == want.0 && *k == want.1),
+                "missing {want:?} in {got:?}"
+            );
+        }
+        let mut no_db = c;
+        no_db.database = None;
+        assert_eq!(
+            no_db
+                .check()
+                .into_iter()
+                .map(|e| e.path)
+                .collect::<Vec<_>>(),
+            vec![String::from("routes[1].sql")]
+        );
+        assert!(is_sql_identifier("public.auth_user"));
+        assert!(!is_sql_identifier("a.b.c"));
+        assert!(!is_sql_identifier("1abc"));
     }
 
     #[test]

@@ -33,7 +33,7 @@ extern crate alloc;
 extern crate std;
 
 // Grouped by stage; each group only uses the groups listed before it:
-// text, error, time → py → jwt → django → pipeline → connection → config.
+// text, error, time → py → jwt → django → pipeline → connection → sql → config.
 pub mod close;
 pub mod config;
 pub mod connection;
@@ -44,6 +44,7 @@ pub mod error;
 pub mod jwt;
 pub mod pipeline;
 pub mod py;
+pub mod sql;
 pub mod text;
 pub mod time;
 

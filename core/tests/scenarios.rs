@@ -188,6 +188,7 @@ fn routes() -> Vec<RouteConfig> {
         requirement: Requirement::Anonymous,
         strict: true,
         auth_message: None,
+        sql: None,
     });
     r
 }

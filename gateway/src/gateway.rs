@@ -104,6 +104,9 @@ impl Limits {
             max_head_bytes: d.max_head_bytes.max(head),
             max_message_bytes: d.max_message_bytes.max(l.max_message_bytes),
             max_frame_bytes: d.max_frame_bytes.max(l.max_message_bytes),
+            lookup_timeout: config.database.as_ref().map_or(d.lookup_timeout, |db| {
+                Duration::from_millis(db.lookup_timeout_ms.max(1))
+            }),
             ..d
         }
     }

@@ -41,6 +41,8 @@ pub mod probe;
 pub mod reference;
 mod runtime;
 mod server;
+#[cfg(feature = "sql")]
+pub mod sql;
 
 pub use app::{
     App, AppMessage, AuthEvent, ConnInfo, EchoApp, Handler, Ignore, NullApp, Outbox, Outcome, Stage,

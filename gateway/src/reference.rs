@@ -23,8 +23,8 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 use wsauth_core::Principal;
 use wsauth_core::{
-    config::EngineConfig, config::JwtConfig, config::SessionConfig, config::UsersConfig, Config,
-    Relation, SecretRef, UserSource,
+    config::DatabaseConfig, config::EngineConfig, config::JwtConfig, config::SessionConfig,
+    config::UsersConfig, Config, Relation, SecretRef, UserSource,
 };
 
 /// The demo staff user's id.
@@ -126,6 +126,32 @@ pub fn default_config(secret: SecretRef) -> Config {
         ..Config::default()
     };
     config.credentials.jwt_cookie = Some(JWT_COOKIE.into());
+    config
+}
+
+/// The receipts route's access query (Django app `shop`, model `Receipt`).
+pub const RECEIPTS_SQL: &str = "SELECT 1 FROM shop_receipt WHERE id = :id AND owner_id = :user";
+/// The conversations route's access query (`Conversation.members`).
+pub const CONVERSATIONS_SQL: &str =
+    "SELECT 1 FROM shop_conversation_members WHERE conversation_id = :id AND user_id = :user";
+
+/// [`default_config`] reading users, sessions and access from the Django
+/// database at `url` (`[database]`, `users.source = "database"`, the
+/// routes' [`RECEIPTS_SQL`] / [`CONVERSATIONS_SQL`]) with Django's
+/// database session engine.
+pub fn database_config(secret: SecretRef, url: SecretRef) -> Config {
+    let mut config = default_config(secret);
+    config.database = Some(DatabaseConfig::new(url));
+    if let Some(s) = config.session.as_mut() {
+        s.engine = EngineConfig::Db;
+    }
+    for r in &mut config.routes {
+        match r.name.as_str() {
+            "receipts" => r.sql = Some(RECEIPTS_SQL.into()),
+            "conversations" => r.sql = Some(CONVERSATIONS_SQL.into()),
+            _ => {}
+        }
+    }
     config
 }
 
@@ -428,6 +454,15 @@ mod tests {
             .routes
             .iter()
             .any(|r| r.name == "conversations" && r.auth_message == Some(true)));
+    }
+
+    #[test]
+    fn database_config_is_valid() {
+        let c = database_config(
+            SecretRef::Value("x".repeat(50)),
+            SecretRef::Value("sqlite:///tmp/x.sqlite3".into()),
+        );
+        assert_eq!(c.check(), Vec::new());
     }
 
     #[test]

@@ -38,6 +38,8 @@ mod smol_rt;
 
 #[cfg(feature = "smol-runtime")]
 pub use smol_rt::{accept, serve, Server, SmolRuntime};
+#[cfg(feature = "sql")]
+pub use wsauth_gateway::sql;
 pub use wsauth_gateway::{
     probe, reference, resolve_secret_ref, wsauth_core, AccessQuery, App, AppMessage, AuthEvent,
     BoxFuture, ConnInfo, EchoApp, Gateway, Handler, Host, Ignore, Limits, ListenAddr, LookupError,

@@ -329,13 +329,11 @@ fn session_inputs_that_cannot_be_read_are_config_errors() {
             .contains(flag));
         assert!(!all_output(&out).contains(SECRET) && !all_output(&out).contains(key));
     }
-    // The db backend needs the row file once a session key is present.
+    // A session key with no row is an invalid session (exit 1), never a
+    // usage error: without --session-row / --database there is no row.
     let out = wsauth(&["session", "check", key, "--secret", SECRET, "--json"]);
-    assert_eq!(out.status.code(), Some(2), "{}", all_output(&out));
-    assert!(json_of(&out)["error"]["message"]
-        .as_str()
-        .unwrap_or("")
-        .contains("--session-row"));
+    assert_eq!(out.status.code(), Some(1), "{}", all_output(&out));
+    assert_eq!(json_of(&out)["error"]["kind"], "bad_session");
     let _ = std::fs::remove_file(&broken);
 }
 

@@ -352,3 +352,22 @@ fn example_config_matches_the_embedded_default() {
         default.credentials.jwt_cookie
     );
 }
+
+#[test]
+fn django_db_example_is_clean() {
+    let example = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../examples/django-db.toml");
+    let text = std::fs::read_to_string(example).expect("example config");
+    let parsed: wsauth_core::Config = toml::from_str(&text).expect("valid TOML config");
+    assert_eq!(parsed.check(), Vec::new());
+    let db = parsed.database.expect("[database]");
+    assert_eq!(db.url, wsauth_core::SecretRef::Env("DATABASE_URL".into()));
+    assert_eq!(parsed.users.source, wsauth_core::UserSource::Directory);
+    let sql = parsed.routes[2]
+        .bound_sql(wsauth_core::sql::Placeholders::Dollar)
+        .expect("sql")
+        .expect("binds");
+    assert_eq!(
+        sql.text,
+        "SELECT 1 FROM shop_receipt WHERE id = $1 AND owner_id = $2"
+    );
+}

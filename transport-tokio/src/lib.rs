@@ -29,6 +29,8 @@ use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 use tokio::net::{TcpListener, TcpStream};
 
+#[cfg(feature = "sql")]
+pub use wsauth_gateway::sql;
 pub use wsauth_gateway::{
     probe, reference, resolve_secret_ref, wsauth_core, AccessQuery, App, AppMessage, AuthEvent,
     BoxFuture, ConnInfo, EchoApp, Gateway, Handler, Host, Ignore, Limits, ListenAddr, LookupError,

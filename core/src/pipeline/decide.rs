@@ -55,7 +55,9 @@ pub enum UserSource {
     /// (`TokenUser`): no lookups, `is_active` always true.
     #[default]
     Claims,
-    /// The host's user directory (`User.objects.get(pk=…)`): one lookup per handshake.
+    /// The host's user directory (`User.objects.get(pk=…)`): one lookup per
+    /// handshake. `"database"` in a config is this source, read from `[database]`.
+    #[serde(alias = "database")]
     Directory,
 }
 

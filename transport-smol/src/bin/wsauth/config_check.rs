@@ -22,9 +22,9 @@ use std::path::{Path, PathBuf};
 use toml::de::{DeTable, DeValue, ValueDeserializer};
 use toml::Spanned;
 use wsauth_core::{
-    config::ConfigErrorKind, config::CredentialsConfig, config::JwtConfig, config::LimitsConfig,
-    config::OriginsConfig, config::RouteConfig, config::SessionConfig, config::UsersConfig,
-    Authenticator, Config, Requirement, SecretRef,
+    config::ConfigErrorKind, config::CredentialsConfig, config::DatabaseConfig, config::JwtConfig,
+    config::LimitsConfig, config::OriginsConfig, config::RouteConfig, config::SessionConfig,
+    config::UsersConfig, Authenticator, Config, Requirement, SecretRef,
 };
 
 /// Largest config file accepted, bytes.
@@ -39,6 +39,7 @@ const SECTIONS: &[&str] = &[
     "origins",
     "routes",
     "limits",
+    "database",
 ];
 
 #[derive(Debug, Subcommand)]
@@ -58,6 +59,11 @@ pub(crate) struct CheckArgs {
     /// {"ok":bool,"problems":[{"line","path","message"}],"warnings":[…]}.
     #[arg(long)]
     json: bool,
+    /// Also prepare every statement (user, session, each route's `sql`)
+    /// against this database (`postgres://…`, `sqlite://…`) and report
+    /// what fails (an unknown table or column), with its line.
+    #[arg(long, value_name = "URL")]
+    database: Option<String>,
 }
 
 /// One finding in a config file.
@@ -90,9 +96,48 @@ pub(crate) fn run(cmd: ConfigCommand) -> i32 {
 
 fn check(args: &CheckArgs) -> Result<i32, Failure> {
     let text = read_text(&args.file)?;
-    let report = check_text(&text, &mut resolve_from_host);
+    let mut report = check_text(&text, &mut resolve_from_host);
+    if let Some(url) = &args.database {
+        if report.problems.is_empty() {
+            if let Some(config) = report.config.as_mut() {
+                if config.database.is_none() {
+                    config.database = Some(DatabaseConfig::new(SecretRef::Value(url.clone())));
+                }
+                let found = smol::block_on(prepare_all(config, url));
+                let root = DeTable::parse(&text)
+                    .map(|t| t.into_inner())
+                    .unwrap_or_default();
+                for (path, message) in found {
+                    report.problems.push(Problem {
+                        line: line_of_path(&text, &root, &path),
+                        path: Some(path),
+                        message,
+                    });
+                }
+            }
+        }
+    }
     print_report(&args.file, &report, args.json);
     Ok(output::exit_code(report.problems.is_empty()))
+}
+
+/// Prepares every statement of `config` against the database at `url`:
+/// `(config path, what failed)`.
+async fn prepare_all(config: &Config, url: &str) -> Vec<(String, String)> {
+    let host = match wsauth_smol::sql::SqlHost::new(config, url) {
+        Ok(h) => h,
+        Err(e) => return vec![(e.path, e.message)],
+    };
+    let timeout = std::time::Duration::from_secs(10);
+    let checked = futures::FutureExt::fuse(host.check());
+    let deadline = futures::FutureExt::fuse(smol::Timer::after(timeout));
+    futures::pin_mut!(checked, deadline);
+    let out = futures::select! {
+        found = checked => found.into_iter().map(|e| (e.path, e.message)).collect(),
+        _ = deadline => vec![("database.url".to_string(), format!("no answer from the database within {timeout:?}"))],
+    };
+    host.close().await;
+    out
 }
 
 /// Reads a config file (UTF-8, at most [`MAX_CONFIG_BYTES`]).
@@ -189,6 +234,16 @@ pub(crate) fn check_text(
                 if let Some(v) = shapes.read::<LimitsConfig>("limits", value) {
                     config.limits = v;
                 }
+            }
+            "database" => {
+                // A database is configured, whatever else is wrong with the table.
+                config.database = Some(
+                    shapes
+                        .read::<DatabaseConfig>("database", value)
+                        .unwrap_or_else(|| {
+                            DatabaseConfig::new(SecretRef::Value("sqlite::memory:".into()))
+                        }),
+                );
             }
             "routes" => match value.get_ref() {
                 DeValue::Array(items) => {
@@ -386,6 +441,7 @@ fn placeholder_route(i: usize) -> RouteConfig {
         requirement: Requirement::Anonymous,
         strict: false,
         auth_message: None,
+        sql: None,
     }
 }
 

@@ -3,10 +3,14 @@
 //! Without `--config`, an embedded default serves the reference app
 //! ([`wsauth_smol::reference`]) with a signing secret from `WSAUTH_SECRET` (else
 //! generated from the OS RNG and printed), and prints a staff token, a
-//! customer token and `wsauth probe` commands to try. With `--config FILE`
-//! (TOML, the same `Config` that `wsauth config check` validates) the routes,
-//! carriers, origins and limits come from the file; users, receipts and
-//! conversations come from the demo directory.
+//! customer token and `wsauth probe` commands to try. Its users, sessions,
+//! receipts and conversations live in a SQLite database created at start
+//! (laid out as Django's migrations lay it out, in a temporary directory or
+//! `--data-dir`) and are read through the same [`SqlHost`] a production
+//! deployment uses. With `--config FILE` (TOML, the same `Config` that
+//! `wsauth config check` validates) everything comes from the file: with a
+//! `[database]` table the host is the app's database; without one, users,
+//! receipts and conversations come from the in-memory demo directory.
 
 use super::output::{print_json, print_line};
 use super::{EXIT_OK, EXIT_USAGE};
@@ -19,7 +23,8 @@ use wsauth_core::{
 use wsauth_smol::reference::{
     self, ReferenceApp, CUSTOMER_RECEIPT, CUSTOMER_USER_ID, STAFF_USER_ID,
 };
-use wsauth_smol::{Gateway, Server, SmolRuntime};
+use wsauth_smol::sql::{create_reference_sqlite, SqlHost};
+use wsauth_smol::{Gateway, Host, Server, SmolRuntime};
 
 /// Environment variable holding the default configuration's signing secret.
 pub const SECRET_ENV: &str = "WSAUTH_SECRET";
@@ -39,6 +44,11 @@ pub struct ServeArgs {
     /// Print one JSON object on stdout (address, demo tokens) instead of text.
     #[arg(long)]
     pub json: bool,
+    /// Without --config: where the demo SQLite database is created
+    /// (default: a new directory under the system's temporary directory,
+    /// removed at exit).
+    #[arg(long, value_name = "DIR")]
+    pub data_dir: Option<PathBuf>,
 }
 
 /// Runs `wsauth serve`; returns the process exit code.
@@ -61,6 +71,14 @@ struct Prepared {
     config: Config,
     /// The generated secret, when one was generated (printed once, for minting more tokens).
     generated_secret: Option<String>,
+    /// The demo database this process created (removed at exit when it made the directory).
+    demo_db: Option<DemoDb>,
+}
+
+struct DemoDb {
+    file: PathBuf,
+    /// The directory to remove at exit (a temporary one this process made).
+    remove_dir: Option<PathBuf>,
 }
 
 fn prepare(args: &ServeArgs) -> Result<Prepared, String> {
@@ -68,21 +86,59 @@ fn prepare(args: &ServeArgs) -> Result<Prepared, String> {
         Some(path) => Ok(Prepared {
             config: load_config(path)?,
             generated_secret: None,
+            demo_db: None,
         }),
-        None => match std::env::var(SECRET_ENV) {
-            Ok(s) if !s.is_empty() => Ok(Prepared {
-                config: reference::default_config(SecretRef::Env(SECRET_ENV.into())),
-                generated_secret: None,
-            }),
-            _ => {
-                let secret = generate_secret()?;
-                Ok(Prepared {
-                    config: reference::default_config(SecretRef::Value(secret.clone())),
-                    generated_secret: Some(secret),
-                })
-            }
-        },
+        None => {
+            let (secret, generated_secret) = match std::env::var(SECRET_ENV) {
+                Ok(s) if !s.is_empty() => (SecretRef::Env(SECRET_ENV.into()), None),
+                _ => {
+                    let secret = generate_secret()?;
+                    (SecretRef::Value(secret.clone()), Some(secret))
+                }
+            };
+            let (dir, remove_dir) = match &args.data_dir {
+                Some(d) => (d.clone(), None),
+                None => {
+                    let d = std::env::temp_dir().join(format!(
+                        "wsauth-serve-{}-{}",
+                        std::process::id(),
+                        random_jti()
+                    ));
+                    (d.clone(), Some(d))
+                }
+            };
+            std::fs::create_dir_all(&dir)
+                .map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
+            let file = dir.join("db.sqlite3");
+            smol::block_on(create_reference_sqlite(&file))
+                .map_err(|e| format!("cannot create the demo database {}: {e}", file.display()))?;
+            let url = format!("sqlite://{}", file.display());
+            Ok(Prepared {
+                config: reference::database_config(secret, SecretRef::Value(url)),
+                generated_secret,
+                demo_db: Some(DemoDb { file, remove_dir }),
+            })
+        }
     }
+}
+
+/// The host: the `[database]` when the config has one, else the demo directory.
+fn make_host(config: &Config) -> Result<Arc<dyn Host>, String> {
+    let Some(db) = &config.database else {
+        return Ok(Arc::new(reference::demo_host_for(config)));
+    };
+    let url = db
+        .url
+        .resolve(
+            |name| std::env::var(name).ok(),
+            |path| std::fs::read(path).ok(),
+        )
+        .ok_or_else(|| {
+            "database.url: the secret could not be resolved (variable unset or file unreadable)"
+                .to_string()
+        })?;
+    let host = SqlHost::new(config, &url).map_err(|e| e.to_string())?;
+    Ok(Arc::new(host))
 }
 
 /// Reads and checks a TOML config file; every problem is listed.
@@ -152,8 +208,15 @@ async fn serve(args: ServeArgs, prepared: Prepared) -> i32 {
     let Prepared {
         config,
         generated_secret,
+        demo_db,
     } = prepared;
-    let host = Arc::new(reference::demo_host_for(&config));
+    let host = match make_host(&config) {
+        Ok(h) => h,
+        Err(e) => {
+            eprintln!("wsauth serve: config error: {e}");
+            return EXIT_USAGE;
+        }
+    };
     let app = Arc::new(ReferenceApp::new(SmolRuntime));
     let gateway = match Gateway::from_config(&config, host, app) {
         Ok(g) => g,
@@ -193,6 +256,7 @@ async fn serve(args: ServeArgs, prepared: Prepared) -> i32 {
             "customer_token": customer,
             "token_lifetime_secs": DEMO_TOKEN_LIFETIME,
             "generated_secret": generated_secret,
+            "database": demo_db.as_ref().map(|d| d.file.display().to_string()),
         }));
     } else {
         print_line(&format!("listening: {base}"));
@@ -203,6 +267,12 @@ async fn serve(args: ServeArgs, prepared: Prepared) -> i32 {
             )),
             None if args.config.is_none() => print_line(&format!("secret: from {SECRET_ENV}")),
             None => {}
+        }
+        if let Some(d) = &demo_db {
+            print_line(&format!(
+                "database: {} (SQLite, Django's tables: auth_user, django_session, shop_receipt, shop_conversation_members)",
+                d.file.display()
+            ));
         }
         print_line(&format!("staff_token: {staff}"));
         print_line(&format!("customer_token: {customer}"));
@@ -226,6 +296,9 @@ async fn serve(args: ServeArgs, prepared: Prepared) -> i32 {
     }
     tracing::info!(listen = %addr, "serving");
     server.run_until_signal().await;
+    if let Some(dir) = demo_db.and_then(|d| d.remove_dir) {
+        let _ = std::fs::remove_dir_all(dir);
+    }
     EXIT_OK
 }
 

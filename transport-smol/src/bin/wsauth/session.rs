@@ -69,6 +69,12 @@ pub(crate) struct CheckArgs {
     /// (expire_date ISO 8601 or Unix seconds), or a list of rows, or [] / null for none.
     #[arg(long, value_name = "FILE")]
     session_row: Option<PathBuf>,
+    /// Read the session row and the user from the Django database itself
+    /// (`postgres://…`, `sqlite://…`), as `get_user()` does.
+    #[arg(long, value_name = "URL", conflicts_with_all = ["users", "session_row"])]
+    database: Option<String>,
+    #[command(flatten)]
+    db: DbArgs,
     /// Decide as Channels' AuthMiddlewareStack: only the first Cookie header, and no
     /// fallback-key session hash (the default follows django.contrib.auth.get_user, which accepts it).
     #[arg(long)]
@@ -82,6 +88,76 @@ pub(crate) struct CheckArgs {
     /// Print one JSON object on stdout.
     #[arg(long)]
     json: bool,
+}
+
+/// The tables `--database` reads.
+#[derive(Debug, Clone, Args)]
+pub(crate) struct DbArgs {
+    /// With --database: the user model's table (AUTH_USER_MODEL's db_table).
+    #[arg(long, value_name = "T", default_value = "auth_user")]
+    pub(crate) user_table: String,
+    /// With --database: the user table's primary-key column.
+    #[arg(long, value_name = "C", default_value = "id")]
+    pub(crate) user_pk_column: String,
+    /// With --database: the session table.
+    #[arg(long, value_name = "T", default_value = "django_session")]
+    pub(crate) session_table: String,
+    /// With --database: the user model's primary-key type.
+    #[arg(long, value_enum, default_value_t = Pk::Int)]
+    pub(crate) pk: Pk,
+}
+
+/// The user model's pk type.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub(crate) enum Pk {
+    /// AutoField / BigAutoField.
+    Int,
+    /// UUIDField.
+    Uuid,
+    /// A text field.
+    Str,
+}
+
+impl DbArgs {
+    /// A host over `url` with these tables (no routes).
+    pub(crate) fn host(&self, url: &str) -> Result<wsauth_smol::sql::SqlHost, Failure> {
+        let mut db =
+            wsauth_core::config::DatabaseConfig::new(wsauth_core::SecretRef::Value(url.into()));
+        db.user_table = self.user_table.clone();
+        db.user_pk_column = self.user_pk_column.clone();
+        db.session_table = self.session_table.clone();
+        let mut config = wsauth_core::Config {
+            database: Some(db),
+            ..wsauth_core::Config::default()
+        };
+        config.users.pk = self.pk_config();
+        wsauth_smol::sql::SqlHost::new(&config, url).map_err(|e| Failure::usage(e.to_string()))
+    }
+
+    pub(crate) fn pk_config(&self) -> wsauth_core::config::PkConfig {
+        match self.pk {
+            Pk::Int => wsauth_core::config::PkConfig::Int,
+            Pk::Uuid => wsauth_core::config::PkConfig::Uuid,
+            Pk::Str => wsauth_core::config::PkConfig::Str,
+        }
+    }
+}
+
+/// Runs one database lookup, bounded in time: a failure is a config error (exit 2).
+pub(crate) fn lookup<T>(
+    what: &str,
+    fut: futures::future::BoxFuture<'_, Result<T, wsauth_smol::LookupError>>,
+) -> Result<T, Failure> {
+    use futures::FutureExt;
+    smol::block_on(async {
+        let deadline = smol::Timer::after(std::time::Duration::from_secs(10)).fuse();
+        let fut = fut.fuse();
+        futures::pin_mut!(deadline, fut);
+        futures::select! {
+            r = fut => r.map_err(|e| Failure::config(format!("--database: {what}: {e}"))),
+            _ = deadline => Err(Failure::config(format!("--database: {what}: no answer within 10 s"))),
+        }
+    })
 }
 
 pub(crate) fn run(cmd: SessionCommand) -> i32 {
@@ -160,14 +236,58 @@ fn decide(
         CookieSource::Value(v) => SessionCredential::Cookie(v),
         CookieSource::Header(h) => SessionCredential::CookieHeader(h),
     });
-    let mut check = verifier.check(credential, PkKind::Str, now);
+    let host = match &args.database {
+        Some(url) => Some(args.db.host(url)?),
+        None => None,
+    };
+    let pk_kind = match &host {
+        Some(_) => args.db.pk_config().into(),
+        None => PkKind::Str,
+    };
+    let mut check = verifier.check(credential, pk_kind, now);
     let mut found: Option<UserRow> = None;
     loop {
         match check.poll() {
+            SessionStep::NeedRow { session_key } if host.is_some() => {
+                use wsauth_smol::Host;
+                let Some(h) = host.as_ref() else { continue };
+                let rec = lookup("session", h.session(session_key))?;
+                let row = rec.as_ref().map(|r| SessionRow {
+                    session_key: &r.session_key,
+                    session_data: &r.session_data,
+                    expire_date: r.expire_date,
+                });
+                check.answer_row(row.as_ref());
+            }
+            SessionStep::NeedUser { key, user_id } if host.is_some() => {
+                use wsauth_smol::Host;
+                let Some(h) = host.as_ref() else { continue };
+                let user_id = user_id.to_string();
+                let row = lookup("user", h.user(&key, &user_id))?;
+                found = row.map(|u| UserRow {
+                    pk: Value::from(u.pk.clone()),
+                    pk_text: u.pk,
+                    username: u.username,
+                    password: u.password,
+                    is_active: u.is_active,
+                    is_staff: u.is_staff,
+                    is_superuser: u.is_superuser,
+                });
+                let record = found.as_ref().map(|user| UserRecord {
+                    pk: &user.pk_text,
+                    password: &user.password,
+                    is_active: user.is_active,
+                    is_staff: user.is_staff,
+                    is_superuser: user.is_superuser,
+                });
+                check.answer_user(record.as_ref());
+            }
             SessionStep::NeedRow { session_key } => {
-                let path = args.session_row.as_ref().ok_or_else(|| {
-                    Failure::usage("--session-row FILE is required with --backend db")
-                })?;
+                // No row source given: the key has no row (an invalid session, exit 1).
+                let Some(path) = args.session_row.as_ref() else {
+                    check.answer_row(None);
+                    continue;
+                };
                 let rows = read_session_rows(path)?;
                 let row = rows
                     .iter()

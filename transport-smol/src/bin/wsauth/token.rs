@@ -99,6 +99,13 @@ pub(crate) struct CheckArgs {
     token: OsString,
     #[command(flatten)]
     jwt: JwtArgs,
+    /// Then load the token's user from the Django database (`postgres://…`,
+    /// `sqlite://…`) as SimpleJWT's `JWTAuthentication.get_user` does:
+    /// no row → user_not_found, `is_active` false → user_inactive.
+    #[arg(long, value_name = "URL")]
+    database: Option<String>,
+    #[command(flatten)]
+    db: super::session::DbArgs,
 }
 
 #[derive(Debug, Args)]
@@ -151,6 +158,9 @@ fn check(args: &CheckArgs) -> Result<i32, Failure> {
             ))
         }
     };
+    if let Some(url) = &args.database {
+        return check_with_database(args, &verifier, &token, now, url);
+    }
     if args.jwt.json {
         // The one writer of this JSON is the core's, shared with the C ABI.
         let (valid, json) = verifier.check_json(&token, now);
@@ -173,6 +183,74 @@ fn check(args: &CheckArgs) -> Result<i32, Failure> {
         }
         Err(err) => Ok(report_invalid(&err, false)),
     }
+}
+
+/// The token, then its user from the database, as `JWTAuthentication` decides.
+fn check_with_database(
+    args: &CheckArgs,
+    verifier: &TokenVerifier,
+    token: &str,
+    now: i64,
+    url: &str,
+) -> Result<i32, Failure> {
+    use wsauth_smol::Host;
+    let verified = match verifier.verify(token, now) {
+        Ok(v) => v,
+        Err(err) => return Ok(report_invalid(&err, args.jwt.json)),
+    };
+    if verified.user_id().is_none() {
+        return Ok(report_invalid(
+            &TokenError::new(
+                ErrorKind::MissingClaim,
+                "Token contained no recognizable user identification",
+            ),
+            args.jwt.json,
+        ));
+    }
+    let not_found = TokenError::new(ErrorKind::UserNotFound, "User not found");
+    // A claim the pk type cannot read finds no row.
+    let Ok(key) = verified.user_key(args.db.pk_config().into()) else {
+        return Ok(report_invalid(&not_found, args.jwt.json));
+    };
+    let pk = key.to_string();
+    let host = args.db.host(url)?;
+    let user = super::session::lookup("user", host.user(&key, &pk))?;
+    smol::block_on(host.close());
+    let Some(user) = user else {
+        return Ok(report_invalid(&not_found, args.jwt.json));
+    };
+    if !user.is_active {
+        return Ok(report_invalid(
+            &TokenError::new(ErrorKind::UserInactive, "User is inactive"),
+            args.jwt.json,
+        ));
+    }
+    info!(exp = verified.exp(), "token valid, user active");
+    if args.jwt.json {
+        output::Object::new()
+            .field("valid", &Value::Bool(true))
+            .field("user_id", &Value::from(pk.clone()))
+            .object(
+                "user",
+                output::Object::new()
+                    .field("pk", &Value::from(pk))
+                    .field("is_staff", &Value::Bool(user.is_staff))
+                    .field("is_superuser", &Value::Bool(user.is_superuser))
+                    .field("is_active", &Value::Bool(user.is_active)),
+            )
+            .field("exp", &Value::from(verified.exp()))
+            .print();
+    } else {
+        output::print_line(&format!(
+            "valid: user_id={pk} staff={} superuser={} active={} exp={} (expires in {} s)",
+            user.is_staff,
+            user.is_superuser,
+            user.is_active,
+            verified.exp(),
+            verified.exp().saturating_sub(now)
+        ));
+    }
+    Ok(output::exit_code(true))
 }
 
 fn report_invalid(err: &TokenError, json: bool) -> i32 {

@@ -466,7 +466,7 @@ impl Gateway {
             }
             Ok(resp)
         };
-        let replay = Replay::new(head.raw, stream);
+        let replay = Replay::new(head.raw, head.head_len, stream);
         let left = handshake_deadline.saturating_duration_since(std::time::Instant::now());
         let upgrade = async_tungstenite::accept_hdr_async_with_config(
             replay,
@@ -754,9 +754,12 @@ impl Gateway {
                 Event::In(None) => break None,
                 Event::In(Some(Err(e))) => match e {
                     WsError::Capacity(_) => break Some((1009, "message too big".into())),
-                    WsError::Protocol(_) | WsError::Utf8(_) => {
-                        break Some((1002, "protocol error".into()))
+                    // RFC 6455 §8.1: a text frame that is not UTF-8 fails with 1007.
+                    WsError::Utf8(_) => {
+                        let code = wsauth_core::CloseCode::InvalidPayload.as_u16();
+                        break Some((code, "invalid UTF-8 in a text frame".into()));
                     }
+                    WsError::Protocol(_) => break Some((1002, "protocol error".into())),
                     _ => {
                         debug!(conn = ctx.id, error = %e, "read ended");
                         break None;

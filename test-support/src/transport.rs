@@ -1107,3 +1107,91 @@ pub fn oversized_refresh_closes_4400<H: Harness>(h: &H) {
         running.shutdown.shutdown();
     }));
 }
+
+/// A WebSocket upgrade request written by hand (no credential).
+fn raw_upgrade(path: &str) -> Vec<u8> {
+    format!(
+        "GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
+         Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n"
+    )
+    .into_bytes()
+}
+
+/// A masked client frame (`opcode`, FIN set) carrying `payload` (< 126 bytes).
+fn masked_frame(opcode: u8, payload: &[u8]) -> Vec<u8> {
+    let mask = [0x37u8, 0xfa, 0x21, 0x3d];
+    let mut f = vec![0x80 | opcode, 0x80 | payload.len() as u8];
+    f.extend_from_slice(&mask);
+    f.extend(payload.iter().enumerate().map(|(i, b)| b ^ mask[i % 4]));
+    f
+}
+
+/// Reads an HTTP response head byte by byte (nothing after it is consumed).
+async fn read_response_head(sock: &mut Socket) -> String {
+    let mut head = Vec::new();
+    let mut b = [0u8; 1];
+    while !head.ends_with(b"\r\n\r\n") && head.len() < 8192 {
+        match sock.read(&mut b).await {
+            Ok(1) => head.push(b[0]),
+            _ => break,
+        }
+    }
+    String::from_utf8_lossy(&head).into_owned()
+}
+
+/// A client that sends its upgrade request and first frame in the same
+/// packet (RFC 6455 allows it) gets the 101 answer, and the frame is read
+/// by the open WebSocket: its ping is answered.
+pub fn pipelined_first_frame_is_kept<H: Harness>(h: &H) {
+    h.block_on(bounded(h, Duration::from_secs(20), async {
+        let running = h.start(gateway(h, Setup::Reference)).await;
+        let mut sock = h.connect(running.addr).await.expect("connect");
+        let mut packet = raw_upgrade("/ws/chat/lobby/");
+        packet.extend(masked_frame(0x9, b"pipelined"));
+        sock.write_all(&packet).await.expect("write");
+        let head = bounded(h, Duration::from_secs(5), read_response_head(&mut sock)).await;
+        assert!(head.starts_with("HTTP/1.1 101"), "{head}");
+        let mut ws = WebSocketStream::from_raw_socket(
+            sock,
+            async_tungstenite::tungstenite::protocol::Role::Client,
+            None,
+        )
+        .await;
+        let next = bounded(h, Duration::from_secs(5), ws.next()).await;
+        match next {
+            Some(Ok(Message::Pong(p))) => assert_eq!(&p[..], b"pipelined"),
+            other => panic!("expected the pong to the pipelined ping, got {other:?}"),
+        }
+        running.shutdown.shutdown();
+    }));
+}
+
+/// A text frame that is not UTF-8 closes the connection with 1007 (RFC 6455 §8.1).
+pub fn invalid_utf8_closes_1007<H: Harness>(h: &H) {
+    h.block_on(bounded(h, Duration::from_secs(20), async {
+        let running = h.start(gateway(h, Setup::Reference)).await;
+        let mut sock = h.connect(running.addr).await.expect("connect");
+        let mut packet = raw_upgrade("/ws/chat/lobby/");
+        packet.extend(masked_frame(0x1, b"ok \xff\xfe not utf-8"));
+        sock.write_all(&packet).await.expect("write");
+        let head = bounded(h, Duration::from_secs(5), read_response_head(&mut sock)).await;
+        assert!(head.starts_with("HTTP/1.1 101"), "{head}");
+        let ws = WebSocketStream::from_raw_socket(
+            sock,
+            async_tungstenite::tungstenite::protocol::Role::Client,
+            None,
+        )
+        .await;
+        let mut cl = Client {
+            ws,
+            subprotocol: None,
+        };
+        assert_eq!(
+            cl.closed_within(h, Duration::from_secs(3))
+                .await
+                .map(|c| c.0),
+            Some(1007)
+        );
+        running.shutdown.shutdown();
+    }));
+}

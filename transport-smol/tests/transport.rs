@@ -99,3 +99,13 @@ fn in_band_login_on_an_anonymous_route() {
 fn oversized_refresh_closes_4400() {
     support::oversized_refresh_closes_4400(&Smol);
 }
+
+#[test]
+fn pipelined_first_frame_is_kept() {
+    support::pipelined_first_frame_is_kept(&Smol);
+}
+
+#[test]
+fn invalid_utf8_closes_1007() {
+    support::invalid_utf8_closes_1007(&Smol);
+}

@@ -44,6 +44,7 @@ mod session;
 mod signing;
 mod userid;
 
+pub mod admission;
 mod auth;
 mod close;
 mod config;
@@ -78,6 +79,10 @@ pub use signing::{
 pub use userid::{PkKind, UserIdError, UserKey};
 
 // The decision half: handshake → credential → principal → route policy → decision.
+pub use admission::{
+    admit, admit_socket, client_addr, idle_close, outbox_verdict, AdmissionConfig, Occupancy,
+    OutboxVerdict,
+};
 pub use auth::{
     Accepted, Answer, AuthMethod, AuthSettings, Authenticator, AwaitAuth, Closing, Decision,
     Handshake, Principal, Relation, Request, Step, Subprotocol, User, UserId, UserSource,

@@ -59,7 +59,7 @@ impl Default for AdmissionConfig {
         AdmissionConfig {
             max_connections_per_peer: 256,
             max_connections: 0,
-            reserve_authenticated: 0,
+            reserve_authenticated: 128,
             idle_timeout_secs: 60,
             outbox_bytes_per_connection: 256 * 1024,
             outbox_bytes_total: 64 * 1024 * 1024,

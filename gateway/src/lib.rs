@@ -33,17 +33,20 @@
 //! }
 //! ```
 
+mod admission;
 mod app;
 mod gateway;
 mod head;
 mod host;
+mod lograte;
 pub mod probe;
 pub mod reference;
 mod runtime;
 mod server;
 
 pub use app::{
-    App, AppMessage, AuthEvent, ConnInfo, EchoApp, Handler, Ignore, NullApp, Outbox, Outcome, Stage,
+    App, AppMessage, AuthEvent, ConnInfo, EchoApp, Handler, Ignore, NullApp, Outbox, Outcome,
+    SharedText, Stage,
 };
 pub use gateway::{resolve_secret_ref, Gateway, Limits};
 pub use host::{

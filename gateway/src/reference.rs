@@ -13,7 +13,7 @@
 //! Demo users: id 1 `admin` (staff), id 2 `customer`; receipt 100 belongs to
 //! user 2; conversation 1 has both users as members, conversation 2 only the admin.
 
-use crate::app::{App, AppMessage, AuthEvent, ConnInfo, Handler, Outbox};
+use crate::app::{App, AppMessage, AuthEvent, ConnInfo, Handler, Outbox, SharedText};
 use crate::host::{MemoryHost, UserRow};
 use crate::runtime::Runtime;
 use futures::future::BoxFuture;
@@ -23,7 +23,8 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 use wsauth_core::Principal;
 use wsauth_core::{
-    Config, EngineConfig, JwtConfig, Relation, SecretRef, SessionConfig, UserSource, UsersConfig,
+    Config, EngineConfig, JwtConfig, RateLimitConfig, Relation, SecretRef, SessionConfig,
+    UserSource, UsersConfig,
 };
 
 /// The demo staff user's id.
@@ -108,6 +109,13 @@ pub fn default_config(secret: SecretRef) -> Config {
         ..Config::default()
     };
     config.credentials.jwt_cookie = Some(JWT_COOKIE.into());
+    // On by default, with numbers a real user never meets: 10 attempts a
+    // second sustained per address, 200 at once.
+    config.limits.rate_limit = Some(RateLimitConfig {
+        requests: 600,
+        period_secs: 60,
+        burst: 200,
+    });
     config
 }
 
@@ -222,15 +230,17 @@ impl Handler for Group {
             "from": ReferenceApp::sender(&self.conn),
             "text": text,
         });
+        // Serialized once, shared by every receiver's queue.
+        let event = SharedText::json(&event);
         let hub = lock(&self.hub);
         if let Some(members) = hub.groups.get(&self.key) {
             for m in members.values() {
-                m.outbox.send_json(&event);
+                m.outbox.send_shared(&event);
             }
         }
         if self.mirror_to_admins {
             for o in hub.admins.values() {
-                o.send_json(&event);
+                o.send_shared(&event);
             }
         }
     }
@@ -275,14 +285,15 @@ impl Handler for Admin {
             "from": ReferenceApp::sender(&self.conn),
             "text": text,
         });
+        let event = SharedText::json(&event);
         let hub = lock(&self.hub);
         if let Some(members) = hub.groups.get(&format!("chat:{room}")) {
             for m in members.values() {
-                m.outbox.send_json(&event);
+                m.outbox.send_shared(&event);
             }
         }
         for o in hub.admins.values() {
-            o.send_json(&event);
+            o.send_shared(&event);
         }
     }
 

@@ -122,6 +122,9 @@ pub fn test_config() -> Config {
     let mut c = reference::default_config(SecretRef::Value(SECRET.into()));
     // Deadlines are whole Unix seconds: 2 leaves a client at least 1 s.
     c.limits.auth_message_timeout_secs = 2;
+    // The scenarios connect many times from one address; the rate-limited
+    // setup sets its own limit.
+    c.limits.rate_limit = None;
     c
 }
 
@@ -1192,6 +1195,219 @@ pub fn invalid_utf8_closes_1007<H: Harness>(h: &H) {
                 .map(|c| c.0),
             Some(1007)
         );
+        running.shutdown.shutdown();
+    }));
+}
+
+/// Runs blocking raw-socket work on its own thread while the runtime keeps
+/// serving; its result.
+async fn off_thread<H: Harness, T: Send + 'static>(
+    h: &H,
+    work: impl FnOnce() -> T + Send + 'static,
+) -> T {
+    let handle = std::thread::spawn(work);
+    while !handle.is_finished() {
+        h.rt().sleep(Duration::from_millis(5)).await;
+    }
+    handle.join().expect("raw client thread")
+}
+
+/// An attacker holding the per-peer maximum of anonymous sockets from five
+/// addresses in 127.0.0.0/8 does not stop a staff client: the attacker's
+/// extra sockets are refused (per-peer cap: dropped unanswered; the share for
+/// unauthenticated clients full: 1013), an anonymous newcomer is refused
+/// 1013, and staff — through the reserve for authenticated users — is
+/// served. The bound on the staff's time is generous (1 s, for a loaded
+/// 2-core machine; the observed time is printed), not a speed claim.
+pub fn staff_served_while_attackers_hold_the_per_peer_maximum<H: Harness>(h: &H) {
+    h.block_on(bounded(h, Duration::from_secs(60), async {
+        let admission = wsauth_core::AdmissionConfig {
+            max_connections_per_peer: 20,
+            max_connections: 120,
+            reserve_authenticated: 40,
+            ..wsauth_core::AdmissionConfig::default()
+        };
+        let running = h
+            .start(gateway_with(
+                h,
+                Setup::Reference,
+                |_| {},
+                |l| l.with_admission(admission),
+            ))
+            .await;
+        let addr = running.addr;
+        // 127.0.0.2..=127.0.0.6 each open 20 anonymous chat sockets (the
+        // per-peer maximum): 80 fit under the unauthenticated share (120 - 40).
+        let (held, codes, extra) = off_thread(h, move || {
+            let mut held = Vec::new();
+            let mut codes = Vec::new();
+            for a in 2..=6u8 {
+                for _ in 0..20 {
+                    let mut s =
+                        crate::raw::connect_from(crate::raw::loopback(a), addr).expect("connect");
+                    let st =
+                        crate::raw::upgrade(&mut s, "/ws/chat/a/", &[], Duration::from_secs(5))
+                            .expect("upgrade");
+                    assert_eq!(st, Some(101));
+                    held.push(s);
+                }
+            }
+            // The last address found the unauthenticated share full.
+            for s in held.iter_mut().skip(80) {
+                codes.push(crate::raw::close_code(s, Duration::from_secs(5)));
+            }
+            // A 21st socket from an address at its maximum is dropped unanswered.
+            let mut s = crate::raw::connect_from(crate::raw::loopback(2), addr).expect("connect");
+            let extra = crate::raw::upgrade(&mut s, "/ws/chat/a/", &[], Duration::from_secs(5))
+                .unwrap_or(None);
+            (held, codes, extra)
+        })
+        .await;
+        assert!(codes.iter().all(|c| *c == Some(1013)), "{codes:?}");
+        assert_eq!(extra, None, "over the per-peer cap: dropped unanswered");
+
+        // An anonymous newcomer is refused: the unauthenticated share is full.
+        let (seen, _) = outcome(h, addr, "/ws/chat/b/", &Cred::None, None).await;
+        assert_eq!(
+            seen,
+            Seen::Closed(1013, wsauth_core::admission::REASON_ANONYMOUS_FULL.into())
+        );
+        // Staff is served.
+        let t0 = Instant::now();
+        let (seen, _staff) = outcome(
+            h,
+            addr,
+            "/ws/admin/chat/",
+            &Cred::Token(access(STAFF, 300), Carrier::Header),
+            None,
+        )
+        .await;
+        let took = t0.elapsed();
+        println!(
+            "staff served in {:.1} ms while 100 attacker sockets are held",
+            took.as_secs_f64() * 1000.0
+        );
+        assert_eq!(seen, Seen::Open(None));
+        assert!(took < Duration::from_secs(1), "staff took {took:?}");
+        drop(held);
+        running.shutdown.shutdown();
+    }));
+}
+
+/// Behind a trusted proxy, each forwarded client is its own peer: the
+/// per-peer cap counts `X-Forwarded-For`'s client, not the proxy; from an
+/// address that is not a trusted proxy the header is ignored.
+pub fn trusted_proxies_forward_the_client_address<H: Harness>(h: &H) {
+    h.block_on(bounded(h, Duration::from_secs(30), async {
+        let admission = wsauth_core::AdmissionConfig {
+            max_connections_per_peer: 2,
+            trusted_proxies: vec!["127.0.0.7".into()],
+            ..wsauth_core::AdmissionConfig::default()
+        };
+        let running = h
+            .start(gateway_with(
+                h,
+                Setup::Reference,
+                |_| {},
+                |l| l.with_admission(admission),
+            ))
+            .await;
+        let addr = running.addr;
+        let results = off_thread(h, move || {
+            let open = |from: u8, client: &str| {
+                let mut s =
+                    crate::raw::connect_from(crate::raw::loopback(from), addr).expect("connect");
+                let st = crate::raw::upgrade(
+                    &mut s,
+                    "/ws/chat/p/",
+                    &[("X-Forwarded-For", client)],
+                    Duration::from_secs(5),
+                )
+                .unwrap_or(None);
+                let code = match st {
+                    Some(101) => crate::raw::close_code(&mut s, Duration::from_millis(300)),
+                    _ => Some(0),
+                };
+                (s, code)
+            };
+            // Through the proxy: two per client, a third closed 4429; another client is fine.
+            let a = [
+                open(7, "192.0.2.1"),
+                open(7, "192.0.2.1"),
+                open(7, "192.0.2.1"),
+                open(7, "192.0.2.2"),
+            ];
+            // Not a trusted proxy: counted as itself, whatever it forwards.
+            let b = [
+                open(8, "192.0.2.3"),
+                open(8, "192.0.2.4"),
+                open(8, "192.0.2.5"),
+            ];
+            let codes: Vec<Option<u16>> = a.iter().chain(b.iter()).map(|(_, c)| *c).collect();
+            (codes, a, b)
+        })
+        .await;
+        assert_eq!(
+            results.0,
+            vec![None, None, Some(4429), None, None, None, Some(0)],
+            "None: open; 4429: closed; 0: refused unanswered"
+        );
+        running.shutdown.shutdown();
+    }));
+}
+
+/// A socket that sends nothing is pinged after the idle timeout and closed
+/// (1008) when the next interval passes without an answer; one that answers
+/// stays open.
+pub fn idle_sockets_are_pinged_then_closed<H: Harness>(h: &H) {
+    h.block_on(bounded(h, Duration::from_secs(30), async {
+        let admission = wsauth_core::AdmissionConfig {
+            idle_timeout_secs: 1,
+            ..wsauth_core::AdmissionConfig::default()
+        };
+        let running = h
+            .start(gateway_with(
+                h,
+                Setup::Reference,
+                |_| {},
+                |l| l.with_admission(admission),
+            ))
+            .await;
+        let addr = running.addr;
+        let (ping, code, took) = off_thread(h, move || {
+            let mut s = crate::raw::connect_from(crate::raw::loopback(1), addr).expect("connect");
+            let st = crate::raw::upgrade(&mut s, "/ws/chat/idle/", &[], Duration::from_secs(5))
+                .expect("upgrade");
+            assert_eq!(st, Some(101));
+            let t0 = Instant::now();
+            s.set_read_timeout(Some(Duration::from_secs(10)))
+                .expect("timeout");
+            let first = crate::raw::read_frame(&mut s).map(|f| f.0).ok();
+            let code = crate::raw::close_code(&mut s, Duration::from_secs(10));
+            (first, code, t0.elapsed())
+        })
+        .await;
+        assert_eq!(ping, Some(0x9), "a ping first");
+        assert_eq!(code, Some(1008));
+        println!("silent socket closed after {took:?} (idle timeout 1 s)");
+        // A client that keeps reading (tungstenite answers the pings) stays open.
+        let (seen, cl) = outcome(h, addr, "/ws/chat/idle/", &Cred::None, None).await;
+        assert_eq!(seen, Seen::Open(None));
+        let mut cl = cl.expect("open");
+        let until = Instant::now() + Duration::from_millis(3500);
+        let mut pings = 0;
+        while Instant::now() < until {
+            let left = until.saturating_duration_since(Instant::now());
+            match cl.next_within(h, left).await {
+                None => break,
+                Some(Ok(Message::Ping(_))) => pings += 1,
+                Some(Ok(Message::Close(f))) => panic!("closed while reading: {f:?}"),
+                Some(Ok(_)) => {}
+                Some(Err(e)) => panic!("read failed: {e}"),
+            }
+        }
+        assert!(pings >= 1, "the idle client was pinged");
+        assert!(cl.ping_pong(h, b"still").await.is_ok());
         running.shutdown.shutdown();
     }));
 }

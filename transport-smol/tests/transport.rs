@@ -109,3 +109,18 @@ fn pipelined_first_frame_is_kept() {
 fn invalid_utf8_closes_1007() {
     support::invalid_utf8_closes_1007(&Smol);
 }
+
+#[test]
+fn staff_served_while_attackers_hold_the_per_peer_maximum() {
+    support::staff_served_while_attackers_hold_the_per_peer_maximum(&Smol);
+}
+
+#[test]
+fn trusted_proxies_forward_the_client_address() {
+    support::trusted_proxies_forward_the_client_address(&Smol);
+}
+
+#[test]
+fn idle_sockets_are_pinged_then_closed() {
+    support::idle_sockets_are_pinged_then_closed(&Smol);
+}

@@ -50,6 +50,8 @@ static REFUSED: LogRate = LogRate::new(LOG_INTERVAL);
 static ACCEPT_ERRORS: LogRate = LogRate::new(LOG_INTERVAL);
 /// First pause after an accept error; it doubles up to [`ACCEPT_BACKOFF_MAX`].
 const ACCEPT_BACKOFF_MIN: Duration = Duration::from_millis(5);
+/// Time a connection refused by the admission caps gets to answer its close.
+const REFUSED_CLOSE_WAIT: Duration = Duration::from_millis(50);
 /// Longest pause after repeated accept errors.
 const ACCEPT_BACKOFF_MAX: Duration = Duration::from_secs(1);
 
@@ -584,12 +586,14 @@ impl Gateway {
         };
 
         if let Some(c) = refused {
+            // The close is sent, and the socket let go at once: waiting for
+            // the reply would hold a slot the caps are there to free.
             close_ws(
                 rt,
                 &mut ws,
                 c.code_u16(),
                 c.reason.as_str(),
-                limits.close_timeout,
+                REFUSED_CLOSE_WAIT,
             )
             .await;
             return None;

@@ -120,7 +120,8 @@ pub fn read_frame(stream: &mut TcpStream) -> io::Result<(u8, Vec<u8>)> {
     Ok((h[0] & 0x0f, payload))
 }
 
-/// Reads frames until a close arrives (within `wait`); its code.
+/// Reads frames until a close arrives (within `wait` of silence); its code,
+/// 1006 when the connection ended without one, `None` on timeout.
 pub fn close_code(stream: &mut TcpStream, wait: Duration) -> Option<u16> {
     stream.set_read_timeout(Some(wait)).ok()?;
     loop {
@@ -128,7 +129,15 @@ pub fn close_code(stream: &mut TcpStream, wait: Duration) -> Option<u16> {
             Ok((0x8, p)) if p.len() >= 2 => return Some(u16::from_be_bytes([p[0], p[1]])),
             Ok((0x8, _)) => return Some(1005),
             Ok(_) => continue,
-            Err(_) => return None,
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
+                ) =>
+            {
+                return None
+            }
+            Err(_) => return Some(1006),
         }
     }
 }

@@ -134,6 +134,24 @@ pub fn admit(
     None
 }
 
+/// Seconds a connection has for its upgrade request when it was taken in with
+/// `open` connections already held under `cap`: the configured handshake
+/// timeout, or 1 s once the unauthenticated share is full (clients that
+/// connect and send nothing then hold a slot only briefly, so the reserve
+/// for authenticated users keeps turning over).
+pub fn handshake_timeout_secs(
+    config: &AdmissionConfig,
+    configured_secs: u32,
+    open: u64,
+    cap: u64,
+) -> u32 {
+    if open >= config.unauthenticated_cap(cap) {
+        configured_secs.min(1)
+    } else {
+        configured_secs
+    }
+}
+
 /// Whether a raw connection from a peer holding `held` connections may be
 /// taken in at all (before anything is read): `false` drops it unanswered.
 pub fn admit_socket(config: &AdmissionConfig, held: u32) -> bool {
@@ -381,6 +399,8 @@ mod tests {
         assert_eq!(capped.connection_cap(1024, 64), 500);
         assert_eq!(capped.connection_cap(100, 64), 36);
         assert_eq!(c.unauthenticated_cap(5), 1);
+        assert_eq!(handshake_timeout_secs(&c, 10, 89, 100), 10);
+        assert_eq!(handshake_timeout_secs(&c, 10, 90, 100), 1);
     }
 
     #[test]

@@ -80,8 +80,8 @@ pub use userid::{PkKind, UserIdError, UserKey};
 
 // The decision half: handshake → credential → principal → route policy → decision.
 pub use admission::{
-    admit, admit_socket, client_addr, idle_close, outbox_verdict, AdmissionConfig, Occupancy,
-    OutboxVerdict,
+    admit, admit_socket, client_addr, handshake_timeout_secs, idle_close, outbox_verdict,
+    AdmissionConfig, Occupancy, OutboxVerdict,
 };
 pub use auth::{
     Accepted, Answer, AuthMethod, AuthSettings, Authenticator, AwaitAuth, Closing, Decision,

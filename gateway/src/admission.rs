@@ -68,12 +68,14 @@ impl Admission {
     /// once their address is read — against its peer.
     pub(crate) fn accept(self: &Arc<Self>, peer: Option<IpAddr>) -> Result<Slot, Refused> {
         let open = self.open.fetch_add(1, Ordering::Relaxed);
+        let cap = self.cap();
         let mut slot = Slot {
             adm: self.clone(),
+            open_at_accept: (open, cap),
             peer: None,
             unauthenticated: false,
         };
-        if open >= self.cap() {
+        if open >= cap {
             return Err(Refused::Full);
         }
         if let Some(ip) = peer.filter(|ip| !self.proxies.contains(ip)) {
@@ -96,6 +98,8 @@ impl Admission {
 #[derive(Debug)]
 pub(crate) struct Slot {
     adm: Arc<Admission>,
+    /// Connections held when this one was taken in, and the cap then.
+    pub(crate) open_at_accept: (u64, u64),
     /// The peer this connection is counted against, once known.
     peer: Option<IpAddr>,
     unauthenticated: bool,

@@ -39,9 +39,9 @@ use std::task::Poll;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use tracing::{debug, info, warn};
 use wsauth_core::{
-    client_addr, idle_close, AdmissionConfig, Answer, Authenticator, Close, Config, ConfigError,
-    ConnState, Connection, Decision, Handshake, HandshakeView, MessageAction, Principal, Request,
-    SessionRow, Step, UnixTime, UserRecord,
+    client_addr, handshake_timeout_secs, idle_close, AdmissionConfig, Answer, Authenticator, Close,
+    Config, ConfigError, ConnState, Connection, Decision, Handshake, HandshakeView, MessageAction,
+    Principal, Request, SessionRow, Step, UnixTime, UserRecord,
 };
 
 /// Connections refused by the admission caps, logged once per interval.
@@ -420,11 +420,23 @@ impl Gateway {
     {
         let id = self.inner.next_id.fetch_add(1, Ordering::Relaxed);
         let limits = &self.inner.limits;
-        let handshake_deadline = std::time::Instant::now() + limits.handshake_timeout;
+        // Shorter once the unauthenticated share is full (the core's rule).
+        let (open, cap) = slot.open_at_accept;
+        let configured = u32::try_from(limits.handshake_timeout.as_secs()).unwrap_or(u32::MAX);
+        let handshake_timeout =
+            limits
+                .handshake_timeout
+                .min(Duration::from_secs(u64::from(handshake_timeout_secs(
+                    &self.inner.admission.config,
+                    configured.max(1),
+                    open,
+                    cap,
+                ))));
+        let handshake_deadline = std::time::Instant::now() + handshake_timeout;
 
         let head = match timeout(
             rt,
-            limits.handshake_timeout,
+            handshake_timeout,
             read_head(&mut stream, limits.max_head_bytes),
         )
         .await

@@ -1411,3 +1411,52 @@ pub fn idle_sockets_are_pinged_then_closed<H: Harness>(h: &H) {
         running.shutdown.shutdown();
     }));
 }
+
+/// Clients that connect and send nothing: while the unauthenticated share
+/// has room they get the full handshake timeout; once it is full, newcomers
+/// get 1 s, so silent sockets cannot hold the authenticated reserve.
+pub fn silent_sockets_above_the_share_are_dropped_fast<H: Harness>(h: &H) {
+    h.block_on(bounded(h, Duration::from_secs(60), async {
+        let admission = wsauth_core::AdmissionConfig {
+            max_connections_per_peer: 20,
+            max_connections: 120,
+            reserve_authenticated: 40,
+            ..wsauth_core::AdmissionConfig::default()
+        };
+        let running = h
+            .start(gateway_with(
+                h,
+                Setup::Reference,
+                |_| {},
+                |l| l.with_admission(admission),
+            ))
+            .await;
+        let addr = running.addr;
+        let (early, late) = off_thread(h, move || {
+            let mut socks = Vec::new();
+            for a in 2..=6u8 {
+                for _ in 0..20 {
+                    let s =
+                        crate::raw::connect_from(crate::raw::loopback(a), addr).expect("connect");
+                    socks.push(s);
+                    // Counted in order of arrival.
+                    std::thread::sleep(Duration::from_millis(2));
+                }
+            }
+            std::thread::sleep(Duration::from_millis(2500));
+            let ended = |mut s: &std::net::TcpStream| {
+                use std::io::Read;
+                s.set_nonblocking(true).expect("nonblocking");
+                let mut b = [0u8; 1];
+                !matches!(s.read(&mut b), Err(e) if e.kind() == io::ErrorKind::WouldBlock)
+            };
+            let early = socks[..70].iter().filter(|s| ended(s)).count();
+            let late = socks[90..].iter().filter(|s| ended(s)).count();
+            (early, late)
+        })
+        .await;
+        assert_eq!(early, 0, "within the share: the full handshake timeout");
+        assert_eq!(late, 10, "above the share: dropped after 1 s");
+        running.shutdown.shutdown();
+    }));
+}

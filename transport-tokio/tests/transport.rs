@@ -134,3 +134,8 @@ fn trusted_proxies_forward_the_client_address() {
 fn idle_sockets_are_pinged_then_closed() {
     support::idle_sockets_are_pinged_then_closed(&harness());
 }
+
+#[test]
+fn silent_sockets_above_the_share_are_dropped_fast() {
+    support::silent_sockets_above_the_share_are_dropped_fast(&harness());
+}

@@ -529,6 +529,9 @@ pub struct LimitsConfig {
     pub auth_message_timeout_secs: u32,
     /// Connection-attempt rate limit.
     pub rate_limit: Option<RateLimitConfig>,
+    /// `[limits.admission]`: connection caps, idle timeout, outbox budgets,
+    /// trusted proxies.
+    pub admission: crate::admission::AdmissionConfig,
 }
 
 impl Default for LimitsConfig {
@@ -540,6 +543,7 @@ impl Default for LimitsConfig {
             handshake_timeout_secs: 10,
             auth_message_timeout_secs: 10,
             rate_limit: None,
+            admission: crate::admission::AdmissionConfig::default(),
         }
     }
 }
@@ -707,6 +711,8 @@ pub enum ConfigErrorKind {
     BadIdentifier,
     /// Not a `postgres://`, `postgresql://` or `sqlite:` URL.
     BadDatabaseUrl,
+    /// Not an IP address (`limits.admission.trusted_proxies`).
+    NotAnAddress,
 }
 
 impl fmt::Display for ConfigErrorKind {
@@ -758,6 +764,7 @@ impl fmt::Display for ConfigErrorKind {
             ConfigErrorKind::RequireOriginInChannelsMode => {
                 f.write_str("require_origin applies to the allowlist mode only (Channels refuses a missing Origin unless \"*\" is listed)")
             }
+            ConfigErrorKind::NotAnAddress => f.write_str("expected an IP address"),
         }
     }
 }
@@ -1015,6 +1022,26 @@ impl Config {
         ] {
             if v == 0 {
                 errs.push(ConfigError::new(field, ConfigErrorKind::Zero));
+            }
+        }
+        let a = &l.admission;
+        for (field, v) in [
+            (
+                "limits.admission.outbox_bytes_per_connection",
+                a.outbox_bytes_per_connection,
+            ),
+            ("limits.admission.outbox_bytes_total", a.outbox_bytes_total),
+        ] {
+            if v == 0 {
+                errs.push(ConfigError::new(field, ConfigErrorKind::Zero));
+            }
+        }
+        for (i, p) in a.trusted_proxies.iter().enumerate() {
+            if p.trim().parse::<core::net::IpAddr>().is_err() {
+                errs.push(ConfigError::new(
+                    format!("limits.admission.trusted_proxies[{i}]"),
+                    ConfigErrorKind::NotAnAddress,
+                ));
             }
         }
         if let Some(rl) = &l.rate_limit {

@@ -34,6 +34,7 @@ extern crate std;
 
 // Grouped by stage; each group only uses the groups listed before it:
 // text, error, time → py → jwt → django → pipeline → connection → sql → config.
+pub mod admission;
 pub mod close;
 pub mod config;
 pub mod connection;

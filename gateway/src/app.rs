@@ -6,12 +6,18 @@
 //! bounded [`Outbox`] to write to. [`App::audit`] receives every auth decision
 //! (for audit streams), without credentials.
 
-use async_tungstenite::tungstenite::Message;
-use futures::channel::mpsc;
+use crate::lograte::{LogRate, LOG_INTERVAL};
+use async_tungstenite::tungstenite::{Message, Utf8Bytes};
 use serde_json::{json, Value};
+use std::collections::VecDeque;
 use std::net::SocketAddr;
-use std::sync::{Arc, Mutex};
-use wsauth_core::{AuthMethod, Principal};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::task::{Context, Poll, Waker};
+use wsauth_core::{
+    admission::outbox_verdict, admission::AdmissionConfig, admission::OutboxVerdict, AuthMethod,
+    Close, Principal,
+};
 
 /// An accepted connection, as the application sees it.
 #[derive(Debug, Clone)]
@@ -54,33 +60,178 @@ pub enum AppMessage {
     Binary(Vec<u8>),
 }
 
-/// Sends messages to one connection. Bounded: when the client does not keep
-/// up, [`Outbox::send_text`] returns false and the message is dropped (the
-/// connection's reader and the other connections are never blocked).
-#[derive(Debug, Clone)]
+/// Sends messages to one connection. Bounded in bytes and in messages:
+/// a message larger than a connection may ever queue is dropped; a
+/// connection whose queue is full does not read what it is sent and is
+/// closed (1008), and when all connections together hold the server's send
+/// budget the receiver of the next message is closed (1013) — the
+/// thresholds and codes are the core's ([`wsauth_core::admission::outbox_verdict`]).
+/// Sending never blocks the sender, the connection's reader or any other
+/// connection.
+#[derive(Clone)]
 pub struct Outbox {
-    id: u64,
-    tx: Arc<Mutex<mpsc::Sender<Message>>>,
+    shared: Arc<OutboxShared>,
 }
 
+impl std::fmt::Debug for Outbox {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Outbox")
+            .field("conn", &self.shared.id)
+            .finish_non_exhaustive()
+    }
+}
+
+/// A text payload built once and sent to many connections without a copy
+/// per receiver ([`Outbox::send_shared`]).
+#[derive(Debug, Clone)]
+pub struct SharedText(Utf8Bytes);
+
+impl SharedText {
+    /// The text to share.
+    pub fn new(text: impl Into<String>) -> Self {
+        SharedText(Utf8Bytes::from(text.into()))
+    }
+
+    /// A JSON value as shared text.
+    pub fn json(value: &Value) -> Self {
+        SharedText::new(value.to_string())
+    }
+}
+
+/// The bytes queued for all connections of one gateway, against the core's
+/// budget (`limits.admission.outbox_bytes_total`).
+#[derive(Debug)]
+pub(crate) struct SendBudget {
+    used: AtomicUsize,
+    config: Arc<AdmissionConfig>,
+}
+
+impl SendBudget {
+    pub(crate) fn new(config: Arc<AdmissionConfig>) -> Arc<Self> {
+        Arc::new(SendBudget {
+            used: AtomicUsize::new(0),
+            config,
+        })
+    }
+
+    /// Bytes queued now, all connections together.
+    pub(crate) fn used(&self) -> usize {
+        self.used.load(Ordering::Relaxed)
+    }
+
+    fn release(&self, n: usize) {
+        self.used.fetch_sub(n, Ordering::Relaxed);
+    }
+}
+
+struct OutboxShared {
+    id: u64,
+    budget: Arc<SendBudget>,
+    max_messages: usize,
+    queue: Mutex<OutQueue>,
+}
+
+#[derive(Default)]
+struct OutQueue {
+    messages: VecDeque<(Message, usize)>,
+    bytes: usize,
+    /// The receiver is gone.
+    closed: bool,
+    /// The connection is to be closed with this (it stopped reading).
+    overflow: Option<Close>,
+    waker: Option<Waker>,
+}
+
+impl OutQueue {
+    /// Empties the queue, giving its bytes back to the budget.
+    fn clear(&mut self, budget: &SendBudget) {
+        self.messages.clear();
+        budget.release(std::mem::take(&mut self.bytes));
+    }
+}
+
+/// What the open connection takes from its outbox.
+pub(crate) enum Outgoing {
+    /// A message to write.
+    Message(Message),
+    /// Close the connection: it does not read what it is sent.
+    Overflow(Close),
+}
+
+/// The connection's end of its [`Outbox`]; dropping it closes the outbox.
+pub(crate) struct OutboxRx {
+    shared: Arc<OutboxShared>,
+}
+
+impl OutboxRx {
+    /// The next message, or the overflow close, or `None` once every
+    /// [`Outbox`] is dropped (never: the application may keep one).
+    pub(crate) fn poll_next(&mut self, cx: &mut Context<'_>) -> Poll<Outgoing> {
+        let mut q = lock(&self.shared.queue);
+        if let Some(c) = q.overflow.take() {
+            q.clear(&self.shared.budget);
+            q.closed = true;
+            return Poll::Ready(Outgoing::Overflow(c));
+        }
+        match q.messages.pop_front() {
+            Some((m, n)) => {
+                q.bytes = q.bytes.saturating_sub(n);
+                self.shared.budget.release(n);
+                Poll::Ready(Outgoing::Message(m))
+            }
+            None => {
+                q.waker = Some(cx.waker().clone());
+                Poll::Pending
+            }
+        }
+    }
+}
+
+impl Drop for OutboxRx {
+    fn drop(&mut self) {
+        let mut q = lock(&self.shared.queue);
+        q.closed = true;
+        q.clear(&self.shared.budget);
+        q.waker = None;
+    }
+}
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+/// Messages dropped as larger than any queue, logged once per interval.
+static DROPPED: LogRate = LogRate::new(LOG_INTERVAL);
+/// Connections closed for not reading, logged once per interval.
+static SLOW: LogRate = LogRate::new(LOG_INTERVAL);
+
 impl Outbox {
-    pub(crate) fn channel(id: u64, capacity: usize) -> (Self, mpsc::Receiver<Message>) {
-        let (tx, rx) = mpsc::channel(capacity);
+    pub(crate) fn channel(
+        id: u64,
+        max_messages: usize,
+        budget: Arc<SendBudget>,
+    ) -> (Self, OutboxRx) {
+        let shared = Arc::new(OutboxShared {
+            id,
+            budget,
+            max_messages: max_messages.max(1),
+            queue: Mutex::new(OutQueue::default()),
+        });
         (
             Outbox {
-                id,
-                tx: Arc::new(Mutex::new(tx)),
+                shared: shared.clone(),
             },
-            rx,
+            OutboxRx { shared },
         )
     }
 
     /// The connection's id.
     pub fn conn_id(&self) -> u64 {
-        self.id
+        self.shared.id
     }
 
-    /// Queues a text message; false when the queue is full or the connection is gone.
+    /// Queues a text message; false when it was not queued (the connection
+    /// is gone, or closing because it does not read).
     pub fn send_text(&self, text: impl Into<String>) -> bool {
         self.send(Message::text(text.into()))
     }
@@ -95,28 +246,71 @@ impl Outbox {
         self.send(Message::binary(data.into()))
     }
 
+    /// Queues a text built once for many connections (no copy per receiver;
+    /// each queue still counts its full length).
+    pub fn send_shared(&self, text: &SharedText) -> bool {
+        self.send(Message::Text(text.0.clone()))
+    }
+
     fn send(&self, msg: Message) -> bool {
-        let mut tx = match self.tx.lock() {
-            Ok(g) => g,
-            Err(p) => p.into_inner(),
+        let len = msg.len();
+        let sh = &self.shared;
+        let mut q = lock(&sh.queue);
+        if q.closed || q.overflow.is_some() {
+            return false;
+        }
+        let verdict = if q.messages.len() >= sh.max_messages {
+            // As many messages as bytes: a reader this far behind is not reading.
+            OutboxVerdict::Close(Close::new(
+                wsauth_core::CloseCode::PolicyViolation,
+                wsauth_core::admission::REASON_SLOW_READER,
+            ))
+        } else {
+            outbox_verdict(&sh.budget.config, q.bytes, sh.budget.used(), len)
         };
-        match tx.try_send(msg) {
-            Ok(()) => true,
-            Err(e) => {
-                if e.is_full() {
-                    tracing::warn!(conn = self.id, "outbox full, message dropped");
+        match verdict {
+            OutboxVerdict::Queue => {
+                sh.budget.used.fetch_add(len, Ordering::Relaxed);
+                q.bytes = q.bytes.saturating_add(len);
+                q.messages.push_back((msg, len));
+                if let Some(w) = q.waker.take() {
+                    w.wake();
+                }
+                true
+            }
+            OutboxVerdict::Close(c) => {
+                if let Some(n) = SLOW.note() {
+                    tracing::warn!(
+                        closed = n,
+                        code = c.code_u16(),
+                        reason = c.reason.as_str(),
+                        "connections closed for not reading their messages"
+                    );
+                }
+                q.clear(&sh.budget);
+                q.overflow = Some(c);
+                if let Some(w) = q.waker.take() {
+                    w.wake();
+                }
+                false
+            }
+            _ => {
+                if let Some(n) = DROPPED.note() {
+                    tracing::warn!(
+                        dropped = n,
+                        bytes = len,
+                        "messages larger than a connection's send queue dropped"
+                    );
                 }
                 false
             }
         }
     }
 
-    /// True once the connection has ended.
+    /// True once the connection has ended (or is closing for not reading).
     pub fn is_closed(&self) -> bool {
-        match self.tx.lock() {
-            Ok(g) => g.is_closed(),
-            Err(p) => p.into_inner().is_closed(),
-        }
+        let q = lock(&self.shared.queue);
+        q.closed || q.overflow.is_some()
     }
 }
 

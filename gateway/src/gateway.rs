@@ -7,13 +7,16 @@
 //! no decision is made here — every accept, close and refusal comes from
 //! `wsauth-core`.
 
+use crate::admission::{Admission, Refused, Slot};
 use crate::app::{
-    method_name, App, AppMessage, AuthEvent, ConnInfo, Handler, Outbox, Outcome, Stage,
+    method_name, App, AppMessage, AuthEvent, ConnInfo, Handler, Outbox, Outcome, Outgoing,
+    SendBudget, Stage,
 };
 use crate::head::{read_head, write_http_error, HeadError, Replay};
 use crate::host::{
     AccessQuery, Host, LookupError, MemoryRateStore, RateStore, SessionRecord, UserRow,
 };
+use crate::lograte::{LogRate, LOG_INTERVAL};
 use crate::runtime::{Runtime, ShutdownHandle};
 use async_tungstenite::tungstenite::handshake::server::{
     create_response, ErrorResponse, Request as HttpRequest, Response as HttpResponse,
@@ -36,9 +39,22 @@ use std::task::Poll;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use tracing::{debug, info, warn};
 use wsauth_core::{
-    Answer, Authenticator, Close, Config, ConfigError, ConnState, Connection, Decision, Handshake,
-    HandshakeView, MessageAction, Principal, Request, SessionRow, Step, UnixTime, UserRecord,
+    admission::client_addr, admission::handshake_timeout_secs, admission::idle_close,
+    admission::AdmissionConfig, Answer, Authenticator, Close, Config, ConfigError, ConnState,
+    Connection, Decision, Handshake, HandshakeView, MessageAction, Principal, Request, SessionRow,
+    Step, UnixTime, UserRecord,
 };
+
+/// Connections refused by the admission caps, logged once per interval.
+static REFUSED: LogRate = LogRate::new(LOG_INTERVAL);
+/// Accept errors, logged once per interval.
+static ACCEPT_ERRORS: LogRate = LogRate::new(LOG_INTERVAL);
+/// First pause after an accept error; it doubles up to [`ACCEPT_BACKOFF_MAX`].
+const ACCEPT_BACKOFF_MIN: Duration = Duration::from_millis(5);
+/// Time a connection refused by the admission caps gets to answer its close.
+const REFUSED_CLOSE_WAIT: Duration = Duration::from_millis(50);
+/// Longest pause after repeated accept errors.
+const ACCEPT_BACKOFF_MAX: Duration = Duration::from_secs(1);
 
 /// tungstenite's per-connection read buffer (see [`Limits::ws_config`]).
 const READ_BUFFER_BYTES: usize = 4 * 1024;
@@ -56,7 +72,8 @@ pub struct Limits {
     pub max_message_bytes: usize,
     /// Largest WebSocket frame, bytes (tungstenite `max_frame_size`).
     pub max_frame_bytes: usize,
-    /// Messages queued for one connection before the application's sends are dropped.
+    /// Messages queued for one connection before it counts as not reading
+    /// and is closed (1008); its byte budgets are in [`Limits::admission`].
     pub outbox_capacity: usize,
     /// Time one write may take before the connection is dropped.
     pub write_timeout: Duration,
@@ -68,6 +85,9 @@ pub struct Limits {
     pub shutdown_grace: Duration,
     /// Peers tracked for the rate limit (idle ones are forgotten first).
     pub max_rate_entries: usize,
+    /// The core's admission rules: connection caps, the authenticated
+    /// reserve, idle timeout, outbox byte budgets, trusted proxies.
+    pub admission: AdmissionConfig,
 }
 
 impl Default for Limits {
@@ -77,12 +97,13 @@ impl Default for Limits {
             max_head_bytes: 32 * 1024,
             max_message_bytes: 64 * 1024,
             max_frame_bytes: 64 * 1024,
-            outbox_capacity: 64,
+            outbox_capacity: 1024,
             write_timeout: Duration::from_secs(10),
             close_timeout: Duration::from_secs(2),
             lookup_timeout: Duration::from_secs(5),
             shutdown_grace: Duration::from_secs(5),
             max_rate_entries: 100_000,
+            admission: AdmissionConfig::default(),
         }
     }
 }
@@ -107,8 +128,15 @@ impl Limits {
             lookup_timeout: config.database.as_ref().map_or(d.lookup_timeout, |db| {
                 Duration::from_millis(db.lookup_timeout_ms.max(1))
             }),
+            admission: l.admission.clone(),
             ..d
         }
+    }
+
+    /// Sets the admission rules (caps, reserve, idle timeout, outbox budgets).
+    pub fn with_admission(mut self, a: AdmissionConfig) -> Self {
+        self.admission = a;
+        self
     }
 
     /// Sets the handshake timeout.
@@ -176,6 +204,8 @@ struct Inner {
     limits: Limits,
     next_id: AtomicU64,
     rates: Arc<dyn RateStore>,
+    admission: Arc<Admission>,
+    budget: Arc<SendBudget>,
 }
 
 impl std::fmt::Debug for Gateway {
@@ -211,6 +241,8 @@ impl Gateway {
             );
         }
         let limits_max_rate = limits.max_rate_entries;
+        let admission = Admission::new(limits.admission.clone());
+        let budget = SendBudget::new(admission.config.clone());
         Gateway {
             inner: Arc::new(Inner {
                 auth,
@@ -219,6 +251,8 @@ impl Gateway {
                 limits,
                 next_id: AtomicU64::new(1),
                 rates: Arc::new(MemoryRateStore::new(limits_max_rate)),
+                admission,
+                budget,
             }),
         }
     }
@@ -250,6 +284,16 @@ impl Gateway {
         &self.inner.limits
     }
 
+    /// Connections held now (every phase, from accept to close).
+    pub fn open_connections(&self) -> u64 {
+        self.inner.admission.open()
+    }
+
+    /// Bytes queued for all connections now (the send budget in use).
+    pub fn queued_bytes(&self) -> usize {
+        self.inner.budget.used()
+    }
+
     /// The host.
     pub fn host(&self) -> &Arc<dyn Host> {
         &self.inner.host
@@ -268,8 +312,9 @@ impl Gateway {
 
     /// Serves connections from `incoming` until `shutdown` is triggered, then
     /// closes open connections (1001) and waits for them (bounded by the
-    /// grace period). Accept errors (e.g. too many open files) are logged and
-    /// retried after a pause.
+    /// grace period). Accept errors (e.g. too many open files) are logged
+    /// (once per interval, with a count) and retried after a pause that
+    /// doubles with each error in a row, up to a second.
     pub async fn serve_incoming<R, S, I>(&self, rt: R, incoming: I, shutdown: ShutdownHandle)
     where
         R: Runtime,
@@ -278,6 +323,7 @@ impl Gateway {
     {
         let mut incoming = Box::pin(incoming);
         let mut stop = pin!(shutdown.triggered());
+        let mut backoff = ACCEPT_BACKOFF_MIN;
         loop {
             let next = match future::select(incoming.next(), stop.as_mut()).await {
                 Either::Left((next, _)) => next,
@@ -286,6 +332,7 @@ impl Gateway {
             match next {
                 None => break,
                 Some(Ok((stream, peer))) => {
+                    backoff = ACCEPT_BACKOFF_MIN;
                     let gw = self.clone();
                     let rt2 = rt.clone();
                     let sd = shutdown.clone();
@@ -300,8 +347,14 @@ impl Gateway {
                     );
                 }
                 Some(Err(e)) => {
-                    warn!(error = %e, "accept failed");
-                    rt.sleep(Duration::from_millis(100)).await;
+                    if let Some(n) = ACCEPT_ERRORS.note() {
+                        warn!(error = %e, errors = n, pause_ms = backoff.as_millis() as u64, "accept failed");
+                    }
+                    let pause = rt.sleep(backoff);
+                    if let Either::Right(((), _)) = future::select(pause, stop.as_mut()).await {
+                        break;
+                    }
+                    backoff = backoff.saturating_mul(2).min(ACCEPT_BACKOFF_MAX);
                 }
             }
         }
@@ -339,10 +392,28 @@ impl Gateway {
         R: Runtime,
         S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
     {
+        let slot = match self.inner.admission.accept(peer.map(|p| p.ip())) {
+            Ok(slot) => slot,
+            Err(why) => {
+                // Dropped unanswered: answering costs what the cap protects.
+                if let Some(n) = REFUSED.note() {
+                    warn!(
+                        refused = n,
+                        reason = match why {
+                            Refused::Full => "connection cap reached",
+                            Refused::Peer => "per-peer connection cap reached",
+                        },
+                        open = self.inner.admission.open(),
+                        "connections refused"
+                    );
+                }
+                return;
+            }
+        };
         // The upgrade runs in its own allocation, freed once it is done: the
         // request head, its parse and the decision's state are not kept for
         // the connection's lifetime, only what the open phase needs.
-        let upgraded = self.upgrade(rt, stream, peer).boxed().await;
+        let upgraded = self.upgrade(rt, stream, peer, slot).boxed().await;
         if let Some(open) = upgraded {
             self.run_open(rt, open, shutdown).await;
         }
@@ -355,6 +426,7 @@ impl Gateway {
         rt: &R,
         mut stream: S,
         peer: Option<SocketAddr>,
+        mut slot: Slot,
     ) -> Option<Open<S>>
     where
         R: Runtime,
@@ -362,11 +434,23 @@ impl Gateway {
     {
         let id = self.inner.next_id.fetch_add(1, Ordering::Relaxed);
         let limits = &self.inner.limits;
-        let handshake_deadline = std::time::Instant::now() + limits.handshake_timeout;
+        // Shorter once the unauthenticated share is full (the core's rule).
+        let (open, cap) = slot.open_at_accept;
+        let configured = u32::try_from(limits.handshake_timeout.as_secs()).unwrap_or(u32::MAX);
+        let handshake_timeout =
+            limits
+                .handshake_timeout
+                .min(Duration::from_secs(u64::from(handshake_timeout_secs(
+                    &self.inner.admission.config,
+                    configured.max(1),
+                    open,
+                    cap,
+                ))));
+        let handshake_deadline = std::time::Instant::now() + handshake_timeout;
 
         let head = match timeout(
             rt,
-            limits.handshake_timeout,
+            handshake_timeout,
             read_head(&mut stream, limits.max_head_bytes),
         )
         .await
@@ -407,13 +491,34 @@ impl Gateway {
             .collect();
         let mut view =
             HandshakeView::new(path, query, &headers).with_method(head.request.method().as_str());
-        if let Some(p) = peer {
-            view = view.with_peer(p.ip());
+        // The address this attempt counts against: the socket's peer, or the
+        // client a trusted proxy forwards for (the core's rule).
+        let client = peer.map(|p| client_addr(&view, p.ip(), self.inner.admission.proxies()));
+        if let Some(ip) = client {
+            view = view.with_peer(ip);
         }
 
         let mut hs = self.inner.auth.start(&view, now());
         drop(headers);
         let decision = self.drive(rt, &mut hs).await;
+        // Connection caps, once it is known who connects (the core's verdict).
+        let refused: Option<Close> = match (&decision, client) {
+            (Decision::Accept(_) | Decision::AwaitFirstMessage(_), Some(ip)) => {
+                let unauthenticated = decision.principal().and_then(|p| p.user()).is_none();
+                slot.admit(ip, unauthenticated)
+            }
+            _ => None,
+        };
+        if let Some(c) = &refused {
+            if let Some(n) = REFUSED.note() {
+                warn!(
+                    refused = n,
+                    code = c.code_u16(),
+                    reason = c.reason.as_str(),
+                    "connections refused"
+                );
+            }
+        }
         let auth = &self.inner.auth;
         // Every accepting decision carries it, a close included: a browser
         // that offered a subprotocol fails an accept without one (1006).
@@ -479,7 +584,7 @@ impl Gateway {
             }
             Ok(resp)
         };
-        let replay = Replay::new(head.raw, stream);
+        let replay = Replay::new(head.raw, head.head_len, stream);
         let left = handshake_deadline.saturating_duration_since(std::time::Instant::now());
         let upgrade = async_tungstenite::accept_hdr_async_with_config(
             replay,
@@ -506,6 +611,19 @@ impl Gateway {
             Some(Ok(ws)) => ws,
         };
 
+        if let Some(c) = refused {
+            // The close is sent, and the socket let go at once: waiting for
+            // the reply would hold a slot the caps are there to free.
+            close_ws(
+                rt,
+                &mut ws,
+                c.code_u16(),
+                c.reason.as_str(),
+                REFUSED_CLOSE_WAIT,
+            )
+            .await;
+            return None;
+        }
         let conn = match hs.connection() {
             Some(conn) => conn,
             None => {
@@ -529,7 +647,12 @@ impl Gateway {
             path: event.path,
             route: event.route.unwrap_or_default(),
         };
-        Some(Open { ws, conn, ctx })
+        Some(Open {
+            ws,
+            conn,
+            ctx,
+            slot,
+        })
     }
 
     /// Runs a handshake's host steps to its decision: every request the
@@ -693,9 +816,20 @@ impl Gateway {
             mut ws,
             mut conn,
             ctx,
+            mut slot,
         } = open;
         let limits = &self.inner.limits;
-        let (outbox, mut rx) = Outbox::channel(ctx.id, limits.outbox_capacity);
+        let (outbox, mut rx) =
+            Outbox::channel(ctx.id, limits.outbox_capacity, self.inner.budget.clone());
+        // Idle check: a tick each idle timeout; a tick with nothing received
+        // since the last one sends a ping, the next such tick closes.
+        let idle = match self.inner.admission.config.idle_timeout_secs {
+            0 => None,
+            s => Some(Duration::from_secs(u64::from(s))),
+        };
+        let mut idle_tick: Option<BoxFuture<'static, ()>> = idle.map(|d| rt.sleep(d));
+        let mut received = false;
+        let mut pinged = false;
         let mut handler: Option<Box<dyn Handler>> = None;
         if conn.state() == ConnState::Open {
             handler = Some(
@@ -721,7 +855,12 @@ impl Gateway {
                         return Poll::Ready(Event::Timer);
                     }
                 }
-                if let Poll::Ready(m) = rx.poll_next_unpin(cx) {
+                if let Some(t) = idle_tick.as_mut() {
+                    if t.poll_unpin(cx).is_ready() {
+                        return Poll::Ready(Event::IdleTick);
+                    }
+                }
+                if let Poll::Ready(m) = rx.poll_next(cx) {
                     return Poll::Ready(Event::Out(m));
                 }
                 if let Poll::Ready(m) = ws.poll_next_unpin(cx) {
@@ -730,6 +869,10 @@ impl Gateway {
                 Poll::Pending
             })
             .await;
+            if let Event::In(_) = event {
+                // Any frame (a pong included) shows the client is there.
+                received = true;
+            }
             match event {
                 Event::Shutdown => break Some((1001, "server shutting down".into())),
                 Event::Timer => {
@@ -750,8 +893,30 @@ impl Gateway {
                         break Some((c.code_u16(), c.reason.as_str().to_string()));
                     }
                 }
-                Event::Out(None) => break None,
-                Event::Out(Some(msg)) => {
+                Event::IdleTick => {
+                    idle_tick = idle.map(|d| rt.sleep(d));
+                    if std::mem::take(&mut received) {
+                        pinged = false;
+                        continue;
+                    }
+                    if pinged {
+                        let c = idle_close();
+                        debug!(conn = ctx.id, "idle timeout");
+                        break Some((c.code_u16(), c.reason.as_str().to_string()));
+                    }
+                    pinged = true;
+                    let ping = Message::Ping(Vec::new().into());
+                    if !matches!(
+                        timeout(rt, limits.write_timeout, ws.send(ping)).await,
+                        Some(Ok(()))
+                    ) {
+                        break None;
+                    }
+                }
+                Event::Out(Outgoing::Overflow(c)) => {
+                    break Some((c.code_u16(), c.reason.as_str().to_string()));
+                }
+                Event::Out(Outgoing::Message(msg)) => {
                     match timeout(rt, limits.write_timeout, ws.send(msg)).await {
                         Some(Ok(())) => {}
                         Some(Err(e)) => {
@@ -767,9 +932,12 @@ impl Gateway {
                 Event::In(None) => break None,
                 Event::In(Some(Err(e))) => match e {
                     WsError::Capacity(_) => break Some((1009, "message too big".into())),
-                    WsError::Protocol(_) | WsError::Utf8(_) => {
-                        break Some((1002, "protocol error".into()))
+                    // RFC 6455 §8.1: a text frame that is not UTF-8 fails with 1007.
+                    WsError::Utf8(_) => {
+                        let code = wsauth_core::CloseCode::InvalidPayload.as_u16();
+                        break Some((code, "invalid UTF-8 in a text frame".into()));
                     }
+                    WsError::Protocol(_) => break Some((1002, "protocol error".into())),
                     _ => {
                         debug!(conn = ctx.id, error = %e, "read ended");
                         break None;
@@ -806,6 +974,7 @@ impl Gateway {
                         }
                         MessageAction::Close(c) => Some(c),
                         MessageAction::Authenticated { principal } => {
+                            slot.authenticated();
                             // An anonymous connection that logged in: the
                             // application sees the new principal from now on.
                             if let Some(h) = handler.as_mut() {
@@ -839,6 +1008,9 @@ impl Gateway {
                             conn.principal(),
                         ));
                         if before == ConnState::AwaitingAuth {
+                            if conn.principal().user().is_some() {
+                                slot.authenticated();
+                            }
                             handler = Some(
                                 self.inner
                                     .app
@@ -871,7 +1043,8 @@ fn app_message(bytes: &[u8], text: bool) -> AppMessage {
 enum Event {
     Shutdown,
     Timer,
-    Out(Option<Message>),
+    IdleTick,
+    Out(Outgoing),
     In(Option<Result<Message, WsError>>),
 }
 
@@ -880,6 +1053,8 @@ struct Open<S> {
     ws: WebSocketStream<Replay<S>>,
     conn: Connection,
     ctx: ConnCtx,
+    /// This connection's place in the admission counts.
+    slot: Slot,
 }
 
 struct ConnCtx {

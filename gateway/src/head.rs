@@ -33,6 +33,9 @@ pub(crate) struct Head {
     /// Everything read from the socket (head and any bytes after it), replayed
     /// to the WebSocket handshake.
     pub(crate) raw: Vec<u8>,
+    /// Length of the head within `raw`: bytes after it are the client's first
+    /// frames, sent in the same packet as the request (pipelined).
+    pub(crate) head_len: usize,
 }
 
 /// Reads one request head of at most `max_bytes`.
@@ -56,19 +59,23 @@ where
             return Err(HeadError::Io(io::ErrorKind::UnexpectedEof.into()));
         }
         raw.extend_from_slice(buf.get(..n).unwrap_or_default());
-        if let Some(request) = parse(&raw)? {
-            return Ok(Head { request, raw });
+        if let Some((request, head_len)) = parse(&raw)? {
+            return Ok(Head {
+                request,
+                raw,
+                head_len,
+            });
         }
     }
 }
 
-/// `Some(request)` once `raw` holds a complete head.
-fn parse(raw: &[u8]) -> Result<Option<Request>, HeadError> {
+/// `Some((request, head length))` once `raw` holds a complete head.
+fn parse(raw: &[u8]) -> Result<Option<(Request, usize)>, HeadError> {
     let mut headers = [httparse::EMPTY_HEADER; MAX_HEADERS];
     let mut req = httparse::Request::new(&mut headers);
     match req.parse(raw) {
         Ok(httparse::Status::Partial) => Ok(None),
-        Ok(httparse::Status::Complete(_)) => {
+        Ok(httparse::Status::Complete(len)) => {
             let mut builder = http::Request::builder()
                 .method(req.method.unwrap_or("GET"))
                 .uri(req.path.unwrap_or("/"))
@@ -79,7 +86,10 @@ fn parse(raw: &[u8]) -> Result<Option<Request>, HeadError> {
             for h in req.headers.iter() {
                 builder = builder.header(h.name, h.value);
             }
-            builder.body(()).map(Some).map_err(|_| HeadError::Malformed)
+            builder
+                .body(())
+                .map(|r| Some((r, len)))
+                .map_err(|_| HeadError::Malformed)
         }
         Err(httparse::Error::TooManyHeaders) => Err(HeadError::TooLarge),
         Err(_) => Err(HeadError::Malformed),
@@ -102,17 +112,26 @@ where
 }
 
 /// A stream that first yields already-read bytes, then reads from the socket.
+///
+/// No read crosses `boundary` (the end of the request head): the WebSocket
+/// handshake reads exactly the head — tungstenite refuses a handshake read
+/// that carries bytes after the head — and the bytes a pipelining client sent
+/// after it (its first frames) are read by the open WebSocket.
 pub(crate) struct Replay<S> {
     prefix: Vec<u8>,
     pos: usize,
+    boundary: usize,
     inner: S,
 }
 
 impl<S> Replay<S> {
-    pub(crate) fn new(prefix: Vec<u8>, inner: S) -> Self {
+    /// Replays `prefix`, never returning bytes on both sides of `boundary`
+    /// in one read.
+    pub(crate) fn new(prefix: Vec<u8>, boundary: usize, inner: S) -> Self {
         Replay {
             prefix,
             pos: 0,
+            boundary,
             inner,
         }
     }
@@ -127,7 +146,10 @@ impl<S: AsyncRead + Unpin> AsyncRead for Replay<S> {
         let this = self.get_mut();
         let rest = this.prefix.get(this.pos..).unwrap_or_default();
         if !rest.is_empty() {
-            let n = rest.len().min(buf.len());
+            let mut n = rest.len().min(buf.len());
+            if this.pos < this.boundary {
+                n = n.min(this.boundary - this.pos);
+            }
             if let (Some(dst), Some(src)) = (buf.get_mut(..n), rest.get(..n)) {
                 dst.copy_from_slice(src);
             }
@@ -208,9 +230,34 @@ mod tests {
     #[test]
     fn replay_yields_prefix_then_inner() {
         let inner = futures::io::Cursor::new(b"world".to_vec());
-        let mut r = Replay::new(b"hello ".to_vec(), inner);
+        let mut r = Replay::new(b"hello ".to_vec(), 0, inner);
         let mut out = String::new();
         run(r.read_to_string(&mut out)).unwrap();
         assert_eq!(out, "hello world");
+    }
+
+    #[test]
+    fn replay_never_crosses_the_head_boundary() {
+        let inner = futures::io::Cursor::new(b"!".to_vec());
+        let mut r = Replay::new(b"HEADframes".to_vec(), 4, inner);
+        let mut buf = [0u8; 64];
+        let n = run(r.read(&mut buf)).unwrap();
+        assert_eq!(&buf[..n], b"HEAD");
+        let n = run(r.read(&mut buf)).unwrap();
+        assert_eq!(&buf[..n], b"frames");
+        let n = run(r.read(&mut buf)).unwrap();
+        assert_eq!(&buf[..n], b"!");
+    }
+
+    #[test]
+    fn head_length_excludes_pipelined_bytes() {
+        let head = b"GET / HTTP/1.1\r\nHost: h\r\n\r\n";
+        let mut bytes = head.to_vec();
+        bytes.extend_from_slice(b"\x81\x02hi");
+        let mut src = futures::io::Cursor::new(bytes);
+        let got = run(read_head(&mut src, 4096))
+            .map_err(|e| format!("{e:?}"))
+            .unwrap();
+        assert_eq!(got.head_len, head.len());
     }
 }

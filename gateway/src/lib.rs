@@ -33,10 +33,12 @@
 //! }
 //! ```
 
+mod admission;
 mod app;
 mod gateway;
 mod head;
 mod host;
+mod lograte;
 pub mod probe;
 pub mod reference;
 mod runtime;
@@ -45,7 +47,8 @@ mod server;
 pub mod sql;
 
 pub use app::{
-    App, AppMessage, AuthEvent, ConnInfo, EchoApp, Handler, Ignore, NullApp, Outbox, Outcome, Stage,
+    App, AppMessage, AuthEvent, ConnInfo, EchoApp, Handler, Ignore, NullApp, Outbox, Outcome,
+    SharedText, Stage,
 };
 /// What a [`Host`] needs to implement its lookups, re-exported so an
 /// embedding needs no other crate for them.

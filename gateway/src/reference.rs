@@ -13,7 +13,7 @@
 //! Demo users: id 1 `admin` (staff), id 2 `customer`; receipt 100 belongs to
 //! user 2; conversation 1 has both users as members, conversation 2 only the admin.
 
-use crate::app::{App, AppMessage, AuthEvent, ConnInfo, Handler, Outbox};
+use crate::app::{App, AppMessage, AuthEvent, ConnInfo, Handler, Outbox, SharedText};
 use crate::host::{MemoryHost, UserRow};
 use crate::runtime::Runtime;
 use futures::future::BoxFuture;
@@ -21,9 +21,10 @@ use serde_json::{json, Value};
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
+use wsauth_core::config::DatabaseConfig;
 use wsauth_core::Principal;
 use wsauth_core::{
-    config::DatabaseConfig, config::EngineConfig, config::JwtConfig, config::SessionConfig,
+    config::EngineConfig, config::JwtConfig, config::RateLimitConfig, config::SessionConfig,
     config::UsersConfig, Config, Relation, SecretRef, UserSource,
 };
 
@@ -126,6 +127,13 @@ pub fn default_config(secret: SecretRef) -> Config {
         ..Config::default()
     };
     config.credentials.jwt_cookie = Some(JWT_COOKIE.into());
+    // On by default, with numbers a real user never meets: 10 attempts a
+    // second sustained per address, 200 at once.
+    config.limits.rate_limit = Some(RateLimitConfig {
+        requests: 600,
+        period_secs: 60,
+        burst: 200,
+    });
     config
 }
 
@@ -266,15 +274,17 @@ impl Handler for Group {
             "from": ReferenceApp::sender(&self.conn),
             "text": text,
         });
+        // Serialized once, shared by every receiver's queue.
+        let event = SharedText::json(&event);
         let hub = lock(&self.hub);
         if let Some(members) = hub.groups.get(&self.key) {
             for m in members.values() {
-                m.outbox.send_json(&event);
+                m.outbox.send_shared(&event);
             }
         }
         if self.mirror_to_admins {
             for o in hub.admins.values() {
-                o.send_json(&event);
+                o.send_shared(&event);
             }
         }
     }
@@ -319,14 +329,15 @@ impl Handler for Admin {
             "from": ReferenceApp::sender(&self.conn),
             "text": text,
         });
+        let event = SharedText::json(&event);
         let hub = lock(&self.hub);
         if let Some(members) = hub.groups.get(&format!("chat:{room}")) {
             for m in members.values() {
-                m.outbox.send_json(&event);
+                m.outbox.send_shared(&event);
             }
         }
         for o in hub.admins.values() {
-            o.send_json(&event);
+            o.send_shared(&event);
         }
     }
 

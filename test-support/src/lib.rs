@@ -5,8 +5,11 @@
 //!
 //! - [`transport`]: the scenario table and robustness checks ([`transport::Harness`]).
 //! - [`load`]: thousands of held connections and stalled handshakes ([`load::LoadRt`]).
+//! - [`raw`]: blocking raw WebSocket clients bound to chosen loopback addresses
+//!   (several peers from one machine), for the abuse checks.
 
 pub mod load;
+pub mod raw;
 pub mod transport;
 
 use futures::channel::oneshot;

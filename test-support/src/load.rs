@@ -55,13 +55,25 @@ pub trait LoadRt: Sync {
 pub const SECRET: &str = "wsauth-load-tests-secret-0d7a3c91e5b24f68a1c0e9d47b3f2a85";
 const OTHER_SECRET: &str = "wsauth-load-tests-other-secret-a8e1f07c3d9b46e2b5f1c7d03e9a4b61";
 
-/// The reference app's configuration with the test secret.
+/// The reference app's configuration with the test secret, and the load
+/// tests' own limits: thousands of connections from one address, no attempt
+/// rate limit, no per-peer cap, no idle timeout.
 pub fn config() -> Config {
-    reference::default_config(SecretRef::Value(SECRET.into()))
+    load_limits(reference::default_config(SecretRef::Value(SECRET.into())))
+}
+
+/// `config` with the load tests' limits (see [`config`]).
+pub fn load_limits(mut config: Config) -> Config {
+    config.limits.rate_limit = None;
+    let a = &mut config.limits.admission;
+    a.max_connections_per_peer = 0;
+    a.reserve_authenticated = 0;
+    a.idle_timeout_secs = 0;
+    config
 }
 
 fn authenticator(secret: &str) -> Authenticator {
-    let config = reference::default_config(SecretRef::Value(secret.into()));
+    let config = load_limits(reference::default_config(SecretRef::Value(secret.into())));
     let secrets = config.resolve_secrets(|_| None).expect("secrets");
     Authenticator::from_config(&config, &secrets).expect("valid config")
 }

@@ -123,6 +123,9 @@ pub fn test_config() -> Config {
     let mut c = reference::default_config(SecretRef::Value(SECRET.into()));
     // Deadlines are whole Unix seconds: 2 leaves a client at least 1 s.
     c.limits.auth_message_timeout_secs = 2;
+    // The scenarios connect many times from one address; the rate-limited
+    // setup sets its own limit.
+    c.limits.rate_limit = None;
     c
 }
 
@@ -1105,6 +1108,356 @@ pub fn oversized_refresh_closes_4400<H: Harness>(h: &H) {
                 .map(|c| c.0),
             Some(4400)
         );
+        running.shutdown.shutdown();
+    }));
+}
+
+/// A WebSocket upgrade request written by hand (no credential).
+fn raw_upgrade(path: &str) -> Vec<u8> {
+    format!(
+        "GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
+         Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n"
+    )
+    .into_bytes()
+}
+
+/// A masked client frame (`opcode`, FIN set) carrying `payload` (< 126 bytes).
+fn masked_frame(opcode: u8, payload: &[u8]) -> Vec<u8> {
+    let mask = [0x37u8, 0xfa, 0x21, 0x3d];
+    let mut f = vec![0x80 | opcode, 0x80 | payload.len() as u8];
+    f.extend_from_slice(&mask);
+    f.extend(payload.iter().enumerate().map(|(i, b)| b ^ mask[i % 4]));
+    f
+}
+
+/// Reads an HTTP response head byte by byte (nothing after it is consumed).
+async fn read_response_head(sock: &mut Socket) -> String {
+    let mut head = Vec::new();
+    let mut b = [0u8; 1];
+    while !head.ends_with(b"\r\n\r\n") && head.len() < 8192 {
+        match sock.read(&mut b).await {
+            Ok(1) => head.push(b[0]),
+            _ => break,
+        }
+    }
+    String::from_utf8_lossy(&head).into_owned()
+}
+
+/// A client that sends its upgrade request and first frame in the same
+/// packet (RFC 6455 allows it) gets the 101 answer, and the frame is read
+/// by the open WebSocket: its ping is answered.
+pub fn pipelined_first_frame_is_kept<H: Harness>(h: &H) {
+    h.block_on(bounded(h, Duration::from_secs(20), async {
+        let running = h.start(gateway(h, Setup::Reference)).await;
+        let mut sock = h.connect(running.addr).await.expect("connect");
+        let mut packet = raw_upgrade("/ws/chat/lobby/");
+        packet.extend(masked_frame(0x9, b"pipelined"));
+        sock.write_all(&packet).await.expect("write");
+        let head = bounded(h, Duration::from_secs(5), read_response_head(&mut sock)).await;
+        assert!(head.starts_with("HTTP/1.1 101"), "{head}");
+        let mut ws = WebSocketStream::from_raw_socket(
+            sock,
+            async_tungstenite::tungstenite::protocol::Role::Client,
+            None,
+        )
+        .await;
+        let next = bounded(h, Duration::from_secs(5), ws.next()).await;
+        match next {
+            Some(Ok(Message::Pong(p))) => assert_eq!(&p[..], b"pipelined"),
+            other => panic!("expected the pong to the pipelined ping, got {other:?}"),
+        }
+        running.shutdown.shutdown();
+    }));
+}
+
+/// A text frame that is not UTF-8 closes the connection with 1007 (RFC 6455 §8.1).
+pub fn invalid_utf8_closes_1007<H: Harness>(h: &H) {
+    h.block_on(bounded(h, Duration::from_secs(20), async {
+        let running = h.start(gateway(h, Setup::Reference)).await;
+        let mut sock = h.connect(running.addr).await.expect("connect");
+        let mut packet = raw_upgrade("/ws/chat/lobby/");
+        packet.extend(masked_frame(0x1, b"ok \xff\xfe not utf-8"));
+        sock.write_all(&packet).await.expect("write");
+        let head = bounded(h, Duration::from_secs(5), read_response_head(&mut sock)).await;
+        assert!(head.starts_with("HTTP/1.1 101"), "{head}");
+        let ws = WebSocketStream::from_raw_socket(
+            sock,
+            async_tungstenite::tungstenite::protocol::Role::Client,
+            None,
+        )
+        .await;
+        let mut cl = Client {
+            ws,
+            subprotocol: None,
+        };
+        assert_eq!(
+            cl.closed_within(h, Duration::from_secs(3))
+                .await
+                .map(|c| c.0),
+            Some(1007)
+        );
+        running.shutdown.shutdown();
+    }));
+}
+
+/// Runs blocking raw-socket work on its own thread while the runtime keeps
+/// serving; its result.
+async fn off_thread<H: Harness, T: Send + 'static>(
+    h: &H,
+    work: impl FnOnce() -> T + Send + 'static,
+) -> T {
+    let handle = std::thread::spawn(work);
+    while !handle.is_finished() {
+        h.rt().sleep(Duration::from_millis(5)).await;
+    }
+    handle.join().expect("raw client thread")
+}
+
+/// An attacker holding the per-peer maximum of anonymous sockets from five
+/// addresses in 127.0.0.0/8 does not stop a staff client: the attacker's
+/// extra sockets are refused (per-peer cap: dropped unanswered; the share for
+/// unauthenticated clients full: 1013), an anonymous newcomer is refused
+/// 1013, and staff — through the reserve for authenticated users — is
+/// served. The bound on the staff's time is generous (1 s, for a loaded
+/// 2-core machine; the observed time is printed), not a speed claim.
+pub fn staff_served_while_attackers_hold_the_per_peer_maximum<H: Harness>(h: &H) {
+    h.block_on(bounded(h, Duration::from_secs(60), async {
+        let admission = wsauth_core::admission::AdmissionConfig {
+            max_connections_per_peer: 20,
+            max_connections: 120,
+            reserve_authenticated: 40,
+            ..wsauth_core::admission::AdmissionConfig::default()
+        };
+        let running = h
+            .start(gateway_with(
+                h,
+                Setup::Reference,
+                |_| {},
+                |l| l.with_admission(admission),
+            ))
+            .await;
+        let addr = running.addr;
+        // 127.0.0.2..=127.0.0.6 each open 20 anonymous chat sockets (the
+        // per-peer maximum): 80 fit under the unauthenticated share (120 - 40).
+        let (held, codes, extra) = off_thread(h, move || {
+            let mut held = Vec::new();
+            let mut codes = Vec::new();
+            for a in 2..=6u8 {
+                for _ in 0..20 {
+                    let mut s =
+                        crate::raw::connect_from(crate::raw::loopback(a), addr).expect("connect");
+                    let st =
+                        crate::raw::upgrade(&mut s, "/ws/chat/a/", &[], Duration::from_secs(5))
+                            .expect("upgrade");
+                    assert_eq!(st, Some(101));
+                    held.push(s);
+                }
+            }
+            // The last address found the unauthenticated share full.
+            for s in held.iter_mut().skip(80) {
+                codes.push(crate::raw::close_code(s, Duration::from_secs(5)));
+            }
+            // A 21st socket from an address at its maximum is dropped unanswered.
+            let mut s = crate::raw::connect_from(crate::raw::loopback(2), addr).expect("connect");
+            let extra = crate::raw::upgrade(&mut s, "/ws/chat/a/", &[], Duration::from_secs(5))
+                .unwrap_or(None);
+            (held, codes, extra)
+        })
+        .await;
+        assert!(codes.iter().all(|c| *c == Some(1013)), "{codes:?}");
+        assert_eq!(extra, None, "over the per-peer cap: dropped unanswered");
+
+        // An anonymous newcomer is refused: the unauthenticated share is full.
+        let (seen, _) = outcome(h, addr, "/ws/chat/b/", &Cred::None, None).await;
+        assert_eq!(
+            seen,
+            Seen::Closed(1013, wsauth_core::admission::REASON_ANONYMOUS_FULL.into())
+        );
+        // Staff is served.
+        let t0 = Instant::now();
+        let (seen, _staff) = outcome(
+            h,
+            addr,
+            "/ws/admin/chat/",
+            &Cred::Token(access(STAFF, 300), Carrier::Header),
+            None,
+        )
+        .await;
+        let took = t0.elapsed();
+        println!(
+            "staff served in {:.1} ms while 100 attacker sockets are held",
+            took.as_secs_f64() * 1000.0
+        );
+        assert_eq!(seen, Seen::Open(None));
+        assert!(took < Duration::from_secs(1), "staff took {took:?}");
+        drop(held);
+        running.shutdown.shutdown();
+    }));
+}
+
+/// Behind a trusted proxy, each forwarded client is its own peer: the
+/// per-peer cap counts `X-Forwarded-For`'s client, not the proxy; from an
+/// address that is not a trusted proxy the header is ignored.
+pub fn trusted_proxies_forward_the_client_address<H: Harness>(h: &H) {
+    h.block_on(bounded(h, Duration::from_secs(30), async {
+        let admission = wsauth_core::admission::AdmissionConfig {
+            max_connections_per_peer: 2,
+            trusted_proxies: vec!["127.0.0.7".into()],
+            ..wsauth_core::admission::AdmissionConfig::default()
+        };
+        let running = h
+            .start(gateway_with(
+                h,
+                Setup::Reference,
+                |_| {},
+                |l| l.with_admission(admission),
+            ))
+            .await;
+        let addr = running.addr;
+        let results = off_thread(h, move || {
+            let open = |from: u8, client: &str| {
+                let mut s =
+                    crate::raw::connect_from(crate::raw::loopback(from), addr).expect("connect");
+                let st = crate::raw::upgrade(
+                    &mut s,
+                    "/ws/chat/p/",
+                    &[("X-Forwarded-For", client)],
+                    Duration::from_secs(5),
+                )
+                .unwrap_or(None);
+                let code = match st {
+                    Some(101) => crate::raw::close_code(&mut s, Duration::from_millis(300)),
+                    _ => Some(0),
+                };
+                (s, code)
+            };
+            // Through the proxy: two per client, a third closed 4429; another client is fine.
+            let a = [
+                open(7, "192.0.2.1"),
+                open(7, "192.0.2.1"),
+                open(7, "192.0.2.1"),
+                open(7, "192.0.2.2"),
+            ];
+            // Not a trusted proxy: counted as itself, whatever it forwards.
+            let b = [
+                open(8, "192.0.2.3"),
+                open(8, "192.0.2.4"),
+                open(8, "192.0.2.5"),
+            ];
+            let codes: Vec<Option<u16>> = a.iter().chain(b.iter()).map(|(_, c)| *c).collect();
+            (codes, a, b)
+        })
+        .await;
+        assert_eq!(
+            results.0,
+            vec![None, None, Some(4429), None, None, None, Some(0)],
+            "None: open; 4429: closed; 0: refused unanswered"
+        );
+        running.shutdown.shutdown();
+    }));
+}
+
+/// A socket that sends nothing is pinged after the idle timeout and closed
+/// (1008) when the next interval passes without an answer; one that answers
+/// stays open.
+pub fn idle_sockets_are_pinged_then_closed<H: Harness>(h: &H) {
+    h.block_on(bounded(h, Duration::from_secs(30), async {
+        let admission = wsauth_core::admission::AdmissionConfig {
+            idle_timeout_secs: 1,
+            ..wsauth_core::admission::AdmissionConfig::default()
+        };
+        let running = h
+            .start(gateway_with(
+                h,
+                Setup::Reference,
+                |_| {},
+                |l| l.with_admission(admission),
+            ))
+            .await;
+        let addr = running.addr;
+        let (ping, code, took) = off_thread(h, move || {
+            let mut s = crate::raw::connect_from(crate::raw::loopback(1), addr).expect("connect");
+            let st = crate::raw::upgrade(&mut s, "/ws/chat/idle/", &[], Duration::from_secs(5))
+                .expect("upgrade");
+            assert_eq!(st, Some(101));
+            let t0 = Instant::now();
+            s.set_read_timeout(Some(Duration::from_secs(10)))
+                .expect("timeout");
+            let first = crate::raw::read_frame(&mut s).map(|f| f.0).ok();
+            let code = crate::raw::close_code(&mut s, Duration::from_secs(10));
+            (first, code, t0.elapsed())
+        })
+        .await;
+        assert_eq!(ping, Some(0x9), "a ping first");
+        assert_eq!(code, Some(1008));
+        println!("silent socket closed after {took:?} (idle timeout 1 s)");
+        // A client that keeps reading (tungstenite answers the pings) stays open.
+        let (seen, cl) = outcome(h, addr, "/ws/chat/idle/", &Cred::None, None).await;
+        assert_eq!(seen, Seen::Open(None));
+        let mut cl = cl.expect("open");
+        let until = Instant::now() + Duration::from_millis(3500);
+        let mut pings = 0;
+        while Instant::now() < until {
+            let left = until.saturating_duration_since(Instant::now());
+            match cl.next_within(h, left).await {
+                None => break,
+                Some(Ok(Message::Ping(_))) => pings += 1,
+                Some(Ok(Message::Close(f))) => panic!("closed while reading: {f:?}"),
+                Some(Ok(_)) => {}
+                Some(Err(e)) => panic!("read failed: {e}"),
+            }
+        }
+        assert!(pings >= 1, "the idle client was pinged");
+        assert!(cl.ping_pong(h, b"still").await.is_ok());
+        running.shutdown.shutdown();
+    }));
+}
+
+/// Clients that connect and send nothing: while the unauthenticated share
+/// has room they get the full handshake timeout; once it is full, newcomers
+/// get 1 s, so silent sockets cannot hold the authenticated reserve.
+pub fn silent_sockets_above_the_share_are_dropped_fast<H: Harness>(h: &H) {
+    h.block_on(bounded(h, Duration::from_secs(60), async {
+        let admission = wsauth_core::admission::AdmissionConfig {
+            max_connections_per_peer: 20,
+            max_connections: 120,
+            reserve_authenticated: 40,
+            ..wsauth_core::admission::AdmissionConfig::default()
+        };
+        let running = h
+            .start(gateway_with(
+                h,
+                Setup::Reference,
+                |_| {},
+                |l| l.with_admission(admission),
+            ))
+            .await;
+        let addr = running.addr;
+        let (early, late) = off_thread(h, move || {
+            let mut socks = Vec::new();
+            for a in 2..=6u8 {
+                for _ in 0..20 {
+                    let s =
+                        crate::raw::connect_from(crate::raw::loopback(a), addr).expect("connect");
+                    socks.push(s);
+                    // Counted in order of arrival.
+                    std::thread::sleep(Duration::from_millis(2));
+                }
+            }
+            std::thread::sleep(Duration::from_millis(2500));
+            let ended = |mut s: &std::net::TcpStream| {
+                use std::io::Read;
+                s.set_nonblocking(true).expect("nonblocking");
+                let mut b = [0u8; 1];
+                !matches!(s.read(&mut b), Err(e) if e.kind() == io::ErrorKind::WouldBlock)
+            };
+            let early = socks[..70].iter().filter(|s| ended(s)).count();
+            let late = socks[90..].iter().filter(|s| ended(s)).count();
+            (early, late)
+        })
+        .await;
+        assert_eq!(early, 0, "within the share: the full handshake timeout");
+        assert_eq!(late, 10, "above the share: dropped after 1 s");
         running.shutdown.shutdown();
     }));
 }

@@ -727,3 +727,88 @@ fn the_example_configs_check_ok() {
         assert_eq!(got["problems"], Value::Array(vec![]), "{}", f.display());
     }
 }
+
+/// A `--secret` value is never echoed: not one that looks like a flag, not
+/// in a usage error about another argument.
+#[test]
+fn secret_values_are_never_echoed() {
+    let secret = "--Zq9xK7mW2pL4vB8nR3tY6hJ1cF5dG0sA";
+    let token = "eyJhbGciOiJIUzI1NiJ9.eyJ1c2VyX2lkIjoiMSJ9.c2ln";
+    let rows: &[&[&str]] = &[
+        &["token", "check", token, "--secret", secret],
+        &["token", "check", token, "--secret", secret, "--json"],
+        &["token", "check", token, "--secret", secret, "--bogus-flag"],
+        &[
+            "token",
+            "check",
+            token,
+            &format!("--secret={secret}"),
+            "--leeway",
+            "x",
+        ],
+        &["token", "mint", "--secret", secret, "--user-id"],
+        &[
+            "session",
+            "check",
+            "v",
+            "--secret",
+            secret,
+            "--backend",
+            "nope",
+        ],
+    ];
+    for args in rows {
+        let out = wsauth(args);
+        let text = all_output(&out);
+        let chars: Vec<char> = secret.trim_start_matches('-').chars().collect();
+        for w in chars.windows(6) {
+            let part: String = w.iter().collect();
+            assert!(
+                !text.contains(&part),
+                "{args:?} printed part of the secret ({part:?}): {text}"
+            );
+        }
+        assert_ne!(out.status.code(), Some(0), "{args:?}");
+    }
+}
+
+/// Secrets come from a file (the config's file rule) or stdin, as from `--secret`.
+#[test]
+fn secrets_are_read_from_a_file_and_from_stdin() {
+    let v = vector_token();
+    let now = v.now.to_string();
+    let path = std::env::temp_dir().join(format!("wsauth-cli-secret-{}", std::process::id()));
+    std::fs::write(&path, format!("{}\n", v.secret)).expect("write the secret file");
+    let out = wsauth(&[
+        "token",
+        "check",
+        &v.token,
+        "--secret-file",
+        path.to_str().expect("utf-8 path"),
+        "--now",
+        &now,
+        "--json",
+    ]);
+    let _ = std::fs::remove_file(&path);
+    assert_eq!(out.status.code(), Some(0), "{}", all_output(&out));
+    assert_eq!(json_of(&out)["valid"], true);
+
+    let out = wsauth_os(
+        &os(&[
+            "token", "check", &v.token, "--secret", "-", "--now", &now, "--json",
+        ]),
+        Some(format!("{}\n", v.secret).as_bytes()),
+        &[],
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", all_output(&out));
+    assert_eq!(json_of(&out)["valid"], true);
+    assert!(!all_output(&out).contains(&v.secret));
+
+    // The token and the secret cannot both come from stdin.
+    let out = wsauth_os(
+        &os(&["token", "check", "-", "--secret", "-", "--json"]),
+        Some(b"x"),
+        &[],
+    );
+    assert_eq!(out.status.code(), Some(2));
+}

@@ -109,3 +109,33 @@ fn in_band_login_on_an_anonymous_route() {
 fn oversized_refresh_closes_4400() {
     support::oversized_refresh_closes_4400(&harness());
 }
+
+#[test]
+fn pipelined_first_frame_is_kept() {
+    support::pipelined_first_frame_is_kept(&harness());
+}
+
+#[test]
+fn invalid_utf8_closes_1007() {
+    support::invalid_utf8_closes_1007(&harness());
+}
+
+#[test]
+fn staff_served_while_attackers_hold_the_per_peer_maximum() {
+    support::staff_served_while_attackers_hold_the_per_peer_maximum(&harness());
+}
+
+#[test]
+fn trusted_proxies_forward_the_client_address() {
+    support::trusted_proxies_forward_the_client_address(&harness());
+}
+
+#[test]
+fn idle_sockets_are_pinged_then_closed() {
+    support::idle_sockets_are_pinged_then_closed(&harness());
+}
+
+#[test]
+fn silent_sockets_above_the_share_are_dropped_fast() {
+    support::silent_sockets_above_the_share_are_dropped_fast(&harness());
+}

@@ -225,7 +225,13 @@ fn serve(args: ServeArgs) -> Result<(), String> {
         Ok(s) if !s.is_empty() => s,
         _ => random_hex(32)?,
     };
-    let config = reference::default_config(SecretRef::Value(secret));
+    // The load generator sets its own limits: every connection comes from
+    // one address, far beyond the default per-peer cap and attempt rate.
+    let mut config = reference::default_config(SecretRef::Value(secret));
+    config.limits.rate_limit = None;
+    config.limits.admission.max_connections_per_peer = 0;
+    config.limits.admission.reserve_authenticated = 0;
+    config.limits.admission.idle_timeout_secs = 0;
     let host = Arc::new(reference::demo_host());
     let max = Duration::from_secs(args.max_secs);
     let announce = move |gateway: &Gateway, addr: SocketAddr| -> Result<(), String> {

@@ -6,7 +6,7 @@ use clap::Args;
 use std::ffi::{OsStr, OsString};
 use std::io::Read;
 use std::path::Path;
-use wsauth_core::SecretKey;
+use wsauth_core::{SecretKey, SecretRef};
 
 /// The environment variable read when no `--secret` / `--secret-env` is given.
 pub(crate) const SECRET_ENV_DEFAULT: &str = "WSAUTH_SECRET";
@@ -14,23 +14,46 @@ pub(crate) const SECRET_ENV_DEFAULT: &str = "WSAUTH_SECRET";
 /// Largest JSON input file accepted (users, session rows).
 const MAX_FILE_BYTES: u64 = 16 * 1024 * 1024;
 
-/// Secret keys: `--secret-env VAR` first (when given), then each `--secret`,
-/// else `$WSAUTH_SECRET`. The first key signs; the rest are accepted fallbacks.
+/// Largest secret read from stdin or a file, bytes.
+const MAX_SECRET_BYTES: u64 = 64 * 1024;
+
+/// Secret keys: `--secret-env VAR` first (when given), then `--secret-file
+/// PATH`, then each `--secret` (`-` reads one from stdin), else
+/// `$WSAUTH_SECRET`. The first key signs; the rest are accepted fallbacks.
+/// A secret value is never printed, not even in a usage error.
 #[derive(Debug, Clone, Args)]
 pub(crate) struct SecretArgs {
     /// Secret key (repeatable): the first signs, the rest are accepted fallbacks.
-    /// Arguments are visible to other local users: prefer --secret-env or $WSAUTH_SECRET.
-    #[arg(long = "secret", value_name = "S")]
+    /// `-` reads it from stdin. Arguments are visible to other local users (`ps`):
+    /// prefer --secret-env, --secret-file, `--secret -` or $WSAUTH_SECRET.
+    #[arg(long = "secret", value_name = "S", allow_hyphen_values = true)]
     secret: Vec<OsString>,
     /// Read the signing secret from environment variable VAR (it comes before any --secret,
     /// which then become fallbacks). Without --secret and --secret-env, $WSAUTH_SECRET is used.
     #[arg(long, value_name = "VAR")]
     secret_env: Option<OsString>,
+    /// Read a secret from file PATH: UTF-8, one trailing line ending removed (the
+    /// config file's `{ file = … }` rule). It comes after --secret-env, before any --secret.
+    #[arg(long, value_name = "PATH")]
+    secret_file: Option<OsString>,
 }
 
 impl SecretArgs {
+    /// True when a secret is read from stdin (`--secret -`).
+    pub(crate) fn reads_stdin(&self) -> bool {
+        self.secret.iter().any(|s| s == "-")
+    }
+
     /// The key ring, signing key first.
     pub(crate) fn resolve(&self) -> Result<(SecretKey, Vec<SecretKey>), Failure> {
+        self.resolve_from(std::io::stdin().lock())
+    }
+
+    /// [`SecretArgs::resolve`], reading `--secret -` from `stdin`.
+    pub(crate) fn resolve_from(
+        &self,
+        stdin: impl Read,
+    ) -> Result<(SecretKey, Vec<SecretKey>), Failure> {
         let mut keys: Vec<SecretKey> = Vec::new();
         if let Some(var) = &self.secret_env {
             let name = var.to_string_lossy();
@@ -48,8 +71,22 @@ impl SecretArgs {
                 }
             }
         }
+        if let Some(path) = &self.secret_file {
+            keys.push(secret_from_file(Path::new(path))?);
+        }
+        if self.secret.iter().filter(|s| *s == "-").count() > 1 {
+            return Err(Failure::usage("only one --secret may be read from stdin"));
+        }
+        let mut stdin = Some(stdin);
         for s in &self.secret {
-            keys.push(SecretKey::new(s.clone().into_encoded_bytes()));
+            if s == "-" {
+                let Some(r) = stdin.take() else {
+                    return Err(Failure::usage("only one --secret may be read from stdin"));
+                };
+                keys.push(secret_from_reader(r)?);
+            } else {
+                keys.push(SecretKey::new(s.clone().into_encoded_bytes()));
+            }
         }
         if keys.is_empty() {
             if let Some(v) = std::env::var_os(SECRET_ENV_DEFAULT) {
@@ -59,7 +96,8 @@ impl SecretArgs {
         let mut it = keys.into_iter();
         let Some(first) = it.next() else {
             return Err(Failure::usage(format!(
-                "no secret key: pass --secret S, --secret-env VAR or set {SECRET_ENV_DEFAULT}"
+                "no secret key: pass --secret-env VAR, --secret-file PATH, --secret - (stdin) \
+                 or --secret S, or set {SECRET_ENV_DEFAULT}"
             )));
         };
         let rest: Vec<SecretKey> = it.collect();
@@ -68,6 +106,44 @@ impl SecretArgs {
         }
         Ok((first, rest))
     }
+}
+
+/// A secret file, read by the core's rule for `{ file = … }` secrets.
+fn secret_from_file(path: &Path) -> Result<SecretKey, Failure> {
+    let shown = path.display();
+    let file = std::fs::File::open(path)
+        .map_err(|e| Failure::usage(format!("--secret-file {shown}: cannot open: {e}")))?;
+    let mut bytes = Vec::new();
+    file.take(MAX_SECRET_BYTES + 1)
+        .read_to_end(&mut bytes)
+        .map_err(|e| Failure::usage(format!("--secret-file {shown}: cannot read: {e}")))?;
+    if bytes.len() as u64 > MAX_SECRET_BYTES {
+        return Err(Failure::usage(format!(
+            "--secret-file {shown}: larger than {MAX_SECRET_BYTES} bytes"
+        )));
+    }
+    let path_text = path.to_string_lossy().into_owned();
+    let secret = SecretRef::File(path_text)
+        .resolve(|_| None, |_| Some(std::mem::take(&mut bytes)))
+        .ok_or_else(|| Failure::usage(format!("--secret-file {shown}: not UTF-8 text")))?;
+    Ok(SecretKey::new(secret.into_bytes()))
+}
+
+/// A secret from stdin: the file rule (UTF-8, one trailing line ending removed).
+fn secret_from_reader(reader: impl Read) -> Result<SecretKey, Failure> {
+    let mut bytes = Vec::new();
+    reader
+        .take(MAX_SECRET_BYTES + 1)
+        .read_to_end(&mut bytes)
+        .map_err(|e| Failure::usage(format!("cannot read the secret from stdin: {e}")))?;
+    if bytes.len() as u64 > MAX_SECRET_BYTES {
+        return Err(Failure::usage(format!(
+            "the secret on stdin is larger than {MAX_SECRET_BYTES} bytes"
+        )));
+    }
+    let secret = wsauth_core::secret_from_file(&bytes)
+        .ok_or_else(|| Failure::usage("the secret on stdin is not UTF-8 text"))?;
+    Ok(SecretKey::new(secret.into_bytes()))
 }
 
 /// `--now` or the system clock, as Unix seconds.
@@ -222,6 +298,7 @@ mod tests {
         let args = SecretArgs {
             secret: vec![],
             secret_env: Some("WSAUTH_TEST_UNSET_VARIABLE".into()),
+            secret_file: None,
         };
         let err = args.resolve().unwrap_err();
         assert_eq!(err.kind(), super::super::output::FailureKind::Usage);
@@ -229,14 +306,49 @@ mod tests {
         let empty = SecretArgs {
             secret: vec![OsString::from("")],
             secret_env: None,
+            secret_file: None,
         };
         assert!(empty.resolve().is_err());
         let ok = SecretArgs {
             secret: vec!["a".into(), "b".into()],
             secret_env: None,
+            secret_file: None,
         };
         let (first, rest) = ok.resolve().unwrap();
         assert_eq!(first.expose(), b"a");
         assert_eq!(rest.len(), 1);
+    }
+
+    #[test]
+    fn secrets_from_stdin_and_files_follow_the_file_rule() {
+        let args = SecretArgs {
+            secret: vec!["-".into(), "fallback".into()],
+            secret_env: None,
+            secret_file: None,
+        };
+        let (first, rest) = args.resolve_from(&b"from-stdin\n"[..]).unwrap();
+        assert_eq!(first.expose(), b"from-stdin");
+        assert_eq!(rest.len(), 1);
+        let twice = SecretArgs {
+            secret: vec!["-".into(), "-".into()],
+            secret_env: None,
+            secret_file: None,
+        };
+        assert!(twice.resolve_from(&b"x"[..]).is_err());
+
+        let dir = std::env::temp_dir().join(format!("wsauth-secret-{}", std::process::id()));
+        std::fs::write(&dir, b" spaced secret \r\n").unwrap();
+        let file = SecretArgs {
+            secret: vec!["fallback".into()],
+            secret_env: None,
+            secret_file: Some(dir.clone().into_os_string()),
+        };
+        let (first, rest) = file.resolve_from(&b""[..]).unwrap();
+        assert_eq!(first.expose(), b" spaced secret ");
+        assert_eq!(rest.len(), 1);
+        std::fs::write(&dir, b"\xff\xfe").unwrap();
+        let err = file.resolve_from(&b""[..]).unwrap_err();
+        assert!(err.to_string().contains("UTF-8"));
+        let _ = std::fs::remove_file(&dir);
     }
 }

@@ -63,11 +63,23 @@ where
     I: IntoIterator<Item = T>,
     T: Into<OsString> + Clone,
 {
-    let cli = match Cli::try_parse_from(args) {
+    let args: Vec<OsString> = args.into_iter().map(Into::into).collect();
+    let cli = match Cli::try_parse_from(&args) {
         Ok(cli) => cli,
         Err(err) => {
             // --help / --version print to stdout and exit 0; usage errors exit 2.
-            let _ = err.print();
+            let secrets = secret_values(&args);
+            if secrets.is_empty() {
+                let _ = err.print();
+            } else {
+                // Plain text, so no escape sequence splits a secret apart.
+                let text = redact(&err.render().to_string(), &secrets);
+                if err.use_stderr() {
+                    eprint!("{text}");
+                } else {
+                    print!("{text}");
+                }
+            }
             return err.exit_code();
         }
     };
@@ -79,6 +91,53 @@ where
         Command::Session(cmd) => session::run(cmd),
         Command::Config(cmd) => config_check::run(cmd),
     }
+}
+
+/// The values given to `--secret` (`--secret S`, `--secret=S`), to keep them
+/// out of usage errors.
+fn secret_values(args: &[OsString]) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut it = args.iter().map(|a| a.to_string_lossy());
+    while let Some(a) = it.next() {
+        if a == "--secret" {
+            if let Some(v) = it.next() {
+                out.push(v.into_owned());
+            }
+        } else if let Some(v) = a.strip_prefix("--secret=") {
+            out.push(v.to_string());
+        }
+    }
+    out.retain(|s| !s.is_empty() && s != "-");
+    out
+}
+
+/// Shortest run of a secret's characters treated as a leak of it.
+const SECRET_LEAK_CHARS: usize = 4;
+
+/// `text` without any secret: each line holding a secret, or any run of
+/// [`SECRET_LEAK_CHARS`] characters of one, is replaced by a notice.
+fn redact(text: &str, secrets: &[String]) -> String {
+    let leaks = |line: &str| {
+        secrets.iter().any(|s| {
+            let chars: Vec<char> = s.chars().collect();
+            if chars.len() < SECRET_LEAK_CHARS {
+                return line.contains(s.as_str());
+            }
+            chars.windows(SECRET_LEAK_CHARS).any(|w| {
+                let part: String = w.iter().collect();
+                line.contains(&part)
+            })
+        })
+    };
+    let mut out = String::with_capacity(text.len());
+    for line in text.split_inclusive('\n') {
+        if leaks(line) {
+            out.push_str("  (a line naming a --secret value was left out)\n");
+        } else {
+            out.push_str(line);
+        }
+    }
+    out
 }
 
 /// Logs to stderr. `WSAUTH_LOG` (filter syntax) wins over `-v`.

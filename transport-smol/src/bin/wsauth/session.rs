@@ -196,6 +196,11 @@ impl From<SessionError> for Rejection {
 }
 
 fn check(args: &CheckArgs) -> Result<i32, Failure> {
+    if args.value.as_deref().is_some_and(|v| v == "-") && args.secrets.reads_stdin() {
+        return Err(Failure::usage(
+            "the session cookie and --secret cannot both be read from stdin",
+        ));
+    }
     let (secret, fallbacks) = args.secrets.resolve()?;
     let now = input::now(args.now)?;
     if args.cookie_age < 0 {

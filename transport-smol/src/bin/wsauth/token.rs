@@ -141,6 +141,11 @@ pub(crate) fn run(cmd: TokenCommand) -> i32 {
 }
 
 fn check(args: &CheckArgs) -> Result<i32, Failure> {
+    if args.token == "-" && args.jwt.secrets.reads_stdin() {
+        return Err(Failure::usage(
+            "the token and --secret cannot both be read from stdin",
+        ));
+    }
     let verifier = args.jwt.verifier()?;
     let now = input::now(args.jwt.now)?;
     let token = match input::read_credential(&args.token, args.jwt.max_token_bytes, "token")? {

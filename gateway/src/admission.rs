@@ -1,0 +1,221 @@
+//! Counting connections for the core's admission rules
+//! ([`wsauth_core::admission`]): open connections in all and per peer, and
+//! unauthenticated ones. The thresholds and close codes are the core's;
+//! this only counts, and gives each count back when its connection ends.
+
+use std::collections::HashMap;
+use std::net::IpAddr;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+use wsauth_core::{
+    admission::admit, admission::admit_socket, admission::AdmissionConfig, admission::Occupancy,
+    Close,
+};
+
+/// File descriptors kept free of connections (listener, logs, host
+/// connections, files the application opens).
+const FD_MARGIN: u64 = 64;
+
+/// The gateway's connection counts.
+#[derive(Debug)]
+pub(crate) struct Admission {
+    pub(crate) config: Arc<AdmissionConfig>,
+    proxies: Vec<IpAddr>,
+    open: AtomicU64,
+    unauthenticated: AtomicU64,
+    peers: Mutex<HashMap<IpAddr, u32>>,
+}
+
+/// Why a raw connection was not taken in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Refused {
+    /// The global cap (below the open-file limit) is reached.
+    Full,
+    /// This peer holds its maximum.
+    Peer,
+}
+
+impl Admission {
+    pub(crate) fn new(config: AdmissionConfig) -> Arc<Self> {
+        let proxies = config.proxies();
+        Arc::new(Admission {
+            config: Arc::new(config),
+            proxies,
+            open: AtomicU64::new(0),
+            unauthenticated: AtomicU64::new(0),
+            peers: Mutex::new(HashMap::new()),
+        })
+    }
+
+    /// The configured trusted proxies.
+    pub(crate) fn proxies(&self) -> &[IpAddr] {
+        &self.proxies
+    }
+
+    /// The global cap now (the open-file limit may change at run time).
+    pub(crate) fn cap(&self) -> u64 {
+        self.config.connection_cap(fd_limit(), FD_MARGIN)
+    }
+
+    /// Open connections (all phases).
+    pub(crate) fn open(&self) -> u64 {
+        self.open.load(Ordering::Relaxed)
+    }
+
+    fn peers(&self) -> MutexGuard<'_, HashMap<IpAddr, u32>> {
+        self.peers.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Takes in a raw connection from `peer`: counted against the global cap
+    /// and — unless it comes from a trusted proxy, whose clients are counted
+    /// once their address is read — against its peer.
+    pub(crate) fn accept(self: &Arc<Self>, peer: Option<IpAddr>) -> Result<Slot, Refused> {
+        let open = self.open.fetch_add(1, Ordering::Relaxed);
+        let cap = self.cap();
+        let mut slot = Slot {
+            adm: self.clone(),
+            open_at_accept: (open, cap),
+            peer: None,
+            unauthenticated: false,
+        };
+        if open >= cap {
+            return Err(Refused::Full);
+        }
+        if let Some(ip) = peer.filter(|ip| !self.proxies.contains(ip)) {
+            let mut peers = self.peers();
+            let held = peers.entry(ip).or_insert(0);
+            if !admit_socket(&self.config, *held) {
+                if *held == 0 {
+                    peers.remove(&ip);
+                }
+                return Err(Refused::Peer);
+            }
+            *held = held.saturating_add(1);
+            slot.peer = Some(ip);
+        }
+        Ok(slot)
+    }
+}
+
+/// One connection's place in the counts; dropping it gives them back.
+#[derive(Debug)]
+pub(crate) struct Slot {
+    adm: Arc<Admission>,
+    /// Connections held when this one was taken in, and the cap then.
+    pub(crate) open_at_accept: (u64, u64),
+    /// The peer this connection is counted against, once known.
+    peer: Option<IpAddr>,
+    unauthenticated: bool,
+}
+
+impl Slot {
+    /// The core's verdict on a decided connection from `client` (the
+    /// address it counts against): `Some(close)` refuses it.
+    pub(crate) fn admit(&mut self, client: IpAddr, unauthenticated: bool) -> Option<Close> {
+        let adm = self.adm.clone();
+        let mut held = 0;
+        if self.peer.is_none() {
+            // From a trusted proxy: counted against the forwarded client now.
+            let mut peers = adm.peers();
+            let n = peers.entry(client).or_insert(0);
+            held = *n;
+            *n = n.saturating_add(1);
+            self.peer = Some(client);
+        }
+        let n = if unauthenticated {
+            self.unauthenticated = true;
+            adm.unauthenticated.fetch_add(1, Ordering::Relaxed)
+        } else {
+            0
+        };
+        admit(
+            &adm.config,
+            Occupancy {
+                peer: held,
+                unauthenticated: n,
+            },
+            unauthenticated,
+            adm.cap(),
+        )
+    }
+
+    /// The connection authenticated in-band: it no longer counts as unauthenticated.
+    pub(crate) fn authenticated(&mut self) {
+        if std::mem::take(&mut self.unauthenticated) {
+            self.adm.unauthenticated.fetch_sub(1, Ordering::Relaxed);
+        }
+    }
+}
+
+impl Drop for Slot {
+    fn drop(&mut self) {
+        self.authenticated();
+        self.adm.open.fetch_sub(1, Ordering::Relaxed);
+        if let Some(ip) = self.peer.take() {
+            let mut peers = self.adm.peers();
+            if let Some(n) = peers.get_mut(&ip) {
+                *n = n.saturating_sub(1);
+                if *n == 0 {
+                    peers.remove(&ip);
+                }
+            }
+        }
+    }
+}
+
+/// The soft open-file limit (unbounded where there is none).
+fn fd_limit() -> u64 {
+    #[cfg(unix)]
+    {
+        if let Ok((soft, _)) = rlimit::getrlimit(rlimit::Resource::NOFILE) {
+            return soft;
+        }
+    }
+    u64::MAX
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ip(s: &str) -> IpAddr {
+        s.parse().unwrap()
+    }
+
+    #[test]
+    fn counts_are_given_back() {
+        let adm = Admission::new(AdmissionConfig {
+            max_connections_per_peer: 2,
+            max_connections: 10,
+            reserve_authenticated: 8,
+            trusted_proxies: vec!["127.0.0.9".into()],
+            ..AdmissionConfig::default()
+        });
+        let a = adm.accept(Some(ip("127.0.0.2"))).unwrap();
+        let mut b = adm.accept(Some(ip("127.0.0.2"))).unwrap();
+        assert_eq!(
+            adm.accept(Some(ip("127.0.0.2"))).unwrap_err(),
+            Refused::Peer
+        );
+        assert!(b.admit(ip("127.0.0.2"), true).is_none());
+        // Two unauthenticated allowed under cap 10 with 8 reserved.
+        let mut c = adm.accept(Some(ip("127.0.0.3"))).unwrap();
+        assert!(c.admit(ip("127.0.0.3"), true).is_none());
+        let mut d = adm.accept(Some(ip("127.0.0.4"))).unwrap();
+        assert!(d.admit(ip("127.0.0.4"), true).is_some());
+        // An authenticated one uses the reserve.
+        let mut e = adm.accept(Some(ip("127.0.0.5"))).unwrap();
+        assert!(e.admit(ip("127.0.0.5"), false).is_none());
+        // Through the proxy: counted against the forwarded client.
+        let mut p1 = adm.accept(Some(ip("127.0.0.9"))).unwrap();
+        assert!(p1.admit(ip("192.0.2.1"), false).is_none());
+        let mut p2 = adm.accept(Some(ip("127.0.0.9"))).unwrap();
+        assert!(p2.admit(ip("192.0.2.1"), false).is_none());
+        let mut p3 = adm.accept(Some(ip("127.0.0.9"))).unwrap();
+        assert!(p3.admit(ip("192.0.2.1"), false).is_some());
+        drop((a, b, c, d, e, p1, p2, p3));
+        assert_eq!(adm.open(), 0);
+        assert_eq!(adm.unauthenticated.load(Ordering::Relaxed), 0);
+        assert!(adm.peers().is_empty());
+    }
+}

@@ -396,6 +396,45 @@ def load(gw, wsload, creds, users, count):
           f"at most {most} PostgreSQL connections (pool_size {POOL_SIZE})", flush=True)
 
 
+def bench(gw, wsload, wsauth, creds, users, seconds, env, tmp):
+    """Handshakes/s through the database (user + owner lookups) and, same
+    client and token, claims-only (no lookup at all), one after the other."""
+    import json
+
+    _, _, token = creds["jwt:customer"]
+    mine = Receipt.objects.filter(owner=users["customer"]).first()
+    connection.close()
+    path = f"/ws/receipts/{mine.pk}/?token={token}"
+
+    def rate(base):
+        out = subprocess.run(
+            [wsload, "run", "--url", base + path, "--concurrency", "32", "--duration", str(seconds),
+             "--expect", "open"],
+            capture_output=True, text=True, timeout=seconds + 120,
+        )
+        r = json.loads(out.stdout.strip().splitlines()[-1])
+        check(r["failed"] == 0, f"bench: failures {r['failures']}")
+        return r
+
+    db = rate(gw.base)
+    claims_cfg = os.path.join(tmp, "claims.toml")
+    with open(claims_cfg, "w") as f:
+        f.write(
+            '[jwt]\nsecret = { env = "WSAUTH_TEST_SECRET" }\n[users]\nsource = "claims"\n'
+            '[[routes]]\nname = "receipts"\npath = "/ws/receipts/<id>/"\nrequirement = "authenticated"\n'
+        )
+    claims_gw = Gateway(wsauth, claims_cfg, env)
+    try:
+        claims = rate(claims_gw.base)
+    finally:
+        claims_gw.stop()
+    engine = settings.DATABASES["default"]["ENGINE"].rsplit(".", 1)[-1]
+    for label, r in [(f"{engine} lookups", db), ("claims-only", claims)]:
+        print(f"BENCH {label}: {r['per_sec']:.0f} handshakes/s "
+              f"(p50 {r['latency_ms']['p50']:.2f} ms, p99 {r['latency_ms']['p99']:.2f} ms, concurrency 32, {seconds}s)",
+              flush=True)
+
+
 def failover(gw, creds, stop_cmd, start_cmd):
     _, _, staff = creds["jwt:admin"]
     _, _, session = creds["session:admin"]
@@ -437,6 +476,7 @@ def main():
     ap.add_argument("--failover-start")
     ap.add_argument("--wsload", help="with --load: the wsload binary")
     ap.add_argument("--load", type=int, default=0, help="PostgreSQL: hold this many connections")
+    ap.add_argument("--bench", type=float, default=0, help="with --wsload: measure handshakes/s for this many seconds")
     args = ap.parse_args()
 
     engine = settings.DATABASES["default"]["ENGINE"].rsplit(".", 1)[-1]
@@ -464,6 +504,8 @@ def main():
             cli_checks(args.wsauth, args.database_url, creds)
             live_changes(gw, users, creds)
             connection.close()
+            if args.bench and args.wsload:
+                bench(gw, args.wsload, args.wsauth, creds, users, args.bench, env, tmp)
             if args.load and args.wsload:
                 load(gw, args.wsload, creds, users, args.load)
             if args.failover_stop and args.failover_start:

@@ -138,6 +138,27 @@ fn make_host(config: &Config) -> Result<Arc<dyn Host>, String> {
                 .to_string()
         })?;
     let host = SqlHost::new(config, &url).map_err(|e| e.to_string())?;
+    // Prepare every statement once: a wrong table or column is reported now
+    // (the lookups using it will close 1013). An unreachable database is
+    // only a warning: the gateway serves and recovers when it comes up.
+    let checked = smol::block_on(async {
+        use futures::FutureExt;
+        let deadline = smol::Timer::after(std::time::Duration::from_secs(5)).fuse();
+        let found = host.check().fuse();
+        futures::pin_mut!(deadline, found);
+        futures::select! {
+            f = found => Some(f),
+            _ = deadline => None,
+        }
+    });
+    match checked {
+        Some(problems) => {
+            for p in problems {
+                eprintln!("wsauth serve: warning: {p}");
+            }
+        }
+        None => eprintln!("wsauth serve: warning: the database did not answer within 5 s"),
+    }
     Ok(Arc::new(host))
 }
 

@@ -1263,6 +1263,53 @@ mod tests {
         assert_eq!(rt.armed.load(Ordering::SeqCst), 1);
     }
 
+    /// A runtime whose timers complete at once and are recorded.
+    #[derive(Clone, Default)]
+    struct RecordingRuntime {
+        sleeps: Arc<std::sync::Mutex<Vec<Duration>>>,
+    }
+
+    impl Runtime for RecordingRuntime {
+        fn spawn(&self, task: BoxFuture<'static, ()>) {
+            drop(task);
+        }
+        fn sleep(&self, duration: Duration) -> BoxFuture<'static, ()> {
+            self.sleeps
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .push(duration);
+            future::ready(()).boxed()
+        }
+    }
+
+    #[test]
+    fn accept_errors_back_off_exponentially_up_to_a_cap() {
+        let config =
+            crate::reference::default_config(wsauth_core::SecretRef::Value("k".repeat(50)));
+        let secrets = config.resolve_secrets(|_| None).unwrap();
+        let auth = Authenticator::from_config(&config, &secrets).unwrap();
+        let gw = Gateway::new(
+            auth,
+            Arc::new(crate::host::MemoryHost::new()),
+            Arc::new(crate::app::NullApp),
+            Limits::default(),
+        );
+        let rt = RecordingRuntime::default();
+        let errors = (0..12).map(|_| {
+            Err::<(futures::io::Cursor<Vec<u8>>, Option<SocketAddr>), _>(io::Error::from(
+                io::ErrorKind::Other,
+            ))
+        });
+        let incoming = futures::stream::iter(errors);
+        futures::executor::block_on(gw.serve_incoming(rt.clone(), incoming, ShutdownHandle::new()));
+        let sleeps = rt.sleeps.lock().unwrap().clone();
+        let ms: Vec<u128> = sleeps.iter().take(12).map(Duration::as_millis).collect();
+        assert_eq!(
+            ms,
+            vec![5, 10, 20, 40, 80, 160, 320, 640, 1000, 1000, 1000, 1000]
+        );
+    }
+
     #[test]
     fn the_read_buffer_is_small_and_message_limits_stay() {
         let limits = Limits::default().with_max_message_bytes(100_000);

@@ -41,8 +41,10 @@ pub struct AdmissionConfig {
     /// (anonymous routes, awaiting an auth message) are refused once
     /// `max_connections - reserve_authenticated` are open.
     pub reserve_authenticated: u32,
-    /// Seconds without any frame from the client before the server pings it;
-    /// as long again without an answer closes the socket (1008). 0: off.
+    /// Seconds between idle checks on an open socket: a check that finds
+    /// nothing received since the one before pings the client, and the next
+    /// such check closes the socket (1008) — a silent client is closed after
+    /// two to three intervals. 0: off.
     pub idle_timeout_secs: u32,
     /// Bytes queued for one connection before it counts as not reading and
     /// is closed (1008).

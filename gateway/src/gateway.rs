@@ -436,16 +436,17 @@ impl Gateway {
         let limits = &self.inner.limits;
         // Shorter once the unauthenticated share is full (the core's rule).
         let (open, cap) = slot.open_at_accept;
-        let configured = u32::try_from(limits.handshake_timeout.as_secs()).unwrap_or(u32::MAX);
-        let handshake_timeout =
+        let configured = u32::try_from(limits.handshake_timeout.as_secs())
+            .unwrap_or(u32::MAX)
+            .max(1);
+        let secs = handshake_timeout_secs(&self.inner.admission.config, configured, open, cap);
+        let handshake_timeout = if secs < configured {
             limits
                 .handshake_timeout
-                .min(Duration::from_secs(u64::from(handshake_timeout_secs(
-                    &self.inner.admission.config,
-                    configured.max(1),
-                    open,
-                    cap,
-                ))));
+                .min(Duration::from_secs(u64::from(secs)))
+        } else {
+            limits.handshake_timeout
+        };
         let handshake_deadline = std::time::Instant::now() + handshake_timeout;
 
         let head = match timeout(
@@ -841,7 +842,17 @@ impl Gateway {
         let mut stop = shutdown.triggered().boxed();
         let mut timer: Option<(i64, BoxFuture<'static, ()>)> = None;
 
+        let mut busy: u32 = 0;
         let end: Option<(u16, String)> = loop {
+            // A client that always has a frame ready never lets this task
+            // wait: it gives its thread back every few events, so one fast
+            // sender cannot starve the other connections (smol has no
+            // budget of its own).
+            busy += 1;
+            if busy >= EVENTS_BEFORE_YIELD {
+                busy = 0;
+                yield_now().await;
+            }
             let want = conn.poll_timeout();
             if timer.as_ref().map(|t| t.0) != want {
                 timer = want.map(|d| (d, rt.sleep(until_unix(d))));
@@ -1029,6 +1040,24 @@ impl Gateway {
             close_ws(rt, &mut ws, code, &reason, limits.close_timeout).await;
         }
     }
+}
+
+/// Events one connection handles in a row before yielding its thread.
+const EVENTS_BEFORE_YIELD: u32 = 16;
+
+/// Returns `Pending` once (waking itself), so other tasks run first.
+async fn yield_now() {
+    let mut yielded = false;
+    future::poll_fn(|cx| {
+        if yielded {
+            Poll::Ready(())
+        } else {
+            yielded = true;
+            cx.waker().wake_by_ref();
+            Poll::Pending
+        }
+    })
+    .await
 }
 
 /// The application's view of a data frame.
@@ -1246,6 +1275,53 @@ mod tests {
         tx.send(3).ok();
         assert_eq!(fut.as_mut().poll(&mut cx), Poll::Ready(Some(Ok(3))));
         assert_eq!(rt.armed.load(Ordering::SeqCst), 1);
+    }
+
+    /// A runtime whose timers complete at once and are recorded.
+    #[derive(Clone, Default)]
+    struct RecordingRuntime {
+        sleeps: Arc<std::sync::Mutex<Vec<Duration>>>,
+    }
+
+    impl Runtime for RecordingRuntime {
+        fn spawn(&self, task: BoxFuture<'static, ()>) {
+            drop(task);
+        }
+        fn sleep(&self, duration: Duration) -> BoxFuture<'static, ()> {
+            self.sleeps
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .push(duration);
+            future::ready(()).boxed()
+        }
+    }
+
+    #[test]
+    fn accept_errors_back_off_exponentially_up_to_a_cap() {
+        let config =
+            crate::reference::default_config(wsauth_core::SecretRef::Value("k".repeat(50)));
+        let secrets = config.resolve_secrets(|_| None).unwrap();
+        let auth = Authenticator::from_config(&config, &secrets).unwrap();
+        let gw = Gateway::new(
+            auth,
+            Arc::new(crate::host::MemoryHost::new()),
+            Arc::new(crate::app::NullApp),
+            Limits::default(),
+        );
+        let rt = RecordingRuntime::default();
+        let errors = (0..12).map(|_| {
+            Err::<(futures::io::Cursor<Vec<u8>>, Option<SocketAddr>), _>(io::Error::from(
+                io::ErrorKind::Other,
+            ))
+        });
+        let incoming = futures::stream::iter(errors);
+        futures::executor::block_on(gw.serve_incoming(rt.clone(), incoming, ShutdownHandle::new()));
+        let sleeps = rt.sleeps.lock().unwrap().clone();
+        let ms: Vec<u128> = sleeps.iter().take(12).map(Duration::as_millis).collect();
+        assert_eq!(
+            ms,
+            vec![5, 10, 20, 40, 80, 160, 320, 640, 1000, 1000, 1000, 1000]
+        );
     }
 
     #[test]

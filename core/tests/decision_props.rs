@@ -155,8 +155,8 @@ fn answer_from(choice: u8, password: &str) -> Answer<'_> {
         6 => Answer::User(Some(UserRecord {
             pk: "1",
             password,
-            is_active: choice % 2 == 0,
-            is_staff: choice % 3 == 0,
+            is_active: choice.is_multiple_of(2),
+            is_staff: choice.is_multiple_of(3),
             is_superuser: false,
         })),
         7 => Answer::Session(None),

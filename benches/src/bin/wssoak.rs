@@ -345,7 +345,7 @@ fn main() -> ExitCode {
                 let from = ip(1, (n % 250 + 1) as u8);
                 // Staff on a conversation (the admin route mirrors every chat
                 // room, the flooded one included: see the README).
-                let (path, token) = if n % 2 == 0 {
+                let (path, token) = if n.is_multiple_of(2) {
                     ("/ws/conversations/2/", &staff)
                 } else {
                     ("/ws/receipts/100/", &customer)

@@ -64,7 +64,7 @@ fn strip(seg: &[u8]) -> Result<&[u8], B64Error> {
             return Err(B64Error::Padding);
         }
     }
-    if pad > 0 && seg.len() % 4 != 0 {
+    if pad > 0 && !seg.len().is_multiple_of(4) {
         return Err(B64Error::Padding);
     }
     if stripped.len() % 4 == 1 {

@@ -246,6 +246,10 @@ pub enum EngineConfig {
     Db,
     /// `signed_cookies`.
     SignedCookies,
+    /// `cache`: the pickled session in the cache (Redis).
+    Cache,
+    /// `cached_db`: the cache, else the `django_session` row.
+    CachedDb,
 }
 
 /// `[session]`: Django sessions (optional).
@@ -266,6 +270,12 @@ pub struct SessionConfig {
     pub secret: Option<SecretRef>,
     /// `SECRET_KEY_FALLBACKS`.
     pub fallback_secrets: Vec<SecretRef>,
+    /// `cache` / `cached_db`: the cache's `LOCATION` (default: `[redis] url`).
+    pub cache_url: Option<SecretRef>,
+    /// The cache's `KEY_PREFIX`.
+    pub cache_key_prefix: String,
+    /// The cache's `VERSION`.
+    pub cache_version: i64,
 }
 
 impl Default for SessionConfig {
@@ -279,6 +289,9 @@ impl Default for SessionConfig {
             accept_fallback_hash: d.accept_fallback_hash,
             secret: None,
             fallback_secrets: Vec::new(),
+            cache_url: None,
+            cache_key_prefix: String::new(),
+            cache_version: 1,
         }
     }
 }
@@ -369,7 +382,7 @@ pub struct RouteConfig {
 }
 
 /// `[limits.rate_limit]`: connection attempts per key (peer IP).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RateLimitConfig {
     /// Attempts per period, sustained.
@@ -378,6 +391,13 @@ pub struct RateLimitConfig {
     pub period_secs: u32,
     /// Attempts allowed at once.
     pub burst: u32,
+    /// Where the state is kept (`"redis"`: one count for every gateway).
+    #[serde(default)]
+    pub store: crate::shared::RateStoreKind,
+    /// With `store = "redis"`: admit attempts while Redis is unreachable
+    /// instead of closing 1013 (rate limits only; nothing else fails open).
+    #[serde(default)]
+    pub fail_open: bool,
 }
 
 /// `[limits]`.
@@ -429,6 +449,9 @@ pub struct Config {
     pub routes: Vec<RouteConfig>,
     /// `[limits]`.
     pub limits: LimitsConfig,
+    /// `[redis]`: state shared by every gateway (revocations, rate limits,
+    /// cache sessions).
+    pub redis: Option<crate::shared::RedisConfig>,
 }
 
 /// What is wrong, for a `config check` line.
@@ -918,6 +941,8 @@ impl Authenticator {
                 engine: match s.engine {
                     EngineConfig::Db => SessionEngine::Db,
                     EngineConfig::SignedCookies => SessionEngine::SignedCookies,
+                    EngineConfig::Cache => SessionEngine::Cache,
+                    EngineConfig::CachedDb => SessionEngine::CachedDb,
                 },
                 cookie_name: s.cookie_name.clone(),
                 cookie_age: s.cookie_age,
@@ -925,7 +950,8 @@ impl Authenticator {
                 accept_fallback_hash: s.accept_fallback_hash,
             };
             let verifier = SessionVerifier::new(session_settings, secret, keys.collect())
-                .map_err(|e| ConfigError::new("session.secret", ConfigErrorKind::Key(e)))?;
+                .map_err(|e| ConfigError::new("session.secret", ConfigErrorKind::Key(e)))?
+                .with_cache_key(&s.cache_key_prefix, s.cache_version);
             auth = auth.with_sessions(verifier);
         }
         Ok(auth.with_settings(settings))

@@ -53,8 +53,10 @@ pub mod counters;
 mod handshake;
 mod origin;
 mod percent;
+mod pickle;
 mod ratelimit;
 mod route;
+mod shared;
 mod time;
 
 pub use cookie::{cookie_value, latin1_decode, parse_cookie_pairs, unquote_cookie, CookiePairs};
@@ -67,8 +69,8 @@ pub use jwt::{
 pub use key::{Algorithm, KeyError, SecretKey};
 pub use session::{
     parse_iso8601_utc, session_auth_hash, SessionAuth, SessionEngine, SessionError, SessionRow,
-    SessionSettings, SessionVerifier, UserRecord, SESSION_AUTH_HASH_SALT, SESSION_STORE_SALT,
-    SIGNED_COOKIES_SALT,
+    SessionSettings, SessionVerifier, UserRecord, CACHED_DB_SESSION_PREFIX, CACHE_SESSION_PREFIX,
+    SESSION_AUTH_HASH_SALT, SESSION_STORE_SALT, SIGNED_COOKIES_SALT,
 };
 pub use session::{SessionCheck, SessionCredential, SessionStep};
 pub use signing::{
@@ -95,10 +97,18 @@ pub use handshake::{
 };
 pub use origin::{channels_hostname, OriginMode, OriginPatternError, OriginPolicy, OriginVerdict};
 pub use percent::query_param;
+pub use pickle::{
+    unpickle, PickleError, PickleValue, MAX_DEPTH as MAX_PICKLE_DEPTH, MAX_PICKLE_BYTES,
+    MAX_VALUES as MAX_PICKLE_VALUES,
+};
 pub use ratelimit::{RateLimit, RateState, RetryAfter};
 pub use route::{
     Converter, PathPattern, PatternError, Requirement, Route, RouteError, RouteMatch, Routes,
     MAX_PARAMS,
+};
+pub use shared::{
+    parse_message as parse_revocation_message, RateStoreKind, RedisConfig, Revocation,
+    RevocationError, Revoked, MAX_REVOKED_ID_BYTES,
 };
 pub use time::UnixTime;
 

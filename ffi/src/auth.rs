@@ -287,7 +287,10 @@ impl HandshakeHandle {
 
 fn resolve_secret(r: &SecretRef) -> Option<String> {
     // The rule for what a secret file holds is the core's; only the I/O is here.
-    r.resolve(|name| std::env::var(name).ok(), |path| std::fs::read(path).ok())
+    r.resolve(
+        |name| std::env::var(name).ok(),
+        |path| std::fs::read(path).ok(),
+    )
 }
 
 fn build_authenticator(raw: &str) -> Result<Authenticator, wsauth_result> {

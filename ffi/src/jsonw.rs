@@ -40,7 +40,6 @@ pub(crate) fn push_bool(out: &mut Vec<u8>, b: bool) {
     out.extend_from_slice(if b { b"true" } else { b"false" });
 }
 
-
 /// Appends `{"valid":false,"error":{"kind":…,"message":…}}`.
 pub(crate) fn push_invalid(out: &mut Vec<u8>, kind: &str, message: &str) {
     out.extend_from_slice(b"{\"valid\":false,\"error\":{\"kind\":");

@@ -283,8 +283,6 @@ pub(crate) fn check_json(v: &TokenVerifier, token: &str, now: i64, out: &mut Vec
     out.extend_from_slice(v.check_json(token, now).1.as_bytes());
 }
 
-
-
 /// What `wsauth_token_verifier_mint` reads.
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]

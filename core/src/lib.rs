@@ -107,8 +107,8 @@ pub use route::{
     MAX_PARAMS,
 };
 pub use shared::{
-    parse_message as parse_revocation_message, RateStoreKind, RedisConfig, Revocation,
-    RevocationError, Revoked, MAX_REVOKED_ID_BYTES,
+    parse_message as parse_revocation_message, revoked_close, RateStoreKind, RedisConfig,
+    Revocation, RevocationError, Revoked, MAX_REVOKED_ID_BYTES,
 };
 pub use time::UnixTime;
 

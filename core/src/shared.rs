@@ -156,6 +156,14 @@ impl RedisConfig {
     }
 }
 
+/// How an open connection whose credential was revoked closes: 4401.
+pub fn revoked_close() -> crate::close::Close {
+    crate::close::Close::new(
+        crate::close::CloseCode::Unauthorized,
+        crate::close::reasons::TOKEN_REVOKED,
+    )
+}
+
 /// Reads a revocation message; `None` for anything else (ignored).
 pub fn parse_message(message: &[u8]) -> Option<Revoked<'_>> {
     let text = core::str::from_utf8(message).ok()?;

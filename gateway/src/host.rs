@@ -298,6 +298,19 @@ impl<H: Host + ?Sized> Host for std::sync::Arc<H> {
     fn jti_revoked<'a>(&'a self, jti: &'a str) -> BoxFuture<'a, Result<bool, LookupError>> {
         (**self).jti_revoked(jti)
     }
+    fn revoked<'a>(
+        &'a self,
+        jti: &'a str,
+        user: &'a str,
+    ) -> BoxFuture<'a, Result<bool, LookupError>> {
+        (**self).revoked(jti, user)
+    }
+    fn cached_session<'a>(
+        &'a self,
+        key: &'a str,
+    ) -> BoxFuture<'a, Result<Option<Vec<u8>>, LookupError>> {
+        (**self).cached_session(key)
+    }
     fn access<'a>(
         &'a self,
         query: &'a AccessQuery<'a>,

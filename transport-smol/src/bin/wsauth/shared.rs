@@ -46,7 +46,10 @@ pub(crate) fn wire(config: &Config, host: Arc<dyn Host>) -> Result<Wiring, Strin
                 ),
                 (None, Some(r)) => Some(r.clone()),
                 (None, None) => {
-                    return Err("session.engine cache / cached_db needs session.cache_url or [redis]".into())
+                    return Err(
+                        "session.engine cache / cached_db needs session.cache_url or [redis]"
+                            .into(),
+                    )
                 }
             }
         }
@@ -141,7 +144,13 @@ pub(crate) fn run(cmd: RevokeCommand) -> i32 {
     };
     let redis_config: RedisConfig = match &config.redis {
         Some(r) => r.clone(),
-        None => return fail(EXIT_USAGE, "config", "the config has no [redis] table".into()),
+        None => {
+            return fail(
+                EXIT_USAGE,
+                "config",
+                "the config has no [redis] table".into(),
+            )
+        }
     };
     let redis = match open(&config) {
         Ok(Some(r)) => r,

@@ -1,0 +1,378 @@
+//! Many gateways, one truth: three real `wsauth serve` processes sharing one
+//! real `redis-server` (started here on a free loopback port, no
+//! persistence, its own temp dir), real WebSocket clients.
+//!
+//! Needs `redis-server` on PATH (`scripts/test-all` installs the Debian
+//! package); without it the tests fail with a message saying so.
+//!
+//! The only time bound asserted is the contract's: a revocation closes live
+//! sockets on every gateway "within one second". It is measured from the
+//! moment `wsauth revoke` returns and allowed 1 s plus nothing else.
+
+use async_tungstenite::tungstenite::Message;
+use futures::StreamExt;
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+use wsauth_gateway::probe::{build_request, ProbeCarrier, ProbeRequest};
+
+const BIN: &str = env!("CARGO_BIN_EXE_wsauth");
+const SECRET: &str = "redis-gateways-test-secret-0123456789";
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("a free port")
+}
+
+fn temp_dir(name: &str) -> PathBuf {
+    let d = std::env::temp_dir().join(format!(
+        "wsauth-{name}-{}-{}",
+        std::process::id(),
+        free_port()
+    ));
+    std::fs::create_dir_all(&d).expect("temp dir");
+    d
+}
+
+/// A `redis-server` child on 127.0.0.1, killed and its dir removed on drop.
+struct Redis {
+    child: Option<Child>,
+    port: u16,
+    dir: PathBuf,
+}
+
+impl Redis {
+    fn start(port: u16, dir: &Path) -> Redis {
+        let child = Command::new("redis-server")
+            .args([
+                "--port",
+                &port.to_string(),
+                "--bind",
+                "127.0.0.1",
+                "--save",
+                "",
+                "--appendonly",
+                "no",
+            ])
+            .arg("--dir")
+            .arg(dir)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect(
+                "redis-server on PATH (apt-get install -y redis-server; scripts/test-all does)",
+            );
+        let r = Redis {
+            child: Some(child),
+            port,
+            dir: dir.to_path_buf(),
+        };
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while !r.ping() {
+            assert!(
+                Instant::now() < deadline,
+                "redis-server did not answer PING"
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        r
+    }
+
+    fn ping(&self) -> bool {
+        let Ok(mut s) = TcpStream::connect(("127.0.0.1", self.port)) else {
+            return false;
+        };
+        let _ = s.set_read_timeout(Some(Duration::from_secs(1)));
+        let mut buf = [0u8; 7];
+        s.write_all(b"PING\r\n").is_ok() && s.read_exact(&mut buf).is_ok() && &buf == b"+PONG\r\n"
+    }
+
+    fn kill(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+
+    fn url(&self) -> String {
+        format!("redis://127.0.0.1:{}/0", self.port)
+    }
+}
+
+impl Drop for Redis {
+    fn drop(&mut self) {
+        self.kill();
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+/// A `wsauth serve` child, stopped when dropped.
+struct Gateway {
+    child: Child,
+    base: String,
+    staff: String,
+    customer: String,
+}
+
+impl Drop for Gateway {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn serve(config: &Path) -> Gateway {
+    let mut child = Command::new(BIN)
+        .args(["serve", "--listen", "127.0.0.1:0", "--json", "--config"])
+        .arg(config)
+        .env_remove("WSAUTH_SECRET")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("start wsauth serve");
+    let stdout = child.stdout.take().expect("stdout");
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        let mut line = String::new();
+        let _ = BufReader::new(stdout).read_line(&mut line);
+        let _ = tx.send(line);
+    });
+    let line = rx
+        .recv_timeout(Duration::from_secs(20))
+        .expect("serve printed its address");
+    let v: serde_json::Value = serde_json::from_str(&line).expect("serve --json line");
+    Gateway {
+        child,
+        base: v["listen"].as_str().expect("listen").to_string(),
+        staff: v["staff_token"].as_str().expect("staff").to_string(),
+        customer: v["customer_token"].as_str().expect("customer").to_string(),
+    }
+}
+
+fn write_config(dir: &Path, name: &str, redis: &str, extra: &str) -> PathBuf {
+    let path = dir.join(name);
+    let text = format!(
+        r#"
+[jwt]
+secret = "{SECRET}"
+
+[users]
+source = "claims"
+check_revoked_jti = true
+
+[[routes]]
+name = "chat"
+path = "/ws/chat/<slug:room>/"
+requirement = "authenticated"
+
+[redis]
+url = "{redis}"
+key_prefix = "t:"
+timeout_ms = 300
+user_revocation_secs = 120
+{extra}
+"#
+    );
+    std::fs::write(&path, text).expect("write config");
+    path
+}
+
+/// The token's `jti` (the payload is base64url JSON).
+fn jti_of(token: &str) -> String {
+    use base64::Engine as _;
+    let payload = token.split('.').nth(1).expect("a JWT");
+    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(payload)
+        .expect("base64url");
+    let v: serde_json::Value = serde_json::from_slice(&bytes).expect("JSON claims");
+    v["jti"].as_str().expect("jti").to_string()
+}
+
+/// One handshake with `wsauth probe`: "OPEN", "CLOSED <code> <reason>" or "HTTP <status>".
+fn probe(url: &str, token: &str) -> String {
+    let out = Command::new(BIN)
+        .args(["probe", url, "--token", token, "--carrier", "header"])
+        .args(["--wait-ms", "300", "--connect-timeout-ms", "5000"])
+        .output()
+        .expect("run wsauth probe");
+    String::from_utf8_lossy(&out.stdout).trim().to_string()
+}
+
+/// A live socket: open (it answered a message), then waiting for its close.
+struct Live {
+    closed: mpsc::Receiver<(u16, Instant)>,
+}
+
+fn open_live(url: &str, token: &str) -> Live {
+    let mut req = ProbeRequest::new(url);
+    req.token = Some(token.to_string());
+    req.carrier = ProbeCarrier::Header;
+    let request = build_request(&req).expect("request");
+    let (addr_tx, opened) = mpsc::channel();
+    let (tx, closed) = mpsc::channel();
+    let authority = url
+        .trim_start_matches("ws://")
+        .split('/')
+        .next()
+        .expect("authority")
+        .to_string();
+    std::thread::spawn(move || {
+        smol::block_on(async move {
+            let stream = smol::net::TcpStream::connect(authority)
+                .await
+                .expect("connect");
+            let (mut ws, _) = async_tungstenite::client_async(request, stream)
+                .await
+                .expect("upgrade");
+            // The reference app answers a binary message with an error: open.
+            let _ = ws.send(Message::binary(vec![1u8])).await;
+            let mut told = false;
+            while let Some(msg) = ws.next().await {
+                match msg {
+                    Ok(Message::Close(frame)) => {
+                        let code = frame.map(|f| u16::from(f.code)).unwrap_or(1005);
+                        let _ = tx.send((code, Instant::now()));
+                        return;
+                    }
+                    Ok(_) if !told => {
+                        told = true;
+                        let _ = addr_tx.send(());
+                    }
+                    Ok(_) => {}
+                    Err(_) => break,
+                }
+            }
+            let _ = tx.send((1006, Instant::now()));
+        })
+    });
+    opened
+        .recv_timeout(Duration::from_secs(10))
+        .expect("the socket opened and answered");
+    Live { closed }
+}
+
+impl Live {
+    fn closed_within(&self, since: Instant, bound: Duration) -> u16 {
+        let (code, at) = self
+            .closed
+            .recv_timeout(bound + Duration::from_secs(5))
+            .expect("the socket closed");
+        assert!(
+            at.duration_since(since) <= bound,
+            "closed {:?} after the revocation (bound {bound:?})",
+            at.duration_since(since)
+        );
+        code
+    }
+
+    fn still_open(&self) -> bool {
+        self.closed.try_recv().is_err()
+    }
+}
+
+fn revoke(config: &Path, args: &[&str]) {
+    let out = Command::new(BIN)
+        .arg("revoke")
+        .args(args)
+        .arg("--config")
+        .arg(config)
+        .output()
+        .expect("run wsauth revoke");
+    assert!(
+        out.status.success(),
+        "revoke failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+const ONE_SECOND: Duration = Duration::from_secs(1);
+
+#[test]
+fn revocations_reach_every_gateway() {
+    let dir = temp_dir("redis-rev");
+    let mut redis = Redis::start(free_port(), &dir);
+    let config = write_config(&dir, "gw.toml", &redis.url(), "");
+    let gws: Vec<Gateway> = (0..3).map(|_| serve(&config)).collect();
+    let url = |g: &Gateway| format!("{}/ws/chat/lobby/", g.base);
+    // Every gateway's tokens verify everywhere (one secret).
+    let t_a = gws[0].customer.clone(); // user 2
+    let t_b = gws[1].customer.clone(); // user 2, another jti
+    let staff = gws[2].staff.clone(); // user 1
+    for g in &gws {
+        assert_eq!(probe(&url(g), &t_a), "OPEN");
+    }
+
+    // jti: live sockets with it close 4401 on all three; the same user's
+    // other token stays open; new handshakes with it are refused everywhere.
+    let with_a: Vec<Live> = gws.iter().map(|g| open_live(&url(g), &t_a)).collect();
+    let with_b: Vec<Live> = gws.iter().map(|g| open_live(&url(g), &t_b)).collect();
+    revoke(&config, &["jti", &jti_of(&t_a)]);
+    let at = Instant::now();
+    for l in &with_a {
+        assert_eq!(l.closed_within(at, ONE_SECOND), 4401);
+    }
+    for l in &with_b {
+        assert!(l.still_open());
+    }
+    for g in &gws {
+        assert_eq!(probe(&url(g), &t_a), "CLOSED 4401 token revoked");
+        assert_eq!(probe(&url(g), &t_b), "OPEN");
+    }
+
+    // A user: every socket of user 1 closes, new ones are refused.
+    let staff_live: Vec<Live> = gws.iter().map(|g| open_live(&url(g), &staff)).collect();
+    revoke(&config, &["user", "1"]);
+    let at = Instant::now();
+    for l in &staff_live {
+        assert_eq!(l.closed_within(at, ONE_SECOND), 4401);
+    }
+    for g in &gws {
+        assert_eq!(probe(&url(g), &staff), "CLOSED 4401 token revoked");
+        assert_eq!(probe(&url(g), &t_b), "OPEN");
+    }
+    for l in &with_b {
+        assert!(l.still_open());
+    }
+
+    // A gateway started after the revocations enforces them.
+    let late = serve(&config);
+    assert_eq!(probe(&url(&late), &t_a), "CLOSED 4401 token revoked");
+    assert_eq!(probe(&url(&late), &staff), "CLOSED 4401 token revoked");
+    assert_eq!(probe(&url(&late), &t_b), "OPEN");
+    drop(late);
+
+    // Redis down: a route that needs the revocation check closes 1013.
+    let port = redis.port;
+    redis.kill();
+    for g in &gws {
+        assert!(
+            probe(&url(g), &t_b).starts_with("CLOSED 1013"),
+            "redis down"
+        );
+    }
+    // Back (empty: no persistence): the gateways reconnect and resubscribe
+    // by themselves; a revocation made now reaches live sockets again.
+    let _redis = Redis::start(port, &dir);
+    let deadline = Instant::now() + Duration::from_secs(15);
+    for g in &gws {
+        while probe(&url(g), &t_b) != "OPEN" {
+            assert!(Instant::now() < deadline, "gateway recovered");
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+    // The subscriber may reconnect a little after the command connection.
+    std::thread::sleep(Duration::from_millis(600));
+    revoke(&config, &["jti", &jti_of(&t_b)]);
+    let at = Instant::now();
+    for l in &with_b {
+        assert_eq!(l.closed_within(at, ONE_SECOND), 4401);
+    }
+    for g in &gws {
+        assert_eq!(probe(&url(g), &t_b), "CLOSED 4401 token revoked");
+    }
+}

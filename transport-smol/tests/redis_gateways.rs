@@ -376,3 +376,75 @@ fn revocations_reach_every_gateway() {
         assert_eq!(probe(&url(g), &t_b), "CLOSED 4401 token revoked");
     }
 }
+
+/// One handshake without a credential on an authenticated route from
+/// `source` (a loopback address): `true` when the rate limiter let it
+/// through (it then closes 4401 for the missing credential), `false` when
+/// it was refused 4429.
+fn attempt(base: &str, source: std::net::Ipv4Addr) -> bool {
+    use socket2::{Domain, Socket, Type};
+    let authority = base.trim_start_matches("ws://").to_string();
+    let addr: std::net::SocketAddr = authority.parse().expect("ip:port");
+    let sock = Socket::new(Domain::IPV4, Type::STREAM, None).expect("socket");
+    sock.bind(&std::net::SocketAddr::new(source.into(), 0).into())
+        .expect("bind the source address");
+    sock.connect(&addr.into()).expect("connect");
+    let stream: std::net::TcpStream = sock.into();
+    let request =
+        build_request(&ProbeRequest::new(format!("{base}/ws/chat/lobby/"))).expect("request");
+    smol::block_on(async move {
+        let stream = smol::Async::new(stream).expect("async stream");
+        let (mut ws, _) = async_tungstenite::client_async(request, stream)
+            .await
+            .expect("upgrade");
+        loop {
+            match ws.next().await {
+                Some(Ok(Message::Close(Some(f)))) => {
+                    let code = u16::from(f.code);
+                    assert!(code == 4401 || code == 4429, "unexpected close {code}");
+                    return code == 4401;
+                }
+                Some(Ok(_)) => continue,
+                other => panic!("no close frame: {other:?}"),
+            }
+        }
+    })
+}
+
+#[test]
+fn one_rate_limit_for_all_gateways() {
+    let dir = temp_dir("redis-rate");
+    let redis = Redis::start(free_port(), &dir);
+    // 2 per second sustained, burst 5: over any window of W seconds at most
+    // 5 + 2·W attempts (+1 for the boundary) pass, whichever gateway gets them.
+    let config = write_config(
+        &dir,
+        "gw.toml",
+        &redis.url(),
+        "\n[limits.rate_limit]\nrequests = 2\nperiod_secs = 1\nburst = 5\nstore = \"redis\"\n",
+    );
+    let gws: Vec<Gateway> = (0..3).map(|_| serve(&config)).collect();
+    let one: std::net::Ipv4Addr = "127.0.0.1".parse().unwrap();
+    let two: std::net::Ipv4Addr = "127.0.0.2".parse().unwrap();
+    let start = Instant::now();
+    let mut admitted = 0u64;
+    let mut tries = 0;
+    while tries < 60 {
+        if attempt(&gws[tries % 3].base, one) {
+            admitted += 1;
+        }
+        tries += 1;
+    }
+    let window = start.elapsed().as_secs_f64();
+    let bound = 5.0 + 2.0 * window.ceil() + 1.0;
+    assert!(
+        (admitted as f64) <= bound,
+        "{admitted} of {tries} admitted over {window:.2} s; bound {bound}"
+    );
+    // The limit is shared: three per-process limiters would admit 3 × 5 at once.
+    assert!(admitted >= 5, "the burst is admitted ({admitted})");
+    // Another peer has its own allowance, on every gateway.
+    for g in &gws {
+        assert!(attempt(&g.base, two), "a second peer is not limited");
+    }
+}

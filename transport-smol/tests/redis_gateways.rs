@@ -292,6 +292,53 @@ fn revoke(config: &Path, args: &[&str]) {
 
 const ONE_SECOND: Duration = Duration::from_secs(1);
 
+/// `wsauth revoke … --json`: how many subscribers heard the publication.
+fn revoke_heard(config: &Path, args: &[&str]) -> u64 {
+    let out = Command::new(BIN)
+        .arg("revoke")
+        .args(args)
+        .args(["--json", "--config"])
+        .arg(config)
+        .output()
+        .expect("run wsauth revoke");
+    assert!(out.status.success());
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("revoke --json");
+    v["subscribers"].as_u64().expect("subscribers")
+}
+
+/// Drops every pub/sub connection on the server (`CLIENT KILL TYPE pubsub`).
+fn kill_subscriptions(port: u16) {
+    let mut s = TcpStream::connect(("127.0.0.1", port)).expect("connect redis");
+    s.set_read_timeout(Some(Duration::from_secs(2))).unwrap();
+    s.write_all(b"CLIENT KILL TYPE pubsub\r\n").unwrap();
+    let mut buf = [0u8; 16];
+    let _ = s.read(&mut buf);
+}
+
+#[test]
+fn a_gateway_that_missed_a_publication_catches_up() {
+    let dir = temp_dir("redis-catchup");
+    let redis = Redis::start(free_port(), &dir);
+    let config = write_config(&dir, "gw.toml", &redis.url(), "");
+    let gws: Vec<Gateway> = (0..3).map(|_| serve(&config)).collect();
+    let url = |g: &Gateway| format!("{}/ws/chat/lobby/", g.base);
+    let token = gws[0].customer.clone();
+    let lives: Vec<Live> = gws.iter().map(|g| open_live(&url(g), &token)).collect();
+    // Every gateway's subscription is cut; the revocation is published while
+    // none listens (0 heard it), so only the stored key can reach them.
+    kill_subscriptions(redis.port);
+    let heard = revoke_heard(&config, &["jti", &jti_of(&token)]);
+    assert_eq!(heard, 0, "published while no gateway was subscribed");
+    let at = Instant::now();
+    for l in &lives {
+        // Resubscription waits 200 ms, then the open sockets are checked.
+        assert_eq!(l.closed_within(at, ONE_SECOND), 4401);
+    }
+    for g in &gws {
+        assert_eq!(probe(&url(g), &token), "CLOSED 4401 token revoked");
+    }
+}
+
 #[test]
 fn revocations_reach_every_gateway() {
     let dir = temp_dir("redis-rev");
@@ -447,4 +494,173 @@ fn one_rate_limit_for_all_gateways() {
     for g in &gws {
         assert!(attempt(&g.base, two), "a second peer is not limited");
     }
+}
+
+/// Handshakes per second through one gateway, `n` handshakes from
+/// `threads` clients (each a full upgrade and the server's decision).
+fn handshake_rate(base: &str, token: &str, n: usize, threads: usize) -> f64 {
+    let start = Instant::now();
+    let per = n / threads;
+    let handles: Vec<_> = (0..threads)
+        .map(|_| {
+            let url = format!("{base}/ws/chat/lobby/");
+            let token = token.to_string();
+            std::thread::spawn(move || {
+                let authority = url
+                    .trim_start_matches("ws://")
+                    .split('/')
+                    .next()
+                    .unwrap()
+                    .to_string();
+                smol::block_on(async move {
+                    for _ in 0..per {
+                        let mut req = ProbeRequest::new(url.as_str());
+                        req.token = Some(token.clone());
+                        req.carrier = ProbeCarrier::Header;
+                        let request = build_request(&req).unwrap();
+                        let stream = smol::net::TcpStream::connect(authority.as_str())
+                            .await
+                            .unwrap();
+                        let (mut ws, _) = async_tungstenite::client_async(request, stream)
+                            .await
+                            .unwrap();
+                        // The reference app answers a binary message: the decision was "open".
+                        ws.send(Message::binary(vec![1u8])).await.unwrap();
+                        match ws.next().await {
+                            Some(Ok(Message::Close(f))) => panic!("refused: {f:?}"),
+                            Some(Ok(_)) => {}
+                            other => panic!("no answer: {other:?}"),
+                        }
+                        let _ = ws.close(None).await;
+                    }
+                })
+            })
+        })
+        .collect();
+    for h in handles {
+        h.join().expect("client thread");
+    }
+    (per * threads) as f64 / start.elapsed().as_secs_f64()
+}
+
+/// A Redis subscriber on the revocation channel (RESP over a plain socket);
+/// each message read is reported with its arrival time.
+fn simulated_subscriber(port: u16, channel: &str, tx: mpsc::Sender<Instant>) {
+    let mut s = TcpStream::connect(("127.0.0.1", port)).expect("connect redis");
+    let cmd = format!(
+        "*2\r\n$9\r\nSUBSCRIBE\r\n${}\r\n{channel}\r\n",
+        channel.len()
+    );
+    s.write_all(cmd.as_bytes()).expect("subscribe");
+    std::thread::spawn(move || {
+        let mut r = BufReader::new(s);
+        let mut line = String::new();
+        let mut seen_subscribe = false;
+        loop {
+            line.clear();
+            if r.read_line(&mut line).unwrap_or(0) == 0 {
+                return;
+            }
+            // Each push ends with the payload; "message" pushes follow the confirmation.
+            if line.trim() == "message" {
+                if seen_subscribe {
+                    let _ = tx.send(Instant::now());
+                }
+            } else if line.trim() == "subscribe" {
+                seen_subscribe = true;
+            }
+        }
+    });
+}
+
+/// `scripts/bench-redis`: handshakes/s with the Redis revocation check and
+/// rate limit on vs off, and the revocation fan-out latency to three real
+/// gateways' live sockets plus 50 simulated subscribers. One run, printed.
+#[test]
+#[ignore = "benchmark: scripts/bench-redis"]
+fn bench_redis_checks_and_fan_out() {
+    let dir = temp_dir("redis-bench");
+    let redis = Redis::start(free_port(), &dir);
+    let on = write_config(
+        &dir,
+        "on.toml",
+        &redis.url(),
+        "\n[limits.rate_limit]\nrequests = 1000000\nperiod_secs = 1\nburst = 1000000\nstore = \"redis\"\n",
+    );
+    let off_path = dir.join("off.toml");
+    std::fs::write(
+        &off_path,
+        format!(
+            "[jwt]\nsecret = \"{SECRET}\"\n[users]\nsource = \"claims\"\n[[routes]]\nname = \"chat\"\npath = \"/ws/chat/<slug:room>/\"\nrequirement = \"authenticated\"\n"
+        ),
+    )
+    .unwrap();
+    let n = 2000;
+    let threads = 8;
+    let g_off = serve(&off_path);
+    let off = handshake_rate(&g_off.base, &g_off.customer, n, threads);
+    drop(g_off);
+    let g_on = serve(&on);
+    let on_rate = handshake_rate(&g_on.base, &g_on.customer, n, threads);
+    drop(g_on);
+    println!("handshakes/s ({n} handshakes, {threads} clients, one gateway):");
+    println!("  redis checks off: {off:>8.0}");
+    println!("  redis checks on:  {on_rate:>8.0}   (revocation EXISTS + rate GET + CAS script)");
+
+    // Fan-out: 3 gateways × 20 live sockets + 50 simulated subscribers.
+    let gws: Vec<Gateway> = (0..3).map(|_| serve(&on)).collect();
+    let (sub_tx, sub_rx) = mpsc::channel();
+    for _ in 0..50 {
+        simulated_subscriber(redis.port, "t:revocations", sub_tx.clone());
+    }
+    let mut worst_socket = Vec::new();
+    let mut worst_sub = Vec::new();
+    for round in 0..5 {
+        // A fresh jti each round: customer tokens, then staff tokens.
+        let g = &gws[round % 3];
+        let token = if round < 3 {
+            g.customer.clone()
+        } else {
+            g.staff.clone()
+        };
+        let lives: Vec<Live> = gws
+            .iter()
+            .flat_map(|g| (0..20).map(move |_| g))
+            .map(|g| open_live(&format!("{}/ws/chat/lobby/", g.base), &token))
+            .collect();
+        std::thread::sleep(Duration::from_millis(200));
+        let at = Instant::now();
+        revoke(&on, &["jti", &jti_of(&token)]);
+        let mut last = Duration::ZERO;
+        for l in &lives {
+            let (code, t) = l
+                .closed
+                .recv_timeout(Duration::from_secs(10))
+                .expect("closed");
+            assert_eq!(code, 4401);
+            last = last.max(t.duration_since(at));
+        }
+        let mut last_sub = Duration::ZERO;
+        for _ in 0..50 {
+            let t = sub_rx
+                .recv_timeout(Duration::from_secs(10))
+                .expect("subscriber heard");
+            last_sub = last_sub.max(t.saturating_duration_since(at));
+        }
+        worst_socket.push(last);
+        worst_sub.push(last_sub);
+    }
+    worst_socket.sort();
+    worst_sub.sort();
+    println!(
+        "revocation fan-out (5 rounds, from `wsauth revoke` start; includes its process start):"
+    );
+    println!(
+        "  last of 60 live sockets closed (3 gateways): median {:?}, max {:?}",
+        worst_socket[2], worst_socket[4]
+    );
+    println!(
+        "  last of 50 simulated subscribers heard it:   median {:?}, max {:?}",
+        worst_sub[2], worst_sub[4]
+    );
 }

@@ -218,3 +218,95 @@ def test_crafted_pickles_are_refused(redis_url, gateways, customer):
         client = Client()
         client.force_login(customer)
         assert gateway_decision(gateways["cache"], client.cookies["sessionid"].value) == "user"
+
+
+def _frames_until_close(sock: "harness._DevToolsSocket", timeout: float) -> int:
+    """Reads frames until the server's close frame; returns its code."""
+    import struct as _struct
+
+    sock.sock.settimeout(timeout)
+    while True:
+        b0, b1 = sock._read(2)  # noqa: SLF001 - the harness's frame reader
+        n = b1 & 0x7F
+        if n == 126:
+            (n,) = _struct.unpack("!H", sock._read(2))  # noqa: SLF001
+        elif n == 127:
+            (n,) = _struct.unpack("!Q", sock._read(8))  # noqa: SLF001
+        data = sock._read(n)  # noqa: SLF001
+        if b0 & 0x0F == 0x8:
+            return _struct.unpack("!H", data[:2])[0]
+
+
+def _claims(token: str) -> dict:
+    import base64
+    import json
+
+    payload = token.split(".")[1]
+    return json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))
+
+
+def test_python_revocations_close_live_sockets(redis_url, tmp_path):
+    """``wsauth.revoke_jti`` / ``wsauth.revoke_user`` (for Django logout and
+    password-change signals) store and publish by the core's rule; a live
+    socket on ``wsauth serve`` closes 4401 within one second (the contract's
+    bound) and the token is refused after."""
+    import json
+
+    import wsauth
+
+    config = tmp_path / "gw.toml"
+    config.write_text(
+        f"""
+[jwt]
+secret = "python-revocation-test-secret-0123456789"
+[users]
+source = "claims"
+check_revoked_jti = true
+[[routes]]
+name = "chat"
+path = "/ws/chat/<slug:room>/"
+requirement = "authenticated"
+[redis]
+url = "{redis_url}"
+key_prefix = "py:"
+user_revocation_secs = 60
+"""
+    )
+    redis_table = {"url": redis_url, "key_prefix": "py:", "user_revocation_secs": 60}
+    with harness.child(
+        [_wsauth_binary(), "serve", "--listen", "127.0.0.1:0", "--json", "--config", str(config)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+    ) as proc:
+        info = json.loads(proc.stdout.readline())
+        base = info["listen"]
+        for token, revoke in [
+            (info["customer_token"], lambda c: wsauth.revoke_jti(c["jti"], exp=c["exp"], redis=redis_table)),
+            (info["staff_token"], lambda c: wsauth.revoke_user(c["user_id"], redis=redis_table)),
+        ]:
+            sock = harness._DevToolsSocket(f"{base}/ws/chat/lobby/?token={token}")  # noqa: SLF001
+            try:
+                sock.send_text("hello")
+                sock.recv_text()  # the group's echo: the socket is open
+                # The subscriber may still be connecting right after start-up.
+                deadline = time.monotonic() + 10
+                while revoke(_claims(token)) < 1:
+                    assert time.monotonic() < deadline, "the gateway subscribed"
+                    time.sleep(0.1)
+                started = time.monotonic()
+                assert _frames_until_close(sock, timeout=5) == 4401
+                assert time.monotonic() - started <= 1.0
+            finally:
+                sock.close()
+            out = subprocess.run(
+                [_wsauth_binary(), "probe", f"{base}/ws/chat/lobby/", "--token", token, "--wait-ms", "300"],
+                capture_output=True, text=True, timeout=30,
+            )
+            assert out.stdout.strip() == "CLOSED 4401 token revoked"
+
+    rule = wsauth.revocation(jti="abc", exp=2_000, now=1_000, redis={"key_prefix": "x:"})
+    assert rule == {"key": "x:revoked:jti:abc", "ttl_secs": 1000, "channel": "x:revocations", "message": "jti:abc"}
+    with pytest.raises(wsauth.WsauthError):
+        wsauth.revocation(jti="abc", exp=1_000, now=1_000)
+    with pytest.raises(wsauth.WsauthError):
+        wsauth.revocation(user="")

@@ -7,7 +7,18 @@ the wsauth Rust core through its C ABI.
   ``AuthMiddlewareStack``) and the consumer helper enforcing route requirements.
 """
 
-from ._core import Authenticator, Connection, Handshake, SessionVerifier, SettingsError, TokenVerifier, WsauthError
+from ._core import (
+    Authenticator,
+    Connection,
+    Handshake,
+    SessionVerifier,
+    SettingsError,
+    TokenVerifier,
+    WsauthError,
+    revocation,
+    revoke_jti,
+    revoke_user,
+)
 from ._native import ffi as _ffi, lib as _lib
 
 __all__ = [
@@ -18,6 +29,9 @@ __all__ = [
     "Connection",
     "WsauthError",
     "SettingsError",
+    "revocation",
+    "revoke_jti",
+    "revoke_user",
     "__version__",
     "library_version",
 ]

@@ -497,30 +497,37 @@ fn one_rate_limit_for_all_gateways() {
 }
 
 /// Handshakes per second through one gateway, `n` handshakes from
-/// `threads` clients (each a full upgrade and the server's decision).
+/// `threads` clients (each a full upgrade and the server's decision). Each
+/// client is its own peer (127.0.0.10, .11, …): concurrent attempts of one
+/// peer race on its rate state, which the core counts against the peer.
 fn handshake_rate(base: &str, token: &str, n: usize, threads: usize) -> f64 {
     let start = Instant::now();
     let per = n / threads;
     let handles: Vec<_> = (0..threads)
-        .map(|_| {
+        .map(|i| {
             let url = format!("{base}/ws/chat/lobby/");
             let token = token.to_string();
+            let source = std::net::Ipv4Addr::new(127, 0, 0, 10 + i as u8);
             std::thread::spawn(move || {
-                let authority = url
+                use socket2::{Domain, Socket, Type};
+                let addr: std::net::SocketAddr = url
                     .trim_start_matches("ws://")
                     .split('/')
                     .next()
                     .unwrap()
-                    .to_string();
+                    .parse()
+                    .unwrap();
                 smol::block_on(async move {
                     for _ in 0..per {
                         let mut req = ProbeRequest::new(url.as_str());
                         req.token = Some(token.clone());
                         req.carrier = ProbeCarrier::Header;
                         let request = build_request(&req).unwrap();
-                        let stream = smol::net::TcpStream::connect(authority.as_str())
-                            .await
+                        let sock = Socket::new(Domain::IPV4, Type::STREAM, None).unwrap();
+                        sock.bind(&std::net::SocketAddr::new(source.into(), 0).into())
                             .unwrap();
+                        sock.connect(&addr.into()).unwrap();
+                        let stream = smol::Async::new(std::net::TcpStream::from(sock)).unwrap();
                         let (mut ws, _) = async_tungstenite::client_async(request, stream)
                             .await
                             .unwrap();
@@ -585,7 +592,7 @@ fn bench_redis_checks_and_fan_out() {
         &dir,
         "on.toml",
         &redis.url(),
-        "\n[limits.rate_limit]\nrequests = 1000000\nperiod_secs = 1\nburst = 1000000\nstore = \"redis\"\n",
+        "\n[limits.rate_limit]\nrequests = 1000\nperiod_secs = 1\nburst = 100000\nstore = \"redis\"\n",
     );
     let off_path = dir.join("off.toml");
     std::fs::write(

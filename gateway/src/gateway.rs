@@ -840,6 +840,9 @@ impl Gateway {
                         MessageAction::Authenticated { principal } => {
                             // An anonymous connection that logged in: the
                             // application sees the new principal from now on.
+                            if let wsauth_core::Principal::User(u) = &principal {
+                                live.set_user(Some(u.id.as_str().to_string()));
+                            }
                             if let Some(h) = handler.as_mut() {
                                 h.authenticated(&principal);
                             }

@@ -35,6 +35,15 @@ impl LiveGuard {
     }
 }
 
+impl LiveGuard {
+    /// The connection's user changed (an in-band login).
+    pub(crate) fn set_user(&self, user: Option<String>) {
+        if let Some(e) = self.set.lock().get_mut(&self.id) {
+            e.user = user;
+        }
+    }
+}
+
 impl Drop for LiveGuard {
     fn drop(&mut self) {
         self.set.lock().remove(&self.id);
@@ -106,5 +115,29 @@ impl LiveConnections {
     /// Whether none is open.
     pub fn is_empty(&self) -> bool {
         self.lock().is_empty()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn revocations_reach_only_the_named_connections() {
+        let live = LiveConnections::default();
+        let (_a, mut ra) = live.register(1, Some("j1".into()), Some("1".into()));
+        let (b, mut rb) = live.register(2, Some("j2".into()), Some("2".into()));
+        let (_c, mut rc) = live.register(3, None, None);
+        assert_eq!(live.revoke(Revoked::Jti("j1")), 1);
+        assert_eq!(ra.try_recv(), Ok(Some(())));
+        assert_eq!(rb.try_recv(), Ok(None));
+        assert_eq!(live.revoke(Revoked::Jti("j1")), 0, "each closes once");
+        b.set_user(Some("9".into()));
+        assert_eq!(live.revoke(Revoked::User("2")), 0);
+        assert_eq!(live.revoke(Revoked::User("9")), 1);
+        assert_eq!(rb.try_recv(), Ok(Some(())));
+        assert_eq!(rc.try_recv(), Ok(None));
+        drop(b);
+        assert_eq!(live.len(), 2);
     }
 }

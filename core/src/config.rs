@@ -492,6 +492,9 @@ pub enum ConfigErrorKind {
     Zero,
     /// `require_origin` only applies to the allowlist mode.
     RequireOriginInChannelsMode,
+    /// A Redis rate store or a cache session engine needs `[redis]` (or
+    /// `session.cache_url`).
+    NeedsRedis,
 }
 
 impl fmt::Display for ConfigErrorKind {
@@ -523,6 +526,9 @@ impl fmt::Display for ConfigErrorKind {
             }
             ConfigErrorKind::Empty => f.write_str("must not be empty"),
             ConfigErrorKind::Zero => f.write_str("must be greater than zero"),
+            ConfigErrorKind::NeedsRedis => {
+                f.write_str("needs a [redis] table (or session.cache_url for the session cache)")
+            }
             ConfigErrorKind::RequireOriginInChannelsMode => {
                 f.write_str("require_origin applies to the allowlist mode only (Channels refuses a missing Origin unless \"*\" is listed)")
             }
@@ -794,6 +800,25 @@ impl Config {
                 }
             }
         }
+        if self.redis.is_none() {
+            if self.limits.rate_limit.map(|r| r.store) == Some(crate::shared::RateStoreKind::Redis)
+            {
+                errs.push(ConfigError::new(
+                    "limits.rate_limit.store",
+                    ConfigErrorKind::NeedsRedis,
+                ));
+            }
+            if let Some(s) = &self.session {
+                if matches!(s.engine, EngineConfig::Cache | EngineConfig::CachedDb)
+                    && s.cache_url.is_none()
+                {
+                    errs.push(ConfigError::new(
+                        "session.engine",
+                        ConfigErrorKind::NeedsRedis,
+                    ));
+                }
+            }
+        }
         errs
     }
 
@@ -971,6 +996,30 @@ mod tests {
             routes: Config::reference_routes(),
             ..Config::default()
         }
+    }
+
+    #[test]
+    fn redis_features_need_redis() {
+        let mut c = base();
+        c.limits.rate_limit = Some(RateLimitConfig {
+            requests: 1,
+            period_secs: 1,
+            burst: 1,
+            store: crate::shared::RateStoreKind::Redis,
+            fail_open: false,
+        });
+        c.session = Some(SessionConfig {
+            engine: EngineConfig::Cache,
+            ..SessionConfig::default()
+        });
+        c.users.source = UserSource::Directory;
+        let kinds: Vec<_> = c.check().into_iter().map(|e| e.kind).collect();
+        assert_eq!(
+            kinds,
+            [ConfigErrorKind::NeedsRedis, ConfigErrorKind::NeedsRedis]
+        );
+        c.redis = Some(crate::shared::RedisConfig::default());
+        assert_eq!(c.check(), Vec::new());
     }
 
     #[test]

@@ -277,6 +277,10 @@ pub enum EngineConfig {
     Db,
     /// `signed_cookies`.
     SignedCookies,
+    /// `cache`: the pickled session in the cache (Redis).
+    Cache,
+    /// `cached_db`: the cache, else the `django_session` row.
+    CachedDb,
 }
 
 /// `[session]`: Django sessions (optional).
@@ -297,6 +301,12 @@ pub struct SessionConfig {
     pub secret: Option<SecretRef>,
     /// `SECRET_KEY_FALLBACKS`.
     pub fallback_secrets: Vec<SecretRef>,
+    /// `cache` / `cached_db`: the cache's `LOCATION` (default: `[redis] url`).
+    pub cache_url: Option<SecretRef>,
+    /// The cache's `KEY_PREFIX`.
+    pub cache_key_prefix: String,
+    /// The cache's `VERSION`.
+    pub cache_version: i64,
 }
 
 impl Default for SessionConfig {
@@ -310,6 +320,9 @@ impl Default for SessionConfig {
             accept_fallback_hash: d.accept_fallback_hash,
             secret: None,
             fallback_secrets: Vec::new(),
+            cache_url: None,
+            cache_key_prefix: String::new(),
+            cache_version: 1,
         }
     }
 }
@@ -502,7 +515,7 @@ pub fn is_sql_identifier(name: &str) -> bool {
 }
 
 /// `[limits.rate_limit]`: connection attempts per key (peer IP).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RateLimitConfig {
     /// Attempts per period, sustained.
@@ -511,6 +524,13 @@ pub struct RateLimitConfig {
     pub period_secs: u32,
     /// Attempts allowed at once.
     pub burst: u32,
+    /// Where the state is kept (`"redis"`: one count for every gateway).
+    #[serde(default)]
+    pub store: crate::shared::RateStoreKind,
+    /// With `store = "redis"`: admit attempts while Redis is unreachable
+    /// instead of closing 1013 (rate limits only; nothing else fails open).
+    #[serde(default)]
+    pub fail_open: bool,
 }
 
 /// `[limits]`.
@@ -569,6 +589,9 @@ pub struct Config {
     /// `[database]`: users, sessions and access from the app's database.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub database: Option<DatabaseConfig>,
+    /// `[redis]`: state shared by every gateway (revocations, rate limits,
+    /// cache sessions).
+    pub redis: Option<crate::shared::RedisConfig>,
 }
 
 impl Config {
@@ -601,6 +624,8 @@ impl Config {
             requests,
             period_secs,
             burst,
+            store: crate::shared::RateStoreKind::default(),
+            fail_open: false,
         });
         self
     }
@@ -713,6 +738,9 @@ pub enum ConfigErrorKind {
     BadDatabaseUrl,
     /// Not an IP address (`limits.admission.trusted_proxies`).
     NotAnAddress,
+    /// A Redis rate store or a cache session engine needs `[redis]` (or
+    /// `session.cache_url`).
+    NeedsRedis,
 }
 
 impl fmt::Display for ConfigErrorKind {
@@ -760,6 +788,9 @@ impl fmt::Display for ConfigErrorKind {
             }
             ConfigErrorKind::BadDatabaseUrl => {
                 f.write_str("expected a postgres://, postgresql:// or sqlite: URL")
+            }
+            ConfigErrorKind::NeedsRedis => {
+                f.write_str("needs a [redis] table (or session.cache_url for the session cache)")
             }
             ConfigErrorKind::RequireOriginInChannelsMode => {
                 f.write_str("require_origin applies to the allowlist mode only (Channels refuses a missing Origin unless \"*\" is listed)")
@@ -1055,6 +1086,25 @@ impl Config {
                 }
             }
         }
+        if self.redis.is_none() {
+            if self.limits.rate_limit.map(|r| r.store) == Some(crate::shared::RateStoreKind::Redis)
+            {
+                errs.push(ConfigError::new(
+                    "limits.rate_limit.store",
+                    ConfigErrorKind::NeedsRedis,
+                ));
+            }
+            if let Some(s) = &self.session {
+                if matches!(s.engine, EngineConfig::Cache | EngineConfig::CachedDb)
+                    && s.cache_url.is_none()
+                {
+                    errs.push(ConfigError::new(
+                        "session.engine",
+                        ConfigErrorKind::NeedsRedis,
+                    ));
+                }
+            }
+        }
         errs
     }
 
@@ -1265,6 +1315,8 @@ impl Authenticator {
                 engine: match s.engine {
                     EngineConfig::Db => SessionEngine::Db,
                     EngineConfig::SignedCookies => SessionEngine::SignedCookies,
+                    EngineConfig::Cache => SessionEngine::Cache,
+                    EngineConfig::CachedDb => SessionEngine::CachedDb,
                 },
                 cookie_name: s.cookie_name.clone(),
                 cookie_age: s.cookie_age,
@@ -1272,7 +1324,8 @@ impl Authenticator {
                 accept_fallback_hash: s.accept_fallback_hash,
             };
             let verifier = SessionVerifier::new(session_settings, secret, keys.collect())
-                .map_err(|e| ConfigError::new("session.secret", ConfigErrorKind::Key(e)))?;
+                .map_err(|e| ConfigError::new("session.secret", ConfigErrorKind::Key(e)))?
+                .with_cache_key(&s.cache_key_prefix, s.cache_version);
             auth = auth.with_sessions(verifier);
         }
         Ok(auth.with_settings(settings))
@@ -1292,6 +1345,30 @@ mod tests {
             routes: Config::reference_routes(),
             ..Config::default()
         }
+    }
+
+    #[test]
+    fn redis_features_need_redis() {
+        let mut c = base();
+        c.limits.rate_limit = Some(RateLimitConfig {
+            requests: 1,
+            period_secs: 1,
+            burst: 1,
+            store: crate::shared::RateStoreKind::Redis,
+            fail_open: false,
+        });
+        c.session = Some(SessionConfig {
+            engine: EngineConfig::Cache,
+            ..SessionConfig::default()
+        });
+        c.users.source = UserSource::Directory;
+        let kinds: Vec<_> = c.check().into_iter().map(|e| e.kind).collect();
+        assert_eq!(
+            kinds,
+            [ConfigErrorKind::NeedsRedis, ConfigErrorKind::NeedsRedis]
+        );
+        c.redis = Some(crate::shared::RedisConfig::default());
+        assert_eq!(c.check(), Vec::new());
     }
 
     #[test]

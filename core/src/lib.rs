@@ -45,6 +45,7 @@ pub mod error;
 pub mod jwt;
 pub mod pipeline;
 pub mod py;
+pub mod shared;
 pub mod sql;
 pub mod text;
 pub mod time;
@@ -70,6 +71,14 @@ pub use pipeline::decide::{
 pub use pipeline::ratelimit::{RateLimit, RateState};
 pub use pipeline::route::{Requirement, Route, RouteMatch, Routes};
 pub use pipeline::view::{Carrier, HandshakeView};
+pub use py::pickle::{
+    unpickle, PickleError, PickleValue, MAX_DEPTH as MAX_PICKLE_DEPTH, MAX_PICKLE_BYTES,
+    MAX_VALUES as MAX_PICKLE_VALUES,
+};
+pub use shared::{
+    parse_message as parse_revocation_message, revoked_close, RateStoreKind, RedisConfig,
+    Revocation, RevocationError, Revoked, MAX_REVOKED_ID_BYTES,
+};
 pub use text::InlineStr;
 pub use time::UnixTime;
 

@@ -1368,6 +1368,7 @@ fn rate_limit_is_4429() {
             requests: 1,
             period_secs: 60,
             burst: 2,
+            ..RateLimitConfig::default()
         }),
         ..LimitsConfig::default()
     };
@@ -1427,6 +1428,7 @@ fn rate_commit_conflicts_are_retried_then_limited() {
         requests: 100,
         period_secs: 1,
         burst: 100,
+        ..RateLimitConfig::default()
     });
     let auth = build(&c);
     let staff = format!("token={}", mint(Tok::Staff));
@@ -1477,6 +1479,7 @@ fn a_limited_flood_costs_no_hmac() {
         requests: 1,
         period_secs: 60,
         burst: 3,
+        ..RateLimitConfig::default()
     });
     let auth = build(&c);
     let store = RateStore::default();

@@ -253,7 +253,7 @@ fn load(v: &Value, verifier: &SessionVerifier, cookie: &str) -> Option<SessionAu
     let now = v["now"].as_i64().expect("now");
     match verifier.settings().engine {
         SessionEngine::SignedCookies => verifier.load_signed_cookie(cookie, now).ok(),
-        SessionEngine::Db => {
+        SessionEngine::Db | SessionEngine::Cache | SessionEngine::CachedDb => {
             let row = &v["inputs"]["django_session_row"];
             if row.is_null() || s(&row["session_key"]) != cookie {
                 return None; // no row under this key
@@ -314,7 +314,7 @@ fn store_load(v: &Value) -> Value {
             )
             .ok()
         }),
-        SessionEngine::Db => {
+        SessionEngine::Db | SessionEngine::Cache | SessionEngine::CachedDb => {
             let row = &v["inputs"]["django_session_row"];
             let live = !row.is_null()
                 && verifier.session_key(cookie).is_some()

@@ -915,6 +915,25 @@ wsauth_result wsauth_connection_json(const struct wsauth_connection *connection,
 wsauth_result wsauth_last_error(char *out, size_t out_cap, size_t *out_len);
 
 /*
+ The Redis writes that revoke a token id or a user at time `now` (Unix
+ seconds). Request: `{"redis": {<the [redis] table>}, "jti": "…", "exp":
+ <the token's exp, optional>}` or `{"redis": {…}, "user": "<str(pk)>"}`.
+ Answer (not NUL-terminated): `{"key":"…","ttl_secs":N,"channel":"…",
+ "message":"…"}`. A bad id or an already expired token is
+ `WSAUTH_RESULT_INVALID_REQUEST` with the reason in `wsauth_last_error`.
+
+ # Safety
+ `request_json` must point to `request_len` readable bytes; `out` to
+ `out_cap` writable bytes; `out_len` to a writable `size_t`.
+ */
+wsauth_result wsauth_revocation_json(const char *request_json,
+                                     size_t request_len,
+                                     int64_t now,
+                                     char *out,
+                                     size_t out_cap,
+                                     size_t *out_len);
+
+/*
  Builds a session verifier from a JSON settings document:
  `{"secret": "<SECRET_KEY>", "fallback_secrets": ["<SECRET_KEY_FALLBACKS>…"],
  "engine": "db" | "signed_cookies" (or Django's dotted SESSION_ENGINE),

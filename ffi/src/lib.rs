@@ -18,6 +18,7 @@ mod boundary;
 mod conn;
 mod errors;
 mod jsonw;
+mod revoke;
 mod session;
 mod token;
 
@@ -48,6 +49,7 @@ pub use conn::{
     WSAUTH_MESSAGE_CLOSE, WSAUTH_MESSAGE_DELIVER, WSAUTH_MESSAGE_HANDLED, WSAUTH_MESSAGE_STEPS,
 };
 pub use errors::wsauth_last_error;
+pub use revoke::wsauth_revocation_json;
 pub use session::{
     wsauth_session_verifier, wsauth_session_verifier_free, wsauth_session_verifier_mint,
     wsauth_session_verifier_new, wsauth_session_verifier_step_json,

@@ -406,7 +406,9 @@ pub unsafe extern "C" fn wsauth_session_verifier_mint(
         json.push(b'}');
         let salt = match settings.engine {
             SessionEngine::SignedCookies => SIGNED_COOKIES_SALT,
-            SessionEngine::Db => SESSION_STORE_SALT,
+            SessionEngine::Db | SessionEngine::Cache | SessionEngine::CachedDb => {
+                SESSION_STORE_SALT
+            }
         };
         let signed = dumps(&json, &h.secret, salt, true, now);
         // SAFETY: caller contract above.

@@ -206,6 +206,7 @@ struct Inner {
     rates: Arc<dyn RateStore>,
     admission: Arc<Admission>,
     budget: Arc<SendBudget>,
+    live: crate::live::LiveConnections,
 }
 
 impl std::fmt::Debug for Gateway {
@@ -253,6 +254,7 @@ impl Gateway {
                 rates: Arc::new(MemoryRateStore::new(limits_max_rate)),
                 admission,
                 budget,
+                live: crate::live::LiveConnections::default(),
             }),
         }
     }
@@ -297,6 +299,11 @@ impl Gateway {
     /// The host.
     pub fn host(&self) -> &Arc<dyn Host> {
         &self.inner.host
+    }
+
+    /// The open connections, for closing revoked ones from outside.
+    pub fn live_connections(&self) -> &crate::live::LiveConnections {
+        &self.inner.live
     }
 
     /// Keeps the per-peer rate-limit state in `store` (default: this
@@ -501,7 +508,8 @@ impl Gateway {
 
         let mut hs = self.inner.auth.start(&view, now());
         drop(headers);
-        let decision = self.drive(rt, &mut hs).await;
+        let mut jti = None;
+        let decision = self.drive(rt, &mut hs, &mut jti).await;
         // Connection caps, once it is known who connects (the core's verdict).
         let refused: Option<Close> = match (&decision, client) {
             (Decision::Accept(_) | Decision::AwaitFirstMessage(_), Some(ip)) => {
@@ -647,6 +655,7 @@ impl Gateway {
             peer,
             path: event.path,
             route: event.route.unwrap_or_default(),
+            jti,
         };
         Some(Open {
             ws,
@@ -659,7 +668,12 @@ impl Gateway {
     /// Runs a handshake's host steps to its decision: every request the
     /// core makes is answered by the host (or the rate store), bounded by the
     /// lookup timeout; a failed or slow lookup answers `Failed` (1013).
-    async fn drive<R: Runtime>(&self, rt: &R, hs: &mut Handshake) -> Decision {
+    async fn drive<R: Runtime>(
+        &self,
+        rt: &R,
+        hs: &mut Handshake,
+        seen_jti: &mut Option<String>,
+    ) -> Decision {
         loop {
             let req = match hs.poll() {
                 Step::Done(d) => return d,
@@ -694,8 +708,15 @@ impl Gateway {
                     Ok(None) => hs.answer(Answer::Session(None)),
                     Err(e) => self.failed(hs, "session", &e),
                 },
-                Request::JtiRevoked { jti, .. } => {
-                    match self.timed(rt, host.jti_revoked(&jti)).await {
+                Request::CachedSession { key } => {
+                    match self.timed(rt, host.cached_session(&key)).await {
+                        Ok(v) => hs.answer(Answer::Cached(v.as_deref())),
+                        Err(e) => self.failed(hs, "session cache", &e),
+                    }
+                }
+                Request::JtiRevoked { jti, user } => {
+                    *seen_jti = Some(jti.as_str().to_string());
+                    match self.timed(rt, host.revoked(&jti, &user)).await {
                         Ok(revoked) => hs.answer(Answer::Revoked(revoked)),
                         Err(e) => self.failed(hs, "jti", &e),
                     }
@@ -841,6 +862,11 @@ impl Gateway {
         }
         let mut stop = shutdown.triggered().boxed();
         let mut timer: Option<(i64, BoxFuture<'static, ()>)> = None;
+        let user = match conn.principal() {
+            wsauth_core::Principal::User(u) => Some(u.id.as_str().to_string()),
+            _ => None,
+        };
+        let (live, mut revoked) = self.inner.live.register(ctx.id, ctx.jti.clone(), user);
 
         let mut busy: u32 = 0;
         let end: Option<(u16, String)> = loop {
@@ -860,6 +886,9 @@ impl Gateway {
             let event = future::poll_fn(|cx| {
                 if stop.poll_unpin(cx).is_ready() {
                     return Poll::Ready(Event::Shutdown);
+                }
+                if let Poll::Ready(Ok(())) = revoked.poll_unpin(cx) {
+                    return Poll::Ready(Event::Revoked);
                 }
                 if let Some((_, t)) = timer.as_mut() {
                     if t.poll_unpin(cx).is_ready() {
@@ -886,6 +915,18 @@ impl Gateway {
             }
             match event {
                 Event::Shutdown => break Some((1001, "server shutting down".into())),
+                Event::Revoked => {
+                    let c = conn.close(wsauth_core::revoked_close());
+                    let ev = self.event(
+                        &ctx,
+                        Stage::Timeout,
+                        Outcome::Close,
+                        Some(&c),
+                        conn.principal(),
+                    );
+                    self.audit(&ev);
+                    break Some((c.code_u16(), c.reason.as_str().to_string()));
+                }
                 Event::Timer => {
                     timer = None;
                     let before = conn.state();
@@ -969,7 +1010,11 @@ impl Gateway {
                     let action = match conn.handle_message(bytes, now()) {
                         MessageAction::Steps(hs) => {
                             let mut hs = Box::new(hs);
-                            let d = self.drive(rt, &mut hs).boxed().await;
+                            let mut seen = None;
+                            let d = self.drive(rt, &mut hs, &mut seen).boxed().await;
+                            if seen.is_some() {
+                                live.set_jti(seen);
+                            }
                             drop(hs);
                             conn.finish(&d, now())
                         }
@@ -988,6 +1033,9 @@ impl Gateway {
                             slot.authenticated();
                             // An anonymous connection that logged in: the
                             // application sees the new principal from now on.
+                            if let wsauth_core::Principal::User(u) = &principal {
+                                live.set_user(Some(u.id.as_str().to_string()));
+                            }
                             if let Some(h) = handler.as_mut() {
                                 h.authenticated(&principal);
                             }
@@ -1071,6 +1119,7 @@ fn app_message(bytes: &[u8], text: bool) -> AppMessage {
 
 enum Event {
     Shutdown,
+    Revoked,
     Timer,
     IdleTick,
     Out(Outgoing),
@@ -1091,6 +1140,8 @@ struct ConnCtx {
     peer: Option<SocketAddr>,
     path: String,
     route: String,
+    /// The token id the revocation check was asked about.
+    jti: Option<String>,
 }
 
 fn user_record(row: &UserRow) -> UserRecord<'_> {

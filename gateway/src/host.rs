@@ -146,6 +146,27 @@ pub trait Host: Send + Sync + 'static {
         let _ = query;
         Box::pin(future::ready(Ok(false)))
     }
+
+    /// Whether the token id `jti` or the user `user` (`str(pk)`) is revoked.
+    /// The default asks [`Host::jti_revoked`].
+    fn revoked<'a>(
+        &'a self,
+        jti: &'a str,
+        user: &'a str,
+    ) -> BoxFuture<'a, Result<bool, LookupError>> {
+        let _ = user;
+        self.jti_revoked(jti)
+    }
+
+    /// The raw cache value stored under `key` (`cache` / `cached_db`
+    /// session engines), or `None`. The default has no cache: a failed lookup.
+    fn cached_session<'a>(
+        &'a self,
+        key: &'a str,
+    ) -> BoxFuture<'a, Result<Option<Vec<u8>>, LookupError>> {
+        let _ = key;
+        Box::pin(future::ready(Err(LookupError::new("no session cache"))))
+    }
 }
 
 /// An in-memory [`Host`]: users, sessions, revoked token ids and access
@@ -292,6 +313,19 @@ impl<H: Host + ?Sized> Host for std::sync::Arc<H> {
     }
     fn jti_revoked<'a>(&'a self, jti: &'a str) -> BoxFuture<'a, Result<bool, LookupError>> {
         (**self).jti_revoked(jti)
+    }
+    fn revoked<'a>(
+        &'a self,
+        jti: &'a str,
+        user: &'a str,
+    ) -> BoxFuture<'a, Result<bool, LookupError>> {
+        (**self).revoked(jti, user)
+    }
+    fn cached_session<'a>(
+        &'a self,
+        key: &'a str,
+    ) -> BoxFuture<'a, Result<Option<Vec<u8>>, LookupError>> {
+        (**self).cached_session(key)
     }
     fn access<'a>(
         &'a self,

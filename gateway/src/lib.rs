@@ -38,11 +38,14 @@ mod app;
 mod gateway;
 mod head;
 mod host;
+mod live;
 mod lograte;
 pub mod probe;
 pub mod reference;
 mod runtime;
 mod server;
+#[cfg(any(feature = "redis-smol", feature = "redis-tokio"))]
+pub mod shared_redis;
 #[cfg(feature = "sql")]
 pub mod sql;
 
@@ -57,6 +60,7 @@ pub use gateway::{resolve_secret_ref, Gateway, Limits};
 pub use host::{
     AccessQuery, Host, LookupError, MemoryHost, MemoryRateStore, RateStore, SessionRecord, UserRow,
 };
+pub use live::LiveConnections;
 pub use runtime::{Runtime, ShutdownHandle, TcpRuntime};
 pub use server::{serve, ListenAddr, Server};
 pub use wsauth_core;

@@ -133,6 +133,8 @@ pub fn default_config(secret: SecretRef) -> Config {
         requests: 600,
         period_secs: 60,
         burst: 200,
+        store: Default::default(),
+        fail_open: false,
     });
     config
 }

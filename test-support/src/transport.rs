@@ -178,6 +178,7 @@ pub fn gateway_with<H: Harness>(
             requests: 1,
             period_secs: 60,
             burst: 2,
+            ..RateLimitConfig::default()
         });
     }
     tweak(&mut config);

@@ -212,6 +212,10 @@ pk = "{pk}"
 [session]
 engine = "db"
 
+[limits.admission]
+# The load check holds 2,000 connections from one client address.
+max_connections_per_peer = 0
+
 [database]
 url = {{ env = "WSAUTH_TEST_DATABASE_URL" }}
 pool_size = {POOL_SIZE}

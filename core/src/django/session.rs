@@ -64,6 +64,11 @@ pub enum SessionEngine {
     Db,
     /// `signed_cookies`: the cookie is the session.
     SignedCookies,
+    /// `cache`: the session dict, pickled, under the cache key
+    /// ([`SessionVerifier::cache_key`]); no entry is no session.
+    Cache,
+    /// `cached_db`: the cache entry, else the `django_session` row.
+    CachedDb,
 }
 
 /// Session-related Django settings.
@@ -207,7 +212,17 @@ pub struct SessionVerifier {
     settings: SessionSettings,
     secret: SecretKey,
     fallbacks: Vec<SecretKey>,
+    cache_prefix: String,
+    cache_version: i64,
 }
+
+/// `django.contrib.sessions.backends.cache.KEY_PREFIX`.
+pub const CACHE_SESSION_PREFIX: &str = "django.contrib.sessions.cache";
+/// `django.contrib.sessions.backends.cached_db.KEY_PREFIX`.
+pub const CACHED_DB_SESSION_PREFIX: &str = "django.contrib.sessions.cached_db";
+
+const CACHE_UNREADABLE: SessionError =
+    bad("Session cache value is not a plain pickled dict (refused)");
 
 impl SessionVerifier {
     /// `SECRET_KEY` and `SECRET_KEY_FALLBACKS`.
@@ -223,7 +238,41 @@ impl SessionVerifier {
             settings,
             secret,
             fallbacks,
+            cache_prefix: String::new(),
+            cache_version: 1,
         })
+    }
+
+    /// The cache's `KEY_PREFIX` and `VERSION` (default `""` and `1`).
+    pub fn with_cache_key(mut self, prefix: &str, version: i64) -> Self {
+        self.cache_prefix = String::from(prefix);
+        self.cache_version = version;
+        self
+    }
+
+    /// The cache key Django's `cache` / `cached_db` engines keep this
+    /// session under: `default_key_func`, `"%s:%s:%s" % (KEY_PREFIX,
+    /// VERSION, engine_prefix + session_key)` — exactly the Redis key
+    /// `RedisCache` reads. `None` for the other engines.
+    pub fn cache_key(&self, session_key: &str) -> Option<String> {
+        let engine = match self.settings.engine {
+            SessionEngine::Cache => CACHE_SESSION_PREFIX,
+            SessionEngine::CachedDb => CACHED_DB_SESSION_PREFIX,
+            SessionEngine::Db | SessionEngine::SignedCookies => return None,
+        };
+        Some(alloc::format!(
+            "{}:{}:{engine}{session_key}",
+            self.cache_prefix,
+            self.cache_version
+        ))
+    }
+
+    /// `cache` / `cached_db`: a cache value as `RedisCache` stored it
+    /// (`RedisSerializer`: the session dict pickled). Only plain types are
+    /// read; anything else is refused ([`crate::unpickle`]).
+    pub fn load_cached(&self, value: &[u8]) -> Result<SessionAuth, SessionError> {
+        let v = crate::py::pickle::unpickle(value).map_err(|_| CACHE_UNREADABLE)?;
+        session_auth_from_pickle(&v)
     }
 
     /// The settings.
@@ -372,7 +421,7 @@ impl SessionVerifier {
                 (Some(key), SessionEngine::SignedCookies) => {
                     self.after_load(self.load_signed_cookie(key, now), pk)
                 }
-                (Some(key), SessionEngine::Db) => CheckState::NeedRow { key: key.into() },
+                (Some(key), _) => CheckState::NeedRow { key: key.into() },
             },
         };
         SessionCheck {
@@ -509,6 +558,37 @@ pub fn session_auth_hash(password: &str, secret: &SecretKey) -> String {
 
 /// The auth fields of a session dict, given its serialized bytes (Latin-1
 /// JSON, as `JSONSerializer` reads them).
+fn session_auth_from_pickle(
+    v: &crate::py::pickle::PickleValue,
+) -> Result<SessionAuth, SessionError> {
+    use crate::py::pickle::PickleValue as P;
+    if !matches!(v, P::Dict(_)) {
+        return Err(NOT_A_DICT);
+    }
+    let (Some(user_id), Some(backend)) = (v.get("_auth_user_id"), v.get("_auth_user_backend"))
+    else {
+        return Err(ANONYMOUS);
+    };
+    let user_id = match user_id {
+        P::Str(s) => s.clone(),
+        P::Int(n) => alloc::format!("{n}"),
+        _ => return Err(BAD_USER_ID),
+    };
+    let backend = match backend {
+        P::Str(s) => s.clone(),
+        _ => return Err(BAD_BACKEND),
+    };
+    let hash = match v.get("_auth_user_hash") {
+        Some(P::Str(s)) if !s.is_empty() => Some(s.clone()),
+        _ => None,
+    };
+    Ok(SessionAuth {
+        user_id,
+        backend,
+        hash,
+    })
+}
+
 fn session_auth_from_json(data: &[u8]) -> Result<SessionAuth, SessionError> {
     let obj = json::parse_object(data, Encoding::Latin1).map_err(|e| match e {
         json::JsonError::NotAnObject => NOT_A_DICT,

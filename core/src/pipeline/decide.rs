@@ -350,6 +350,13 @@ pub enum Request {
         /// `str(pk)`: the canonical text form of `key`.
         pk: InlineStr,
     },
+    /// The cache entry of a `cache` / `cached_db` session (answer
+    /// [`Answer::Cached`]): the raw value stored under `key`, Django's full
+    /// cache key (`KEY_PREFIX:VERSION:django.contrib.sessions.cache<key>`).
+    CachedSession {
+        /// The cache key, as the cache stores it.
+        key: String,
+    },
     /// Whether a token id is revoked (answer [`Answer::Revoked`]).
     JtiRevoked {
         /// The token's `jti`.
@@ -394,6 +401,10 @@ impl fmt::Debug for Request {
                 .debug_struct("Session")
                 .field("key_len", &key.len())
                 .finish_non_exhaustive(),
+            Request::CachedSession { key } => f
+                .debug_struct("CachedSession")
+                .field("key_len", &key.len())
+                .finish_non_exhaustive(),
             Request::User { key, pk } => f
                 .debug_struct("User")
                 .field("key", key)
@@ -430,6 +441,7 @@ impl fmt::Debug for Request {
 /// | [`Request::Rate`] | [`Answer::Rate`]: the stored state, `RateState::default()` if none |
 /// | [`Request::RateCommit`] | [`Answer::Stored`], or [`Answer::Rate`] with the state found when it was not `expected` |
 /// | [`Request::Session`] | [`Answer::Session`]: the row as stored (`expire_date` via [`parse_iso8601_utc`](crate::parse_iso8601_utc)), `None` when there is no row |
+/// | [`Request::CachedSession`] | [`Answer::Cached`]: the bytes stored under the key, `None` when there is no entry |
 /// | [`Request::User`] | [`Answer::User`]: `pk` = `str(pk)`, the stored password hash, the three flags; `None` when there is no such user |
 /// | [`Request::JtiRevoked`] | [`Answer::Revoked`] |
 /// | [`Request::Access`] | [`Answer::Access`]: `true` when the user owns / is a member of the resource |
@@ -443,6 +455,8 @@ pub enum Answer<'a> {
     Stored,
     /// The session row, or `None` when there is none.
     Session(Option<SessionRow<'a>>),
+    /// The raw cache value of a session, or `None` when there is none.
+    Cached(Option<&'a [u8]>),
     /// The user, or `None` when there is none.
     User(Option<UserRecord<'a>>),
     /// Whether the jti (or its user) is revoked.
@@ -771,6 +785,12 @@ enum Stage {
     Revocation { token: TokenFacts, jti: InlineStr },
     /// Ask for the session row.
     SessionRow { key: String },
+    /// Ask for the session's cache entry (`cached_db`: then the row).
+    SessionCache {
+        cache_key: String,
+        key: String,
+        fallback_db: bool,
+    },
     /// Ask for the user.
     User {
         key: UserKey,
@@ -790,6 +810,7 @@ impl fmt::Debug for Stage {
             Stage::RateCommit { .. } => "RateCommit",
             Stage::Revocation { .. } => "Revocation",
             Stage::SessionRow { .. } => "SessionRow",
+            Stage::SessionCache { .. } => "SessionCache",
             Stage::User { .. } => "User",
             Stage::Access { .. } => "Access",
             Stage::Done(d) => return f.debug_tuple("Done").field(d).finish(),
@@ -983,6 +1004,9 @@ impl Handshake {
                     .unwrap_or(*jti),
             }),
             Stage::SessionRow { key } => Step::Lookup(Request::Session { key: key.clone() }),
+            Stage::SessionCache { cache_key, .. } => Step::Lookup(Request::CachedSession {
+                key: cache_key.clone(),
+            }),
             Stage::User { key, pk, .. } => Step::Lookup(Request::User { key: *key, pk: *pk }),
             Stage::Access { user, relation } => {
                 let route = self
@@ -1134,6 +1158,28 @@ impl Handshake {
                     self.after_revocation(token);
                 }
             }
+            (
+                Stage::SessionCache {
+                    key, fallback_db, ..
+                },
+                Answer::Cached(value),
+            ) => match (value, fallback_db) {
+                (None, true) => self.stage = Stage::SessionRow { key },
+                (None, false) => self.fail(ErrorKind::BadSession),
+                (Some(bytes), _) => {
+                    let loaded = match &self.auth.inner.sessions {
+                        Some(s) => s.load_cached(bytes),
+                        None => Err(SessionError::new(
+                            ErrorKind::BadSession,
+                            "sessions disabled",
+                        )),
+                    };
+                    match loaded {
+                        Ok(sa) => self.session_loaded(sa),
+                        Err(e) => self.fail(e.kind()),
+                    }
+                }
+            },
             (Stage::SessionRow { .. }, Answer::Session(row)) => match row {
                 None => self.fail(ErrorKind::BadSession),
                 Some(row) => {
@@ -1341,6 +1387,22 @@ impl Handshake {
                 };
                 self.via_session = true;
                 match sessions.settings().engine {
+                    SessionEngine::Cache | SessionEngine::CachedDb => {
+                        match sessions
+                            .session_key(&value)
+                            .and_then(|k| Some((k, sessions.cache_key(k)?)))
+                        {
+                            Some((key, cache_key)) => {
+                                self.stage = Stage::SessionCache {
+                                    cache_key,
+                                    key: String::from(key),
+                                    fallback_db: sessions.settings().engine
+                                        == SessionEngine::CachedDb,
+                                }
+                            }
+                            None => self.fail(ErrorKind::BadSession),
+                        }
+                    }
                     SessionEngine::Db => match sessions.session_key(&value) {
                         Some(key) => {
                             self.stage = Stage::SessionRow {

@@ -6,4 +6,5 @@ pub(crate) mod b64;
 pub(crate) mod deflate;
 pub(crate) mod json;
 pub mod percent;
+pub mod pickle;
 pub(crate) mod pyint;

@@ -16,6 +16,9 @@ from ._core import (
     SettingsError,
     TokenVerifier,
     WsauthError,
+    revocation,
+    revoke_jti,
+    revoke_user,
 )
 from ._native import ffi as _ffi, lib as _lib
 
@@ -28,6 +31,9 @@ __all__ = [
     "MemoryRateStore",
     "WsauthError",
     "SettingsError",
+    "revocation",
+    "revoke_jti",
+    "revoke_user",
     "__version__",
     "library_version",
 ]

@@ -800,3 +800,70 @@ def _close_tuple(close: Any) -> Optional[tuple]:
     if close.code == 0:
         return None
     return int(close.code), ffi.string(close.reason, close.reason_len).decode("utf-8", "replace")
+
+
+def revocation(
+    *,
+    jti: Optional[str] = None,
+    user: Optional[str] = None,
+    exp: Optional[int] = None,
+    redis: Optional[Mapping[str, Any]] = None,
+    now: Union[int, float, None] = None,
+) -> dict:
+    """What revoking a token id (until ``exp``) or a user (for the
+    configured window) writes to Redis, by the core's rule:
+    ``{"key", "ttl_secs", "channel", "message"}``. ``redis`` is the
+    gateways' ``[redis]`` table (``key_prefix``, windows, …)."""
+    doc: Dict[str, Any] = {"redis": dict(redis or {})}
+    if jti is not None:
+        doc["jti"] = jti
+    if user is not None:
+        doc["user"] = str(user)
+    if exp is not None:
+        doc["exp"] = int(exp)
+    raw = json.dumps(doc).encode("utf-8")
+    return _json_out(lib.wsauth_revocation_json, "revocation", raw, len(raw), _now(now))
+
+
+def _publish(rev: dict, redis: Optional[Mapping[str, Any]], client: Any) -> int:
+    if client is None:
+        import redis as redis_py  # the `redis` package: pip install redis
+
+        url = (redis or {}).get("url", "redis://127.0.0.1:6379/0")
+        if not isinstance(url, str):
+            raise SettingsError("revocation: give `client` or a string `url` in the redis table")
+        client = redis_py.Redis.from_url(url)
+    pipe = client.pipeline(transaction=True)
+    pipe.set(rev["key"], 1, ex=rev["ttl_secs"])
+    pipe.publish(rev["channel"], rev["message"])
+    _, heard = pipe.execute()
+    return int(heard)
+
+
+def revoke_jti(
+    jti: str,
+    *,
+    exp: Optional[int] = None,
+    redis: Optional[Mapping[str, Any]] = None,
+    client: Any = None,
+    now: Union[int, float, None] = None,
+) -> int:
+    """Revokes a token id on every gateway sharing ``redis`` (the ``[redis]``
+    table; or pass a ``redis.Redis`` as ``client``): stored until ``exp``
+    (the token's expiry; else the configured window) and published, so open
+    sockets carrying it close with 4401. Returns how many gateways heard it.
+    For Django's ``user_logged_out`` or a token blacklist view."""
+    return _publish(revocation(jti=jti, exp=exp, redis=redis, now=now), redis, client)
+
+
+def revoke_user(
+    pk: Any,
+    *,
+    redis: Optional[Mapping[str, Any]] = None,
+    client: Any = None,
+    now: Union[int, float, None] = None,
+) -> int:
+    """Revokes every credential of user ``pk`` (``str(pk)``) on every gateway
+    sharing ``redis`` for the configured ``user_revocation_secs``, closing
+    its open sockets with 4401. For a password-change or deactivation signal."""
+    return _publish(revocation(user=str(pk), redis=redis, now=now), redis, client)

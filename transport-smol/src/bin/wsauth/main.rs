@@ -16,6 +16,7 @@ mod output;
 pub mod probe;
 pub mod serve;
 mod session;
+mod shared;
 mod token;
 
 /// Exit code: success, or the credential is valid.
@@ -51,6 +52,9 @@ enum Command {
     /// Configuration files.
     #[command(subcommand)]
     Config(config_check::ConfigCommand),
+    /// Revoke a token id or a user on every gateway sharing `[redis]`.
+    #[command(subcommand)]
+    Revoke(shared::RevokeCommand),
 }
 
 fn main() {
@@ -90,6 +94,7 @@ where
         Command::Token(cmd) => token::run(cmd),
         Command::Session(cmd) => session::run(cmd),
         Command::Config(cmd) => config_check::run(cmd),
+        Command::Revoke(cmd) => shared::run(cmd),
     }
 }
 

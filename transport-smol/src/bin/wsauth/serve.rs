@@ -163,7 +163,7 @@ fn make_host(config: &Config) -> Result<Arc<dyn Host>, String> {
 }
 
 /// Reads and checks a TOML config file; every problem is listed.
-fn load_config(path: &Path) -> Result<Config, String> {
+pub(crate) fn load_config(path: &Path) -> Result<Config, String> {
     let text = std::fs::read_to_string(path)
         .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
     let config: Config =
@@ -231,21 +231,35 @@ async fn serve(args: ServeArgs, prepared: Prepared) -> i32 {
         generated_secret,
         demo_db,
     } = prepared;
-    let host = match make_host(&config) {
+    let base = match make_host(&config) {
         Ok(h) => h,
         Err(e) => {
             eprintln!("wsauth serve: config error: {e}");
             return EXIT_USAGE;
         }
     };
+    let wiring = match super::shared::wire(&config, base) {
+        Ok(w) => w,
+        Err(e) => {
+            eprintln!("wsauth serve: config error: {e}");
+            return EXIT_USAGE;
+        }
+    };
     let app = Arc::new(ReferenceApp::new(SmolRuntime));
-    let gateway = match Gateway::from_config(&config, host, app) {
+    let mut gateway = match Gateway::from_config(&config, wiring.host, app) {
         Ok(g) => g,
         Err(e) => {
             eprintln!("wsauth serve: config error: {e}");
             return EXIT_USAGE;
         }
     };
+    if let Some(rates) = wiring.rates {
+        gateway = gateway.with_rate_store(rates);
+    }
+    if let Some(redis) = wiring.listener {
+        let live = gateway.live_connections().clone();
+        smol::spawn(redis.listen(SmolRuntime, live)).detach();
+    }
     let server = match Server::bind(args.listen.as_str(), gateway.clone()).await {
         Ok(s) => s,
         Err(e) => {

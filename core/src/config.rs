@@ -33,6 +33,7 @@
 //! ```
 
 use crate::django::session::{SessionEngine, SessionSettings, SessionVerifier};
+use crate::edge::{valid_header_name, UpstreamAddr, UpstreamError};
 use crate::jwt::key::{Algorithm, KeyError, SecretKey};
 use crate::jwt::userid::PkKind;
 use crate::jwt::{JwtSettings, TokenVerifier, DEFAULT_MAX_TOKEN_BYTES};
@@ -568,6 +569,65 @@ impl Default for LimitsConfig {
     }
 }
 
+/// `[upstream]`: forward every accepted connection to this app.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct UpstreamConfig {
+    /// `ws://host:port` of the ASGI server (no path: the client's path and
+    /// query are forwarded as they came, credentials removed).
+    pub url: String,
+    /// The HMAC key shared with the app (`WSAUTH_GATEWAY_SECRET` there).
+    pub secret: Option<SecretRef>,
+    /// The principal header's name.
+    pub header: String,
+    /// How long connecting to the upstream (TCP + handshake) may take.
+    pub connect_timeout_ms: u64,
+    /// Forward the Django session cookie (the app reads `scope["session"]`).
+    pub keep_session_cookie: bool,
+}
+
+impl Default for UpstreamConfig {
+    fn default() -> Self {
+        UpstreamConfig {
+            url: String::new(),
+            secret: None,
+            header: crate::edge::DEFAULT_HEADER.into(),
+            connect_timeout_ms: crate::edge::DEFAULT_CONNECT_TIMEOUT_MS,
+            keep_session_cookie: false,
+        }
+    }
+}
+
+impl UpstreamConfig {
+    /// Every problem with this section: the setting's name and why.
+    pub fn problems(&self) -> Vec<(&'static str, UpstreamError)> {
+        let mut out = Vec::new();
+        if let Err(e) = UpstreamAddr::parse(&self.url) {
+            out.push(("url", e));
+        }
+        if !valid_header_name(&self.header) {
+            out.push(("header", UpstreamError::BadHeader));
+        }
+        if self.connect_timeout_ms == 0 || self.connect_timeout_ms > 60_000 {
+            out.push(("connect_timeout_ms", UpstreamError::BadTimeout));
+        }
+        if self.secret.is_none() {
+            out.push(("secret", UpstreamError::MissingSecret));
+        }
+        out
+    }
+
+    /// The settings [`crate::edge::Edge::new`] takes.
+    pub fn settings(&self) -> crate::edge::EdgeSettings<'_> {
+        crate::edge::EdgeSettings {
+            url: &self.url,
+            header: &self.header,
+            connect_timeout_ms: self.connect_timeout_ms,
+            keep_session_cookie: self.keep_session_cookie,
+        }
+    }
+}
+
 /// The whole configuration.
 #[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
@@ -592,6 +652,10 @@ pub struct Config {
     /// `[redis]`: state shared by every gateway (revocations, rate limits,
     /// cache sessions).
     pub redis: Option<crate::shared::RedisConfig>,
+    /// `[upstream]`: edge mode — forward every accepted connection to the
+    /// app behind the gateway, with a signed principal header.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub upstream: Option<UpstreamConfig>,
 }
 
 impl Config {
@@ -741,6 +805,8 @@ pub enum ConfigErrorKind {
     /// A Redis rate store or a cache session engine needs `[redis]` (or
     /// `session.cache_url`).
     NeedsRedis,
+    /// An `[upstream]` setting is unusable.
+    Upstream(UpstreamError),
 }
 
 impl fmt::Display for ConfigErrorKind {
@@ -796,6 +862,7 @@ impl fmt::Display for ConfigErrorKind {
                 f.write_str("require_origin applies to the allowlist mode only (Channels refuses a missing Origin unless \"*\" is listed)")
             }
             ConfigErrorKind::NotAnAddress => f.write_str("expected an IP address"),
+            ConfigErrorKind::Upstream(e) => fmt::Display::fmt(e, f),
         }
     }
 }
@@ -833,6 +900,8 @@ pub struct Secrets {
     pub jwt: Vec<SecretKey>,
     /// Django `SECRET_KEY` then `SECRET_KEY_FALLBACKS` (sessions); empty: the JWT keys.
     pub django: Vec<SecretKey>,
+    /// `upstream.secret`: signs the principal header in edge mode.
+    pub upstream: Option<SecretKey>,
 }
 
 impl Config {
@@ -1105,6 +1174,14 @@ impl Config {
                 }
             }
         }
+        if let Some(up) = &self.upstream {
+            for (field, e) in up.problems() {
+                errs.push(ConfigError::new(
+                    format!("upstream.{field}"),
+                    ConfigErrorKind::Upstream(e),
+                ));
+            }
+        }
         errs
     }
 
@@ -1212,7 +1289,30 @@ impl Config {
                 }
             }
         }
+        if let Some(r) = self.upstream.as_ref().and_then(|u| u.secret.as_ref()) {
+            out.upstream = Some(one("upstream.secret", r)?);
+        }
         Ok(out)
+    }
+
+    /// Edge mode's settings (`None` without `[upstream]`), for an
+    /// authenticator built from this configuration: the forwarded handshake
+    /// loses exactly the credentials `auth` reads.
+    pub fn edge(
+        &self,
+        secrets: &Secrets,
+        auth: &Authenticator,
+    ) -> Result<Option<crate::edge::Edge>, ConfigError> {
+        let Some(up) = &self.upstream else {
+            return Ok(None);
+        };
+        let secret = secrets
+            .upstream
+            .as_ref()
+            .ok_or_else(|| ConfigError::new("upstream.secret", ConfigErrorKind::MissingSecret))?;
+        crate::edge::Edge::new(&up.settings(), secret, auth.settings().credentials.clone())
+            .map(Some)
+            .map_err(|e| ConfigError::new("upstream", ConfigErrorKind::Upstream(e)))
     }
 }
 
@@ -1588,5 +1688,17 @@ mod tests {
     fn secret_debug_is_redacted() {
         let shown = alloc::format!("{:?}", SecretRef::Value("topsecret".into()));
         assert!(!shown.contains("topsecret"));
+    }
+
+    #[test]
+    fn config_problems() {
+        let c = UpstreamConfig {
+            url: "wss://x".into(),
+            header: "Authorization".into(),
+            connect_timeout_ms: 0,
+            ..UpstreamConfig::default()
+        };
+        let names: Vec<&str> = c.problems().into_iter().map(|(n, _)| n).collect();
+        assert_eq!(names, vec!["url", "header", "connect_timeout_ms", "secret"]);
     }
 }

@@ -33,7 +33,7 @@ extern crate alloc;
 extern crate std;
 
 // Grouped by stage; each group only uses the groups listed before it:
-// text, error, time → py → jwt → django → pipeline → connection → sql → config.
+// text, error, time → py → jwt → django → pipeline → connection → edge → sql → config.
 pub mod admission;
 pub mod close;
 pub mod config;
@@ -41,6 +41,7 @@ pub mod connection;
 #[cfg(feature = "counters")]
 pub mod counters;
 pub mod django;
+pub mod edge;
 pub mod error;
 pub mod jwt;
 pub mod pipeline;

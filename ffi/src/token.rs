@@ -187,6 +187,128 @@ pub unsafe extern "C" fn wsauth_token_verifier_check(
     })
 }
 
+/// The user id of a valid token is absent (the token has no user id claim).
+pub const WSAUTH_USER_ID_ABSENT: u32 = 0;
+/// The user id is a string: its UTF-8 text is the call's text output.
+pub const WSAUTH_USER_ID_STR: u32 = 1;
+/// The user id is an integer within `int64_t`: `user_id_int`.
+pub const WSAUTH_USER_ID_INT: u32 = 2;
+/// Any other user id (a float, a boolean, null, a larger integer, a long
+/// string, an object or an array): the text output is its JSON, written as
+/// `wsauth_token_verifier_check_json` writes it.
+pub const WSAUTH_USER_ID_JSON: u32 = 3;
+
+/// What `wsauth_token_verifier_check_result` writes: the decision and the
+/// user id of `wsauth_token_verifier_check_json`'s answer, without the claims.
+#[allow(non_camel_case_types)]
+#[repr(C)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct wsauth_token_check {
+    /// `WSAUTH_KIND_NONE` (0) for a valid token, else the error kind's number
+    /// (`wsauth_error_kind_name` gives its name).
+    pub kind: u32,
+    /// For a valid token, how its user id is given: `WSAUTH_USER_ID_*`.
+    pub user_id_type: u32,
+    /// The user id, when `user_id_type` is `WSAUTH_USER_ID_INT`; else 0.
+    pub user_id_int: i64,
+    /// A valid token's `exp` (whole Unix seconds); else 0.
+    pub exp: i64,
+}
+
+/// The decision with the user id and, for a rejection, the message — the
+/// answer of `wsauth_token_verifier_check_json` without its claims, so a
+/// caller that reads the claims only on demand pays only for the decision.
+/// The same `(token, now)` given to `wsauth_token_verifier_check_json`
+/// yields the same decision, user id, message and the claims.
+///
+/// `*result_out` receives the kind, the user id's type and, for an integer,
+/// its value. The text output `out` receives, for a valid token, the user id
+/// (`WSAUTH_USER_ID_STR`: its UTF-8 text; `WSAUTH_USER_ID_JSON`: its JSON;
+/// otherwise nothing), and for a rejected token the message (`"Token is
+/// expired"`, …); `*out_len` its length (not NUL-terminated). A text longer
+/// than `out_cap` gives `WSAUTH_RESULT_BUFFER_TOO_SMALL` with the length
+/// needed in `*out_len`, and `*result_out` untouched.
+///
+/// # Safety
+/// `verifier` must be a live handle; `token` must point to `token_len`
+/// readable bytes; `result_out` to a writable `wsauth_token_check`; `out`
+/// to `out_cap` writable bytes; `out_len` to a writable `size_t`.
+#[no_mangle]
+pub unsafe extern "C" fn wsauth_token_verifier_check_result(
+    verifier: *const wsauth_token_verifier,
+    token: *const c_char,
+    token_len: usize,
+    now: i64,
+    result_out: *mut wsauth_token_check,
+    out: *mut c_char,
+    out_cap: usize,
+    out_len: *mut usize,
+) -> wsauth_result {
+    boundary::guard(|| {
+        // SAFETY: caller contract above.
+        let v = unsafe { boundary::borrow::<TokenVerifier, _>(verifier) }?;
+        boundary::check_out(result_out)?;
+        let dst = OutBuf::new(out, out_cap, out_len)?;
+        let mut result = wsauth_token_check {
+            kind: WSAUTH_KIND_NONE,
+            user_id_type: WSAUTH_USER_ID_ABSENT,
+            user_id_int: 0,
+            exp: 0,
+        };
+        let json: String;
+        let text: &[u8] = if token_len > v.settings().max_token_bytes.min(MAX_BYTES_INPUT) {
+            // As `wsauth_token_verifier_check_json`: never read the bytes.
+            result.kind = kind_number(ErrorKind::TooLarge);
+            b"Token is too large"
+        } else {
+            // SAFETY: caller contract above.
+            let token = unsafe { boundary::text(token, token_len, MAX_BYTES_INPUT) }?;
+            match v.verify(token, now) {
+                Err(e) => {
+                    result.kind = kind_number(e.kind());
+                    e.message().as_bytes()
+                }
+                Ok(t) => {
+                    result.exp = t.exp();
+                    match t.user_id() {
+                        None => b"",
+                        Some(ClaimValue::Str(s)) => {
+                            result.user_id_type = WSAUTH_USER_ID_STR;
+                            // SAFETY: caller contract above.
+                            unsafe { dst.write(s.as_str().as_bytes()) }?;
+                            // SAFETY: checked non-NULL above; caller promises it is writable.
+                            unsafe { result_out.write(result) };
+                            return Ok(());
+                        }
+                        Some(ClaimValue::Int(i)) => {
+                            result.user_id_type = WSAUTH_USER_ID_INT;
+                            result.user_id_int = *i;
+                            b""
+                        }
+                        Some(_) => {
+                            // The writer of `check_json`, for the values
+                            // whose JSON form is not a plain text or number.
+                            match t.claim_json(&v.settings().user_id_claim, true) {
+                                Some(text) => {
+                                    result.user_id_type = WSAUTH_USER_ID_JSON;
+                                    json = text;
+                                    json.as_bytes()
+                                }
+                                None => b"",
+                            }
+                        }
+                    }
+                }
+            }
+        };
+        // SAFETY: caller contract above.
+        unsafe { dst.write(text) }?;
+        // SAFETY: checked non-NULL above; caller promises it is writable.
+        unsafe { result_out.write(result) };
+        Ok(())
+    })
+}
+
 /// Largest output `wsauth_token_verifier_check_json` can write for a token
 /// of `token_len` bytes: a buffer this large never gets
 /// `WSAUTH_RESULT_BUFFER_TOO_SMALL`.

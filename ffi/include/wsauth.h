@@ -279,6 +279,13 @@ typedef uint32_t wsauth_result;
 #define WSAUTH_USER_ID_JSON 3
 
 /*
+ The user id is a string holding an integer in canonical decimal (what
+ Python's `str(int)` writes: `"42"`, `"-7"`; SimpleJWT writes `str(pk)`):
+ the string is `user_id_int` written in decimal; no text output.
+ */
+#define WSAUTH_USER_ID_DECIMAL_STR 4
+
+/*
  An authenticator built from a JSON configuration: immutable, shareable by
  any number of threads.
  */

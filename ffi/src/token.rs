@@ -197,6 +197,24 @@ pub const WSAUTH_USER_ID_INT: u32 = 2;
 /// string, an object or an array): the text output is its JSON, written as
 /// `wsauth_token_verifier_check_json` writes it.
 pub const WSAUTH_USER_ID_JSON: u32 = 3;
+/// The user id is a string holding an integer in canonical decimal (what
+/// Python's `str(int)` writes: `"42"`, `"-7"`; SimpleJWT writes `str(pk)`):
+/// the string is `user_id_int` written in decimal; no text output.
+pub const WSAUTH_USER_ID_DECIMAL_STR: u32 = 4;
+
+/// `s` when it is exactly the decimal form of an `i64` (no sign but a
+/// leading `-`, no leading zero, not `-0`).
+fn canonical_decimal(s: &str) -> Option<i64> {
+    let digits = s.strip_prefix('-').unwrap_or(s);
+    let first = *digits.as_bytes().first()?;
+    if digits.len() > 19 || !digits.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    if first == b'0' && (digits.len() > 1 || digits.len() != s.len()) {
+        return None;
+    }
+    s.parse().ok()
+}
 
 /// What `wsauth_token_verifier_check_result` writes: the decision and the
 /// user id of `wsauth_token_verifier_check_json`'s answer, without the claims.
@@ -272,6 +290,11 @@ pub unsafe extern "C" fn wsauth_token_verifier_check_result(
                     result.exp = t.exp();
                     match t.user_id() {
                         None => b"",
+                        Some(ClaimValue::Str(s)) if canonical_decimal(s.as_str()).is_some() => {
+                            result.user_id_type = WSAUTH_USER_ID_DECIMAL_STR;
+                            result.user_id_int = canonical_decimal(s.as_str()).unwrap_or(0);
+                            b""
+                        }
                         Some(ClaimValue::Str(s)) => {
                             result.user_id_type = WSAUTH_USER_ID_STR;
                             // SAFETY: caller contract above.
@@ -495,6 +518,32 @@ pub unsafe extern "C" fn wsauth_token_verifier_mint(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn canonical_decimal_is_what_python_str_of_an_int_writes() {
+        for n in [0i64, 1, 7, 42, -1, -42, 1_000_000, i64::MAX, i64::MIN] {
+            assert_eq!(canonical_decimal(&n.to_string()), Some(n));
+        }
+        for s in [
+            "",
+            "-",
+            "-0",
+            "00",
+            "01",
+            "+1",
+            " 1",
+            "1 ",
+            "1.0",
+            "1e3",
+            "١",
+            "9223372036854775808",
+            "-9223372036854775809",
+            "0x1",
+            "abc",
+        ] {
+            assert_eq!(canonical_decimal(s), None, "{s:?}");
+        }
+    }
 
     #[test]
     fn kind_numbers_follow_the_contract_list_and_names_match() {

@@ -179,6 +179,7 @@ _malformed: CheckResult = {"valid": False, "error": {"kind": "malformed", "messa
 _USER_ID_ABSENT: int = lib.WSAUTH_USER_ID_ABSENT
 _USER_ID_STR: int = lib.WSAUTH_USER_ID_STR
 _USER_ID_INT: int = lib.WSAUTH_USER_ID_INT
+_USER_ID_DECIMAL_STR: int = lib.WSAUTH_USER_ID_DECIMAL_STR
 #: The core's error kind names by number (``wsauth_error_kind_name``).
 _KIND_NAMES: Dict[int, str] = {
     n: ffi.string(lib.wsauth_error_kind_name(n)).decode("ascii") for n in range(1, lib.WSAUTH_KIND_TOO_LARGE + 1)
@@ -477,13 +478,15 @@ class TokenVerifier:
         kind = result.kind
         if kind == 0:
             how = result.user_id_type
+            if how == _USER_ID_DECIMAL_STR:
+                return {"valid": True, "user_id": str(result.user_id_int), "claims": _Lazy({_PENDING: (self, data, t)})}
             if how == _USER_ID_STR:
                 return {"valid": True, "user_id": _unpack(text, text_len[0]).decode(), "claims": _Lazy({_PENDING: (self, data, t)})}
             if how == _USER_ID_INT:
                 return {"valid": True, "user_id": result.user_id_int, "claims": _Lazy({_PENDING: (self, data, t)})}
             if how == _USER_ID_ABSENT:
                 return {"valid": True, "claims": _Lazy({_PENDING: (self, data, t)})}
-            return {"valid": True, "user_id": _loads(_unpack(text, text_len[0])), "claims": _Lazy({_PENDING: (self, data, t)})}
+            return {"valid": True, "user_id": _loads(_unpack(text, text_len[0]).decode()), "claims": _Lazy({_PENDING: (self, data, t)})}
         name = _KIND_NAMES.get(kind)
         if name is None:
             return self._check_json(data, t)
@@ -503,7 +506,8 @@ class TokenVerifier:
             if rc == _INVALID_UTF8:
                 return {"valid": False, "error": dict(_malformed["error"])}
             _raise(rc, "TokenVerifier.check")
-        return _loads(_unpack(s.buf, s.out_len[0]))
+        # Decoded here: json.loads would first guess the encoding of bytes.
+        return _loads(_unpack(s.buf, s.out_len[0]).decode("utf-8", "surrogatepass"))
 
     def _claims_of(self, data: bytes, t: int) -> dict:
         """The claims of a token :meth:`check` accepted at ``t``."""

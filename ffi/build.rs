@@ -51,6 +51,10 @@ fn python_module() {
         // The module's init function is exported by `src/python.rs` (a cdylib
         // exports only the symbols Rust declares).
         .define("PyInit_lib_native", "wsauth_python_module_init")
+        // The full C API, not the limited one cffi picks by default: the
+        // module is built for the interpreter that installs it, and
+        // `check_token` uses METH_FASTCALL.
+        .define("_CFFI_NO_LIMITED_API", None)
         .warnings(false)
         .compile("wsauth_cffi");
 }

@@ -9,6 +9,8 @@ use std::ffi::c_void;
 extern "C" {
     /// cffi's `PyInit_lib_native`, renamed by `build.rs`.
     fn wsauth_python_module_init() -> *mut c_void;
+    /// Adds `check_token` (see `cffi_module.py`) to the module cffi made.
+    fn wsauth_python_module_extend(module: *mut c_void) -> *mut c_void;
 }
 
 /// The extension module's init function (a `PyObject *`), called by
@@ -21,5 +23,8 @@ extern "C" {
 #[allow(non_snake_case)]
 pub unsafe extern "C" fn PyInit_lib_native() -> *mut c_void {
     // SAFETY: the C glue's init needs only what the import system provides.
-    unsafe { wsauth_python_module_init() }
+    let module = unsafe { wsauth_python_module_init() };
+    // SAFETY: `module` is what the init returned (a new reference or NULL),
+    // which is what the extension takes.
+    unsafe { wsauth_python_module_extend(module) }
 }

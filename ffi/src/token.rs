@@ -337,7 +337,12 @@ pub unsafe extern "C" fn wsauth_token_verifier_check_result(
 /// `WSAUTH_RESULT_BUFFER_TOO_SMALL`.
 #[no_mangle]
 pub extern "C" fn wsauth_token_check_json_capacity(token_len: usize) -> usize {
-    token_len.saturating_mul(2).saturating_add(4096)
+    // The payload is at most 3/4 of the token; the answer may write it
+    // twice (the user id can be all of it, and the claims are), and
+    // `json.dumps` with `ensure_ascii` writes at most 6 characters per
+    // payload byte (`\u0001` for a control byte, `\u00e9` for each byte
+    // of a 2-byte character): 2 * 6 * 3/4 = 9 per token byte.
+    token_len.saturating_mul(9).saturating_add(4096)
 }
 
 /// Builds a token verifier from a JSON settings document:

@@ -155,11 +155,21 @@ def assert_same(verifier: wsauth.TokenVerifier, token, now: int, label: str) -> 
     assert verifier.check(token, now) == verifier.check(token, now), label
 
 
+@pytest.fixture(params=["c_path", "python_path"])
+def path(request, monkeypatch):
+    """check() through the compiled ``check_token`` (its common case), and
+    with it switched off (the Python path, which handles every case)."""
+    if request.param == "python_path":
+        monkeypatch.setattr(core, "_check_token", None)
+    return request.param
+
+
 def test_the_package_calls_the_compiled_module():
     assert core.COMPILED, "pip install ./ffi/python builds cffi's API-mode module into the library"
+    assert core._check_token is not None
 
 
-def test_every_vector_token_lazy_equals_the_whole_answer():
+def test_every_vector_token_lazy_equals_the_whole_answer(path):
     vectors = token_vectors()
     assert len(vectors) > 100
     verifiers: dict = {}
@@ -177,14 +187,15 @@ def test_every_vector_token_lazy_equals_the_whole_answer():
 
 
 @pytest.mark.parametrize("name", sorted(edge_tokens()))
-def test_every_kind_of_user_id_and_claim_lazy_equals_the_whole_answer(name):
+def test_every_kind_of_user_id_and_claim_lazy_equals_the_whole_answer(name, path):
     verifier = wsauth.TokenVerifier(KEY)
     token = edge_tokens()[name]
     assert_same(verifier, token, NOW + 1, name)
     assert_same(verifier, token.encode(), NOW + 1, name)
+    assert_same(verifier, bytearray(token.encode()), NOW + 1, name)
 
 
-def test_user_ids_are_typed_as_the_token_carries_them():
+def test_user_ids_are_typed_as_the_token_carries_them(path):
     verifier = wsauth.TokenVerifier(KEY)
     tokens = edge_tokens()
     assert verifier.check(tokens["decimal"], NOW)["user_id"] == "42"
@@ -199,7 +210,21 @@ def test_user_ids_are_typed_as_the_token_carries_them():
     assert verifier.check(tokens["expired"], NOW)["error"] == {"kind": "expired", "message": "Token is expired"}
 
 
-def test_claims_are_read_once_and_then_a_plain_dict():
+def test_tokens_the_python_path_answers_alone(path):
+    verifier = wsauth.TokenVerifier(KEY)
+    # Not UTF-8 encodable, not bytes: malformed, as before.
+    assert verifier.check("\ud800.a.b", NOW) == {"valid": False, "error": {"kind": "malformed", "message": "Token is invalid"}}
+    assert verifier.check(b"\xff.a.b", NOW) == {"valid": False, "error": {"kind": "malformed", "message": "Token is invalid"}}
+    assert verifier.check(None, NOW)["error"]["kind"] == "malformed"  # type: ignore[arg-type]
+    # A message or user id larger than any fixed buffer.
+    long_uid = forge_payload(claims_with('"' + "é" * 3000 + '"'))
+    assert verifier.check(long_uid, NOW + 1)["error"]["kind"] == "too_large"
+    big = wsauth.TokenVerifier(KEY, max_token_bytes=64 * 1024)
+    r = big.check(long_uid, NOW + 1)
+    assert r["user_id"] == "é" * 3000 and r == big._check_json(long_uid.encode(), NOW + 1)
+
+
+def test_claims_are_read_once_and_then_a_plain_dict(path):
     verifier = wsauth.TokenVerifier(KEY)
     token = edge_tokens()["nested_claims"]
     first = verifier.check(token, NOW)
@@ -216,7 +241,7 @@ def test_claims_are_read_once_and_then_a_plain_dict():
     assert "meta" not in third
 
 
-def test_claims_read_from_many_threads_at_once_are_whole():
+def test_claims_read_from_many_threads_at_once_are_whole(path):
     verifier = wsauth.TokenVerifier(KEY)
     token = edge_tokens()["nested_claims"]
     want = verifier._check_json(token.encode(), NOW)["claims"]

@@ -25,6 +25,11 @@ except ImportError:  # a library built without it: cffi's ABI mode (libffi)
     from ._native import ffi, lib
 
     COMPILED = False
+try:
+    # TokenVerifier.check()'s common case in one C call (ffi/cffi_module.py).
+    from ._native.lib_native import check_token as _check_token  # type: ignore[import-not-found]
+except ImportError:
+    _check_token = None
 
 __all__ = [
     "Authenticator",
@@ -219,8 +224,8 @@ def _read_claims(claims: "LazyClaims") -> None:
     with _claims_lock:
         if claims.__class__ is not LazyClaims:
             return
-        verifier, data, now = dict.__getitem__(claims, _PENDING)
-        values = verifier._claims_of(data, now)
+        verifier, token, now = dict.__getitem__(claims, _PENDING)
+        values = verifier._claims_of(token, now)
         dict.clear(claims)
         dict.update(claims, values)
         claims.__class__ = Claims
@@ -363,6 +368,7 @@ class TokenVerifier:
 
     __slots__ = (
         "_handle",
+        "_address",
         "_claims",
         "algorithm",
         "leeway",
@@ -410,6 +416,7 @@ class TokenVerifier:
         out = ffi.new("wsauth_token_verifier **")
         _raise(lib.wsauth_token_verifier_new(raw, len(raw), out), "TokenVerifier")
         self._handle = ffi.gc(out[0], lib.wsauth_token_verifier_free)
+        self._address = int(ffi.cast("uintptr_t", self._handle))
         self._claims: dict = {}
         self.algorithm = algorithm
         self.leeway = doc["leeway"]
@@ -462,6 +469,10 @@ class TokenVerifier:
         new dict.
         """
         t = int(_time()) if now is None else _now(now)
+        if _check_token is not None:
+            fast = _check_token(self._address, token, t, self, _Lazy, _PENDING)
+            if fast is not None:
+                return fast
         try:
             data = token.encode() if token.__class__ is str else bytes(token)  # type: ignore[union-attr]
         except (UnicodeEncodeError, TypeError):
@@ -498,10 +509,13 @@ class TokenVerifier:
         :meth:`check` returns, with the claims read at once."""
         s = _scratch
         cap = s.cap
-        if len(data) * 2 + 4096 > cap:
+        if len(data) * 9 + 4096 > cap:
             s.ensure(_capacity(len(data)))
             cap = s.cap
         rc = _check_json(self._handle, data, len(data), t, s.buf, cap, s.out_len)
+        if rc == _BUFFER_TOO_SMALL:
+            s.ensure(s.out_len[0])
+            rc = _check_json(self._handle, data, len(data), t, s.buf, s.cap, s.out_len)
         if rc != _OK:
             if rc == _INVALID_UTF8:
                 return {"valid": False, "error": dict(_malformed["error"])}
@@ -509,8 +523,9 @@ class TokenVerifier:
         # Decoded here: json.loads would first guess the encoding of bytes.
         return _loads(_unpack(s.buf, s.out_len[0]).decode("utf-8", "surrogatepass"))
 
-    def _claims_of(self, data: bytes, t: int) -> dict:
+    def _claims_of(self, token: Union[str, bytes], t: int) -> dict:
         """The claims of a token :meth:`check` accepted at ``t``."""
+        data = token.encode() if token.__class__ is str else token  # type: ignore[union-attr]
         cached = self._claims.get(data)
         if cached is not None:
             return cached.copy()

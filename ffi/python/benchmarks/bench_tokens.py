@@ -125,7 +125,7 @@ def main() -> int:
             best[i] = min(best[i], one_pass(fn, lists[workload]))
     base = {workload: best[i] for i, (name, workload, _, _) in enumerate(rows) if name == "PyJWT jwt.decode"}
 
-    mode = "cffi API mode (compiled)" if wsauth._core.COMPILED else "cffi ABI mode (libffi)"
+    mode = "cffi API mode (compiled)" if getattr(wsauth._core, "COMPILED", False) else "cffi ABI mode (libffi)"
     print(f"machine: {machine()}")
     print(f"python {sys.version.split()[0]}, libwsauth {wsauth.library_version()}, {mode}")
     print(f"{args.pool} tokens per pass, {args.repeat} interleaved rounds, fastest pass of each row")

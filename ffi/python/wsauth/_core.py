@@ -174,13 +174,13 @@ _check_json = lib.wsauth_token_verifier_check_json
 _check_fast = lib.wsauth_token_verifier_check
 _check_result = lib.wsauth_token_verifier_check_result
 _unpack = ffi.unpack
-_SCALARS = (str, int, float, bool, type(None))
 #: Parsed claims kept per verifier (token → claims), so that reading the
 #: claims of a token seen again does not parse its payload in Python again.
 CLAIMS_CACHE_SIZE = 2048
 _capacity = lib.wsauth_token_check_json_capacity
 _loads = json.loads
 _malformed: CheckResult = {"valid": False, "error": {"kind": "malformed", "message": "Token is invalid"}}
+_MALFORMED_JSON = json.dumps(_malformed, separators=(",", ":"))
 _USER_ID_ABSENT: int = lib.WSAUTH_USER_ID_ABSENT
 _USER_ID_STR: int = lib.WSAUTH_USER_ID_STR
 _USER_ID_INT: int = lib.WSAUTH_USER_ID_INT
@@ -507,6 +507,10 @@ class TokenVerifier:
         """The core's whole answer (``wsauth_token_verifier_check_json``)
         for the token bytes ``data`` at whole second ``t``, parsed: what
         :meth:`check` returns, with the claims read at once."""
+        return _loads(self._check_json_text(data, t))
+
+    def _check_json_text(self, data: bytes, t: int) -> str:
+        """:meth:`_check_json`'s JSON text."""
         s = _scratch
         cap = s.cap
         if len(data) * 9 + 4096 > cap:
@@ -518,27 +522,33 @@ class TokenVerifier:
             rc = _check_json(self._handle, data, len(data), t, s.buf, s.cap, s.out_len)
         if rc != _OK:
             if rc == _INVALID_UTF8:
-                return {"valid": False, "error": dict(_malformed["error"])}
+                return _MALFORMED_JSON
             _raise(rc, "TokenVerifier.check")
         # Decoded here: json.loads would first guess the encoding of bytes.
-        return _loads(_unpack(s.buf, s.out_len[0]).decode("utf-8", "surrogatepass"))
+        return _unpack(s.buf, s.out_len[0]).decode("utf-8", "surrogatepass")
 
     def _claims_of(self, token: Union[str, bytes], t: int) -> dict:
-        """The claims of a token :meth:`check` accepted at ``t``."""
+        """The claims of a token :meth:`check` accepted at ``t``, to be
+        copied (never modified: it may be the one kept for the token)."""
         data = token.encode() if token.__class__ is str else token  # type: ignore[union-attr]
         cached = self._claims.get(data)
         if cached is not None:
-            return cached.copy()
-        result = self._check_json(data, t)
+            return cached
+        text = self._check_json_text(data, t)
+        result = _loads(text)
         if not result["valid"]:
             # The core decides the same token at the same second the same way.
             raise WsauthError(lib.WSAUTH_RESULT_INVALID_STATE, "TokenVerifier.check", "claims of a rejected token")
         claims = result["claims"]
-        if claims.__class__ is dict and all(v.__class__ in _SCALARS for v in claims.values()):
+        # Kept only when every claim is a scalar (copies then share nothing
+        # mutable): a nested object or array would need a "{" beyond the
+        # answer's and the claims', or a "[" (inside strings they only make
+        # this say no).
+        if text.count("{") == 2 and "[" not in text:
             cache = self._claims
             if len(cache) >= CLAIMS_CACHE_SIZE:
                 cache.clear()
-            cache[data] = claims.copy()
+            cache[data] = claims
         return claims
 
     def is_valid(self, token: Union[str, bytes], now: Union[int, float, None] = None) -> bool:

@@ -32,7 +32,8 @@ FAST_CHECK = r"""
 static PyObject *wsauth_key_valid, *wsauth_key_user_id, *wsauth_key_claims, *wsauth_key_error,
     *wsauth_key_kind, *wsauth_key_message;
 
-/* check_token(verifier_address, token, now, verifier, lazy_type, pending_key) */
+/* check_token(verifier_address, token, now, verifier, lazy_type, pending_key);
+ * `now` None reads the clock as `int(time.time())` does. */
 static PyObject *wsauth_check_token(PyObject *self, PyObject *const *args, Py_ssize_t nargs) {
   (void)self;
   if (nargs != 6) {
@@ -41,8 +42,19 @@ static PyObject *wsauth_check_token(PyObject *self, PyObject *const *args, Py_ss
   }
   size_t address = PyLong_AsSize_t(args[0]);
   if (address == (size_t)-1 && PyErr_Occurred()) return NULL;
-  long long now = PyLong_AsLongLong(args[2]);
-  if (now == -1 && PyErr_Occurred()) return NULL;
+  long long now;
+  if (args[2] == Py_None) {
+    struct timespec ts;
+    if (clock_gettime(CLOCK_REALTIME, &ts) != 0) Py_RETURN_NONE;
+    now = (long long)ts.tv_sec;
+  } else {
+    now = PyLong_AsLongLong(args[2]);
+    if (now == -1 && PyErr_Occurred()) return NULL;
+  }
+  if (!PyType_Check(args[4])) {
+    PyErr_SetString(PyExc_TypeError, "check_token: lazy_type must be a type");
+    return NULL;
+  }
   const char *token;
   Py_ssize_t token_len;
   if (PyUnicode_CheckExact(args[1])) {
@@ -88,10 +100,13 @@ static PyObject *wsauth_check_token(PyObject *self, PyObject *const *args, Py_ss
   switch (res.user_id_type) {
     case WSAUTH_USER_ID_ABSENT:
       break;
-    case WSAUTH_USER_ID_DECIMAL_STR:
-      user_id = PyUnicode_FromFormat("%lld", (long long)res.user_id_int);
+    case WSAUTH_USER_ID_DECIMAL_STR: {
+      char digits[24];
+      int n = snprintf(digits, sizeof digits, "%lld", (long long)res.user_id_int);
+      user_id = PyUnicode_FromStringAndSize(digits, n);
       if (user_id == NULL) goto fail;
       break;
+    }
     case WSAUTH_USER_ID_STR:
       user_id = PyUnicode_DecodeUTF8(text, (Py_ssize_t)text_len, "strict");
       if (user_id == NULL) goto fail;
@@ -104,14 +119,19 @@ static PyObject *wsauth_check_token(PyObject *self, PyObject *const *args, Py_ss
       Py_DECREF(out);
       Py_RETURN_NONE;
   }
-  PyObject *source = PyTuple_Pack(3, args[3], args[1], args[2]);
-  PyObject *pending = source == NULL ? NULL : PyDict_New();
-  PyObject *claims = NULL;
-  if (pending != NULL && PyDict_SetItem(pending, args[5], source) == 0) {
-    claims = PyObject_CallOneArg(args[4], pending);
+  /* The claims: an instance of lazy_type (a dict subclass) whose only
+   * entry, pending_key -> (verifier, token, now), tells it how to read them. */
+  PyObject *now_obj = PyLong_FromLongLong(now);
+  PyObject *source = now_obj == NULL ? NULL : PyTuple_Pack(3, args[3], args[1], now_obj);
+  Py_XDECREF(now_obj);
+  PyTypeObject *lazy = (PyTypeObject *)args[4];
+  PyObject *no_args = source == NULL ? NULL : PyTuple_New(0);
+  PyObject *claims = no_args == NULL ? NULL : lazy->tp_new(lazy, no_args, NULL);
+  Py_XDECREF(no_args);
+  if (claims != NULL && (!PyDict_Check(claims) || PyDict_SetItem(claims, args[5], source) < 0)) {
+    Py_CLEAR(claims);
   }
   Py_XDECREF(source);
-  Py_XDECREF(pending);
   if (claims == NULL || PyDict_SetItem(out, wsauth_key_valid, Py_True) < 0 ||
       (user_id != NULL && PyDict_SetItem(out, wsauth_key_user_id, user_id) < 0) ||
       PyDict_SetItem(out, wsauth_key_claims, claims) < 0) {
@@ -157,7 +177,7 @@ def main() -> int:
         header = f.read()
     ffi = cffi.FFI()
     ffi.cdef(declarations(header))
-    ffi.set_source("wsauth._native.lib_native", '#include "wsauth.h"\n' + FAST_CHECK)
+    ffi.set_source("wsauth._native.lib_native", '#include <stdio.h>\n#include <time.h>\n#include "wsauth.h"\n' + FAST_CHECK)
     ffi.emit_c_code(out_path)
     print(sysconfig.get_paths()["include"])
     return 0

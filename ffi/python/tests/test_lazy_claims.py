@@ -224,6 +224,17 @@ def test_tokens_the_python_path_answers_alone(path):
     assert r["user_id"] == "é" * 3000 and r == big._check_json(long_uid.encode(), NOW + 1)
 
 
+def test_the_clock_is_read_when_no_time_is_given(path):
+    import time
+
+    verifier = wsauth.TokenVerifier(KEY)
+    now = int(time.time())
+    live = forge_payload(claims_with('"5"').replace('"exp":%d' % (NOW + 300), '"exp":%d' % (now + 3600)))
+    assert verifier.check(live) == verifier._check_json(live.encode(), now)
+    assert verifier.check(live)["user_id"] == "5"
+    assert verifier.check(edge_tokens()["decimal"])["error"] == {"kind": "expired", "message": "Token is expired"}
+
+
 def test_claims_are_read_once_and_then_a_plain_dict(path):
     verifier = wsauth.TokenVerifier(KEY)
     token = edge_tokens()["nested_claims"]

@@ -468,11 +468,14 @@ class TokenVerifier:
         decision and the user id never pays for them. Each call returns a
         new dict.
         """
-        t = int(_time()) if now is None else _now(now)
+        t = None if now is None else _now(now)
         if _check_token is not None:
+            # None: the C call reads the clock as int(time.time()) does.
             fast = _check_token(self._address, token, t, self, _Lazy, _PENDING)
             if fast is not None:
                 return fast
+        if t is None:
+            t = int(_time())
         try:
             data = token.encode() if token.__class__ is str else bytes(token)  # type: ignore[union-attr]
         except (UnicodeEncodeError, TypeError):

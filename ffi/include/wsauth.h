@@ -1120,6 +1120,28 @@ wsauth_result wsauth_token_verifier_check_result(const struct wsauth_token_verif
                                                  size_t *out_len);
 
 /*
+ The claims of a token `wsauth_token_verifier_check_result` accepted:
+ the `"claims"` member of `wsauth_token_verifier_check_json`'s answer for
+ the same token and clock, alone (the decision is made again; a token it
+ rejects is `WSAUTH_RESULT_INVALID_REQUEST`, with the kind in
+ `wsauth_last_error`). The output is not NUL-terminated; `*out_len`
+ receives its length; `wsauth_token_check_json_capacity(token_len)` bytes
+ always suffice.
+
+ # Safety
+ `verifier` must be a live handle; `token` must point to `token_len`
+ readable bytes; `out` to `out_cap` writable bytes; `out_len` to a
+ writable `size_t`.
+ */
+wsauth_result wsauth_token_verifier_claims_json(const struct wsauth_token_verifier *verifier,
+                                                const char *token,
+                                                size_t token_len,
+                                                int64_t now,
+                                                char *out,
+                                                size_t out_cap,
+                                                size_t *out_len);
+
+/*
  Largest output `wsauth_token_verifier_check_json` can write for a token
  of `token_len` bytes: a buffer this large never gets
  `WSAUTH_RESULT_BUFFER_TOO_SMALL`.

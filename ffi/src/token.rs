@@ -332,6 +332,50 @@ pub unsafe extern "C" fn wsauth_token_verifier_check_result(
     })
 }
 
+/// The claims of a token `wsauth_token_verifier_check_result` accepted:
+/// the `"claims"` member of `wsauth_token_verifier_check_json`'s answer for
+/// the same token and clock, alone (the decision is made again; a token it
+/// rejects is `WSAUTH_RESULT_INVALID_REQUEST`, with the kind in
+/// `wsauth_last_error`). The output is not NUL-terminated; `*out_len`
+/// receives its length; `wsauth_token_check_json_capacity(token_len)` bytes
+/// always suffice.
+///
+/// # Safety
+/// `verifier` must be a live handle; `token` must point to `token_len`
+/// readable bytes; `out` to `out_cap` writable bytes; `out_len` to a
+/// writable `size_t`.
+#[no_mangle]
+pub unsafe extern "C" fn wsauth_token_verifier_claims_json(
+    verifier: *const wsauth_token_verifier,
+    token: *const c_char,
+    token_len: usize,
+    now: i64,
+    out: *mut c_char,
+    out_cap: usize,
+    out_len: *mut usize,
+) -> wsauth_result {
+    boundary::guard(|| {
+        // SAFETY: caller contract above.
+        let v = unsafe { boundary::borrow::<TokenVerifier, _>(verifier) }?;
+        let dst = OutBuf::new(out, out_cap, out_len)?;
+        let rejected = |kind: ErrorKind| {
+            set_last_error(&format!(
+                "claims: the token is rejected ({})",
+                kind.as_str()
+            ));
+            wsauth_result::WSAUTH_RESULT_INVALID_REQUEST
+        };
+        if token_len > v.settings().max_token_bytes.min(MAX_BYTES_INPUT) {
+            return Err(rejected(ErrorKind::TooLarge));
+        }
+        // SAFETY: caller contract above.
+        let token = unsafe { boundary::text(token, token_len, MAX_BYTES_INPUT) }?;
+        let verified = v.verify(token, now).map_err(|e| rejected(e.kind()))?;
+        // SAFETY: caller contract above.
+        unsafe { dst.write(verified.payload_json(true).as_bytes()) }
+    })
+}
+
 /// Largest output `wsauth_token_verifier_check_json` can write for a token
 /// of `token_len` bytes: a buffer this large never gets
 /// `WSAUTH_RESULT_BUFFER_TOO_SMALL`.

@@ -173,6 +173,7 @@ _scratch = _Scratch()
 _check_json = lib.wsauth_token_verifier_check_json
 _check_fast = lib.wsauth_token_verifier_check
 _check_result = lib.wsauth_token_verifier_check_result
+_claims_json = lib.wsauth_token_verifier_claims_json
 _unpack = ffi.unpack
 #: Parsed claims kept per verifier (token → claims), so that reading the
 #: claims of a token seen again does not parse its payload in Python again.
@@ -218,9 +219,10 @@ class Claims(dict):
 
 
 def _read_claims(claims: "LazyClaims") -> None:
-    """Fills ``claims`` with the token's claims, as the core's
-    ``wsauth_token_verifier_check_json`` writes them for the same token and
-    clock, and makes it a :class:`Claims` (a plain dict from then on)."""
+    """Fills ``claims`` with the token's claims, as the core writes them for
+    the same token and clock (``wsauth_token_verifier_claims_json``, the
+    claims of ``wsauth_token_verifier_check_json``), and makes it a
+    :class:`Claims` (a plain dict from then on)."""
     with _claims_lock:
         if claims.__class__ is not LazyClaims:
             return
@@ -235,7 +237,8 @@ class LazyClaims(Claims):
     """A valid token's claims, read from the core on first use.
 
     ``check()`` decides a token without writing its claims; they are read
-    (the core's ``check_json`` for the same token and clock) the first time
+    (the core's ``claims_json``: the claims of ``check_json`` for the same
+    token and clock) the first time
     this mapping is used in any way — indexing, iteration, ``len``, ``==``,
     ``repr``, ``json.dumps``, ``pickle``, ``copy`` — after which it is a
     :class:`Claims`, a plain ``dict``. Code reading ``dict`` internals
@@ -537,17 +540,24 @@ class TokenVerifier:
         cached = self._claims.get(data)
         if cached is not None:
             return cached
-        text = self._check_json_text(data, t)
-        result = _loads(text)
-        if not result["valid"]:
-            # The core decides the same token at the same second the same way.
-            raise WsauthError(lib.WSAUTH_RESULT_INVALID_STATE, "TokenVerifier.check", "claims of a rejected token")
-        claims = result["claims"]
+        s = _scratch
+        cap = s.cap
+        if len(data) * 9 + 4096 > cap:
+            s.ensure(_capacity(len(data)))
+            cap = s.cap
+        rc = _claims_json(self._handle, data, len(data), t, s.buf, cap, s.out_len)
+        if rc == _BUFFER_TOO_SMALL:
+            s.ensure(s.out_len[0])
+            rc = _claims_json(self._handle, data, len(data), t, s.buf, s.cap, s.out_len)
+        # A token check() accepted at `t` is accepted again: the core decides
+        # the same token at the same second the same way.
+        _raise(rc, "TokenVerifier.check")
+        text = _unpack(s.buf, s.out_len[0]).decode("utf-8", "surrogatepass")
+        claims = _loads(text)
         # Kept only when every claim is a scalar (copies then share nothing
-        # mutable): a nested object or array would need a "{" beyond the
-        # answer's and the claims', or a "[" (inside strings they only make
-        # this say no).
-        if text.count("{") == 2 and "[" not in text:
+        # mutable): a nested object or array would need a second "{" or a
+        # "[" (inside strings they only make this say no).
+        if text.count("{") == 1 and "[" not in text:
             cache = self._claims
             if len(cache) >= CLAIMS_CACHE_SIZE:
                 cache.clear()

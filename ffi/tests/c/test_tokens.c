@@ -432,6 +432,47 @@ static void test_check_result(void) {
            WSAUTH_RESULT_BUFFER_TOO_SMALL);
   CHECK(len == strlen("Token is expired"));
   CHECK(memcmp(&res, &untouched, sizeof res) == 0);
+  /* The claims alone: check_json's "claims" member, byte for byte. */
+  {
+    size_t mn = mint(v, "{\"user_id\":\"Zo\\u00eb\",\"jti\":\"0123456789abcdef0123456789abcdef\",\"extra\":{\"is_staff\":true}}",
+                     NOW, tok, sizeof tok);
+    char *whole = check_json(v, tok, mn, NOW + 1);
+    char claims[4096];
+    size_t cl = 0;
+    CHECK_RC(wsauth_token_verifier_claims_json(v, tok, mn, NOW + 1, claims, sizeof claims, &cl), WSAUTH_RESULT_OK);
+    char *only = dup_out(claims, cl);
+    char *member = strstr(whole, "\"claims\":");
+    CHECK(member != NULL && strncmp(member + 9, only, cl) == 0 && strcmp(member + 9 + cl, "}") == 0);
+    CHECK(only[0] == '{' && strstr(only, "\"is_staff\":true") != NULL);
+    free(only);
+    free(whole);
+    /* A short buffer: the length needed, nothing written. */
+    memset(out, '#', sizeof out);
+    CHECK_RC(wsauth_token_verifier_claims_json(v, tok, mn, NOW + 1, out, 8, &len), WSAUTH_RESULT_BUFFER_TOO_SMALL);
+    CHECK(len == cl && out[0] == '#');
+    CHECK_RC(wsauth_token_verifier_claims_json(v, tok, mn, NOW + 1, NULL, 0, &len), WSAUTH_RESULT_BUFFER_TOO_SMALL);
+    CHECK(len == cl);
+    /* A token it rejects: no claims, the kind in the last error. */
+    len = 777;
+    CHECK_RC(wsauth_token_verifier_claims_json(v, tok, mn, NOW + 300, out, sizeof out, &len),
+             WSAUTH_RESULT_INVALID_REQUEST);
+    CHECK(len == 777 && out[0] == '#');
+    char err[256];
+    size_t el = 0;
+    CHECK_RC(wsauth_last_error(err, sizeof err, &el), WSAUTH_RESULT_OK);
+    CHECK(out_has(err, el, "expired"));
+    CHECK_RC(wsauth_token_verifier_claims_json(v, tok, 100000, NOW, out, sizeof out, &len), WSAUTH_RESULT_INVALID_REQUEST);
+    CHECK_RC(wsauth_last_error(err, sizeof err, &el), WSAUTH_RESULT_OK);
+    CHECK(out_has(err, el, "too_large"));
+    CHECK_RC(wsauth_token_verifier_claims_json(v, "a.b", 3, NOW, out, sizeof out, &len), WSAUTH_RESULT_INVALID_REQUEST);
+    /* Call errors. */
+    CHECK_RC(wsauth_token_verifier_claims_json(NULL, tok, mn, NOW, out, sizeof out, &len), WSAUTH_RESULT_NULL_PARAMETER);
+    CHECK_RC(wsauth_token_verifier_claims_json(v, NULL, mn, NOW, out, sizeof out, &len), WSAUTH_RESULT_NULL_PARAMETER);
+    CHECK_RC(wsauth_token_verifier_claims_json(v, tok, mn, NOW, NULL, sizeof out, &len), WSAUTH_RESULT_NULL_PARAMETER);
+    CHECK_RC(wsauth_token_verifier_claims_json(v, tok, mn, NOW, out, sizeof out, NULL), WSAUTH_RESULT_NULL_PARAMETER);
+    CHECK_RC(wsauth_token_verifier_claims_json(v, "\xff.a.b", 5, NOW, out, sizeof out, &len), WSAUTH_RESULT_INVALID_UTF8);
+    CHECK(len == 777);
+  }
   /* Nothing to write needs no buffer. */
   n = mint(v, MINT_REQ, NOW, tok, sizeof tok);
   CHECK_RC(wsauth_token_verifier_check_result(v, tok, n, NOW + 1, &res, NULL, 0, &len), WSAUTH_RESULT_OK);

@@ -257,6 +257,35 @@ typedef uint32_t wsauth_result;
 #define WSAUTH_KIND_OTHER 255
 
 /*
+ The user id of a valid token is absent (the token has no user id claim).
+ */
+#define WSAUTH_USER_ID_ABSENT 0
+
+/*
+ The user id is a string: its UTF-8 text is the call's text output.
+ */
+#define WSAUTH_USER_ID_STR 1
+
+/*
+ The user id is an integer within `int64_t`: `user_id_int`.
+ */
+#define WSAUTH_USER_ID_INT 2
+
+/*
+ Any other user id (a float, a boolean, null, a larger integer, a long
+ string, an object or an array): the text output is its JSON, written as
+ `wsauth_token_verifier_check_json` writes it.
+ */
+#define WSAUTH_USER_ID_JSON 3
+
+/*
+ The user id is a string holding an integer in canonical decimal (what
+ Python's `str(int)` writes: `"42"`, `"-7"`; SimpleJWT writes `str(pk)`):
+ the string is `user_id_int` written in decimal; no text output.
+ */
+#define WSAUTH_USER_ID_DECIMAL_STR 4
+
+/*
  An authenticator built from a JSON configuration: immutable, shareable by
  any number of threads.
  */
@@ -384,6 +413,30 @@ typedef struct wsauth_principal {
    */
   char user_id[257];
 } wsauth_principal;
+
+/*
+ What `wsauth_token_verifier_check_result` writes: the decision and the
+ user id of `wsauth_token_verifier_check_json`'s answer, without the claims.
+ */
+typedef struct wsauth_token_check {
+  /*
+   `WSAUTH_KIND_NONE` (0) for a valid token, else the error kind's number
+   (`wsauth_error_kind_name` gives its name).
+   */
+  uint32_t kind;
+  /*
+   For a valid token, how its user id is given: `WSAUTH_USER_ID_*`.
+   */
+  uint32_t user_id_type;
+  /*
+   The user id, when `user_id_type` is `WSAUTH_USER_ID_INT`; else 0.
+   */
+  int64_t user_id_int;
+  /*
+   A valid token's `exp` (whole Unix seconds); else 0.
+   */
+  int64_t exp;
+} wsauth_token_check;
 
 #ifdef __cplusplus
 extern "C" {
@@ -1036,6 +1089,57 @@ wsauth_result wsauth_token_verifier_check(const struct wsauth_token_verifier *ve
                                           size_t token_len,
                                           int64_t now,
                                           uint32_t *kind_out);
+
+/*
+ The decision with the user id and, for a rejection, the message — the
+ answer of `wsauth_token_verifier_check_json` without its claims, so a
+ caller that reads the claims only on demand pays only for the decision.
+ The same `(token, now)` given to `wsauth_token_verifier_check_json`
+ yields the same decision, user id, message and the claims.
+
+ `*result_out` receives the kind, the user id's type and, for an integer,
+ its value. The text output `out` receives, for a valid token, the user id
+ (`WSAUTH_USER_ID_STR`: its UTF-8 text; `WSAUTH_USER_ID_JSON`: its JSON;
+ otherwise nothing), and for a rejected token the message (`"Token is
+ expired"`, …); `*out_len` its length (not NUL-terminated). A text longer
+ than `out_cap` gives `WSAUTH_RESULT_BUFFER_TOO_SMALL` with the length
+ needed in `*out_len`, and `*result_out` untouched.
+
+ # Safety
+ `verifier` must be a live handle; `token` must point to `token_len`
+ readable bytes; `result_out` to a writable `wsauth_token_check`; `out`
+ to `out_cap` writable bytes; `out_len` to a writable `size_t`.
+ */
+wsauth_result wsauth_token_verifier_check_result(const struct wsauth_token_verifier *verifier,
+                                                 const char *token,
+                                                 size_t token_len,
+                                                 int64_t now,
+                                                 struct wsauth_token_check *result_out,
+                                                 char *out,
+                                                 size_t out_cap,
+                                                 size_t *out_len);
+
+/*
+ The claims of a token `wsauth_token_verifier_check_result` accepted:
+ the `"claims"` member of `wsauth_token_verifier_check_json`'s answer for
+ the same token and clock, alone (the decision is made again; a token it
+ rejects is `WSAUTH_RESULT_INVALID_REQUEST`, with the kind in
+ `wsauth_last_error`). The output is not NUL-terminated; `*out_len`
+ receives its length; `wsauth_token_check_json_capacity(token_len)` bytes
+ always suffice.
+
+ # Safety
+ `verifier` must be a live handle; `token` must point to `token_len`
+ readable bytes; `out` to `out_cap` writable bytes; `out_len` to a
+ writable `size_t`.
+ */
+wsauth_result wsauth_token_verifier_claims_json(const struct wsauth_token_verifier *verifier,
+                                                const char *token,
+                                                size_t token_len,
+                                                int64_t now,
+                                                char *out,
+                                                size_t out_cap,
+                                                size_t *out_len);
 
 /*
  Largest output `wsauth_token_verifier_check_json` can write for a token

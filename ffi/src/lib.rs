@@ -18,6 +18,8 @@ mod boundary;
 mod conn;
 mod errors;
 mod jsonw;
+#[cfg(feature = "python")]
+mod python;
 mod revoke;
 mod session;
 mod token;
@@ -49,6 +51,8 @@ pub use conn::{
     WSAUTH_MESSAGE_CLOSE, WSAUTH_MESSAGE_DELIVER, WSAUTH_MESSAGE_HANDLED, WSAUTH_MESSAGE_STEPS,
 };
 pub use errors::wsauth_last_error;
+#[cfg(feature = "python")]
+pub use python::PyInit_lib_native;
 pub use revoke::wsauth_revocation_json;
 pub use session::{
     wsauth_session_verifier, wsauth_session_verifier_free, wsauth_session_verifier_mint,
@@ -60,6 +64,11 @@ pub use token::{
     WSAUTH_KIND_EXPIRED, WSAUTH_KIND_MALFORMED, WSAUTH_KIND_MISSING_CLAIM, WSAUTH_KIND_NONE,
     WSAUTH_KIND_NOT_YET_VALID, WSAUTH_KIND_OTHER, WSAUTH_KIND_TOO_LARGE,
     WSAUTH_KIND_WRONG_TOKEN_TYPE,
+};
+pub use token::{
+    wsauth_token_check, wsauth_token_verifier_check_result, wsauth_token_verifier_claims_json,
+    WSAUTH_USER_ID_ABSENT, WSAUTH_USER_ID_DECIMAL_STR, WSAUTH_USER_ID_INT, WSAUTH_USER_ID_JSON,
+    WSAUTH_USER_ID_STR,
 };
 pub use token::{
     wsauth_token_check_json_capacity, wsauth_token_verifier, wsauth_token_verifier_check_json,

@@ -187,12 +187,206 @@ pub unsafe extern "C" fn wsauth_token_verifier_check(
     })
 }
 
+/// The user id of a valid token is absent (the token has no user id claim).
+pub const WSAUTH_USER_ID_ABSENT: u32 = 0;
+/// The user id is a string: its UTF-8 text is the call's text output.
+pub const WSAUTH_USER_ID_STR: u32 = 1;
+/// The user id is an integer within `int64_t`: `user_id_int`.
+pub const WSAUTH_USER_ID_INT: u32 = 2;
+/// Any other user id (a float, a boolean, null, a larger integer, a long
+/// string, an object or an array): the text output is its JSON, written as
+/// `wsauth_token_verifier_check_json` writes it.
+pub const WSAUTH_USER_ID_JSON: u32 = 3;
+/// The user id is a string holding an integer in canonical decimal (what
+/// Python's `str(int)` writes: `"42"`, `"-7"`; SimpleJWT writes `str(pk)`):
+/// the string is `user_id_int` written in decimal; no text output.
+pub const WSAUTH_USER_ID_DECIMAL_STR: u32 = 4;
+
+/// `s` when it is exactly the decimal form of an `i64` (no sign but a
+/// leading `-`, no leading zero, not `-0`).
+fn canonical_decimal(s: &str) -> Option<i64> {
+    let digits = s.strip_prefix('-').unwrap_or(s);
+    let first = *digits.as_bytes().first()?;
+    if digits.len() > 19 || !digits.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    if first == b'0' && (digits.len() > 1 || digits.len() != s.len()) {
+        return None;
+    }
+    s.parse().ok()
+}
+
+/// What `wsauth_token_verifier_check_result` writes: the decision and the
+/// user id of `wsauth_token_verifier_check_json`'s answer, without the claims.
+#[allow(non_camel_case_types)]
+#[repr(C)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct wsauth_token_check {
+    /// `WSAUTH_KIND_NONE` (0) for a valid token, else the error kind's number
+    /// (`wsauth_error_kind_name` gives its name).
+    pub kind: u32,
+    /// For a valid token, how its user id is given: `WSAUTH_USER_ID_*`.
+    pub user_id_type: u32,
+    /// The user id, when `user_id_type` is `WSAUTH_USER_ID_INT`; else 0.
+    pub user_id_int: i64,
+    /// A valid token's `exp` (whole Unix seconds); else 0.
+    pub exp: i64,
+}
+
+/// The decision with the user id and, for a rejection, the message — the
+/// answer of `wsauth_token_verifier_check_json` without its claims, so a
+/// caller that reads the claims only on demand pays only for the decision.
+/// The same `(token, now)` given to `wsauth_token_verifier_check_json`
+/// yields the same decision, user id, message and the claims.
+///
+/// `*result_out` receives the kind, the user id's type and, for an integer,
+/// its value. The text output `out` receives, for a valid token, the user id
+/// (`WSAUTH_USER_ID_STR`: its UTF-8 text; `WSAUTH_USER_ID_JSON`: its JSON;
+/// otherwise nothing), and for a rejected token the message (`"Token is
+/// expired"`, …); `*out_len` its length (not NUL-terminated). A text longer
+/// than `out_cap` gives `WSAUTH_RESULT_BUFFER_TOO_SMALL` with the length
+/// needed in `*out_len`, and `*result_out` untouched.
+///
+/// # Safety
+/// `verifier` must be a live handle; `token` must point to `token_len`
+/// readable bytes; `result_out` to a writable `wsauth_token_check`; `out`
+/// to `out_cap` writable bytes; `out_len` to a writable `size_t`.
+#[no_mangle]
+pub unsafe extern "C" fn wsauth_token_verifier_check_result(
+    verifier: *const wsauth_token_verifier,
+    token: *const c_char,
+    token_len: usize,
+    now: i64,
+    result_out: *mut wsauth_token_check,
+    out: *mut c_char,
+    out_cap: usize,
+    out_len: *mut usize,
+) -> wsauth_result {
+    boundary::guard(|| {
+        // SAFETY: caller contract above.
+        let v = unsafe { boundary::borrow::<TokenVerifier, _>(verifier) }?;
+        boundary::check_out(result_out)?;
+        let dst = OutBuf::new(out, out_cap, out_len)?;
+        let mut result = wsauth_token_check {
+            kind: WSAUTH_KIND_NONE,
+            user_id_type: WSAUTH_USER_ID_ABSENT,
+            user_id_int: 0,
+            exp: 0,
+        };
+        let json: String;
+        let text: &[u8] = if token_len > v.settings().max_token_bytes.min(MAX_BYTES_INPUT) {
+            // As `wsauth_token_verifier_check_json`: never read the bytes.
+            result.kind = kind_number(ErrorKind::TooLarge);
+            b"Token is too large"
+        } else {
+            // SAFETY: caller contract above.
+            let token = unsafe { boundary::text(token, token_len, MAX_BYTES_INPUT) }?;
+            match v.verify(token, now) {
+                Err(e) => {
+                    result.kind = kind_number(e.kind());
+                    e.message().as_bytes()
+                }
+                Ok(t) => {
+                    result.exp = t.exp();
+                    match t.user_id() {
+                        None => b"",
+                        Some(ClaimValue::Str(s)) if canonical_decimal(s.as_str()).is_some() => {
+                            result.user_id_type = WSAUTH_USER_ID_DECIMAL_STR;
+                            result.user_id_int = canonical_decimal(s.as_str()).unwrap_or(0);
+                            b""
+                        }
+                        Some(ClaimValue::Str(s)) => {
+                            result.user_id_type = WSAUTH_USER_ID_STR;
+                            // SAFETY: caller contract above.
+                            unsafe { dst.write(s.as_str().as_bytes()) }?;
+                            // SAFETY: checked non-NULL above; caller promises it is writable.
+                            unsafe { result_out.write(result) };
+                            return Ok(());
+                        }
+                        Some(ClaimValue::Int(i)) => {
+                            result.user_id_type = WSAUTH_USER_ID_INT;
+                            result.user_id_int = *i;
+                            b""
+                        }
+                        Some(_) => {
+                            // The writer of `check_json`, for the values
+                            // whose JSON form is not a plain text or number.
+                            match t.claim_json(&v.settings().user_id_claim, true) {
+                                Some(text) => {
+                                    result.user_id_type = WSAUTH_USER_ID_JSON;
+                                    json = text;
+                                    json.as_bytes()
+                                }
+                                None => b"",
+                            }
+                        }
+                    }
+                }
+            }
+        };
+        // SAFETY: caller contract above.
+        unsafe { dst.write(text) }?;
+        // SAFETY: checked non-NULL above; caller promises it is writable.
+        unsafe { result_out.write(result) };
+        Ok(())
+    })
+}
+
+/// The claims of a token `wsauth_token_verifier_check_result` accepted:
+/// the `"claims"` member of `wsauth_token_verifier_check_json`'s answer for
+/// the same token and clock, alone (the decision is made again; a token it
+/// rejects is `WSAUTH_RESULT_INVALID_REQUEST`, with the kind in
+/// `wsauth_last_error`). The output is not NUL-terminated; `*out_len`
+/// receives its length; `wsauth_token_check_json_capacity(token_len)` bytes
+/// always suffice.
+///
+/// # Safety
+/// `verifier` must be a live handle; `token` must point to `token_len`
+/// readable bytes; `out` to `out_cap` writable bytes; `out_len` to a
+/// writable `size_t`.
+#[no_mangle]
+pub unsafe extern "C" fn wsauth_token_verifier_claims_json(
+    verifier: *const wsauth_token_verifier,
+    token: *const c_char,
+    token_len: usize,
+    now: i64,
+    out: *mut c_char,
+    out_cap: usize,
+    out_len: *mut usize,
+) -> wsauth_result {
+    boundary::guard(|| {
+        // SAFETY: caller contract above.
+        let v = unsafe { boundary::borrow::<TokenVerifier, _>(verifier) }?;
+        let dst = OutBuf::new(out, out_cap, out_len)?;
+        let rejected = |kind: ErrorKind| {
+            set_last_error(&format!(
+                "claims: the token is rejected ({})",
+                kind.as_str()
+            ));
+            wsauth_result::WSAUTH_RESULT_INVALID_REQUEST
+        };
+        if token_len > v.settings().max_token_bytes.min(MAX_BYTES_INPUT) {
+            return Err(rejected(ErrorKind::TooLarge));
+        }
+        // SAFETY: caller contract above.
+        let token = unsafe { boundary::text(token, token_len, MAX_BYTES_INPUT) }?;
+        let verified = v.verify(token, now).map_err(|e| rejected(e.kind()))?;
+        // SAFETY: caller contract above.
+        unsafe { dst.write(verified.payload_json(true).as_bytes()) }
+    })
+}
+
 /// Largest output `wsauth_token_verifier_check_json` can write for a token
 /// of `token_len` bytes: a buffer this large never gets
 /// `WSAUTH_RESULT_BUFFER_TOO_SMALL`.
 #[no_mangle]
 pub extern "C" fn wsauth_token_check_json_capacity(token_len: usize) -> usize {
-    token_len.saturating_mul(2).saturating_add(4096)
+    // The payload is at most 3/4 of the token; the answer may write it
+    // twice (the user id can be all of it, and the claims are), and
+    // `json.dumps` with `ensure_ascii` writes at most 6 characters per
+    // payload byte (`\u0001` for a control byte, `\u00e9` for each byte
+    // of a 2-byte character): 2 * 6 * 3/4 = 9 per token byte.
+    token_len.saturating_mul(9).saturating_add(4096)
 }
 
 /// Builds a token verifier from a JSON settings document:
@@ -373,6 +567,32 @@ pub unsafe extern "C" fn wsauth_token_verifier_mint(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn canonical_decimal_is_what_python_str_of_an_int_writes() {
+        for n in [0i64, 1, 7, 42, -1, -42, 1_000_000, i64::MAX, i64::MIN] {
+            assert_eq!(canonical_decimal(&n.to_string()), Some(n));
+        }
+        for s in [
+            "",
+            "-",
+            "-0",
+            "00",
+            "01",
+            "+1",
+            " 1",
+            "1 ",
+            "1.0",
+            "1e3",
+            "١",
+            "9223372036854775808",
+            "-9223372036854775809",
+            "0x1",
+            "abc",
+        ] {
+            assert_eq!(canonical_decimal(s), None, "{s:?}");
+        }
+    }
 
     #[test]
     fn kind_numbers_follow_the_contract_list_and_names_match() {

@@ -20,7 +20,7 @@ from ._core import (
     revoke_jti,
     revoke_user,
 )
-from ._native import ffi as _ffi, lib as _lib
+from ._core import ffi as _ffi, lib as _lib
 
 __all__ = [
     "TokenVerifier",

@@ -15,7 +15,21 @@ import uuid
 from collections import OrderedDict
 from typing import Any, Callable, Dict, Iterable, Mapping, Optional, Tuple, Union
 
-from ._native import ffi, lib
+try:
+    # cffi's API-mode module, compiled into libwsauth by the package build
+    # (ffi/build.rs): calls go through compiled wrappers.
+    from ._native.lib_native import ffi, lib  # type: ignore[import-not-found]
+
+    COMPILED = True
+except ImportError:  # a library built without it: cffi's ABI mode (libffi)
+    from ._native import ffi, lib
+
+    COMPILED = False
+try:
+    # TokenVerifier.check()'s common case in one C call (ffi/cffi_module.py).
+    from ._native.lib_native import check_token as _check_token  # type: ignore[import-not-found]
+except ImportError:
+    _check_token = None
 
 __all__ = [
     "Authenticator",
@@ -26,6 +40,8 @@ __all__ = [
     "TokenVerifier",
     "SessionVerifier",
     "CheckResult",
+    "Claims",
+    "LazyClaims",
     "MemoryRateStore",
 ]
 
@@ -139,25 +155,212 @@ class _Scratch(threading.local):
         self.buf = ffi.new("char[]", self.cap)
         self.out_len = ffi.new("size_t *")
         self.kind = ffi.new("uint32_t *")
+        # wsauth_token_verifier_check_result's outputs, in one attribute.
+        self.check = (ffi.new("wsauth_token_check *"), ffi.new("char[]", 1024), 1024, ffi.new("size_t *"))
 
     def ensure(self, cap: int) -> None:
         if cap > self.cap:
             self.cap = cap
             self.buf = ffi.new("char[]", cap)
 
+    def ensure_text(self, cap: int) -> tuple:
+        if cap > self.check[2]:
+            self.check = (self.check[0], ffi.new("char[]", cap), cap, self.check[3])
+        return self.check
+
 
 _scratch = _Scratch()
 _check_json = lib.wsauth_token_verifier_check_json
 _check_fast = lib.wsauth_token_verifier_check
-_SCALARS = (str, int, float, bool, type(None))
-#: Parsed claims kept per verifier (token → claims), so that a token seen
-#: again is decided by the core without parsing its payload in Python again.
+_check_result = lib.wsauth_token_verifier_check_result
+_claims_json = lib.wsauth_token_verifier_claims_json
+_unpack = ffi.unpack
+#: Parsed claims kept per verifier (token → claims), so that reading the
+#: claims of a token seen again does not parse its payload in Python again.
 CLAIMS_CACHE_SIZE = 2048
 _capacity = lib.wsauth_token_check_json_capacity
 _loads = json.loads
 _malformed: CheckResult = {"valid": False, "error": {"kind": "malformed", "message": "Token is invalid"}}
+_MALFORMED_JSON = json.dumps(_malformed, separators=(",", ":"))
+_USER_ID_ABSENT: int = lib.WSAUTH_USER_ID_ABSENT
+_USER_ID_STR: int = lib.WSAUTH_USER_ID_STR
+_USER_ID_INT: int = lib.WSAUTH_USER_ID_INT
+_USER_ID_DECIMAL_STR: int = lib.WSAUTH_USER_ID_DECIMAL_STR
+#: The core's error kind names by number (``wsauth_error_kind_name``).
+_KIND_NAMES: Dict[int, str] = {
+    n: ffi.string(lib.wsauth_error_kind_name(n)).decode("ascii") for n in range(1, lib.WSAUTH_KIND_TOO_LARGE + 1)
+}
 
 
+class _Pending:
+    """The key under which unread claims keep what reads them (never a
+    claim name: those are strings)."""
+
+    __slots__ = ()
+
+    def __repr__(self) -> str:
+        return "<claims not read yet>"
+
+
+_PENDING = _Pending()
+_claims_lock = threading.Lock()
+
+
+class Claims(dict):
+    """A valid token's claims: a plain ``dict`` (pickled as one)."""
+
+    __slots__ = ()
+
+    def __reduce_ex__(self, protocol: Any) -> Any:
+        return (dict, (dict(self),))
+
+    def __reduce__(self) -> Any:
+        return (dict, (dict(self),))
+
+
+def _read_claims(claims: "LazyClaims") -> None:
+    """Fills ``claims`` with the token's claims, as the core writes them for
+    the same token and clock (``wsauth_token_verifier_claims_json``, the
+    claims of ``wsauth_token_verifier_check_json``), and makes it a
+    :class:`Claims` (a plain dict from then on)."""
+    with _claims_lock:
+        if claims.__class__ is not LazyClaims:
+            return
+        verifier, token, now = dict.__getitem__(claims, _PENDING)
+        values = verifier._claims_of(token, now)
+        dict.clear(claims)
+        dict.update(claims, values)
+        claims.__class__ = Claims
+
+
+class LazyClaims(Claims):
+    """A valid token's claims, read from the core on first use.
+
+    ``check()`` decides a token without writing its claims; they are read
+    (the core's ``claims_json``: the claims of ``check_json`` for the same
+    token and clock) the first time
+    this mapping is used in any way — indexing, iteration, ``len``, ``==``,
+    ``repr``, ``json.dumps``, ``pickle``, ``copy`` — after which it is a
+    :class:`Claims`, a plain ``dict``. Code reading ``dict`` internals
+    directly from C (not through the mapping methods) should call
+    ``dict(claims)`` first.
+    """
+
+    __slots__ = ()
+
+    def __getitem__(self, key: Any) -> Any:
+        _read_claims(self)
+        return dict.__getitem__(self, key)
+
+    def __setitem__(self, key: Any, value: Any) -> None:
+        _read_claims(self)
+        dict.__setitem__(self, key, value)
+
+    def __delitem__(self, key: Any) -> None:
+        _read_claims(self)
+        dict.__delitem__(self, key)
+
+    def __contains__(self, key: Any) -> bool:
+        _read_claims(self)
+        return dict.__contains__(self, key)
+
+    def __iter__(self) -> Any:
+        _read_claims(self)
+        return dict.__iter__(self)
+
+    def __reversed__(self) -> Any:
+        _read_claims(self)
+        return dict.__reversed__(self)
+
+    def __len__(self) -> int:
+        _read_claims(self)
+        return dict.__len__(self)
+
+    def __eq__(self, other: Any) -> Any:
+        _read_claims(self)
+        if other.__class__ is LazyClaims:
+            _read_claims(other)
+        return dict.__eq__(self, other)
+
+    def __ne__(self, other: Any) -> Any:
+        _read_claims(self)
+        if other.__class__ is LazyClaims:
+            _read_claims(other)
+        return dict.__ne__(self, other)
+
+    __hash__ = None  # type: ignore[assignment]
+
+    def __repr__(self) -> str:
+        _read_claims(self)
+        return dict.__repr__(self)
+
+    def __or__(self, other: Any) -> Any:
+        _read_claims(self)
+        return dict.__or__(self, other)
+
+    def __ror__(self, other: Any) -> Any:
+        _read_claims(self)
+        return dict.__ror__(self, other)
+
+    def __ior__(self, other: Any) -> Any:
+        _read_claims(self)
+        return dict.__ior__(self, other)
+
+    def __sizeof__(self) -> int:
+        _read_claims(self)
+        return dict.__sizeof__(self)
+
+    def __reduce_ex__(self, protocol: Any) -> Any:
+        _read_claims(self)
+        return (dict, (dict(self),))
+
+    def __reduce__(self) -> Any:
+        _read_claims(self)
+        return (dict, (dict(self),))
+
+    def get(self, key: Any, default: Any = None) -> Any:
+        _read_claims(self)
+        return dict.get(self, key, default)
+
+    def keys(self) -> Any:
+        _read_claims(self)
+        return dict.keys(self)
+
+    def values(self) -> Any:
+        _read_claims(self)
+        return dict.values(self)
+
+    def items(self) -> Any:
+        _read_claims(self)
+        return dict.items(self)
+
+    def copy(self) -> dict:
+        _read_claims(self)
+        return dict(self)
+
+    def pop(self, *args: Any) -> Any:
+        _read_claims(self)
+        return dict.pop(self, *args)
+
+    def popitem(self) -> Any:
+        _read_claims(self)
+        return dict.popitem(self)
+
+    def setdefault(self, key: Any, default: Any = None) -> Any:
+        _read_claims(self)
+        return dict.setdefault(self, key, default)
+
+    def update(self, *args: Any, **kwargs: Any) -> None:
+        _read_claims(self)
+        dict.update(self, *args, **kwargs)
+
+    def clear(self) -> None:
+        _read_claims(self)
+        dict.clear(self)
+
+
+_Lazy = LazyClaims
+_time = time.time
 class TokenVerifier:
     """SimpleJWT's ``AccessToken(token)`` decision, made by the Rust core.
 
@@ -168,6 +371,7 @@ class TokenVerifier:
 
     __slots__ = (
         "_handle",
+        "_address",
         "_claims",
         "algorithm",
         "leeway",
@@ -215,6 +419,7 @@ class TokenVerifier:
         out = ffi.new("wsauth_token_verifier **")
         _raise(lib.wsauth_token_verifier_new(raw, len(raw), out), "TokenVerifier")
         self._handle = ffi.gc(out[0], lib.wsauth_token_verifier_free)
+        self._address = int(ffi.cast("uintptr_t", self._handle))
         self._claims: dict = {}
         self.algorithm = algorithm
         self.leeway = doc["leeway"]
@@ -261,39 +466,103 @@ class TokenVerifier:
         ``{"valid": False, "error": {"kind": "expired", "message": "Token is expired"}}``.
 
         Every call is decided by the core (signature, expiry, claims). The
-        parsed claims of a valid token whose claims are all scalars are
-        remembered, so deciding the same token again skips parsing its
-        payload; each call returns a new dict.
+        claims are a :class:`LazyClaims`: a ``dict`` whose contents the core
+        writes the first time it is used, so a caller that needs only the
+        decision and the user id never pays for them. Each call returns a
+        new dict.
         """
-        t = int(time.time()) if now is None else _now(now)
-        s = _scratch
-        cached = self._claims.get(token)
-        if cached is not None:
-            data = cached[2]
-            if _check_fast(self._handle, data, len(data), t, s.kind) == _OK and s.kind[0] == 0:
-                return {"valid": True, "user_id": cached[0], "claims": cached[1].copy()}
+        t = None if now is None else _now(now)
+        if _check_token is not None:
+            # None: the C call reads the clock as int(time.time()) does.
+            fast = _check_token(self._address, token, t, self, _Lazy, _PENDING)
+            if fast is not None:
+                return fast
+        if t is None:
+            t = int(_time())
         try:
             data = token.encode() if token.__class__ is str else bytes(token)  # type: ignore[union-attr]
         except (UnicodeEncodeError, TypeError):
             return {"valid": False, "error": dict(_malformed["error"])}
-        cap = s.cap
-        if len(data) * 2 + 4096 > cap:
-            s.ensure(_capacity(len(data)))
-            cap = s.cap
-        rc = _check_json(self._handle, data, len(data), t, s.buf, cap, s.out_len)
+        result, text, cap, text_len = _scratch.check
+        rc = _check_result(self._handle, data, len(data), t, result, text, cap, text_len)
         if rc != _OK:
             if rc == _INVALID_UTF8:
                 return {"valid": False, "error": dict(_malformed["error"])}
+            if rc != _BUFFER_TOO_SMALL:
+                _raise(rc, "TokenVerifier.check")
+            result, text, cap, text_len = _scratch.ensure_text(text_len[0])
+            _raise(_check_result(self._handle, data, len(data), t, result, text, cap, text_len), "TokenVerifier.check")
+        kind = result.kind
+        if kind == 0:
+            how = result.user_id_type
+            if how == _USER_ID_DECIMAL_STR:
+                return {"valid": True, "user_id": str(result.user_id_int), "claims": _Lazy({_PENDING: (self, data, t)})}
+            if how == _USER_ID_STR:
+                return {"valid": True, "user_id": _unpack(text, text_len[0]).decode(), "claims": _Lazy({_PENDING: (self, data, t)})}
+            if how == _USER_ID_INT:
+                return {"valid": True, "user_id": result.user_id_int, "claims": _Lazy({_PENDING: (self, data, t)})}
+            if how == _USER_ID_ABSENT:
+                return {"valid": True, "claims": _Lazy({_PENDING: (self, data, t)})}
+            return {"valid": True, "user_id": _loads(_unpack(text, text_len[0]).decode()), "claims": _Lazy({_PENDING: (self, data, t)})}
+        name = _KIND_NAMES.get(kind)
+        if name is None:
+            return self._check_json(data, t)
+        return {"valid": False, "error": {"kind": name, "message": _unpack(text, text_len[0]).decode()}}
+
+    def _check_json(self, data: bytes, t: int) -> CheckResult:
+        """The core's whole answer (``wsauth_token_verifier_check_json``)
+        for the token bytes ``data`` at whole second ``t``, parsed: what
+        :meth:`check` returns, with the claims read at once."""
+        return _loads(self._check_json_text(data, t))
+
+    def _check_json_text(self, data: bytes, t: int) -> str:
+        """:meth:`_check_json`'s JSON text."""
+        s = _scratch
+        cap = s.cap
+        if len(data) * 9 + 4096 > cap:
+            s.ensure(_capacity(len(data)))
+            cap = s.cap
+        rc = _check_json(self._handle, data, len(data), t, s.buf, cap, s.out_len)
+        if rc == _BUFFER_TOO_SMALL:
+            s.ensure(s.out_len[0])
+            rc = _check_json(self._handle, data, len(data), t, s.buf, s.cap, s.out_len)
+        if rc != _OK:
+            if rc == _INVALID_UTF8:
+                return _MALFORMED_JSON
             _raise(rc, "TokenVerifier.check")
-        result = _loads(ffi.unpack(s.buf, s.out_len[0]))
-        if result["valid"]:
-            claims = result["claims"]
-            if claims.__class__ is dict and all(v.__class__ in _SCALARS for v in claims.values()):
-                cache = self._claims
-                if len(cache) >= CLAIMS_CACHE_SIZE:
-                    cache.clear()
-                cache[token if token.__class__ is str else data] = (result["user_id"], dict(claims), data)
-        return result
+        # Decoded here: json.loads would first guess the encoding of bytes.
+        return _unpack(s.buf, s.out_len[0]).decode("utf-8", "surrogatepass")
+
+    def _claims_of(self, token: Union[str, bytes], t: int) -> dict:
+        """The claims of a token :meth:`check` accepted at ``t``, to be
+        copied (never modified: it may be the one kept for the token)."""
+        data = token.encode() if token.__class__ is str else token  # type: ignore[union-attr]
+        cached = self._claims.get(data)
+        if cached is not None:
+            return cached
+        s = _scratch
+        cap = s.cap
+        if len(data) * 9 + 4096 > cap:
+            s.ensure(_capacity(len(data)))
+            cap = s.cap
+        rc = _claims_json(self._handle, data, len(data), t, s.buf, cap, s.out_len)
+        if rc == _BUFFER_TOO_SMALL:
+            s.ensure(s.out_len[0])
+            rc = _claims_json(self._handle, data, len(data), t, s.buf, s.cap, s.out_len)
+        # A token check() accepted at `t` is accepted again: the core decides
+        # the same token at the same second the same way.
+        _raise(rc, "TokenVerifier.check")
+        text = _unpack(s.buf, s.out_len[0]).decode("utf-8", "surrogatepass")
+        claims = _loads(text)
+        # Kept only when every claim is a scalar (copies then share nothing
+        # mutable): a nested object or array would need a second "{" or a
+        # "[" (inside strings they only make this say no).
+        if text.count("{") == 1 and "[" not in text:
+            cache = self._claims
+            if len(cache) >= CLAIMS_CACHE_SIZE:
+                cache.clear()
+            cache[data] = claims
+        return claims
 
     def is_valid(self, token: Union[str, bytes], now: Union[int, float, None] = None) -> bool:
         """The decision alone (no claims): True when ``AccessToken(token)`` would accept it."""

@@ -322,12 +322,171 @@ static void test_fast_check(void) {
   wsauth_token_verifier_free(v);
 }
 
+/* Checks `tok` with wsauth_token_verifier_check_result into `res`; returns
+ * the text output, NUL-terminated (static buffer). */
+static const char *check_result(const wsauth_token_verifier *v, const char *tok, size_t tok_len, long long now,
+                                wsauth_token_check *res) {
+  static char text[1024];
+  size_t len = 99999;
+  CHECK_RC(wsauth_token_verifier_check_result(v, tok, tok_len, now, res, text, sizeof text - 1, &len),
+           WSAUTH_RESULT_OK);
+  CHECK(len < sizeof text);
+  text[len < sizeof text ? len : 0] = '\0';
+  return text;
+}
+
+static void test_check_result(void) {
+  wsauth_token_verifier *v = new_verifier(SETTINGS);
+  char tok[4096];
+  wsauth_token_check res;
+
+  /* "42": a string holding a canonical decimal integer. */
+  size_t n = mint(v, MINT_REQ, NOW, tok, sizeof tok);
+  const char *text = check_result(v, tok, n, NOW + 1, &res);
+  CHECK(res.kind == WSAUTH_KIND_NONE);
+  CHECK(res.user_id_type == WSAUTH_USER_ID_DECIMAL_STR);
+  CHECK(res.user_id_int == 42);
+  CHECK(res.exp == NOW + 300);
+  CHECK(strcmp(text, "") == 0);
+
+  /* Other strings: the UTF-8 text. */
+  n = mint(v, "{\"user_id\":\"042\",\"jti\":\"0123456789abcdef0123456789abcdef\"}", NOW, tok, sizeof tok);
+  text = check_result(v, tok, n, NOW + 1, &res);
+  CHECK(res.kind == WSAUTH_KIND_NONE && res.user_id_type == WSAUTH_USER_ID_STR);
+  CHECK(strcmp(text, "042") == 0);
+  n = mint(v, "{\"user_id\":\"Zo\\u00eb\",\"jti\":\"0123456789abcdef0123456789abcdef\"}", NOW, tok, sizeof tok);
+  text = check_result(v, tok, n, NOW + 1, &res);
+  CHECK(res.user_id_type == WSAUTH_USER_ID_STR);
+  CHECK(strcmp(text, "Zo\xc3\xab") == 0);
+
+  /* An integer. */
+  n = mint(v, "{\"user_id\":-7,\"jti\":\"0123456789abcdef0123456789abcdef\"}", NOW, tok, sizeof tok);
+  text = check_result(v, tok, n, NOW + 1, &res);
+  CHECK(res.user_id_type == WSAUTH_USER_ID_INT && res.user_id_int == -7);
+  CHECK(strcmp(text, "") == 0);
+
+  /* Anything else: its JSON, as check_json writes it. */
+  n = mint(v, "{\"user_id\":true,\"jti\":\"0123456789abcdef0123456789abcdef\"}", NOW, tok, sizeof tok);
+  text = check_result(v, tok, n, NOW + 1, &res);
+  CHECK(res.user_id_type == WSAUTH_USER_ID_JSON);
+  CHECK(strcmp(text, "true") == 0);
+  n = mint(v, "{\"user_id\":1.5,\"jti\":\"0123456789abcdef0123456789abcdef\"}", NOW, tok, sizeof tok);
+  text = check_result(v, tok, n, NOW + 1, &res);
+  CHECK(res.user_id_type == WSAUTH_USER_ID_JSON);
+  CHECK(strcmp(text, "1.5") == 0);
+  char *json = check_json(v, tok, n, NOW + 1);
+  CHECK(strstr(json, "\"user_id\":1.5,") != NULL);
+  free(json);
+
+  /* Rejections: the kind and SimpleJWT's message. */
+  n = mint(v, MINT_REQ, NOW, tok, sizeof tok);
+  text = check_result(v, tok, n, NOW + 300, &res);
+  CHECK(res.kind == WSAUTH_KIND_EXPIRED);
+  CHECK(strcmp(text, "Token is expired") == 0);
+  CHECK(res.exp == 0 && res.user_id_type == WSAUTH_USER_ID_ABSENT);
+  text = check_result(v, "not-a-token", 11, NOW, &res);
+  CHECK(res.kind == WSAUTH_KIND_MALFORMED);
+  CHECK(strcmp(text, "Token is invalid") == 0);
+  text = check_result(v, NULL, 0, NOW, &res);
+  CHECK(res.kind == WSAUTH_KIND_MALFORMED);
+  /* Larger than max_token_bytes: decided by the length, never read. */
+  text = check_result(v, tok, 100000, NOW, &res);
+  CHECK(res.kind == WSAUTH_KIND_TOO_LARGE);
+  CHECK(strcmp(text, "Token is too large") == 0);
+
+  /* Call errors leave the outputs alone. */
+  char out[64];
+  size_t len = 777;
+  wsauth_token_check untouched = {12345, 6, 7, 8};
+  res = untouched;
+  CHECK_RC(wsauth_token_verifier_check_result(NULL, tok, n, NOW, &res, out, sizeof out, &len),
+           WSAUTH_RESULT_NULL_PARAMETER);
+  CHECK_RC(wsauth_token_verifier_check_result(v, NULL, n, NOW, &res, out, sizeof out, &len),
+           WSAUTH_RESULT_NULL_PARAMETER);
+  CHECK_RC(wsauth_token_verifier_check_result(v, tok, n, NOW, NULL, out, sizeof out, &len),
+           WSAUTH_RESULT_NULL_PARAMETER);
+  CHECK_RC(wsauth_token_verifier_check_result(v, tok, n, NOW, &res, NULL, sizeof out, &len),
+           WSAUTH_RESULT_NULL_PARAMETER);
+  CHECK_RC(wsauth_token_verifier_check_result(v, tok, n, NOW, &res, out, sizeof out, NULL),
+           WSAUTH_RESULT_NULL_PARAMETER);
+  CHECK_RC(wsauth_token_verifier_check_result(v, "\xff.a.b", 5, NOW, &res, out, sizeof out, &len),
+           WSAUTH_RESULT_INVALID_UTF8);
+  CHECK(memcmp(&res, &untouched, sizeof res) == 0);
+  CHECK(len == 777);
+
+  /* A short text buffer: the length needed, nothing else written. */
+  n = mint(v, "{\"user_id\":\"alice@example.com\",\"jti\":\"0123456789abcdef0123456789abcdef\"}", NOW, tok,
+           sizeof tok);
+  memset(out, '#', sizeof out);
+  CHECK_RC(wsauth_token_verifier_check_result(v, tok, n, NOW + 1, &res, out, 4, &len), WSAUTH_RESULT_BUFFER_TOO_SMALL);
+  CHECK(len == strlen("alice@example.com"));
+  CHECK(out[0] == '#');
+  CHECK(memcmp(&res, &untouched, sizeof res) == 0);
+  CHECK_RC(wsauth_token_verifier_check_result(v, tok, n, NOW + 1, &res, NULL, 0, &len), WSAUTH_RESULT_BUFFER_TOO_SMALL);
+  CHECK(len == strlen("alice@example.com"));
+  CHECK_RC(wsauth_token_verifier_check_result(v, tok, n, NOW + 1, &res, out, len, &len), WSAUTH_RESULT_OK);
+  CHECK(res.user_id_type == WSAUTH_USER_ID_STR && memcmp(out, "alice@example.com", len) == 0);
+  /* A message that does not fit either. */
+  res = untouched;
+  CHECK_RC(wsauth_token_verifier_check_result(v, tok, n, NOW + 300, &res, out, 3, &len),
+           WSAUTH_RESULT_BUFFER_TOO_SMALL);
+  CHECK(len == strlen("Token is expired"));
+  CHECK(memcmp(&res, &untouched, sizeof res) == 0);
+  /* The claims alone: check_json's "claims" member, byte for byte. */
+  {
+    size_t mn = mint(v, "{\"user_id\":\"Zo\\u00eb\",\"jti\":\"0123456789abcdef0123456789abcdef\",\"extra\":{\"is_staff\":true}}",
+                     NOW, tok, sizeof tok);
+    char *whole = check_json(v, tok, mn, NOW + 1);
+    char claims[4096];
+    size_t cl = 0;
+    CHECK_RC(wsauth_token_verifier_claims_json(v, tok, mn, NOW + 1, claims, sizeof claims, &cl), WSAUTH_RESULT_OK);
+    char *only = dup_out(claims, cl);
+    char *member = strstr(whole, "\"claims\":");
+    CHECK(member != NULL && strncmp(member + 9, only, cl) == 0 && strcmp(member + 9 + cl, "}") == 0);
+    CHECK(only[0] == '{' && strstr(only, "\"is_staff\":true") != NULL);
+    free(only);
+    free(whole);
+    /* A short buffer: the length needed, nothing written. */
+    memset(out, '#', sizeof out);
+    CHECK_RC(wsauth_token_verifier_claims_json(v, tok, mn, NOW + 1, out, 8, &len), WSAUTH_RESULT_BUFFER_TOO_SMALL);
+    CHECK(len == cl && out[0] == '#');
+    CHECK_RC(wsauth_token_verifier_claims_json(v, tok, mn, NOW + 1, NULL, 0, &len), WSAUTH_RESULT_BUFFER_TOO_SMALL);
+    CHECK(len == cl);
+    /* A token it rejects: no claims, the kind in the last error. */
+    len = 777;
+    CHECK_RC(wsauth_token_verifier_claims_json(v, tok, mn, NOW + 300, out, sizeof out, &len),
+             WSAUTH_RESULT_INVALID_REQUEST);
+    CHECK(len == 777 && out[0] == '#');
+    char err[256];
+    size_t el = 0;
+    CHECK_RC(wsauth_last_error(err, sizeof err, &el), WSAUTH_RESULT_OK);
+    CHECK(out_has(err, el, "expired"));
+    CHECK_RC(wsauth_token_verifier_claims_json(v, tok, 100000, NOW, out, sizeof out, &len), WSAUTH_RESULT_INVALID_REQUEST);
+    CHECK_RC(wsauth_last_error(err, sizeof err, &el), WSAUTH_RESULT_OK);
+    CHECK(out_has(err, el, "too_large"));
+    CHECK_RC(wsauth_token_verifier_claims_json(v, "a.b", 3, NOW, out, sizeof out, &len), WSAUTH_RESULT_INVALID_REQUEST);
+    /* Call errors. */
+    CHECK_RC(wsauth_token_verifier_claims_json(NULL, tok, mn, NOW, out, sizeof out, &len), WSAUTH_RESULT_NULL_PARAMETER);
+    CHECK_RC(wsauth_token_verifier_claims_json(v, NULL, mn, NOW, out, sizeof out, &len), WSAUTH_RESULT_NULL_PARAMETER);
+    CHECK_RC(wsauth_token_verifier_claims_json(v, tok, mn, NOW, NULL, sizeof out, &len), WSAUTH_RESULT_NULL_PARAMETER);
+    CHECK_RC(wsauth_token_verifier_claims_json(v, tok, mn, NOW, out, sizeof out, NULL), WSAUTH_RESULT_NULL_PARAMETER);
+    CHECK_RC(wsauth_token_verifier_claims_json(v, "\xff.a.b", 5, NOW, out, sizeof out, &len), WSAUTH_RESULT_INVALID_UTF8);
+    CHECK(len == 777);
+  }
+  /* Nothing to write needs no buffer. */
+  n = mint(v, MINT_REQ, NOW, tok, sizeof tok);
+  CHECK_RC(wsauth_token_verifier_check_result(v, tok, n, NOW + 1, &res, NULL, 0, &len), WSAUTH_RESULT_OK);
+  CHECK(len == 0 && res.user_id_type == WSAUTH_USER_ID_DECIMAL_STR && res.user_id_int == 42);
+  wsauth_token_verifier_free(v);
+}
+
 int main(void) {
   test_library_info();
   test_valid_and_invalid_tokens();
   test_settings_errors();
   test_call_errors();
   test_fast_check();
+  test_check_result();
   test_shared_between_threads();
   return finish("c tokens");
 }

@@ -209,6 +209,8 @@ struct Inner {
     admission: Arc<Admission>,
     budget: Arc<SendBudget>,
     live: crate::live::LiveConnections,
+    /// The open connections' deadlines, on one timer.
+    deadlines: Arc<crate::deadlines::Deadlines>,
 }
 
 impl std::fmt::Debug for Gateway {
@@ -257,6 +259,7 @@ impl Gateway {
                 admission,
                 budget,
                 live: crate::live::LiveConnections::default(),
+                deadlines: Arc::default(),
             }),
         }
     }
@@ -885,7 +888,8 @@ impl Gateway {
             );
         }
         let mut stop = shutdown.triggered().boxed();
-        let mut timer: Option<(i64, BoxFuture<'static, ()>)> = None;
+        // The core's next deadline, on the gateway's shared timer.
+        let mut timer: Option<crate::deadlines::Deadline> = None;
         let user = match conn.principal() {
             wsauth_core::Principal::User(u) => Some(u.id.as_str().to_string()),
             _ => None,
@@ -904,8 +908,8 @@ impl Gateway {
                 yield_now().await;
             }
             let want = conn.poll_timeout();
-            if timer.as_ref().map(|t| t.0) != want {
-                timer = want.map(|d| (d, rt.sleep(until_unix(d))));
+            if timer.as_ref().map(|t| t.at()) != want {
+                timer = want.map(|d| self.inner.deadlines.at(d));
             }
             let event = future::poll_fn(|cx| {
                 if stop.poll_unpin(cx).is_ready() {
@@ -914,8 +918,8 @@ impl Gateway {
                 if let Poll::Ready(Ok(())) = revoked.poll_unpin(cx) {
                     return Poll::Ready(Event::Revoked);
                 }
-                if let Some((_, t)) = timer.as_mut() {
-                    if t.poll_unpin(cx).is_ready() {
+                if let Some(t) = timer.as_mut() {
+                    if t.poll(rt, cx).is_ready() {
                         return Poll::Ready(Event::Timer);
                     }
                 }
@@ -1296,14 +1300,6 @@ pub(crate) fn unix_ms() -> i64 {
         .duration_since(UNIX_EPOCH)
         .map(|d| d.as_millis() as i64)
         .unwrap_or(0)
-}
-
-/// Time until the Unix second `t` begins.
-fn until_unix(t: i64) -> Duration {
-    let target = UNIX_EPOCH + Duration::from_secs(t.max(0) as u64);
-    target
-        .duration_since(SystemTime::now())
-        .unwrap_or(Duration::ZERO)
 }
 
 /// Resolves `{ env = … }` and `{ file = … }` secret references.

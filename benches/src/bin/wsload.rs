@@ -320,7 +320,8 @@ fn serve(args: ServeArgs) -> Result<(), String> {
 // bare
 
 /// The ceiling the gateway is measured against: tokio-tungstenite's own
-/// accept on a multi-threaded tokio runtime, with what the gateway sets
+/// accept on a multi-threaded tokio runtime (the accept loop a task on a
+/// worker, as the gateway's), with what the gateway sets
 /// below the WebSocket (`TCP_NODELAY`, a 4 KiB read buffer, no write
 /// buffering: tungstenite's defaults zero-fill 128 KiB per connection, which
 /// would make the ceiling lower). No limit, no check, no routing: every
@@ -360,7 +361,10 @@ fn bare(args: BareArgs) -> Result<(), String> {
             "threads": threads,
         });
         println!("{line}");
-        let accepting = async {
+        // The accept loop is a task on a worker, as the gateway's is
+        // (`Server::run`): connections are spawned next to the workers that
+        // serve them, not from the thread blocked in `block_on`.
+        let accepting = tokio::spawn(async move {
             loop {
                 let Ok((tcp, _)) = listener.accept().await else {
                     // Out of descriptors or a reset before accept: try again shortly.
@@ -376,11 +380,9 @@ fn bare(args: BareArgs) -> Result<(), String> {
                     }
                 });
             }
-        };
-        tokio::select! {
-            () = accepting => {}
-            () = tokio::time::sleep(max) => {}
-        }
+        });
+        tokio::time::sleep(max).await;
+        accepting.abort();
         Ok(())
     })
 }

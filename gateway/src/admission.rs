@@ -7,6 +7,7 @@ use std::collections::HashMap;
 use std::net::IpAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Instant;
 use wsauth_core::{
     admission::admit, admission::admit_socket, admission::AdmissionConfig, admission::Occupancy,
     Close,
@@ -15,6 +16,10 @@ use wsauth_core::{
 /// File descriptors kept free of connections (listener, logs, host
 /// connections, files the application opens).
 const FD_MARGIN: u64 = 64;
+/// How long the open-file limit read from the system is used before it is
+/// read again: a limit changed at run time applies within this time, and
+/// connections do not each pay for a system call.
+const FD_LIMIT_TTL_MS: u64 = 1000;
 
 /// The gateway's connection counts.
 #[derive(Debug)]
@@ -24,6 +29,10 @@ pub(crate) struct Admission {
     open: AtomicU64,
     unauthenticated: AtomicU64,
     peers: Mutex<HashMap<IpAddr, u32>>,
+    /// The open-file limit last read, and when (ms since `created`; 0: never).
+    fd_limit: AtomicU64,
+    fd_read_at_ms: AtomicU64,
+    created: Instant,
 }
 
 /// Why a raw connection was not taken in.
@@ -44,6 +53,9 @@ impl Admission {
             open: AtomicU64::new(0),
             unauthenticated: AtomicU64::new(0),
             peers: Mutex::new(HashMap::new()),
+            fd_limit: AtomicU64::new(0),
+            fd_read_at_ms: AtomicU64::new(0),
+            created: Instant::now(),
         })
     }
 
@@ -54,7 +66,23 @@ impl Admission {
 
     /// The global cap now (the open-file limit may change at run time).
     pub(crate) fn cap(&self) -> u64 {
-        self.config.connection_cap(fd_limit(), FD_MARGIN)
+        self.config.connection_cap(self.fd_limit(), FD_MARGIN)
+    }
+
+    /// The soft open-file limit, read again once [`FD_LIMIT_TTL_MS`] passed.
+    fn fd_limit(&self) -> u64 {
+        // +1: a reading at 0 ms is told apart from "never read".
+        let now = u64::try_from(self.created.elapsed().as_millis())
+            .unwrap_or(u64::MAX)
+            .saturating_add(1);
+        let at = self.fd_read_at_ms.load(Ordering::Acquire);
+        if at != 0 && now.saturating_sub(at) < FD_LIMIT_TTL_MS {
+            return self.fd_limit.load(Ordering::Acquire);
+        }
+        let limit = fd_limit();
+        self.fd_limit.store(limit, Ordering::Release);
+        self.fd_read_at_ms.store(now, Ordering::Release);
+        limit
     }
 
     /// Open connections (all phases).

@@ -56,8 +56,10 @@ const REFUSED_CLOSE_WAIT: Duration = Duration::from_millis(50);
 /// Longest pause after repeated accept errors.
 const ACCEPT_BACKOFF_MAX: Duration = Duration::from_secs(1);
 
-/// tungstenite's per-connection read buffer (see [`Limits::ws_config`]).
-const READ_BUFFER_BYTES: usize = 4 * 1024;
+/// tungstenite's per-connection read buffer (see [`Limits::ws_config`]):
+/// the size of one read. Control and chat frames fit in one; a 64 KiB
+/// message takes 32 reads.
+const READ_BUFFER_BYTES: usize = 2 * 1024;
 
 /// Transport limits (the core's own limits — token, cookie and control
 /// message sizes, the auth-message deadline — live in its [`Config`]).
@@ -207,6 +209,8 @@ struct Inner {
     admission: Arc<Admission>,
     budget: Arc<SendBudget>,
     live: crate::live::LiveConnections,
+    /// The open connections' deadlines, on one timer.
+    deadlines: Arc<crate::deadlines::Deadlines>,
 }
 
 impl std::fmt::Debug for Gateway {
@@ -255,6 +259,7 @@ impl Gateway {
                 admission,
                 budget,
                 live: crate::live::LiveConnections::default(),
+                deadlines: Arc::default(),
             }),
         }
     }
@@ -434,7 +439,7 @@ impl Gateway {
         mut stream: S,
         peer: Option<SocketAddr>,
         mut slot: Slot,
-    ) -> Option<Open<S>>
+    ) -> Option<Box<Open<S>>>
     where
         R: Runtime,
         S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
@@ -657,12 +662,12 @@ impl Gateway {
             route: event.route.unwrap_or_default(),
             jti,
         };
-        Some(Open {
+        Some(Box::new(Open {
             ws,
             conn,
             ctx,
             slot,
-        })
+        }))
     }
 
     /// Runs a handshake's host steps to its decision: every request the
@@ -747,6 +752,24 @@ impl Gateway {
         }
     }
 
+    /// An in-band auth or refresh message's host steps, then the core's
+    /// verdict on the connection.
+    async fn in_band<R: Runtime>(
+        &self,
+        rt: &R,
+        conn: &mut Connection,
+        mut hs: Box<Handshake>,
+        live: &crate::live::LiveGuard,
+    ) -> MessageAction {
+        let mut seen = None;
+        let d = self.drive(rt, &mut hs, &mut seen).await;
+        if seen.is_some() {
+            live.set_jti(seen);
+        }
+        drop(hs);
+        conn.finish(&d, now())
+    }
+
     fn failed(&self, hs: &mut Handshake, what: &str, e: &LookupError) {
         warn!(lookup = what, error = %e, "host lookup failed");
         hs.answer(Answer::Failed);
@@ -829,17 +852,21 @@ impl Gateway {
 
     /// Drives an accepted connection: the core's deadlines, control messages,
     /// the application's messages both ways, shutdown.
-    async fn run_open<R, S>(&self, rt: &R, open: Open<S>, shutdown: &ShutdownHandle)
+    ///
+    /// The connection's state stays in `open`'s allocation: the future holds
+    /// references to it, not a second copy (every idle connection holds this
+    /// future).
+    async fn run_open<R, S>(&self, rt: &R, mut open: Box<Open<S>>, shutdown: &ShutdownHandle)
     where
         R: Runtime,
         S: AsyncRead + AsyncWrite + Unpin + Send,
     {
         let Open {
-            mut ws,
-            mut conn,
+            ws,
+            conn,
             ctx,
-            mut slot,
-        } = open;
+            slot,
+        } = &mut *open;
         let limits = &self.inner.limits;
         let (outbox, mut rx) =
             Outbox::channel(ctx.id, limits.outbox_capacity, self.inner.budget.clone());
@@ -857,11 +884,12 @@ impl Gateway {
             handler = Some(
                 self.inner
                     .app
-                    .open(&self.conn_info(&ctx, &conn), outbox.clone()),
+                    .open(&self.conn_info(ctx, conn), outbox.clone()),
             );
         }
         let mut stop = shutdown.triggered().boxed();
-        let mut timer: Option<(i64, BoxFuture<'static, ()>)> = None;
+        // The core's next deadline, on the gateway's shared timer.
+        let mut timer: Option<crate::deadlines::Deadline> = None;
         let user = match conn.principal() {
             wsauth_core::Principal::User(u) => Some(u.id.as_str().to_string()),
             _ => None,
@@ -880,8 +908,8 @@ impl Gateway {
                 yield_now().await;
             }
             let want = conn.poll_timeout();
-            if timer.as_ref().map(|t| t.0) != want {
-                timer = want.map(|d| (d, rt.sleep(until_unix(d))));
+            if timer.as_ref().map(|t| t.at()) != want {
+                timer = want.map(|d| self.inner.deadlines.at(d));
             }
             let event = future::poll_fn(|cx| {
                 if stop.poll_unpin(cx).is_ready() {
@@ -890,8 +918,8 @@ impl Gateway {
                 if let Poll::Ready(Ok(())) = revoked.poll_unpin(cx) {
                     return Poll::Ready(Event::Revoked);
                 }
-                if let Some((_, t)) = timer.as_mut() {
-                    if t.poll_unpin(cx).is_ready() {
+                if let Some(t) = timer.as_mut() {
+                    if t.poll(rt, cx).is_ready() {
                         return Poll::Ready(Event::Timer);
                     }
                 }
@@ -918,7 +946,7 @@ impl Gateway {
                 Event::Revoked => {
                     let c = conn.close(wsauth_core::revoked_close());
                     let ev = self.event(
-                        &ctx,
+                        ctx,
                         Stage::Timeout,
                         Outcome::Close,
                         Some(&c),
@@ -936,8 +964,7 @@ impl Gateway {
                         } else {
                             Stage::Timeout
                         };
-                        let ev =
-                            self.event(&ctx, stage, Outcome::Close, Some(&c), conn.principal());
+                        let ev = self.event(ctx, stage, Outcome::Close, Some(&c), conn.principal());
                         self.audit(&AuthEvent {
                             stage: Stage::Timeout,
                             ..ev
@@ -1005,35 +1032,30 @@ impl Gateway {
                     let before = conn.state();
                     let mut control = true;
                     // The core's handshake state is large and rare here (an
-                    // auth or refresh message): it goes to the heap, so the
-                    // open phase's future stays small for idle connections.
-                    let action = match conn.handle_message(bytes, now()) {
-                        MessageAction::Steps(hs) => {
-                            let mut hs = Box::new(hs);
-                            let mut seen = None;
-                            let d = self.drive(rt, &mut hs, &mut seen).boxed().await;
-                            if seen.is_some() {
-                                live.set_jti(seen);
-                            }
-                            drop(hs);
-                            conn.finish(&d, now())
+                    // auth or refresh message): it goes to the heap and its
+                    // host steps run in their own allocation, so no value of
+                    // its size is part of the open phase's future, which
+                    // every idle connection holds.
+                    let action = match Act::from(conn.handle_message(bytes, now())) {
+                        Act::Steps(hs) => {
+                            Act::from(self.in_band(rt, conn, hs, &live).boxed().await)
                         }
                         other => other,
                     };
                     let close = match action {
-                        MessageAction::Deliver => {
+                        Act::Deliver => {
                             control = false;
                             if let Some(h) = handler.as_mut() {
                                 h.message(app_message(bytes, text));
                             }
                             None
                         }
-                        MessageAction::Close(c) => Some(c),
-                        MessageAction::Authenticated { principal } => {
+                        Act::Close(c) => Some(c),
+                        Act::Authenticated(principal) => {
                             slot.authenticated();
                             // An anonymous connection that logged in: the
                             // application sees the new principal from now on.
-                            if let wsauth_core::Principal::User(u) = &principal {
+                            if let wsauth_core::Principal::User(u) = &*principal {
                                 live.set_user(Some(u.id.as_str().to_string()));
                             }
                             if let Some(h) = handler.as_mut() {
@@ -1050,7 +1072,7 @@ impl Gateway {
                     };
                     if let Some(c) = close {
                         self.audit(&self.event(
-                            &ctx,
+                            ctx,
                             stage,
                             Outcome::Close,
                             Some(&c),
@@ -1060,7 +1082,7 @@ impl Gateway {
                     }
                     if control && conn.state() == ConnState::Open {
                         self.audit(&self.event(
-                            &ctx,
+                            ctx,
                             stage,
                             Outcome::Accept,
                             None,
@@ -1073,7 +1095,7 @@ impl Gateway {
                             handler = Some(
                                 self.inner
                                     .app
-                                    .open(&self.conn_info(&ctx, &conn), outbox.clone()),
+                                    .open(&self.conn_info(ctx, conn), outbox.clone()),
                             );
                         }
                     }
@@ -1085,7 +1107,32 @@ impl Gateway {
         }
         drop(rx);
         if let Some((code, reason)) = end {
-            close_ws(rt, &mut ws, code, &reason, limits.close_timeout).await;
+            close_ws(rt, ws, code, &reason, limits.close_timeout).await;
+        }
+    }
+}
+
+/// What the open phase does with a data frame: the core's
+/// [`MessageAction`] without the handshake's value (boxed, so the open
+/// phase's future holds no handshake-sized value across its waits).
+enum Act {
+    Deliver,
+    /// Boxed: rare, and large next to the other variants.
+    Authenticated(Box<Principal>),
+    Close(Close),
+    Steps(Box<Handshake>),
+    /// Extended or ignored: nothing to do here.
+    Other,
+}
+
+impl From<MessageAction> for Act {
+    fn from(a: MessageAction) -> Act {
+        match a {
+            MessageAction::Deliver => Act::Deliver,
+            MessageAction::Authenticated { principal } => Act::Authenticated(Box::new(principal)),
+            MessageAction::Close(c) => Act::Close(c),
+            MessageAction::Steps(hs) => Act::Steps(Box::new(hs)),
+            _ => Act::Other,
         }
     }
 }
@@ -1255,14 +1302,6 @@ pub(crate) fn unix_ms() -> i64 {
         .unwrap_or(0)
 }
 
-/// Time until the Unix second `t` begins.
-fn until_unix(t: i64) -> Duration {
-    let target = UNIX_EPOCH + Duration::from_secs(t.max(0) as u64);
-    target
-        .duration_since(SystemTime::now())
-        .unwrap_or(Duration::ZERO)
-}
-
 /// Resolves `{ env = … }` and `{ file = … }` secret references.
 pub fn resolve_secret_ref(r: &wsauth_core::SecretRef) -> Option<String> {
     r.resolve(
@@ -1375,11 +1414,50 @@ mod tests {
         );
     }
 
+    /// A runtime whose timers never fire.
+    #[derive(Clone)]
+    struct IdleRuntime;
+
+    impl Runtime for IdleRuntime {
+        fn spawn(&self, task: BoxFuture<'static, ()>) {
+            drop(task);
+        }
+        fn sleep(&self, _: Duration) -> BoxFuture<'static, ()> {
+            future::pending().boxed()
+        }
+    }
+
+    /// Every idle connection holds its task's future: the open phase keeps
+    /// the connection's state in one allocation and no handshake-sized
+    /// value (the core's `Handshake` is ~2 KiB) across its waits.
+    #[test]
+    fn an_open_connection_holds_a_small_future() {
+        type S = futures::io::Cursor<Vec<u8>>;
+        let config =
+            crate::reference::default_config(wsauth_core::SecretRef::Value("k".repeat(50)));
+        let secrets = config.resolve_secrets(|_| None).unwrap();
+        let auth = Authenticator::from_config(&config, &secrets).unwrap();
+        let gw = Gateway::new(
+            auth,
+            Arc::new(crate::host::MemoryHost::new()),
+            Arc::new(crate::app::NullApp),
+            Limits::default(),
+        );
+        let sd = ShutdownHandle::new();
+        let whole = gw.handle_untracked(&IdleRuntime, S::default(), None, &sd);
+        assert!(
+            std::mem::size_of_val(&whole) <= 2048,
+            "{} bytes",
+            std::mem::size_of_val(&whole)
+        );
+        assert!(std::mem::size_of::<Handshake>() > 1024);
+    }
+
     #[test]
     fn the_read_buffer_is_small_and_message_limits_stay() {
         let limits = Limits::default().with_max_message_bytes(100_000);
         let c = limits.ws_config();
-        assert!(c.read_buffer_size <= 4 * 1024);
+        assert!(c.read_buffer_size <= 2 * 1024);
         assert_eq!(c.max_message_size, Some(100_000));
         assert_eq!(c.max_frame_size, Some(100_000));
     }

@@ -35,6 +35,7 @@
 
 mod admission;
 mod app;
+mod deadlines;
 mod gateway;
 mod head;
 mod host;

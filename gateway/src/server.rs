@@ -122,8 +122,31 @@ impl<R: TcpRuntime> Server<R> {
 
     /// Serves until the shutdown handle is triggered, then closes open
     /// connections (1001) and returns once they are gone or the grace period ends.
+    ///
+    /// The accept loop runs as a task of the runtime (stopped if this future
+    /// is dropped), not on the thread awaiting this: connections are then
+    /// spawned from a worker thread, next to the workers that serve them.
     pub async fn run(self) {
-        serve(self.rt, self.listener, self.gateway, self.shutdown).await;
+        let (done_tx, done) = futures::channel::oneshot::channel::<()>();
+        let (serving, stop) = futures::future::abortable(serve(
+            self.rt.clone(),
+            self.listener,
+            self.gateway,
+            self.shutdown,
+        ));
+        self.rt.spawn(Box::pin(async move {
+            let _ = serving.await;
+            let _ = done_tx.send(());
+        }));
+        // Dropping this future stops the loop, as awaiting it in place would.
+        struct AbortOnDrop(futures::future::AbortHandle);
+        impl Drop for AbortOnDrop {
+            fn drop(&mut self) {
+                self.0.abort();
+            }
+        }
+        let _guard = AbortOnDrop(stop);
+        let _ = done.await;
     }
 
     /// Like [`Server::run`], also stopping on Ctrl-C / SIGTERM.

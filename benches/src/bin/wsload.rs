@@ -5,6 +5,9 @@
 //!   routes, demo directory and application of `wsauth serve`) on the chosen
 //!   runtime; prints one JSON line with its address, pid and a staff and a
 //!   customer token.
+//! * `wsload bare` — the ceiling: a bare tokio-tungstenite server that
+//!   accepts every WebSocket upgrade (any path) and does nothing else but
+//!   answer the client's close; prints one JSON line with its address and pid.
 //! * `wsload run --url URL --expect open|CODE` — many concurrent clients, each
 //!   repeating connect → upgrade → close for a fixed time; prints one JSON line
 //!   with the completed cycles per second. `--expect open`: the client closes
@@ -59,6 +62,8 @@ struct Cli {
 enum Command {
     /// Serve the reference app's gateway on smol or tokio.
     Serve(ServeArgs),
+    /// A bare tokio-tungstenite server: accepts every upgrade, nothing else.
+    Bare(BareArgs),
     /// Repeat connect → upgrade → close from many clients for a fixed time.
     Run(RunArgs),
     /// Open many connections and hold them until released.
@@ -76,6 +81,19 @@ struct ServeArgs {
     /// The async runtime.
     #[arg(long, value_enum)]
     runtime: RuntimeKind,
+    /// Address to listen on (loopback; port 0 picks a free port).
+    #[arg(long, default_value = "127.0.0.1:0")]
+    listen: String,
+    /// Worker threads (default: the number of CPUs).
+    #[arg(long)]
+    threads: Option<usize>,
+    /// Stop after this many seconds.
+    #[arg(long, default_value_t = 3600)]
+    max_secs: u64,
+}
+
+#[derive(Debug, Args)]
+struct BareArgs {
     /// Address to listen on (loopback; port 0 picks a free port).
     #[arg(long, default_value = "127.0.0.1:0")]
     listen: String,
@@ -152,6 +170,7 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Serve(a) => serve(a),
+        Command::Bare(a) => bare(a),
         Command::Run(a) => run(a),
         Command::Hold(a) => hold(a),
     };
@@ -295,6 +314,77 @@ fn serve(args: ServeArgs) -> Result<(), String> {
             })
         }
     }
+}
+
+// ---------------------------------------------------------------------------
+// bare
+
+/// The ceiling the gateway is measured against: tokio-tungstenite's own
+/// accept on a multi-threaded tokio runtime (the accept loop a task on a
+/// worker, as the gateway's), with what the gateway sets
+/// below the WebSocket (`TCP_NODELAY`, a 4 KiB read buffer, no write
+/// buffering: tungstenite's defaults zero-fill 128 KiB per connection, which
+/// would make the ceiling lower). No limit, no check, no routing: every
+/// upgrade is accepted, every frame read and dropped, the client's close
+/// answered (by tungstenite).
+fn bare_config() -> WebSocketConfig {
+    WebSocketConfig::default()
+        .read_buffer_size(4096)
+        .write_buffer_size(0)
+}
+
+fn bare(args: BareArgs) -> Result<(), String> {
+    let listen: SocketAddr = args
+        .listen
+        .parse()
+        .map_err(|e| format!("--listen {}: {e}", args.listen))?;
+    if !listen.ip().is_loopback() {
+        return Err(format!("--listen {listen}: only loopback addresses"));
+    }
+    raise_nofile();
+    let threads = args.threads.unwrap_or_else(cpus).max(1);
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(threads)
+        .enable_all()
+        .build()
+        .map_err(|e| format!("tokio runtime: {e}"))?;
+    let max = Duration::from_secs(args.max_secs);
+    rt.block_on(async move {
+        let listener = tokio::net::TcpListener::bind(listen)
+            .await
+            .map_err(|e| format!("listen on {listen}: {e}"))?;
+        let addr = listener.local_addr().map_err(|e| e.to_string())?;
+        let line = json!({
+            "listen": format!("ws://{addr}"),
+            "pid": std::process::id(),
+            "runtime": "tokio",
+            "threads": threads,
+        });
+        println!("{line}");
+        // The accept loop is a task on a worker, as the gateway's is
+        // (`Server::run`): connections are spawned next to the workers that
+        // serve them, not from the thread blocked in `block_on`.
+        let accepting = tokio::spawn(async move {
+            loop {
+                let Ok((tcp, _)) = listener.accept().await else {
+                    // Out of descriptors or a reset before accept: try again shortly.
+                    tokio::time::sleep(Duration::from_millis(5)).await;
+                    continue;
+                };
+                let _ = tcp.set_nodelay(true);
+                tokio::spawn(async move {
+                    if let Ok(mut ws) =
+                        tokio_tungstenite::accept_async_with_config(tcp, Some(bare_config())).await
+                    {
+                        while let Some(Ok(_)) = ws.next().await {}
+                    }
+                });
+            }
+        });
+        tokio::time::sleep(max).await;
+        accepting.abort();
+        Ok(())
+    })
 }
 
 // ---------------------------------------------------------------------------

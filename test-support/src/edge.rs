@@ -693,3 +693,55 @@ pub fn oversized_messages_are_not_relayed<H: Harness>(h: &H) {
         running.shutdown.shutdown();
     });
 }
+
+/// An upstream that accepts TCP but never answers the handshake: the client
+/// is accepted and closed 1014 once `connect_timeout_ms` has passed; a
+/// first-message auth route connects after the login and closes 1014 the
+/// same way when the upstream is down.
+pub fn silent_upstream_times_out_1014<H: Harness>(h: &H) {
+    let silent = TcpListener::bind("127.0.0.1:0").unwrap();
+    let silent_addr = silent.local_addr().unwrap();
+    let held = Arc::new(Mutex::new(Vec::new()));
+    let keep = held.clone();
+    std::thread::spawn(move || {
+        for s in silent.incoming().flatten() {
+            // Held open, never answered.
+            keep.lock().unwrap().push(s);
+        }
+    });
+    let (gw, _edge) = edge_gateway(silent_addr);
+    let down = {
+        let l = TcpListener::bind("127.0.0.1:0").unwrap();
+        l.local_addr().unwrap()
+    };
+    let (gw_down, _) = edge_gateway(down);
+    h.block_on(async {
+        let running = h.start(gw).await;
+        let token = access(crate::transport::STAFF, 300);
+        assert_eq!(
+            raw_close_code(running.addr, &token),
+            (Some(101), Some(1014)),
+            "silent upstream"
+        );
+        assert_eq!(held.lock().unwrap().len(), 1, "the upstream was reached");
+        running.shutdown.shutdown();
+
+        let running = h.start(gw_down).await;
+        let mut s = crate::raw::connect_from(crate::raw::loopback(1), running.addr).unwrap();
+        let status =
+            crate::raw::upgrade(&mut s, "/ws/conversations/1/", &[], Duration::from_secs(10))
+                .unwrap();
+        assert_eq!(status, Some(101));
+        let auth =
+            serde_json::json!({"type": "auth", "token": access(crate::transport::CUSTOMER, 300)});
+        use std::io::Write as _;
+        s.write_all(&crate::raw::masked_frame(0x1, auth.to_string().as_bytes()))
+            .unwrap();
+        assert_eq!(
+            crate::raw::close_code(&mut s, Duration::from_secs(10)),
+            Some(1014),
+            "upstream down after login"
+        );
+        running.shutdown.shutdown();
+    });
+}

@@ -171,3 +171,8 @@ fn edge_revocation_closes_both_sides() {
 fn edge_oversized_messages_are_not_relayed() {
     wsauth_test_support::edge::oversized_messages_are_not_relayed(&Smol);
 }
+
+#[test]
+fn edge_silent_upstream_times_out_1014() {
+    wsauth_test_support::edge::silent_upstream_times_out_1014(&Smol);
+}

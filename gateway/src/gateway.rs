@@ -1104,6 +1104,11 @@ impl Gateway {
                         let code = wsauth_core::CloseCode::InvalidPayload.as_u16();
                         break Some((code, "invalid UTF-8 in a text frame".into()));
                     }
+                    // The client's TCP connection ended without a close
+                    // frame: it is gone (in edge mode the upstream gets 1001).
+                    WsError::Protocol(
+                        async_tungstenite::tungstenite::error::ProtocolError::ResetWithoutClosingHandshake,
+                    ) => break None,
                     WsError::Protocol(_) => break Some((1002, "protocol error".into())),
                     _ => {
                         debug!(conn = ctx.id, error = %e, "read ended");

@@ -15,6 +15,15 @@
 //! tungstenite; a close from either side is passed on with its code
 //! ([`relay_close_code`](wsauth_core::edge::relay_close_code)).
 //!
+//! Limits: the upstream socket has the client's limits
+//! (`max_message_bytes`): a larger message from the app ends it, and the
+//! client is closed 1011 like for any upstream that ends without a close.
+//! While one write waits (bounded by the write timeout) nothing is read from
+//! either side, so two peers that both only write can stall each other until
+//! that timeout. tungstenite refuses close codes outside its table (1014
+//! among them) and reports them as 1002: an app closing with one is relayed
+//! as 1002.
+//!
 //! Nothing here logs the forwarded query or the principal header.
 
 use crate::head::Replay;

@@ -110,6 +110,18 @@ def daphne_rate_limited() -> Iterator[Served]:
         yield served
 
 
+GATEWAY_SECRET = "edge-upstream-secret-for-the-python-tests-0123456789"
+
+
+@pytest.fixture(scope="session")
+def daphne_gateway() -> Iterator[Served]:
+    """Real Daphne serving refapp.asgi_gateway:application (the reference
+    app behind ``GatewayPrincipalMiddlewareStack``, ``WSAUTH_GATEWAY_SECRET``
+    = GATEWAY_SECRET)."""
+    with _daphne(app="refapp.asgi_gateway:application", REFAPP_GATEWAY_SECRET=GATEWAY_SECRET) as served:
+        yield served
+
+
 def _wsauth_binary() -> str:
     """`wsauth` from WSAUTH_BIN, else built with cargo (the executable path
     comes from cargo's own build messages, wherever the crate lives)."""

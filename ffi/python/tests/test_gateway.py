@@ -18,20 +18,11 @@ import jwt as pyjwt
 import pytest
 
 import harness
-from conftest import Served, _daphne
+from conftest import GATEWAY_SECRET, Served
 from wsauth import EdgeVerifier
 from wsauth._core import edge_refusal
 
-GATEWAY_SECRET = "edge-upstream-secret-for-the-python-tests-0123456789"
 ADMIN_PATH = "/ws/admin/chat/"
-
-
-@pytest.fixture(scope="session")
-def daphne_gateway() -> Any:
-    """Real Daphne serving refapp.asgi_gateway:application with
-    ``WSAUTH_GATEWAY_SECRET``."""
-    with _daphne(app="refapp.asgi_gateway:application", REFAPP_GATEWAY_SECRET=GATEWAY_SECRET) as served:
-        yield served
 
 
 def user_id(token: str) -> str:

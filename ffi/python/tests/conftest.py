@@ -89,7 +89,12 @@ def _daphne(app: str = "refapp.asgi:application", port: int = 0, **extra_env: st
                 port=port,
                 tokens={"staff": seed["staff_token"], "customer": seed["customer_token"]},
                 receipt=str(seed["receipt"]),
-                extra={"log": log, "proc": proc, "conversation": str(seed["conversation"])},
+                extra={
+                    "log": log,
+                    "proc": proc,
+                    "conversation": str(seed["conversation"]),
+                    "inactive_id": str(seed["inactive_id"]),
+                },
             )
 
 

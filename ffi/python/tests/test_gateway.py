@@ -93,12 +93,18 @@ def test_customer_and_anonymous_principals(daphne_gateway):
         assert hello["principal"] is None
 
 
-def test_a_user_the_orm_no_longer_has_is_anonymous(daphne_gateway):
+@pytest.mark.parametrize("who", ["deleted", "inactive"])
+def test_a_user_the_orm_no_longer_accepts_is_anonymous(daphne_gateway, who):
+    """The principal was signed for a user Django no longer has, or has
+    deactivated since (``ModelBackend.user_can_authenticate``): the
+    consumer sees ``AnonymousUser``."""
     served = daphne_gateway
-    value = EdgeVerifier(GATEWAY_SECRET).sign(principal("987654", True), "admin_chat", ADMIN_PATH)
+    uid = "987654" if who == "deleted" else str(served.extra["inactive_id"])
+    value = EdgeVerifier(GATEWAY_SECRET).sign(principal(uid, True), "admin_chat", ADMIN_PATH)
     with connect(served, ADMIN_PATH, [("x-wsauth-principal", value)]) as ws:
         kind, hello = harness.outcome(ws)
-        assert kind == "OPEN" and hello["authenticated"] is False
+        assert kind == "OPEN" and hello["authenticated"] is False and hello["pk"] is None
+        assert hello["principal"]["id"] == uid
 
 
 def _staff_value(served: Served, path: str = ADMIN_PATH, **kw: Any) -> str:

@@ -30,7 +30,8 @@ from rest_framework_simplejwt.tokens import AccessToken
 
 import harness
 from conftest import GATEWAY_SECRET, REPO, Served, _daphne, _log_tail, _wsauth_binary
-from test_gateway import reached
+from test_gateway import principal, reached
+from wsauth import EdgeVerifier
 
 OPEN = "OPEN"
 GARBAGE = "garbage"
@@ -206,6 +207,19 @@ def test_credentials_never_reach_daphne(gateway, upstream):
         assert hello["principal"]["carrier"] == "subprotocol" and hello["route"] == "admin_chat"
         ws.send_json({"type": "ping"})
         assert token not in json.dumps(ws.recv_json())
+
+
+def test_a_client_cannot_send_its_own_principal_header(gateway, upstream):
+    """A principal header from the client (even a validly signed one) never
+    reaches Daphne: the gateway forwards only its own."""
+    staff = principal(django_user_id(upstream.tokens["staff"]), True)
+    path = "/ws/chat/lobby/"
+    lifted = EdgeVerifier(GATEWAY_SECRET).sign(staff, "chat", path)
+    ws = harness.WsClient(gateway["ws_base"] + path, headers=[("X-WsAuth-Principal", lifted)], timeout=20)
+    with ws:
+        kind, hello = harness.outcome(ws)
+        assert kind == OPEN
+        assert hello["authenticated"] is False and hello["principal"] is None
 
 
 def test_expiry_on_the_forwarded_socket_closes_4401(gateway, upstream):

@@ -1007,3 +1007,50 @@ mod tests {
         assert_eq!(got.route, "admin_chat");
     }
 }
+
+// ------------------------------------------------------------ relaying
+
+/// The close code a client gets when an established upstream connection
+/// ends without a close frame (dropped, reset, protocol error): 1011, the
+/// server side failed. 1014 is kept for an upstream that could not be
+/// reached or refused the handshake ([`Edge::unreachable`]).
+pub const UPSTREAM_LOST_CODE: u16 = 1011;
+/// The reason sent with [`UPSTREAM_LOST_CODE`].
+pub const UPSTREAM_LOST_REASON: &str = "upstream connection lost";
+/// The close code the upstream gets when the client went away without a
+/// close frame: 1001 (going away).
+pub const CLIENT_GONE_CODE: u16 = 1001;
+/// The reason sent with [`CLIENT_GONE_CODE`].
+pub const CLIENT_GONE_REASON: &str = "client went away";
+
+/// The code to pass on to the other side for a close frame received with
+/// `code`: codes an endpoint may not send on the wire (RFC 6455 §7.4.1) are
+/// replaced — 1005 (no status) by 1000, 1006 (abnormal) and 1015 (TLS) by
+/// 1011 — and so is any code outside the sendable ranges
+/// (1000–1003, 1007–1014, 3000–4999).
+pub const fn relay_close_code(code: u16) -> u16 {
+    match code {
+        1005 => 1000,
+        1000..=1003 | 1007..=1014 | 3000..=4999 => code,
+        _ => 1011,
+    }
+}
+
+#[cfg(test)]
+mod relay_tests {
+    use super::*;
+
+    #[test]
+    fn reserved_codes_are_replaced() {
+        assert_eq!(relay_close_code(1000), 1000);
+        assert_eq!(relay_close_code(4401), 4401);
+        assert_eq!(relay_close_code(4000), 4000);
+        assert_eq!(relay_close_code(1005), 1000);
+        assert_eq!(relay_close_code(1006), 1011);
+        assert_eq!(relay_close_code(1015), 1011);
+        assert_eq!(relay_close_code(1004), 1011);
+        assert_eq!(relay_close_code(999), 1011);
+        assert_eq!(relay_close_code(5000), 1011);
+        assert_eq!(relay_close_code(1014), 1014);
+    }
+}

@@ -207,6 +207,8 @@ struct Inner {
     admission: Arc<Admission>,
     budget: Arc<SendBudget>,
     live: crate::live::LiveConnections,
+    /// Edge mode (`[upstream]`): accepted connections go to this app.
+    edge: Option<wsauth_core::edge::Edge>,
 }
 
 impl std::fmt::Debug for Gateway {
@@ -255,6 +257,7 @@ impl Gateway {
                 admission,
                 budget,
                 live: crate::live::LiveConnections::default(),
+                edge: None,
             }),
         }
     }
@@ -273,7 +276,28 @@ impl Gateway {
         }
         let secrets = config.resolve_secrets(resolve_secret_ref)?;
         let auth = Authenticator::from_config(config, &secrets)?;
-        Ok(Gateway::new(auth, host, app, Limits::from_config(config)))
+        let edge = config.edge(&secrets, &auth)?;
+        let gw = Gateway::new(auth, host, app, Limits::from_config(config));
+        Ok(match edge {
+            Some(edge) => gw.with_edge(edge),
+            None => gw,
+        })
+    }
+
+    /// Edge mode: every accepted connection is forwarded to `edge`'s
+    /// upstream instead of the [`App`]. Call before the gateway is cloned
+    /// or served.
+    pub fn with_edge(mut self, edge: wsauth_core::edge::Edge) -> Self {
+        match Arc::get_mut(&mut self.inner) {
+            Some(inner) => inner.edge = Some(edge),
+            None => warn!("edge mode set on a gateway already in use: ignored"),
+        }
+        self
+    }
+
+    /// The upstream this gateway forwards to, in edge mode.
+    pub fn edge(&self) -> Option<&wsauth_core::edge::Edge> {
+        self.inner.edge.as_ref()
     }
 
     /// The authenticator.
@@ -576,6 +600,28 @@ impl Gateway {
         }
         let deny = decision.denied_status();
 
+        // ---- edge mode (upstream.rs): connect before answering the client.
+        let mut subprotocol = subprotocol;
+        let mut link = None;
+        if let (Some(edge), None) = (&self.inner.edge, &refused) {
+            let route = event.route.as_deref().unwrap_or_default();
+            let (l, answer) = crate::upstream::on_decision(
+                rt,
+                edge,
+                &head.request,
+                client,
+                &decision,
+                route,
+                limits.ws_config(),
+            )
+            .await;
+            link = l;
+            if let Some(answer) = answer {
+                subprotocol = answer;
+            }
+        }
+        // ---- end edge mode
+
         // The signature is tungstenite's handshake callback.
         #[allow(clippy::result_large_err)]
         let callback = move |_req: &HttpRequest,
@@ -633,6 +679,18 @@ impl Gateway {
             .await;
             return None;
         }
+        if let Some(crate::upstream::Link::Unreachable) = link {
+            let c = wsauth_core::edge::Edge::unreachable();
+            close_ws(
+                rt,
+                &mut ws,
+                c.code_u16(),
+                c.reason.as_str(),
+                limits.close_timeout,
+            )
+            .await;
+            return None;
+        }
         let conn = match hs.connection() {
             Some(conn) => conn,
             None => {
@@ -662,6 +720,7 @@ impl Gateway {
             conn,
             ctx,
             slot,
+            link,
         })
     }
 
@@ -839,7 +898,21 @@ impl Gateway {
             mut conn,
             ctx,
             mut slot,
+            link,
         } = open;
+        // ---- edge mode: the upstream socket, or the forward to connect
+        // once the client authenticated; no application handler.
+        let edge_mode = link.is_some();
+        let (mut up, mut pending) = match link {
+            Some(crate::upstream::Link::Up(u)) => (Some(u), None),
+            Some(crate::upstream::Link::Pending(f)) => (None, Some(f)),
+            _ => (None, None),
+        };
+        // The upstream's socket ended (no close to send it).
+        let mut up_done = false;
+        // The client's close frame, passed on to the upstream.
+        let mut client_close: Option<(u16, String)> = None;
+        // ---- end edge mode
         let limits = &self.inner.limits;
         let (outbox, mut rx) =
             Outbox::channel(ctx.id, limits.outbox_capacity, self.inner.budget.clone());
@@ -853,7 +926,7 @@ impl Gateway {
         let mut received = false;
         let mut pinged = false;
         let mut handler: Option<Box<dyn Handler>> = None;
-        if conn.state() == ConnState::Open {
+        if conn.state() == ConnState::Open && !edge_mode {
             handler = Some(
                 self.inner
                     .app
@@ -902,6 +975,11 @@ impl Gateway {
                 }
                 if let Poll::Ready(m) = rx.poll_next(cx) {
                     return Poll::Ready(Event::Out(m));
+                }
+                if let Some(u) = up.as_mut() {
+                    if let Poll::Ready(m) = u.poll_next_unpin(cx) {
+                        return Poll::Ready(Event::Up(m));
+                    }
                 }
                 if let Poll::Ready(m) = ws.poll_next_unpin(cx) {
                     return Poll::Ready(Event::In(m));
@@ -981,6 +1059,37 @@ impl Gateway {
                         }
                     }
                 }
+                // ---- edge mode: the upstream's frames go to the client as
+                // they are; its close is passed on. An established upstream
+                // that ends without a close frame closes the client with
+                // 1011 (`UPSTREAM_LOST_CODE`): 1014 is kept for connect and
+                // handshake failures.
+                Event::Up(Some(Ok(msg @ (Message::Text(_) | Message::Binary(_))))) => {
+                    match timeout(rt, limits.write_timeout, ws.send(msg)).await {
+                        Some(Ok(())) => {}
+                        _ => {
+                            debug!(conn = ctx.id, "write to the client failed");
+                            break None;
+                        }
+                    }
+                }
+                Event::Up(Some(Ok(Message::Close(frame)))) => {
+                    up_done = true;
+                    let (code, reason) = frame.map_or((1005, String::new()), |f| {
+                        (u16::from(f.code), f.reason.as_str().to_string())
+                    });
+                    break Some((wsauth_core::edge::relay_close_code(code), reason));
+                }
+                Event::Up(Some(Ok(_))) => {}
+                Event::Up(Some(Err(_)) | None) => {
+                    up_done = true;
+                    debug!(conn = ctx.id, "upstream connection lost");
+                    break Some((
+                        wsauth_core::edge::UPSTREAM_LOST_CODE,
+                        wsauth_core::edge::UPSTREAM_LOST_REASON.into(),
+                    ));
+                }
+                // ---- end edge mode
                 Event::In(None) => break None,
                 Event::In(Some(Err(e))) => match e {
                     WsError::Capacity(_) => break Some((1009, "message too big".into())),
@@ -999,11 +1108,18 @@ impl Gateway {
                     let (bytes, text) = match &msg {
                         Message::Text(t) => (t.as_bytes(), true),
                         Message::Binary(b) => (&b[..], false),
+                        Message::Close(f) => {
+                            client_close = Some(f.as_ref().map_or((1005, String::new()), |f| {
+                                (u16::from(f.code), f.reason.as_str().to_string())
+                            }));
+                            continue;
+                        }
                         // tungstenite answers pings itself; closes are answered by it too.
                         _ => continue,
                     };
                     let before = conn.state();
                     let mut control = true;
+                    let mut relay: Option<Message> = None;
                     // The core's handshake state is large and rare here (an
                     // auth or refresh message): it goes to the heap, so the
                     // open phase's future stays small for idle connections.
@@ -1023,7 +1139,9 @@ impl Gateway {
                     let close = match action {
                         MessageAction::Deliver => {
                             control = false;
-                            if let Some(h) = handler.as_mut() {
+                            if up.is_some() {
+                                relay = Some(msg.clone());
+                            } else if let Some(h) = handler.as_mut() {
                                 h.message(app_message(bytes, text));
                             }
                             None
@@ -1043,6 +1161,21 @@ impl Gateway {
                         }
                         _ => None,
                     };
+                    // ---- edge mode: a delivered frame goes upstream; the
+                    // client is not read until the upstream took it.
+                    if let (Some(m), Some(u)) = (relay, up.as_mut()) {
+                        if !matches!(
+                            timeout(rt, limits.write_timeout, u.send(m)).await,
+                            Some(Ok(()))
+                        ) {
+                            up_done = true;
+                            break Some((
+                                wsauth_core::edge::UPSTREAM_LOST_CODE,
+                                wsauth_core::edge::UPSTREAM_LOST_REASON.into(),
+                            ));
+                        }
+                    }
+                    // ---- end edge mode
                     let stage = if before == ConnState::AwaitingAuth {
                         Stage::AuthMessage
                     } else {
@@ -1070,6 +1203,23 @@ impl Gateway {
                             if conn.principal().user().is_some() {
                                 slot.authenticated();
                             }
+                            // ---- edge mode: connect with the principal now known.
+                            if let (Some(mut fwd), Some(edge)) = (pending.take(), &self.inner.edge)
+                            {
+                                edge.sign_into(&mut fwd, conn.principal(), &ctx.route, now());
+                                match crate::upstream::connect(rt, edge, &fwd, limits.ws_config())
+                                    .await
+                                {
+                                    Ok((u, _)) => up = Some(Box::new(u)),
+                                    Err(e) => {
+                                        warn!(upstream = edge.url(), error = %e, "upstream unavailable");
+                                        let c = wsauth_core::edge::Edge::unreachable();
+                                        break Some((c.code_u16(), c.reason.as_str().to_string()));
+                                    }
+                                }
+                                continue;
+                            }
+                            // ---- end edge mode
                             handler = Some(
                                 self.inner
                                     .app
@@ -1084,9 +1234,35 @@ impl Gateway {
             h.closed();
         }
         drop(rx);
-        if let Some((code, reason)) = end {
-            close_ws(rt, &mut ws, code, &reason, limits.close_timeout).await;
-        }
+        // ---- edge mode: the upstream gets the same close (the client's own,
+        // relayed; 1001 when the client went away without one), and its
+        // close reply is flushed.
+        let up_close = async {
+            let Some(u) = up.as_mut() else { return };
+            if up_done {
+                let _ = timeout(rt, limits.close_timeout, async {
+                    while let Some(Ok(_)) = u.next().await {}
+                })
+                .await;
+                return;
+            }
+            let (code, reason) = match (&end, &client_close) {
+                (Some((c, r)), _) => (*c, r.clone()),
+                (None, Some((c, r))) => (wsauth_core::edge::relay_close_code(*c), r.clone()),
+                (None, None) => (
+                    wsauth_core::edge::CLIENT_GONE_CODE,
+                    wsauth_core::edge::CLIENT_GONE_REASON.into(),
+                ),
+            };
+            close_ws(rt, u.as_mut(), code, &reason, limits.close_timeout).await;
+        };
+        // ---- end edge mode
+        let client_close = async {
+            if let Some((code, reason)) = &end {
+                close_ws(rt, &mut ws, *code, reason, limits.close_timeout).await;
+            }
+        };
+        future::join(up_close, client_close).await;
     }
 }
 
@@ -1124,6 +1300,8 @@ enum Event {
     IdleTick,
     Out(Outgoing),
     In(Option<Result<Message, WsError>>),
+    /// Edge mode: a frame (or the end) from the upstream.
+    Up(Option<Result<Message, WsError>>),
 }
 
 /// What the open phase keeps of a completed upgrade.
@@ -1133,6 +1311,8 @@ struct Open<S> {
     ctx: ConnCtx,
     /// This connection's place in the admission counts.
     slot: Slot,
+    /// Edge mode: the upstream (connected, or to connect after auth).
+    link: Option<crate::upstream::Link>,
 }
 
 struct ConnCtx {

@@ -48,6 +48,7 @@ mod server;
 pub mod shared_redis;
 #[cfg(feature = "sql")]
 pub mod sql;
+mod upstream;
 
 pub use app::{
     App, AppMessage, AuthEvent, ConnInfo, EchoApp, Handler, Ignore, NullApp, Outbox, Outcome,
@@ -61,7 +62,7 @@ pub use host::{
     AccessQuery, Host, LookupError, MemoryHost, MemoryRateStore, RateStore, SessionRecord, UserRow,
 };
 pub use live::LiveConnections;
-pub use runtime::{Runtime, ShutdownHandle, TcpRuntime};
+pub use runtime::{ByteStream, OutboundStream, Runtime, ShutdownHandle, TcpRuntime};
 pub use server::{serve, ListenAddr, Server};
 pub use wsauth_core;
 pub use wsauth_core::{Principal, Relation, UserKey};

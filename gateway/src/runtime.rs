@@ -27,7 +27,22 @@ pub trait Runtime: Clone + Send + Sync + 'static {
     fn sleep_until(&self, deadline: Instant) -> BoxFuture<'static, ()> {
         self.sleep(deadline.saturating_duration_since(Instant::now()))
     }
+    /// Opens a TCP connection to `addr` (`host:port`, with `TCP_NODELAY`
+    /// set): how an edge gateway reaches its upstream. A runtime without
+    /// outbound sockets answers `Unsupported` (the client is then closed
+    /// with 1014).
+    fn connect(&self, addr: String) -> BoxFuture<'static, io::Result<OutboundStream>> {
+        let _ = addr;
+        Box::pin(async { Err(io::ErrorKind::Unsupported.into()) })
+    }
 }
+
+/// A byte stream both ways, as [`Runtime::connect`] opens it.
+pub trait ByteStream: AsyncRead + AsyncWrite + Unpin + Send + 'static {}
+impl<T: AsyncRead + AsyncWrite + Unpin + Send + 'static> ByteStream for T {}
+
+/// An outbound connection ([`Runtime::connect`]).
+pub type OutboundStream = Box<dyn ByteStream>;
 
 /// A runtime's TCP sockets and process signals: what [`Server`](crate::Server)
 /// needs on top of [`Runtime`].

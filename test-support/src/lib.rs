@@ -4,10 +4,12 @@
 //! server on loopback.
 //!
 //! - [`transport`]: the scenario table and robustness checks ([`transport::Harness`]).
+//! - [`edge`]: edge mode against a real upstream WebSocket server.
 //! - [`load`]: thousands of held connections and stalled handshakes ([`load::LoadRt`]).
 //! - [`raw`]: blocking raw WebSocket clients bound to chosen loopback addresses
 //!   (several peers from one machine), for the abuse checks.
 
+pub mod edge;
 pub mod load;
 pub mod raw;
 pub mod transport;

@@ -6,7 +6,7 @@ use smol::net::{TcpListener, TcpStream};
 use std::io;
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
-use wsauth_gateway::{Gateway, Runtime, ShutdownHandle, TcpRuntime};
+use wsauth_gateway::{Gateway, OutboundStream, Runtime, ShutdownHandle, TcpRuntime};
 
 /// smol's global executor, timers and TCP sockets.
 #[derive(Debug, Clone, Copy, Default)]
@@ -27,6 +27,15 @@ impl Runtime for SmolRuntime {
     fn sleep_until(&self, deadline: Instant) -> BoxFuture<'static, ()> {
         async move {
             smol::Timer::at(deadline).await;
+        }
+        .boxed()
+    }
+
+    fn connect(&self, addr: String) -> BoxFuture<'static, io::Result<OutboundStream>> {
+        async move {
+            let s = TcpStream::connect(addr).await?;
+            let _ = s.set_nodelay(true);
+            Ok(Box::new(s) as OutboundStream)
         }
         .boxed()
     }

@@ -15,6 +15,8 @@ struct Served {
     base: String,
     staff: String,
     customer: String,
+    /// The banner's `forwarding to …` line, in edge mode.
+    forwarding: Option<String>,
 }
 
 impl Drop for Served {
@@ -49,6 +51,7 @@ fn serve(extra: &[&str], env: &[(&str, &str)]) -> Served {
         base: String::new(),
         staff: String::new(),
         customer: String::new(),
+        forwarding: None,
     };
     while served.base.is_empty() || served.staff.is_empty() || served.customer.is_empty() {
         let line = rx
@@ -58,6 +61,8 @@ fn serve(extra: &[&str], env: &[(&str, &str)]) -> Served {
             served.base = v.trim().to_string();
         } else if let Some(v) = line.strip_prefix("staff_token: ") {
             served.staff = v.trim().to_string();
+        } else if line.starts_with("forwarding to ") {
+            served.forwarding = Some(line);
         } else if let Some(v) = line.strip_prefix("customer_token: ") {
             served.customer = v.trim().to_string();
         }
@@ -370,4 +375,59 @@ fn django_db_example_is_clean() {
         sql.text,
         "SELECT 1 FROM shop_receipt WHERE id = $1 AND owner_id = $2"
     );
+}
+
+/// Edge mode through the binary: `examples/edge.toml` pointed at a real
+/// upstream WebSocket server. The banner names the upstream; accepted
+/// connections reach it, refused ones do not.
+#[test]
+fn serve_edge_example_forwards_to_the_upstream() {
+    use wsauth_test_support::edge::{Upstream, UPSTREAM_SECRET};
+    let up = Upstream::start("127.0.0.1:0".parse().unwrap()).expect("upstream");
+    let example = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../examples/edge.toml");
+    let text = std::fs::read_to_string(&example).expect("example");
+    let upstream_url = format!("ws://{}", up.addr);
+    let text = text.replace("ws://127.0.0.1:8000", &upstream_url);
+    let dir = std::env::temp_dir().join(format!("wsauth-edge-smoke-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let config = dir.join("edge.toml");
+    std::fs::write(&config, text).unwrap();
+    let s = serve(
+        &["--config", config.to_str().unwrap()],
+        &[
+            (
+                "WSAUTH_SECRET",
+                "example-secret-for-the-smoke-test-0123456789",
+            ),
+            ("WSAUTH_UPSTREAM_SECRET", UPSTREAM_SECRET),
+        ],
+    );
+    assert!(
+        s.forwarding
+            .as_deref()
+            .is_some_and(|l| l.contains(&upstream_url)),
+        "{:?}",
+        s.forwarding
+    );
+    let url = |p: &str| format!("{}{p}", s.base);
+    let (out, rc) = probe(&[&url("/ws/admin/chat/"), "--token", &s.customer]);
+    assert_eq!((out.as_str(), rc), ("CLOSED 4403 staff only", 1));
+    let (out, rc) = probe(&[&url("/ws/logs/")]);
+    assert_eq!(
+        (out.as_str(), rc),
+        ("CLOSED 4401 authentication required", 1)
+    );
+    assert_eq!(
+        up.connections(),
+        0,
+        "a refused handshake reached the upstream"
+    );
+    let (out, rc) = probe(&[&url("/ws/admin/chat/"), "--token", &s.staff]);
+    assert_eq!((out.as_str(), rc), ("OPEN", 0));
+    assert_eq!(up.requests().len(), 1);
+    let seen = &up.requests()[0];
+    assert_eq!(seen.target, "/ws/admin/chat/");
+    assert_eq!(seen.values("x-wsauth-principal").len(), 1);
+    drop(s);
+    let _ = std::fs::remove_dir_all(dir);
 }

@@ -129,3 +129,35 @@ fn idle_sockets_are_pinged_then_closed() {
 fn silent_sockets_above_the_share_are_dropped_fast() {
     support::silent_sockets_above_the_share_are_dropped_fast(&Smol);
 }
+
+// Edge mode: a real upstream WebSocket server behind the gateway.
+
+#[test]
+fn edge_staff_is_forwarded_without_credentials() {
+    wsauth_test_support::edge::staff_is_forwarded_without_credentials(&Smol);
+}
+
+#[test]
+fn edge_refusals_are_not_forwarded() {
+    wsauth_test_support::edge::refusals_are_not_forwarded(&Smol);
+}
+
+#[test]
+fn edge_open_phase_rules_hold_on_forwarded_sockets() {
+    wsauth_test_support::edge::open_phase_rules_hold_on_forwarded_sockets(&Smol);
+}
+
+#[test]
+fn edge_message_auth_connects_after_login() {
+    wsauth_test_support::edge::message_auth_connects_after_login(&Smol);
+}
+
+#[test]
+fn edge_unreachable_upstream_closes_1014() {
+    wsauth_test_support::edge::unreachable_upstream_closes_1014(&Smol);
+}
+
+#[test]
+fn edge_upstream_subprotocol_reaches_the_client() {
+    wsauth_test_support::edge::upstream_subprotocol_reaches_the_client(&Smol);
+}

@@ -34,8 +34,8 @@ pub use wsauth_gateway::sql;
 pub use wsauth_gateway::{
     probe, reference, resolve_secret_ref, wsauth_core, AccessQuery, App, AppMessage, AuthEvent,
     BoxFuture, ConnInfo, EchoApp, Gateway, Handler, Host, Ignore, Limits, ListenAddr, LookupError,
-    MemoryHost, MemoryRateStore, NullApp, Outbox, Outcome, Principal, RateStore, Relation, Runtime,
-    SessionRecord, ShutdownHandle, Stage, TcpRuntime, UserKey, UserRow,
+    MemoryHost, MemoryRateStore, NullApp, OutboundStream, Outbox, Outcome, Principal, RateStore,
+    Relation, Runtime, SessionRecord, ShutdownHandle, Stage, TcpRuntime, UserKey, UserRow,
 };
 
 /// tokio's spawner, timers, TCP sockets and signals (the current runtime's).
@@ -53,6 +53,15 @@ impl Runtime for TokioRuntime {
 
     fn sleep_until(&self, deadline: Instant) -> BoxFuture<'static, ()> {
         tokio::time::sleep_until(deadline.into()).boxed()
+    }
+
+    fn connect(&self, addr: String) -> BoxFuture<'static, io::Result<OutboundStream>> {
+        async move {
+            let s = TcpStream::connect(addr).await?;
+            let _ = s.set_nodelay(true);
+            Ok(Box::new(TokioAdapter::new(s)) as OutboundStream)
+        }
+        .boxed()
     }
 }
 

@@ -24,7 +24,7 @@ use toml::Spanned;
 use wsauth_core::{
     config::ConfigErrorKind, config::CredentialsConfig, config::DatabaseConfig, config::JwtConfig,
     config::LimitsConfig, config::OriginsConfig, config::RouteConfig, config::SessionConfig,
-    config::UsersConfig, Authenticator, Config, Requirement, SecretRef,
+    config::UpstreamConfig, config::UsersConfig, Authenticator, Config, Requirement, SecretRef,
 };
 
 /// Largest config file accepted, bytes.
@@ -40,6 +40,7 @@ const SECTIONS: &[&str] = &[
     "routes",
     "limits",
     "database",
+    "upstream",
 ];
 
 #[derive(Debug, Subcommand)]
@@ -245,6 +246,14 @@ pub(crate) fn check_text(
                         }),
                 );
             }
+            "upstream" => {
+                // Edge mode is on, whatever else is wrong with the table.
+                config.upstream = Some(
+                    shapes
+                        .read::<UpstreamConfig>("upstream", value)
+                        .unwrap_or_default(),
+                );
+            }
             "routes" => match value.get_ref() {
                 DeValue::Array(items) => {
                     for (i, item) in items.iter().enumerate() {
@@ -346,10 +355,18 @@ fn check_secrets(
             return;
         }
     };
-    if let Err(e) = Authenticator::from_config(config, &secrets) {
-        // A placeholder stands in for unresolved references: only literal keys are judged then.
-        if !(unresolved && matches!(e.kind, ConfigErrorKind::Key(_))) {
-            report.problems.push(at(&e.path, e.kind.to_string()));
+    match Authenticator::from_config(config, &secrets) {
+        Err(e) => {
+            // A placeholder stands in for unresolved references: only literal keys are judged then.
+            if !(unresolved && matches!(e.kind, ConfigErrorKind::Key(_))) {
+                report.problems.push(at(&e.path, e.kind.to_string()));
+            }
+        }
+        Ok(auth) => {
+            // `[upstream]` as `wsauth serve` builds it (the secret resolved).
+            if let Err(e) = config.edge(&secrets, &auth) {
+                report.problems.push(at(&e.path, e.kind.to_string()));
+            }
         }
     }
 }
@@ -727,6 +744,43 @@ requirement = { owner = \"nope\" }
             vec![(Some(3), Some("jwt.secret".to_owned()))]
         );
         assert!(!r.problems[0].message.is_empty());
+    }
+
+    #[test]
+    fn upstream_is_checked() {
+        let example = include_str!("../../../../examples/edge.toml");
+        let r = check_str(example);
+        assert!(r.problems.is_empty(), "{:?}", r.problems);
+        let bad = example
+            .replace("ws://127.0.0.1:8000", "wss://app:443")
+            .replace("connect_timeout_ms = 2000", "connect_timeout_ms = 0")
+            .replace("secret = { env = \"WSAUTH_UPSTREAM_SECRET\" }\n", "");
+        let r = check_str(&bad);
+        let mut paths: Vec<String> = r.problems.iter().filter_map(|p| p.path.clone()).collect();
+        paths.sort();
+        assert_eq!(
+            paths,
+            vec![
+                "upstream.connect_timeout_ms".to_string(),
+                "upstream.secret".into(),
+                "upstream.url".into()
+            ],
+            "{:?}",
+            r.problems
+        );
+        assert!(
+            r.problems.iter().all(|p| p.line.is_some()),
+            "{:?}",
+            r.problems
+        );
+        let r = check_str(&example.replace("keep_session_cookie = false", "nope = 1"));
+        assert!(
+            r.problems
+                .iter()
+                .any(|p| p.path.as_deref().is_some_and(|x| x.starts_with("upstream"))),
+            "{:?}",
+            r.problems
+        );
     }
 
     #[test]

@@ -282,10 +282,14 @@ async fn serve(args: ServeArgs, prepared: Prepared) -> i32 {
     let staff = mint(tokens, STAFF_USER_ID, claims_mode, now);
     let customer = mint(tokens, CUSTOMER_USER_ID, false, now);
     let routes: Vec<String> = config.routes.iter().map(|r| r.path.clone()).collect();
+    // Edge mode: every accepted connection goes to the upstream app.
+    let upstream = gateway.edge().map(|e| e.url().to_string());
 
     if args.json {
         print_json(&serde_json::json!({
             "listen": base,
+            "mode": if upstream.is_some() { "edge" } else { "reference" },
+            "upstream": upstream,
             "routes": routes,
             "staff_token": staff,
             "customer_token": customer,
@@ -295,6 +299,12 @@ async fn serve(args: ServeArgs, prepared: Prepared) -> i32 {
         }));
     } else {
         print_line(&format!("listening: {base}"));
+        match &upstream {
+            Some(url) => print_line(&format!(
+                "forwarding to {url} (edge mode: accepted connections go to the upstream app, with the signed principal header)"
+            )),
+            None => print_line("serving the built-in reference app (no [upstream] configured)"),
+        }
         print_line(&format!("routes: {}", routes.join(" ")));
         match &generated_secret {
             Some(s) => print_line(&format!(

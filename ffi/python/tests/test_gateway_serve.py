@@ -86,6 +86,9 @@ def edge_gateway(upstream_port: int) -> Iterator[Dict[str, Any]]:
                     f"(its serve banner says mode={info.get('mode')!r}, not 'edge'): "
                     "the gateway side of edge mode is not in this build"
                 )
+            # The file serve runs is one `wsauth config check` accepts.
+            checked = subprocess.run([exe, "config", "check", str(config)], env=env, capture_output=True, text=True)
+            assert checked.returncode == 0, checked.stdout + checked.stderr
             port = int(info["listen"].rsplit(":", 1)[1])
             harness.wait_for_port(port, proc, timeout=30)
             yield {"ws_base": info["listen"], "proc": proc, "log": log}

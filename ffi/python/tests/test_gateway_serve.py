@@ -1,7 +1,6 @@
 """Edge mode end to end: a real client → `wsauth serve` with `[upstream]`
-(examples/reference-app.toml plus the upstream table) → real Daphne serving
-the reference app behind ``GatewayPrincipalMiddlewareStack``
-(refapp.asgi_gateway).
+(examples/edge.toml) → real Daphne serving the reference app behind
+``GatewayPrincipalMiddlewareStack`` (refapp.asgi_gateway).
 
 The gateway decides every handshake: the reference table gives the same
 codes as without an upstream, refused handshakes never reach Daphne (its
@@ -38,16 +37,13 @@ GARBAGE = "garbage"
 RECEIPT = "100"  # the gateway's demo directory: receipt 100 belongs to the customer
 
 
-def edge_toml(upstream_port: int, connect_timeout_ms: int = 2000) -> str:
-    """The reference app's gateway configuration with an `[upstream]` table."""
-    base = (REPO / "examples" / "reference-app.toml").read_text()
-    return base + (
-        "\n[upstream]\n"
-        f'url = "ws://{harness.HOST}:{upstream_port}"\n'
-        'secret = { env = "WSAUTH_UPSTREAM_SECRET" }\n'
-        'header = "x-wsauth-principal"\n'
-        f"connect_timeout_ms = {connect_timeout_ms}\n"
-    )
+def edge_toml(upstream_port: int) -> str:
+    """examples/edge.toml (the reference routes, `[upstream]`), pointed at
+    ``upstream_port``."""
+    text = (REPO / "examples" / "edge.toml").read_text()
+    shipped = 'url = "ws://127.0.0.1:8000"'
+    assert shipped in text
+    return text.replace(shipped, f'url = "ws://{harness.HOST}:{upstream_port}"')
 
 
 @contextlib.contextmanager

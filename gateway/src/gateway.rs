@@ -681,6 +681,12 @@ impl Gateway {
         }
         if let Some(crate::upstream::Link::Unreachable) = link {
             let c = wsauth_core::edge::Edge::unreachable();
+            self.audit(&AuthEvent {
+                outcome: Outcome::Close,
+                code: Some(c.code_u16()),
+                reason: Some(c.reason.as_str().to_string()),
+                ..event.clone()
+            });
             close_ws(
                 rt,
                 &mut ws,

@@ -641,3 +641,107 @@ pub fn upstream_subprotocol_reaches_the_client<H: Harness>(h: &H) {
         running.shutdown.shutdown();
     });
 }
+
+/// A revocation (the live registry, as the Redis listener drives it) closes
+/// a forwarded socket on both sides: the client with the core's close, the
+/// upstream with the same code.
+pub fn revocation_closes_both_sides<H: Harness>(h: &H) {
+    let up = Upstream::start("127.0.0.1:0".parse().unwrap()).unwrap();
+    let (gw, _edge) = edge_gateway(up.addr);
+    let live = gw.live_connections().clone();
+    h.block_on(async {
+        let running = h.start(gw).await;
+        let staff = crate::transport::STAFF;
+        let cred = Cred::Token(access(staff, 300), Carrier::Query);
+        let (seen, cl) = outcome(h, running.addr, "/ws/admin/chat/", &cred, None).await;
+        assert_eq!(seen, Seen::Open(None));
+        let mut cl = cl.expect("open");
+        assert_eq!(live.revoke(wsauth_core::Revoked::User(staff)), 1);
+        let want = wsauth_core::revoked_close();
+        let closed = cl.closed_within(h, Duration::from_secs(5)).await;
+        assert_eq!(
+            closed,
+            Some((want.code_u16(), want.reason.as_str().to_string()))
+        );
+        up.wait_for("the revocation close", |u| {
+            u.closes().contains(&want.code_u16())
+        });
+        running.shutdown.shutdown();
+    });
+}
+
+/// A message above `max_message_bytes` is never relayed: the client is
+/// closed 1009 and the upstream is closed with the same code.
+pub fn oversized_messages_are_not_relayed<H: Harness>(h: &H) {
+    let up = Upstream::start("127.0.0.1:0".parse().unwrap()).unwrap();
+    let (gw, _edge) = edge_gateway(up.addr);
+    let max = gw.limits().max_message_bytes;
+    h.block_on(async {
+        let running = h.start(gw).await;
+        let mut cl = connect(h, running.addr, "/ws/chat/lobby/", &Cred::None, None)
+            .await
+            .expect("open");
+        cl.send_text(&"x".repeat(max + 1)).await;
+        assert_eq!(
+            cl.closed_within(h, Duration::from_secs(5))
+                .await
+                .map(|c| c.0),
+            Some(1009)
+        );
+        up.wait_for("the 1009 close", |u| u.closes().contains(&1009));
+        assert!(up.messages().is_empty());
+        running.shutdown.shutdown();
+    });
+}
+
+/// An upstream that accepts TCP but never answers the handshake: the client
+/// is accepted and closed 1014 once `connect_timeout_ms` has passed; a
+/// first-message auth route connects after the login and closes 1014 the
+/// same way when the upstream is down.
+pub fn silent_upstream_times_out_1014<H: Harness>(h: &H) {
+    let silent = TcpListener::bind("127.0.0.1:0").unwrap();
+    let silent_addr = silent.local_addr().unwrap();
+    let held = Arc::new(Mutex::new(Vec::new()));
+    let keep = held.clone();
+    std::thread::spawn(move || {
+        for s in silent.incoming().flatten() {
+            // Held open, never answered.
+            keep.lock().unwrap().push(s);
+        }
+    });
+    let (gw, _edge) = edge_gateway(silent_addr);
+    let down = {
+        let l = TcpListener::bind("127.0.0.1:0").unwrap();
+        l.local_addr().unwrap()
+    };
+    let (gw_down, _) = edge_gateway(down);
+    h.block_on(async {
+        let running = h.start(gw).await;
+        let token = access(crate::transport::STAFF, 300);
+        assert_eq!(
+            raw_close_code(running.addr, &token),
+            (Some(101), Some(1014)),
+            "silent upstream"
+        );
+        assert_eq!(held.lock().unwrap().len(), 1, "the upstream was reached");
+        running.shutdown.shutdown();
+
+        let running = h.start(gw_down).await;
+        let mut s = crate::raw::connect_from(crate::raw::loopback(1), running.addr).unwrap();
+        let status =
+            crate::raw::upgrade(&mut s, "/ws/conversations/1/", &[], Duration::from_secs(10))
+                .unwrap();
+        assert_eq!(status, Some(101));
+        let auth =
+            serde_json::json!({"type": "auth", "token": access(crate::transport::CUSTOMER, 300)});
+        use std::io::Write as _;
+        s.write_all(&crate::raw::masked_frame(0x1, auth.to_string().as_bytes()))
+            .unwrap();
+        assert_eq!(
+            crate::raw::close_code(&mut s, Duration::from_secs(10)),
+            Some(1014),
+            "upstream down after login"
+        );
+        running.shutdown.shutdown();
+    });
+}

@@ -428,6 +428,10 @@ fn serve_edge_example_forwards_to_the_upstream() {
     let seen = &up.requests()[0];
     assert_eq!(seen.target, "/ws/admin/chat/");
     assert_eq!(seen.values("x-wsauth-principal").len(), 1);
+    // The upstream gone: accepted, then closed 1014 (as sent, not tungstenite's 1002).
+    drop(up);
+    let (out, rc) = probe(&[&url("/ws/admin/chat/"), "--token", &s.staff]);
+    assert_eq!((out.as_str(), rc), ("CLOSED 1014 upstream unavailable", 1));
     drop(s);
     let _ = std::fs::remove_dir_all(dir);
 }

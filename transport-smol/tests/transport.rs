@@ -161,3 +161,18 @@ fn edge_unreachable_upstream_closes_1014() {
 fn edge_upstream_subprotocol_reaches_the_client() {
     wsauth_test_support::edge::upstream_subprotocol_reaches_the_client(&Smol);
 }
+
+#[test]
+fn edge_revocation_closes_both_sides() {
+    wsauth_test_support::edge::revocation_closes_both_sides(&Smol);
+}
+
+#[test]
+fn edge_oversized_messages_are_not_relayed() {
+    wsauth_test_support::edge::oversized_messages_are_not_relayed(&Smol);
+}
+
+#[test]
+fn edge_silent_upstream_times_out_1014() {
+    wsauth_test_support::edge::silent_upstream_times_out_1014(&Smol);
+}

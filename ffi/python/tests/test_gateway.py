@@ -185,6 +185,7 @@ def test_verifier_round_trip_through_the_binding():
     got = v.verify(value.encode(), ADMIN_PATH, now=1750000001)
     assert got == {"valid": True, "user": p, "route": "admin_chat", "path": ADMIN_PATH, "issued_at_ms": 1750000000000}
     assert v.verify(value.encode(), ADMIN_PATH, now=1750000000 + 3600)["error"]["kind"] == "stale"
+    assert v.verify(value, ADMIN_PATH, now=1750000001) == got
     assert v.verify(None, ADMIN_PATH)["error"]["kind"] == "missing"
     with pytest.raises(Exception):
         v.sign({"id": "1"}, "r", "/")

@@ -936,7 +936,7 @@ class EdgeVerifier:
 
     def verify(
         self,
-        value: Optional[bytes],
+        value: Union[bytes, str, None],
         path: str,
         now: Union[int, float, _dt.datetime, None] = None,
         max_age_ms: Optional[int] = None,
@@ -946,6 +946,8 @@ class EdgeVerifier:
         the clock): ``{"valid": True, "user": {...} | None, "route": ...,
         "path": ..., "issued_at_ms": ...}`` or ``{"valid": False, "error":
         {"kind": ..., "message": ...}}``."""
+        if isinstance(value, str):
+            value = value.encode("utf-8")
         data = ffi.NULL if value is None else bytes(value)
         n = 0 if value is None else len(data)
         p = path.encode("utf-8", "surrogateescape")

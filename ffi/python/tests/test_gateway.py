@@ -66,7 +66,8 @@ def test_refusal_is_the_cores_4401():
 def test_signed_header_opens_and_the_orm_user_is_scope_user(daphne_gateway):
     served = daphne_gateway
     uid = user_id(served.tokens["staff"])
-    value = EdgeVerifier(GATEWAY_SECRET).sign(principal(uid, True), "admin_chat", ADMIN_PATH)
+    signed = principal(uid, True)
+    value = EdgeVerifier(GATEWAY_SECRET).sign(signed, "admin_chat", ADMIN_PATH)
     with connect(served, ADMIN_PATH, [("X-WsAuth-Principal", value)]) as ws:
         kind, hello = harness.outcome(ws)
         assert kind == "OPEN", hello
@@ -74,7 +75,7 @@ def test_signed_header_opens_and_the_orm_user_is_scope_user(daphne_gateway):
         assert hello["username"] == "admin" and hello["staff"] is True and hello["authenticated"] is True
         assert str(hello["pk"]) == uid
         assert hello["route"] == "admin_chat"
-        assert hello["principal"]["id"] == uid and hello["principal"]["auth"] == "jwt"
+        assert hello["principal"] == signed  # scope["wsauth"]["user"]: what the gateway signed
         ws.send_json({"n": 1})
         assert ws.recv_json()["echo"] == {"n": 1}
 
@@ -191,3 +192,48 @@ def test_verifier_round_trip_through_the_binding():
         v.sign({"id": "1"}, "r", "/")
     with pytest.raises(Exception):
         EdgeVerifier("")
+
+
+async def _scope_of(app, path: str, headers) -> Any:
+    """Runs ``app`` under Channels' WebsocketCommunicator; returns what it
+    saw: ``("OPEN", scope)`` or ``("CLOSE", code)``."""
+    from channels.testing import WebsocketCommunicator
+
+    seen: Dict[str, Any] = {}
+
+    async def inner(scope, receive, send):
+        seen["scope"] = scope
+        await receive()
+        await send({"type": "websocket.accept"})
+
+    comm = WebsocketCommunicator(app(inner), path, headers=headers)
+    connected, code = await comm.connect()
+    if connected and "scope" in seen:
+        await comm.disconnect()
+        return ("OPEN", seen["scope"])
+    out = await comm.receive_output()
+    await comm.disconnect()
+    return ("CLOSE", out.get("code"))
+
+
+@pytest.mark.django_db
+async def test_header_and_max_age_settings_and_scope_wsauth(settings):
+    """``WSAUTH_GATEWAY_HEADER`` / ``WSAUTH_GATEWAY_MAX_AGE_MS`` are read;
+    ``scope["wsauth"]`` is the core's own answer for the header."""
+    from wsauth.channels import GatewayPrincipalMiddleware
+
+    settings.WSAUTH_GATEWAY_SECRET = GATEWAY_SECRET
+    settings.WSAUTH_GATEWAY_HEADER = "X-Edge-Principal"
+    settings.WSAUTH_GATEWAY_MAX_AGE_MS = 60_000
+    signer = EdgeVerifier(GATEWAY_SECRET)
+    path = "/ws/chat/lobby/"
+    issued = time.time() - 30  # older than the default age, within the configured one
+    value = signer.sign(None, "chat", path, now=issued).encode()
+    kind, scope = await _scope_of(GatewayPrincipalMiddleware, path, [(b"x-edge-principal", value)])
+    assert kind == "OPEN"
+    assert scope["wsauth"] == signer.verify(value, path, max_age_ms=60_000)
+    assert not scope["user"].is_authenticated
+    # The default header name is not read any more.
+    assert await _scope_of(GatewayPrincipalMiddleware, path, [(b"x-wsauth-principal", value)]) == REFUSED
+    settings.WSAUTH_GATEWAY_MAX_AGE_MS = 1_000
+    assert await _scope_of(GatewayPrincipalMiddleware, path, [(b"x-edge-principal", value)]) == REFUSED

@@ -51,9 +51,6 @@ pub unsafe extern "C" fn wsauth_edge_verifier_new(
 ) -> wsauth_result {
     boundary::guard(|| {
         boundary::check_out(verifier_out)?;
-        if secret.is_null() {
-            return Err(wsauth_result::WSAUTH_RESULT_NULL_PARAMETER);
-        }
         // SAFETY: caller contract above.
         let raw = unsafe { boundary::bytes(secret, secret_len, MAX_BYTES_INPUT) }?;
         let signer = PrincipalSigner::new(&SecretKey::new(raw.to_vec())).ok_or_else(|| {

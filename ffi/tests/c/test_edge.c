@@ -125,7 +125,9 @@ static void test_errors(void) {
   wsauth_edge_verifier *v = (wsauth_edge_verifier *)0x1;
   CHECK_RC(wsauth_edge_verifier_new("", 0, &v), WSAUTH_RESULT_INVALID_KEY);
   CHECK(v == (wsauth_edge_verifier *)0x1); /* outputs untouched on failure */
-  CHECK_RC(wsauth_edge_verifier_new(NULL, 0, &v), WSAUTH_RESULT_NULL_PARAMETER);
+  CHECK_RC(wsauth_edge_verifier_new(NULL, 0, &v), WSAUTH_RESULT_INVALID_KEY); /* zero length: empty */
+  CHECK_RC(wsauth_edge_verifier_new(NULL, 5, &v), WSAUTH_RESULT_NULL_PARAMETER);
+  CHECK(v == (wsauth_edge_verifier *)0x1);
   CHECK_RC(wsauth_edge_verifier_new(SECRET, strlen(SECRET), NULL), WSAUTH_RESULT_NULL_PARAMETER);
   wsauth_edge_verifier_free(NULL);
 

@@ -876,13 +876,9 @@ def revoke_user(
 # core's (``wsauth_edge_*``); this block only moves bytes.
 
 
-def _edge_max_age_default() -> int:
-    return int(getattr(lib, "WSAUTH_EDGE_DEFAULT_MAX_AGE_MS", 10_000))
-
-
 #: How long a principal header is accepted after it was issued (ms): the
 #: gateway's default, as the core defines it.
-EDGE_DEFAULT_MAX_AGE_MS: int = _edge_max_age_default()
+EDGE_DEFAULT_MAX_AGE_MS: int = int(lib.WSAUTH_EDGE_DEFAULT_MAX_AGE_MS)
 
 
 class _EdgeScratch(threading.local):

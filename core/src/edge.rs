@@ -813,6 +813,28 @@ impl Edge {
     }
 }
 
+// ------------------------------------------------------------ principals from JSON
+
+/// The principal a user object of the principal header's payload names
+/// (`{"id":"1","numeric":true,"is_staff":…,"is_superuser":…,"is_active":…,
+/// "auth":"jwt","carrier":"query","exp":N}`, the shape
+/// [`PrincipalSigner::verify_json`] answers with), or `null` for an anonymous
+/// one: for signing outside a gateway (tests, gateways in other languages).
+/// Read by the payload's own parser, so only what a gateway writes is
+/// accepted.
+pub fn principal_from_json(user: &[u8]) -> Result<Principal, EdgeError> {
+    if user.len() > MAX_HEADER_BYTES {
+        return Err(EdgeError::TooLarge);
+    }
+    // One JSON value and nothing else, before it is placed in a document.
+    json::parse(user, Encoding::Utf8).map_err(|_| EdgeError::Malformed)?;
+    let mut doc: Vec<u8> = Vec::with_capacity(user.len().saturating_add(32));
+    doc.extend_from_slice(b"{\"path\":\"\",\"route\":\"\",\"user\":");
+    doc.extend_from_slice(user);
+    doc.push(b'}');
+    parse_payload(&doc, UnixTime::from_millis(0)).map(|p| p.principal)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -878,6 +900,31 @@ mod tests {
         }
         let big = vec![b'a'; MAX_HEADER_BYTES + 1];
         assert_eq!(s.verify(&big, "/", now, 10_000), Err(EdgeError::TooLarge));
+    }
+
+    #[test]
+    fn principals_from_json() {
+        let p = user("7", true);
+        let s = signer("k");
+        let now = UnixTime::from_millis(9_000);
+        let h = s.sign(&p, "r", "/p/", now);
+        let json = s.verify_json(Some(h.as_bytes()), "/p/", now, 1);
+        let obj = json::parse_object(json.as_bytes(), Encoding::Utf8).unwrap();
+        let Some(JsonValue::Object(u)) = obj.get("user") else {
+            panic!("{json}")
+        };
+        assert_eq!(principal_from_json(u.raw()), Ok(p));
+        assert_eq!(principal_from_json(b"null"), Ok(Principal::Anonymous));
+        for bad in [
+            &b""[..],
+            b"{}",
+            b"1",
+            b"null,\"x\":1",
+            b"{\"id\":\"1\"}",
+            b"\xff",
+        ] {
+            assert_eq!(principal_from_json(bad), Err(EdgeError::Malformed));
+        }
     }
 
     #[test]

@@ -195,6 +195,23 @@ typedef uint32_t wsauth_result;
 #define WSAUTH_CONN_CLOSED 3
 
 /*
+ How long a principal header is accepted after it was issued, by default
+ (milliseconds): the gateway's own default.
+ */
+#define WSAUTH_EDGE_DEFAULT_MAX_AGE_MS 10000
+
+/*
+ The longest principal header value a verifier reads; a longer one is
+ refused as `too_large` without being read.
+ */
+#define WSAUTH_EDGE_MAX_HEADER_BYTES 2048
+
+/*
+ Bytes that always suffice for `wsauth_edge_verify_json`'s output.
+ */
+#define WSAUTH_EDGE_VERIFY_JSON_CAPACITY 16384
+
+/*
  Error kinds as numbers, for `wsauth_token_verifier_check`: 0 is "valid",
  then the contract's kinds in order (`wsauth_error_kind_name` gives the
  names).
@@ -295,6 +312,13 @@ typedef struct wsauth_authenticator wsauth_authenticator;
  An open connection. Use from one thread at a time.
  */
 typedef struct wsauth_connection wsauth_connection;
+
+/*
+ Verifies (and, for tests and gateways outside `wsauth serve`, signs)
+ principal headers with one upstream secret: immutable once built, so one
+ handle may be shared by any number of threads.
+ */
+typedef struct wsauth_edge_verifier wsauth_edge_verifier;
 
 /*
  One upgrade (or in-band auth / refresh message) being decided. Use from
@@ -954,6 +978,104 @@ wsauth_result wsauth_connection_json(const struct wsauth_connection *connection,
                                      char *out,
                                      size_t out_cap,
                                      size_t *out_len);
+
+/*
+ Builds a verifier for the upstream secret (`secret_len` bytes, not
+ empty: `WSAUTH_RESULT_INVALID_KEY`). On success `*verifier_out` receives
+ a handle to free with `wsauth_edge_verifier_free`.
+
+ # Safety
+ `secret` must point to `secret_len` readable bytes; `verifier_out` to a
+ writable pointer.
+ */
+wsauth_result wsauth_edge_verifier_new(const char *secret,
+                                       size_t secret_len,
+                                       struct wsauth_edge_verifier **verifier_out);
+
+/*
+ Frees a verifier. NULL is a no-op.
+
+ # Safety
+ `verifier` must be NULL or a live handle from `wsauth_edge_verifier_new`,
+ not used by any thread afterwards.
+ */
+void wsauth_edge_verifier_free(struct wsauth_edge_verifier *verifier);
+
+/*
+ Verifies a principal header for a connection on `path` (the path as the
+ app sees it, percent-decoded: ASGI's `scope["path"]`) at `now_ms` (Unix
+ milliseconds), issued at most `max_age_ms` before (see
+ `WSAUTH_EDGE_DEFAULT_MAX_AGE_MS`), and writes the core's JSON to `out`:
+ `{"valid":true,"user":{"id":"1","numeric":true,"is_staff":…,
+ "is_superuser":…,"is_active":…,"auth":"jwt","carrier":"query","exp":N}|null,
+ "route":…,"path":…,"issued_at_ms":N}` or
+ `{"valid":false,"error":{"kind":"missing|too_large|malformed|bad_signature|stale|from_the_future|wrong_path","message":…}}`.
+ `header_value` NULL means the header is missing (`header_len` is then
+ ignored); its bytes need not be UTF-8 (such a value is `malformed`). A
+ refused header is a successful call whose JSON says `"valid":false`;
+ close such a connection with `wsauth_edge_refusal`. The output is not
+ NUL-terminated; `WSAUTH_EDGE_VERIFY_JSON_CAPACITY` bytes always suffice.
+
+ # Safety
+ `verifier` must be a live handle; `header_value` NULL or pointing to
+ `header_len` readable bytes; `path` to `path_len` readable bytes; `out`
+ to `out_cap` writable bytes; `out_len` to a writable `size_t`.
+ */
+wsauth_result wsauth_edge_verify_json(const struct wsauth_edge_verifier *verifier,
+                                      const char *header_value,
+                                      size_t header_len,
+                                      const char *path,
+                                      size_t path_len,
+                                      int64_t now_ms,
+                                      uint64_t max_age_ms,
+                                      char *out,
+                                      size_t out_cap,
+                                      size_t *out_len);
+
+/*
+ Bytes that always suffice for `wsauth_edge_sign`'s output, for a user
+ document of `user_len`, a route of `route_len` and a path of `path_len`
+ bytes.
+ */
+size_t wsauth_edge_sign_capacity(size_t user_len, size_t route_len, size_t path_len);
+
+/*
+ Signs a principal header as a gateway does: the user document `user_json`
+ (`user_len` bytes, the `"user"` object `wsauth_edge_verify_json` answers
+ with; NULL for an anonymous principal) on route `route`, bound to `path`
+ (the path as forwarded, percent-encoded, without the query), issued at
+ `now_ms` (Unix milliseconds). A user document the core would not accept
+ in a header is `WSAUTH_RESULT_INVALID_REQUEST`. The value (ASCII, not
+ NUL-terminated) goes to `out`; `wsauth_edge_sign_capacity` bytes always
+ suffice. For tests and gateways other than `wsauth serve`.
+
+ # Safety
+ `verifier` must be a live handle; `user_json` NULL or pointing to
+ `user_len` readable bytes; `route` to `route_len` and `path` to
+ `path_len` readable bytes; `out` to `out_cap` writable bytes; `out_len`
+ to a writable `size_t`.
+ */
+wsauth_result wsauth_edge_sign(const struct wsauth_edge_verifier *verifier,
+                               const char *user_json,
+                               size_t user_len,
+                               const char *route,
+                               size_t route_len,
+                               const char *path,
+                               size_t path_len,
+                               int64_t now_ms,
+                               char *out,
+                               size_t out_cap,
+                               size_t *out_len);
+
+/*
+ The close that refuses a connection whose principal header was refused
+ (any kind): the core's code (4401) and reason. Accept the WebSocket, then
+ close with it, so browsers can read the code.
+
+ # Safety
+ `close_out` must point to a writable `wsauth_close`.
+ */
+wsauth_result wsauth_edge_refusal(struct wsauth_close *close_out);
 
 /*
  Copies this thread's last error message (UTF-8, not NUL-terminated) to

@@ -16,6 +16,7 @@
 mod auth;
 mod boundary;
 mod conn;
+mod edge;
 mod errors;
 mod jsonw;
 #[cfg(feature = "python")]
@@ -49,6 +50,11 @@ pub use conn::{
     wsauth_connection_new, wsauth_connection_poll_timeout, wsauth_connection_principal,
     wsauth_connection_state, WSAUTH_CONN_AWAITING_AUTH, WSAUTH_CONN_CLOSED, WSAUTH_CONN_OPEN,
     WSAUTH_MESSAGE_CLOSE, WSAUTH_MESSAGE_DELIVER, WSAUTH_MESSAGE_HANDLED, WSAUTH_MESSAGE_STEPS,
+};
+pub use edge::{
+    wsauth_edge_refusal, wsauth_edge_sign, wsauth_edge_sign_capacity, wsauth_edge_verifier,
+    wsauth_edge_verifier_free, wsauth_edge_verifier_new, wsauth_edge_verify_json,
+    WSAUTH_EDGE_DEFAULT_MAX_AGE_MS, WSAUTH_EDGE_MAX_HEADER_BYTES, WSAUTH_EDGE_VERIFY_JSON_CAPACITY,
 };
 pub use errors::wsauth_last_error;
 #[cfg(feature = "python")]

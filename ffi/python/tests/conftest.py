@@ -52,9 +52,10 @@ def browser() -> Iterator[harness.Browser]:
 
 
 @contextlib.contextmanager
-def _daphne(**extra_env: str) -> Iterator[Served]:
-    """Real Daphne serving refapp.asgi:application with a seeded SQLite file
-    and ``extra_env`` for refapp.settings."""
+def _daphne(app: str = "refapp.asgi:application", port: int = 0, **extra_env: str) -> Iterator[Served]:
+    """Real Daphne serving ``app`` (refapp.asgi:application) with a seeded
+    SQLite file and ``extra_env`` for refapp.settings, on ``port`` (0: a
+    free one)."""
     with tempfile.TemporaryDirectory(prefix="wsauth-daphne-") as tmp:
         env = dict(os.environ)
         env.update(
@@ -68,10 +69,10 @@ def _daphne(**extra_env: str) -> Iterator[Served]:
         )
         assert seeded.returncode == 0, seeded.stderr[-3000:]
         seed = json.loads(seeded.stdout.strip().splitlines()[-1])
-        port = harness.free_port()
+        port = port or harness.free_port()
         log = Path(tmp) / "daphne.log"
         with open(log, "wb") as out, harness.child(
-            [sys.executable, "-m", "daphne", "-b", harness.HOST, "-p", str(port), "refapp.asgi:application"],
+            [sys.executable, "-m", "daphne", "-b", harness.HOST, "-p", str(port), app],
             cwd=TESTS,
             env=env,
             stdout=out,
@@ -88,7 +89,12 @@ def _daphne(**extra_env: str) -> Iterator[Served]:
                 port=port,
                 tokens={"staff": seed["staff_token"], "customer": seed["customer_token"]},
                 receipt=str(seed["receipt"]),
-                extra={"log": log},
+                extra={
+                    "log": log,
+                    "proc": proc,
+                    "conversation": str(seed["conversation"]),
+                    "inactive_id": str(seed["inactive_id"]),
+                },
             )
 
 
@@ -106,6 +112,18 @@ def daphne_rate_limited() -> Iterator[Served]:
     """As ``daphne_server``, with ``WSAUTH["limits"]["rate_limit"]``: two
     connection attempts at once per client address, then one a minute."""
     with _daphne(REFAPP_ORIGINS="127.0.0.1,localhost", REFAPP_RATE_LIMIT="1/60/2") as served:
+        yield served
+
+
+GATEWAY_SECRET = "edge-upstream-secret-for-the-python-tests-0123456789"
+
+
+@pytest.fixture(scope="session")
+def daphne_gateway() -> Iterator[Served]:
+    """Real Daphne serving refapp.asgi_gateway:application (the reference
+    app behind ``GatewayPrincipalMiddlewareStack``, ``WSAUTH_GATEWAY_SECRET``
+    = GATEWAY_SECRET)."""
+    with _daphne(app="refapp.asgi_gateway:application", REFAPP_GATEWAY_SECRET=GATEWAY_SECRET) as served:
         yield served
 
 

@@ -103,6 +103,147 @@ def upgrade_request(port: int, path: str, headers: Sequence[tuple] = ()) -> byte
 
 
 # ---------------------------------------------------------------------------
+# A minimal WebSocket client for the end-to-end tests: any request headers
+# and subprotocols, and the close code and reason as the server sent them.
+
+
+class WsClient:
+    """One client connection to ``url`` (``ws://host:port/path?query``).
+    ``status`` is the handshake's HTTP status (101 when upgraded) and
+    ``subprotocol`` the server's ``Sec-WebSocket-Protocol`` answer."""
+
+    def __init__(
+        self,
+        url: str,
+        headers: Sequence[tuple] = (),
+        subprotocols: Sequence[str] = (),
+        timeout: float = 10.0,
+    ) -> None:
+        assert url.startswith("ws://"), url
+        hostport, _, target = url[len("ws://") :].partition("/")
+        host, _, port = hostport.partition(":")
+        self.sock = socket.create_connection((host, int(port)), timeout=timeout)
+        key = base64.b64encode(os.urandom(16)).decode()
+        lines = [
+            f"GET /{target} HTTP/1.1",
+            f"Host: {hostport}",
+            "Upgrade: websocket",
+            "Connection: Upgrade",
+            f"Sec-WebSocket-Key: {key}",
+            "Sec-WebSocket-Version: 13",
+        ]
+        if subprotocols:
+            lines.append("Sec-WebSocket-Protocol: " + ", ".join(subprotocols))
+        lines += [f"{k}: {v}" for k, v in headers]
+        self.sock.sendall(("\r\n".join(lines) + "\r\n\r\n").encode("latin-1"))
+        head = b""
+        while b"\r\n\r\n" not in head:
+            chunk = self.sock.recv(4096)
+            if not chunk:
+                break
+            head += chunk
+        head, _, self.buf = head.partition(b"\r\n\r\n")
+        status_line, *header_lines = head.decode("latin-1").split("\r\n")
+        parts = status_line.split()
+        self.status = int(parts[1]) if len(parts) > 1 and parts[0].startswith("HTTP/") else 0
+        self.headers: Dict[str, str] = {}
+        for line in header_lines:
+            name, _, value = line.partition(":")
+            self.headers[name.strip().lower()] = value.strip()
+        self.subprotocol: Optional[str] = self.headers.get("sec-websocket-protocol")
+        self.closed: Optional[tuple] = None
+
+    def _read(self, n: int) -> bytes:
+        while len(self.buf) < n:
+            chunk = self.sock.recv(65536)
+            if not chunk:
+                raise ConnectionError("connection closed without a close frame")
+            self.buf += chunk
+        out, self.buf = self.buf[:n], self.buf[n:]
+        return out
+
+    def _send_frame(self, opcode: int, payload: bytes) -> None:
+        n = len(payload)
+        if n < 126:
+            header = struct.pack("!BB", 0x80 | opcode, 0x80 | n)
+        elif n < 1 << 16:
+            header = struct.pack("!BBH", 0x80 | opcode, 0x80 | 126, n)
+        else:
+            header = struct.pack("!BBQ", 0x80 | opcode, 0x80 | 127, n)
+        mask = os.urandom(4)
+        self.sock.sendall(header + mask + bytes(b ^ mask[i % 4] for i, b in enumerate(payload)))
+
+    def send_text(self, text: str) -> None:
+        self._send_frame(0x1, text.encode("utf-8"))
+
+    def send_json(self, value: Any) -> None:
+        self.send_text(json.dumps(value))
+
+    def recv(self) -> tuple:
+        """``("text", str)``, or ``("close", code, reason)`` once the server
+        closed (answered with a close frame)."""
+        parts: List[bytes] = []
+        while True:
+            b0, b1 = self._read(2)
+            n = b1 & 0x7F
+            if n == 126:
+                (n,) = struct.unpack("!H", self._read(2))
+            elif n == 127:
+                (n,) = struct.unpack("!Q", self._read(8))
+            mask = self._read(4) if b1 & 0x80 else None
+            data = self._read(n)
+            if mask:
+                data = bytes(b ^ mask[i % 4] for i, b in enumerate(data))
+            opcode = b0 & 0x0F
+            if opcode == 0x8:
+                code = struct.unpack("!H", data[:2])[0] if len(data) >= 2 else 1005
+                self.closed = ("close", code, data[2:].decode("utf-8", "replace"))
+                with contextlib.suppress(OSError):
+                    self._send_frame(0x8, data[:2])
+                return self.closed
+            if opcode == 0x9:
+                self._send_frame(0xA, data)
+                continue
+            if opcode == 0xA:
+                continue
+            parts.append(data)
+            if b0 & 0x80:
+                return ("text", b"".join(parts).decode("utf-8"))
+
+    def recv_json(self) -> Any:
+        got = self.recv()
+        assert got[0] == "text", f"expected a message, got {got}"
+        return json.loads(got[1])
+
+    def close(self, code: int = 1000) -> None:
+        with contextlib.suppress(OSError, ConnectionError):
+            if self.closed is None:
+                self._send_frame(0x8, struct.pack("!H", code))
+                while self.recv()[0] != "close":
+                    pass
+        with contextlib.suppress(OSError):
+            self.sock.close()
+
+    def __enter__(self) -> "WsClient":
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.close()
+
+
+def outcome(client: WsClient) -> Any:
+    """``("OPEN", first_message)`` when the server accepted and spoke first;
+    ``("CLOSE", code)`` when it accepted and closed; ``("HTTP", status)``
+    when it refused the upgrade."""
+    if client.status != 101:
+        return ("HTTP", client.status)
+    got = client.recv()
+    if got[0] == "close":
+        return ("CLOSE", got[1])
+    return ("OPEN", json.loads(got[1]))
+
+
+# ---------------------------------------------------------------------------
 # A minimal WebSocket client for the DevTools endpoint.
 
 

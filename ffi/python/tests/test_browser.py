@@ -1,16 +1,25 @@
 """What a real browser sees: headless Chromium loads a page and opens
 WebSockets to (a) real Daphne serving the reference app through
-WsAuthMiddlewareStack + RequireAuthMixin and (b) `wsauth serve`. The page
+WsAuthMiddlewareStack + RequireAuthMixin, (b) `wsauth serve` and (c)
+`wsauth serve` in edge mode in front of Daphne serving the reference app
+behind GatewayPrincipalMiddlewareStack. The page
 records the browser's own observations — the `open` event, `ws.protocol`
-and the close event's code — and both servers must give the same table
+and the close event's code — and every server must give the same table
 (DESIGN §3: codes after accept; `bearer` echoed on every accept, including
 one that only closes with 4401 / 4403 / 4429, or the browser reports 1006)."""
 
 from __future__ import annotations
 
+import subprocess
+import sys
+from pathlib import Path
 from typing import Any, Dict, List, Optional, Tuple
 
 import pytest
+
+import harness
+
+TESTS = Path(__file__).resolve().parent
 
 OPEN = "OPEN"
 
@@ -41,9 +50,36 @@ def observed(result: Dict[str, Any]) -> Any:
     return result.get("code")
 
 
-@pytest.fixture(scope="module", params=["daphne", "wsauth-serve"])
+@pytest.fixture(scope="module")
+def edge_server(daphne_gateway):
+    """`wsauth serve` in edge mode (examples/edge.toml) in front of Daphne
+    serving the reference app behind GatewayPrincipalMiddlewareStack; the
+    probe page from a Python http.server on another 127.0.0.1 port."""
+    from conftest import Served
+    from test_gateway_serve import RECEIPT, edge_gateway
+
+    page_port = harness.free_port()
+    with edge_gateway(daphne_gateway.port) as gw, harness.child(
+        [sys.executable, "-m", "http.server", "--bind", harness.HOST, "--directory", str(TESTS), str(page_port)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    ) as pages:
+        harness.wait_for_port(page_port, pages, timeout=30)
+        yield Served(
+            name="edge",
+            ws_base=gw["ws_base"],
+            page_url=f"http://{harness.HOST}:{page_port}/probe.html",
+            port=int(gw["ws_base"].rsplit(":", 1)[1]),
+            tokens=daphne_gateway.tokens,
+            receipt=RECEIPT,
+        )
+
+
+@pytest.fixture(scope="module", params=["daphne", "wsauth-serve", "edge"])
 def served(request):
-    return request.getfixturevalue("daphne_server" if request.param == "daphne" else "wsauth_server")
+    """Daphne alone; `wsauth serve` alone; `wsauth serve` in front of Daphne."""
+    name = {"daphne": "daphne_server", "wsauth-serve": "wsauth_server", "edge": "edge_server"}[request.param]
+    return request.getfixturevalue(name)
 
 
 @pytest.mark.parametrize("case,path,carrier,who,expected,protocol", TABLE, ids=[row[0] for row in TABLE])

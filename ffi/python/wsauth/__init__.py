@@ -10,6 +10,7 @@ the wsauth Rust core through its C ABI.
 from ._core import (
     Authenticator,
     Connection,
+    EdgeVerifier,
     Handshake,
     MemoryRateStore,
     SessionVerifier,
@@ -28,6 +29,7 @@ __all__ = [
     "Authenticator",
     "Handshake",
     "Connection",
+    "EdgeVerifier",
     "MemoryRateStore",
     "WsauthError",
     "SettingsError",

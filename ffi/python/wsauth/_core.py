@@ -43,6 +43,7 @@ __all__ = [
     "Claims",
     "LazyClaims",
     "MemoryRateStore",
+    "EdgeVerifier",
 ]
 
 CheckResult = dict  # {"valid": bool, "user_id": ..., "claims": {...}} or {"valid": False, "error": {...}}
@@ -1136,3 +1137,114 @@ def revoke_user(
     sharing ``redis`` for the configured ``user_revocation_secs``, closing
     its open sockets with 4401. For a password-change or deactivation signal."""
     return _publish(revocation(user=str(pk), redis=redis, now=now), redis, client)
+
+
+# ---------------------------------------------------------------------------
+# Edge mode: the principal header a gateway (``wsauth serve`` with
+# ``[upstream]``) forwards. Format, signature, age and path binding are the
+# core's (``wsauth_edge_*``); this block only moves bytes.
+
+
+#: How long a principal header is accepted after it was issued (ms): the
+#: gateway's default, as the core defines it.
+EDGE_DEFAULT_MAX_AGE_MS: int = int(lib.WSAUTH_EDGE_DEFAULT_MAX_AGE_MS)
+
+
+class _EdgeScratch(threading.local):
+    def __init__(self) -> None:
+        self.cap = 16384
+        self.buf = ffi.new("char[]", self.cap)
+        self.out_len = ffi.new("size_t *")
+
+
+_edge_scratch = _EdgeScratch()
+
+
+def _edge_call(fn: Callable[[Any, int, Any], int], context: str) -> bytes:
+    """Calls ``fn(buf, cap, out_len)``, growing the buffer once when the core
+    reports a larger output."""
+    s = _edge_scratch
+    rc = fn(s.buf, s.cap, s.out_len)
+    if rc == _BUFFER_TOO_SMALL:
+        s.cap = int(s.out_len[0])
+        s.buf = ffi.new("char[]", s.cap)
+        rc = fn(s.buf, s.cap, s.out_len)
+    _raise(rc, context)
+    return ffi.unpack(s.buf, s.out_len[0])
+
+
+def edge_refusal() -> Tuple[int, str]:
+    """The close (code, reason) for a refused principal header (4401), as
+    the core defines it: accept, then close with it."""
+    close = ffi.new("wsauth_close *")
+    _raise(lib.wsauth_edge_refusal(close), "edge_refusal")
+    out = _close_tuple(close)
+    assert out is not None
+    return out
+
+
+class EdgeVerifier:
+    """Verifies (and, for tests and gateways outside ``wsauth serve``,
+    signs) edge mode's principal header with the upstream secret. Immutable;
+    may be shared between threads. Never shows the secret."""
+
+    __slots__ = ("_handle",)
+
+    def __init__(self, secret: Union[str, bytes]) -> None:
+        raw = secret.encode("utf-8") if isinstance(secret, str) else bytes(secret)
+        out = ffi.new("wsauth_edge_verifier **")
+        _raise(lib.wsauth_edge_verifier_new(raw, len(raw), out), "EdgeVerifier")
+        self._handle = ffi.gc(out[0], lib.wsauth_edge_verifier_free)
+
+    def __repr__(self) -> str:
+        return "EdgeVerifier(<secret redacted>)"
+
+    def verify(
+        self,
+        value: Union[bytes, str, None],
+        path: str,
+        now: Union[int, float, _dt.datetime, None] = None,
+        max_age_ms: Optional[int] = None,
+    ) -> Dict[str, Any]:
+        """The core's answer for header ``value`` (``None``: missing) on
+        ``path`` (ASGI's ``scope["path"]``) at ``now`` (Unix seconds; default
+        the clock): ``{"valid": True, "user": {...} | None, "route": ...,
+        "path": ..., "issued_at_ms": ...}`` or ``{"valid": False, "error":
+        {"kind": ..., "message": ...}}``."""
+        if isinstance(value, str):
+            value = value.encode("utf-8")
+        data = ffi.NULL if value is None else bytes(value)
+        n = 0 if value is None else len(data)
+        p = path.encode("utf-8", "surrogateescape")
+        age = EDGE_DEFAULT_MAX_AGE_MS if max_age_ms is None else int(max_age_ms)
+        now_ms = _now_ms(now)
+        raw = _edge_call(
+            lambda buf, cap, out_len: lib.wsauth_edge_verify_json(
+                self._handle, data, n, p, len(p), now_ms, age, buf, cap, out_len
+            ),
+            "EdgeVerifier.verify",
+        )
+        return json.loads(raw)
+
+    def sign(
+        self,
+        user: Optional[Mapping[str, Any]],
+        route: str,
+        path: str,
+        now: Union[int, float, _dt.datetime, None] = None,
+    ) -> str:
+        """A principal header as the gateway writes it: ``user`` in the shape
+        :meth:`verify` answers with (``None``: anonymous), on ``route``,
+        bound to ``path`` (as forwarded, percent-encoded), issued ``now``."""
+        doc = ffi.NULL if user is None else json.dumps(dict(user)).encode("utf-8")
+        n = 0 if user is None else len(doc)
+        r = route.encode("utf-8")
+        p = path.encode("utf-8")
+        now_ms = _now_ms(now)
+        raw = _edge_call(
+            lambda buf, cap, out_len: lib.wsauth_edge_sign(
+                self._handle, doc, n, r, len(r), p, len(p), now_ms, buf, cap, out_len
+            ),
+            "EdgeVerifier.sign",
+        )
+        return raw.decode("ascii")

@@ -51,6 +51,7 @@ from django.db import models
 
 from ._native import lib
 from ._core import DEFAULT_AUTH_BACKENDS, DEFAULT_SESSION_COOKIE_AGE, Authenticator, Connection, Handshake, WsauthError, _seconds
+from ._core import EDGE_DEFAULT_MAX_AGE_MS, EdgeVerifier, edge_refusal
 
 __all__ = [
     "WsAuthMiddleware",
@@ -63,6 +64,8 @@ __all__ = [
     "get_authenticator",
     "get_rate_store",
     "set_rate_store",
+    "GatewayPrincipalMiddleware",
+    "GatewayPrincipalMiddlewareStack",
 ]
 
 #: Synthetic paths of the requirement routes in the core's configuration.
@@ -545,3 +548,122 @@ class RequireAuthMixin:
             self._wsauth_timer.cancel()
             self._wsauth_timer = None
         await super().websocket_disconnect(message)  # type: ignore[misc]
+
+
+# ---------------------------------------------------------------------------
+# Edge mode: behind `wsauth serve` with `[upstream]`
+
+
+#: The principal header's default name (the gateway's `[upstream] header`).
+GATEWAY_HEADER = "x-wsauth-principal"
+
+
+def _gateway_user(user: Dict[str, Any]) -> Any:
+    """The user the verified principal names, loaded through the ORM (run in
+    a database thread): ``AnonymousUser`` when it no longer exists or is
+    inactive."""
+    model = get_user_model()
+    try:
+        found = model._default_manager.filter(pk=user["id"]).first()
+    except (ValueError, TypeError, ValidationError):  # a pk Django cannot coerce: no such user
+        found = None
+    if found is None or not getattr(found, "is_active", True):
+        return AnonymousUser()
+    return found
+
+
+class GatewayPrincipalMiddleware(BaseMiddleware):
+    """For an app behind the wsauth gateway (edge mode): the gateway decided
+    the handshake and forwarded it with one signed, timestamped, path-bound
+    principal header instead of credentials. This middleware has the core
+    verify that header against ``scope["path"]`` with the shared secret
+    (Django setting ``WSAUTH_GATEWAY_SECRET``; optional
+    ``WSAUTH_GATEWAY_HEADER``, default ``x-wsauth-principal``, and
+    ``WSAUTH_GATEWAY_MAX_AGE_MS``, default the gateway's) and sets
+
+    * ``scope["user"]``: a lazy user (Channels' ``UserLazyObject``), loaded
+      once per connection through the ORM by the verified id before the
+      inner application runs; ``AnonymousUser`` for an anonymous principal
+      or a user that no longer exists or is inactive;
+    * ``scope["wsauth"]``: the core's verified answer, ``{"valid": True,
+      "user": {"id", "numeric", "is_staff", "is_superuser", "is_active",
+      "auth", "carrier", "exp"} | None, "route", "path", "issued_at_ms"}``.
+
+    A WebSocket whose header is missing, repeated, forged, stale or signed
+    for another path is accepted, then closed with the core's code for it
+    (4401, so browsers can read it); the inner application never runs.
+    Other scope types pass through untouched."""
+
+    def __init__(
+        self,
+        inner: Any,
+        *,
+        secret: Union[str, bytes, None] = None,
+        header: Optional[str] = None,
+        max_age_ms: Optional[int] = None,
+    ) -> None:
+        super().__init__(inner)
+        from django.conf import settings
+
+        if secret is None:
+            secret = getattr(settings, "WSAUTH_GATEWAY_SECRET", None)
+        if not secret:
+            raise ImproperlyConfigured(
+                "wsauth: GatewayPrincipalMiddleware needs WSAUTH_GATEWAY_SECRET (the gateway's [upstream] secret)"
+            )
+        if header is None:
+            header = getattr(settings, "WSAUTH_GATEWAY_HEADER", None) or GATEWAY_HEADER
+        if max_age_ms is None:
+            max_age_ms = getattr(settings, "WSAUTH_GATEWAY_MAX_AGE_MS", None)
+        if max_age_ms is None:
+            max_age_ms = EDGE_DEFAULT_MAX_AGE_MS
+        if isinstance(max_age_ms, bool) or not isinstance(max_age_ms, int) or max_age_ms < 0:
+            raise ImproperlyConfigured("wsauth: WSAUTH_GATEWAY_MAX_AGE_MS must be a whole number of milliseconds")
+        self.header = header.lower().encode("latin-1")
+        self.max_age_ms = max_age_ms
+        try:
+            self.verifier = EdgeVerifier(secret)
+        except WsauthError as e:
+            raise ImproperlyConfigured(f"wsauth: WSAUTH_GATEWAY_SECRET was refused: {e}") from None
+        self.refusal = edge_refusal()
+
+    def verify(self, scope: Dict[str, Any]) -> Dict[str, Any]:
+        """The core's answer for ``scope``'s principal header."""
+        values = [v for n, v in scope.get("headers") or () if bytes(n).lower() == self.header]
+        if len(values) > 1:
+            # A gateway writes exactly one (and drops any copy a client sent).
+            return {"valid": False, "error": {"kind": "too_large", "message": "gateway principal header repeated"}}
+        try:
+            return self.verifier.verify(values[0] if values else None, scope.get("path", ""), max_age_ms=self.max_age_ms)
+        except (WsauthError, UnicodeError):  # a path that is no UTF-8 text matches no signed path
+            return {"valid": False, "error": {"kind": "wrong_path", "message": "path is not UTF-8"}}
+
+    async def __call__(self, scope: Dict[str, Any], receive: Any, send: Any) -> Any:
+        if scope.get("type") != "websocket":
+            return await super().__call__(scope, receive, send)
+        verified = self.verify(scope)
+        if not verified.get("valid"):
+            message = await receive()
+            if message.get("type") != "websocket.connect":
+                return None
+            code, reason = self.refusal
+            await send({"type": "websocket.accept"})
+            await send({"type": "websocket.close", "code": code, "reason": reason})
+            return None
+        from channels.auth import UserLazyObject
+
+        scope = dict(scope)
+        scope["wsauth"] = verified
+        user = UserLazyObject()
+        principal = verified.get("user")
+        user._wrapped = AnonymousUser() if principal is None else await database_sync_to_async(_gateway_user)(principal)
+        scope["user"] = user
+        return await super().__call__(scope, receive, send)
+
+
+def GatewayPrincipalMiddlewareStack(inner: Any, **kwargs: Any) -> Any:
+    """For an app behind the wsauth gateway: ``scope["user"]`` from the
+    verified principal header (see :class:`GatewayPrincipalMiddleware`),
+    with Channels' cookie and session middleware kept for the app's own
+    use of ``scope["session"]``."""
+    return CookieMiddleware(SessionMiddleware(GatewayPrincipalMiddleware(inner, **kwargs)))

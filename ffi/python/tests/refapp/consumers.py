@@ -54,3 +54,27 @@ class ConversationConsumer(RequireAuthMixin, _Hello):
 
 class Inbox(RequireAuthMixin, _Hello):
     requirement = "authenticated"
+
+
+class BehindGateway(AsyncJsonWebsocketConsumer):
+    """A consumer of the app behind the wsauth gateway (refapp.asgi_gateway):
+    the gateway enforced the route's requirement; this reports who
+    ``scope["user"]`` is and what the verified principal header said, and
+    echoes messages."""
+
+    def report(self) -> dict:
+        user = self.scope["user"]
+        principal = self.scope["wsauth"]
+        return {
+            **who(user),
+            "pk": user.pk if user.is_authenticated else None,
+            "route": principal["route"],
+            "principal": principal["user"],
+        }
+
+    async def connect(self):
+        await self.accept()
+        await self.send_json(self.report())
+
+    async def receive_json(self, content, **kwargs):
+        await self.send_json({"echo": content, **self.report()})

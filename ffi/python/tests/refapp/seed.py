@@ -25,6 +25,8 @@ def main() -> None:
     staff = User.objects.create_user("admin", password="pw-admin", is_staff=True)
     customer = User.objects.create_user("customer", password="pw-customer")
     receipt = Receipt.objects.create(owner=customer, total=42)
+    # A deactivated account (edge mode: a principal naming it is anonymous).
+    inactive = User.objects.create_user("former", password="pw-former", is_active=False)
     convo = Conversation.objects.create()
     convo.members.add(customer)
     print(
@@ -34,6 +36,7 @@ def main() -> None:
                 "customer_token": str(AccessToken.for_user(customer)),
                 "receipt": receipt.pk,
                 "conversation": convo.pk,
+                "inactive_id": inactive.pk,
             }
         )
     )

@@ -39,3 +39,6 @@ if os.environ.get("REFAPP_ORIGINS"):
 if os.environ.get("REFAPP_RATE_LIMIT"):  # "requests/period_secs/burst"
     _requests, _period, _burst = (int(n) for n in os.environ["REFAPP_RATE_LIMIT"].split("/"))
     WSAUTH["limits"] = {"rate_limit": {"requests": _requests, "period_secs": _period, "burst": _burst}}
+# Edge mode (refapp.asgi_gateway): the gateway's [upstream] secret.
+if os.environ.get("REFAPP_GATEWAY_SECRET"):
+    WSAUTH_GATEWAY_SECRET = os.environ["REFAPP_GATEWAY_SECRET"]

@@ -570,6 +570,28 @@ impl TokenVerifier {
         // `malformed`, so the header can be settled first, on its own.
         let alg_ok = self.check_header(header_seg.as_bytes())?;
         let p_need = b64::decoded_len(payload_seg.as_bytes()).map_err(|_| E_MALFORMED)?;
+        let mut sig = [0u8; 64];
+        let sig_len = match b64::decoded_len(sig_seg.as_bytes()) {
+            Ok(n) if n <= sig.len() => b64::decode_strict(sig_seg.as_bytes(), &mut sig),
+            _ => b64::validate_strict(sig_seg.as_bytes()).map(|_| usize::MAX),
+        }
+        .map_err(|_| E_MALFORMED)?;
+        // PyJWT decodes the payload segment before it checks the algorithm
+        // and the signature, so a payload that is not strict base64url is
+        // `malformed` whatever follows. The HMAC comes first here all the
+        // same: a rejected token's payload is then only checked (cheaper
+        // than decoding it), an accepted one's decoded once, after the HMAC.
+        let sig = sig.get(..sig_len).unwrap_or(&[]);
+        let sig_ok = alg_ok
+            && !sig.is_empty()
+            && self
+                .keys
+                .iter()
+                .any(|k| k.verify(signing_input.as_bytes(), sig));
+        if !sig_ok {
+            b64::validate_strict(payload_seg.as_bytes()).map_err(|_| E_MALFORMED)?;
+            return Err(if alg_ok { E_SIG } else { E_ALG });
+        }
         let mut out = Ok(VerifiedToken {
             token,
             payload_seg,
@@ -583,9 +605,7 @@ impl TokenVerifier {
             revoke_claim: None,
         });
         if let Ok(t) = &mut out {
-            with_buffer(p_need, |buf| {
-                self.verify_in(buf, alg_ok, signing_input, sig_seg, now, t)
-            })?;
+            with_buffer(p_need, |buf| self.verify_in(buf, now, t))?;
         }
         out
     }
@@ -615,38 +635,17 @@ impl TokenVerifier {
         with_buffer(need, |buf| header_outcome(buf, seg, alg))
     }
 
+    /// The payload checks of a token whose signature matched; `p_buf`
+    /// holds exactly the decoded payload.
     fn verify_in(
         &self,
         p_buf: &mut [u8],
-        alg_ok: bool,
-        signing_input: &str,
-        sig_seg: &str,
         now: i64,
         out: &mut VerifiedToken<'_>,
     ) -> Result<(), TokenError> {
         let s = &self.settings;
-        let payload_seg = out.payload_seg;
-        let p_len = b64::decode_strict(payload_seg.as_bytes(), p_buf).map_err(|_| E_MALFORMED)?;
-        let mut sig = [0u8; 64];
-        let sig_len = match b64::decoded_len(sig_seg.as_bytes()) {
-            Ok(n) if n <= sig.len() => b64::decode_strict(sig_seg.as_bytes(), &mut sig),
-            _ => b64::validate_strict(sig_seg.as_bytes()).map(|_| usize::MAX),
-        }
-        .map_err(|_| E_MALFORMED)?;
-        // Algorithm.
-        if !alg_ok {
-            return Err(E_ALG);
-        }
-        // Signature.
-        let sig = sig.get(..sig_len).unwrap_or(&[]);
-        if sig.is_empty()
-            || !self
-                .keys
-                .iter()
-                .any(|k| k.verify(signing_input.as_bytes(), sig))
-        {
-            return Err(E_SIG);
-        }
+        let p_len =
+            b64::decode_strict(out.payload_seg.as_bytes(), p_buf).map_err(|_| E_MALFORMED)?;
         // Payload.
         let payload_bytes = p_buf.get(..p_len).ok_or(E_MALFORMED)?;
         let c = Claims::collect(payload_bytes, s).map_err(|_| E_MALFORMED)?;

@@ -123,16 +123,46 @@ fn tail_ok(len: usize, v: u32) -> Result<(), B64Error> {
     }
 }
 
+/// Whether `b` is in the URL-safe alphabet, without a table.
+#[inline(always)]
+fn in_alphabet(b: u8) -> bool {
+    // `b | 0x20` folds `A–Z` onto `a–z` and maps no other byte there.
+    let letter = (b | 0x20).wrapping_sub(b'a') < 26;
+    let digit = b.wrapping_sub(b'0') < 10;
+    letter | digit | (b == b'-') | (b == b'_')
+}
+
+/// Whether every byte of `text` is in the URL-safe alphabet.
+///
+/// Hot path: a token whose signature does not match is rejected after its
+/// payload is only checked, not decoded (`TokenVerifier::verify`). Branch-free
+/// range tests over fixed 32-byte chunks let the compiler vectorize the loop
+/// (a table lookup per byte cannot be).
+fn all_in_alphabet(text: &[u8]) -> bool {
+    let mut chunks = text.chunks_exact(32);
+    let mut bad = 0u8;
+    for c in &mut chunks {
+        let mut chunk_bad = 0u8;
+        for &b in c {
+            chunk_bad |= u8::from(!in_alphabet(b));
+        }
+        bad |= chunk_bad;
+    }
+    for &b in chunks.remainder() {
+        bad |= u8::from(!in_alphabet(b));
+    }
+    bad == 0
+}
+
 // Output counts are bounded by `n`, itself below `text.len()`; shifts of sextets into a u32.
 #[allow(clippy::arithmetic_side_effects)]
 fn decode_inner(seg: &[u8], out: Option<&mut [u8]>) -> Result<usize, B64Error> {
     let text = strip(seg)?;
     let n = decoded_len_stripped(text.len());
-    let mut chunks = text.chunks_exact(4);
-    // Invalid bytes map to 0xFF: one test after the loop finds any of them.
-    let mut seen = 0u8;
     match out {
         Some(o) => {
+            // Invalid bytes map to 0xFF: one test after the loop finds any of them.
+            let mut seen = 0u8;
             let o = o.get_mut(..n).ok_or(B64Error::BufferTooSmall)?;
             // Eight characters (48 bits) at a time, then at most one group
             // of four, then the 2- or 3-character tail.
@@ -159,7 +189,7 @@ fn decode_inner(seg: &[u8], out: Option<&mut [u8]>) -> Result<usize, B64Error> {
                     dst.copy_from_slice(src);
                 }
             }
-            chunks = wide.remainder().chunks_exact(4);
+            let mut chunks = wide.remainder().chunks_exact(4);
             let mut outs = wide_out.into_remainder().chunks_exact_mut(3);
             for (c, dst) in (&mut chunks).zip(&mut outs) {
                 let (a, b, cc, d) = match *c {
@@ -193,14 +223,10 @@ fn decode_inner(seg: &[u8], out: Option<&mut [u8]>) -> Result<usize, B64Error> {
             }
         }
         None => {
-            for c in &mut chunks {
-                for &b in c {
-                    seen |= sextet(b);
-                }
-            }
-            let rem = chunks.remainder();
+            let body = text.get(..text.len() - text.len() % 4).unwrap_or(&[]);
+            let rem = text.get(body.len()..).unwrap_or(&[]);
             let (v, tail_seen) = tail_bits(rem);
-            if (seen | tail_seen) & 0xC0 != 0 {
+            if !all_in_alphabet(body) || tail_seen & 0xC0 != 0 {
                 return Err(B64Error::Alphabet);
             }
             tail_ok(rem.len(), v)?;

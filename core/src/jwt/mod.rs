@@ -95,6 +95,44 @@ const fn known_headers(alg: Algorithm) -> [&'static [u8]; 3] {
     }
 }
 
+/// Length of an unpadded base64url signature of `alg`.
+const fn signature_chars(alg: Algorithm) -> usize {
+    match alg {
+        Algorithm::Hs256 => 43,
+        Algorithm::Hs384 => 64,
+        Algorithm::Hs512 => 86,
+    }
+}
+
+/// `(signing_input, payload_seg, sig_seg)` without searching for the dots,
+/// when `token` starts with one of the [`known_headers`] of `alg` and a dot,
+/// and has a dot where a signature of `alg` would start (the common case,
+/// measured on the verify path). That is the split of `rsplit_once('.')`
+/// then `split_once('.')`, or else leads to the same decision, `malformed`:
+/// no known header holds a dot, so the first dot is the one after the
+/// header; if another dot follows the one before the signature, here the
+/// signature segment holds a dot, and after `rsplit_once` the payload
+/// segment would: neither is base64url, and every check before the segments
+/// are decoded passes for a known header or fails as `malformed`.
+fn split_known(token: &str, alg: Algorithm) -> Option<(&str, &str, &str)> {
+    let bytes = token.as_bytes();
+    let sig_dot = bytes
+        .len()
+        .checked_sub(signature_chars(alg))?
+        .checked_sub(1)?;
+    if bytes.get(sig_dot) != Some(&b'.') {
+        return None;
+    }
+    let header = known_headers(alg)
+        .into_iter()
+        .find(|h| h.len() < sig_dot && bytes.get(h.len()) == Some(&b'.') && bytes.starts_with(h))?;
+    Some((
+        token.get(..sig_dot)?,
+        token.get(header.len().saturating_add(1)..sig_dot)?,
+        token.get(sig_dot.saturating_add(1)..)?,
+    ))
+}
+
 /// The SimpleJWT settings that matter for verification, named after them.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct JwtSettings {
@@ -564,11 +602,42 @@ impl TokenVerifier {
         if token.len() > self.settings.max_token_bytes {
             return Err(E_TOO_LARGE);
         }
+        let (signing_input, payload_seg, sig_seg, alg_ok) =
+            match split_known(token, self.settings.algorithm) {
+                Some((signing_input, payload_seg, sig_seg)) => {
+                    (signing_input, payload_seg, sig_seg, true)
+                }
+                None => self.split_checked(token)?,
+            };
+        self.verify_parts(token, signing_input, payload_seg, sig_seg, alg_ok, now)
+    }
+
+    /// PyJWT's split (`rsplit(".", 1)` then `split(".", 1)`) and header
+    /// checks: `(signing_input, payload_seg, sig_seg, alg_ok)`.
+    #[allow(clippy::type_complexity)]
+    fn split_checked<'t>(
+        &self,
+        token: &'t str,
+    ) -> Result<(&'t str, &'t str, &'t str, bool), TokenError> {
         let (signing_input, sig_seg) = token.rsplit_once('.').ok_or(E_MALFORMED)?;
         let (header_seg, payload_seg) = signing_input.split_once('.').ok_or(E_MALFORMED)?;
         // Every failure PyJWT reports before the algorithm check is
         // `malformed`, so the header can be settled first, on its own.
         let alg_ok = self.check_header(header_seg.as_bytes())?;
+        Ok((signing_input, payload_seg, sig_seg, alg_ok))
+    }
+
+    /// [`verify`](Self::verify) once the token is split and its header
+    /// checked (`alg_ok`: whether `alg` is the configured algorithm).
+    fn verify_parts<'t>(
+        &self,
+        token: &'t str,
+        signing_input: &'t str,
+        payload_seg: &'t str,
+        sig_seg: &'t str,
+        alg_ok: bool,
+        now: i64,
+    ) -> Result<VerifiedToken<'t>, TokenError> {
         let p_need = b64::decoded_len(payload_seg.as_bytes()).map_err(|_| E_MALFORMED)?;
         let mut sig = [0u8; 64];
         let sig_len = match b64::decoded_len(sig_seg.as_bytes()) {
@@ -1772,6 +1841,108 @@ mod tests {
         );
         assert_eq!(v.check_header(b"e30"), Ok(false));
         assert_eq!(v.check_header(b"e3"), Err(E_MALFORMED));
+    }
+
+    /// `verify` through PyJWT's own split, without [`split_known`].
+    fn verify_generic<'t>(
+        v: &TokenVerifier,
+        token: &'t str,
+        now: i64,
+    ) -> Result<VerifiedToken<'t>, TokenError> {
+        if token.len() > v.settings.max_token_bytes {
+            return Err(E_TOO_LARGE);
+        }
+        let (signing_input, payload_seg, sig_seg, alg_ok) = v.split_checked(token)?;
+        v.verify_parts(token, signing_input, payload_seg, sig_seg, alg_ok, now)
+    }
+
+    /// Tokens near the shape [`split_known`] takes: a known or other
+    /// header, dots and padding anywhere, signatures of every length near
+    /// the algorithm's.
+    fn near_tokens() -> impl proptest::strategy::Strategy<Value = (Algorithm, String)> {
+        use proptest::prelude::*;
+        let alg = prop_oneof![
+            Just(Algorithm::Hs256),
+            Just(Algorithm::Hs384),
+            Just(Algorithm::Hs512)
+        ];
+        let seg_char = prop_oneof![
+            8 => prop::sample::select(b"ABCDEFGHIJabcdefghij0123456789-_".to_vec()),
+            1 => prop::sample::select(b".=+/ ".to_vec()),
+        ];
+        let seg = proptest::collection::vec(seg_char, 0..12);
+        let edit = (any::<prop::sample::Index>(), seg);
+        (
+            alg,
+            0..3usize,
+            prop_oneof![Just(0usize), Just(1), Just(2)],
+            proptest::collection::vec(edit, 0..3),
+            any::<bool>(),
+        )
+            .prop_map(|(alg, header, payload, edits, cut)| {
+                let a = alg.as_str();
+                let headers = [
+                    alloc::format!(r#"{{"alg":"{a}","typ":"JWT"}}"#),
+                    alloc::format!(r#"{{"alg":"{a}"}}"#),
+                    alloc::format!(r#"{{"alg":"{a}","kid":"k"}}"#),
+                ];
+                let payloads = [
+                    r#"{"token_type":"access","exp":2000,"jti":"j","user_id":"1"}"#,
+                    r#"{"token_type":"access","exp":2000,"jti":"j","user_id":7,"is_staff":true}"#,
+                    r#"{"exp":1}"#,
+                ];
+                let mut t = sign(alg, &headers[header % 3], payloads[payload]).into_bytes();
+                for (at, text) in edits {
+                    let i = at.index(t.len() + 1);
+                    if cut && i < t.len() {
+                        t.truncate(i);
+                    }
+                    t.splice(i..i, text);
+                }
+                (alg, String::from_utf8(t).unwrap())
+            })
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig {
+            cases: 4096,
+            ..proptest::prelude::ProptestConfig::default()
+        })]
+
+        /// The split without searching decides exactly as PyJWT's split.
+        #[test]
+        fn split_known_decides_as_the_generic_split((alg, token) in near_tokens()) {
+            let v = TokenVerifier::new(
+                JwtSettings { algorithm: alg, ..JwtSettings::default() },
+                SecretKey::from(KEY),
+            )
+            .unwrap();
+            let fast = v.verify(&token, 1000).map(|t| alloc::format!("{t:?}"));
+            let generic = verify_generic(&v, &token, 1000).map(|t| alloc::format!("{t:?}"));
+            proptest::prop_assert_eq!(fast, generic);
+            if let Some((signing_input, payload, sig)) = split_known(&token, alg) {
+                // Where the first dot comes after the signature's dot, it is the same split.
+                if !sig.contains('.') {
+                    let (si, sg) = token.rsplit_once('.').unwrap();
+                    proptest::prop_assert_eq!((signing_input, sig), (si, sg));
+                    proptest::prop_assert_eq!(Some(payload), si.split_once('.').map(|p| p.1));
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn split_known_takes_the_common_shape() {
+        for alg in [Algorithm::Hs256, Algorithm::Hs384, Algorithm::Hs512] {
+            let header = alloc::format!(r#"{{"alg":"{}","typ":"JWT"}}"#, alg.as_str());
+            let token = sign(alg, &header, r#"{"exp":1}"#);
+            let (si, sig) = token.rsplit_once('.').unwrap();
+            let payload = si.split_once('.').unwrap().1;
+            assert_eq!(split_known(&token, alg), Some((si, payload, sig)));
+            // Header, dot and signature only: PyJWT finds no payload.
+            let short = alloc::format!("{}.{sig}", si.split_once('.').unwrap().0);
+            assert_eq!(split_known(&short, alg), None);
+        }
     }
 
     #[test]

@@ -986,24 +986,29 @@ impl<'a> Claims<'a> {
     /// Validates the payload (Python's `json.loads`, an object) and keeps
     /// the claims a decision reads, in one pass.
     fn collect(payload: &'a [u8], s: &JwtSettings) -> Result<Self, json::JsonError> {
-        let mut c = Claims {
-            iat: None,
-            nbf: None,
-            exp: None,
-            iss: None,
-            aud: None,
-            sub: None,
-            jti: None,
-            jti_claim: None,
-            token_type: None,
-            user_id: None,
-            revoke: None,
-            is_staff: None,
-            is_superuser: None,
-        };
-        json::scan_object(payload, Encoding::Utf8, |k, v| c.record(k, v, s))?;
+        let mut c = Claims::NONE;
+        if json::scan_flat_object(payload, |k, v| c.record(k, v, s)).is_none() {
+            c = Claims::NONE;
+            json::scan_object(payload, Encoding::Utf8, |k, v| c.record(k, v, s))?;
+        }
         Ok(c)
     }
+
+    const NONE: Claims<'a> = Claims {
+        iat: None,
+        nbf: None,
+        exp: None,
+        iss: None,
+        aud: None,
+        sub: None,
+        jti: None,
+        jti_claim: None,
+        token_type: None,
+        user_id: None,
+        revoke: None,
+        is_staff: None,
+        is_superuser: None,
+    };
 
     /// Keeps member `k: v` when a decision reads it (a later duplicate replaces it).
     #[inline]

@@ -1189,6 +1189,44 @@ pub(crate) fn scan_object<'a>(
     }
 }
 
+/// Length of the leading run of `s` of printable ASCII other than `"` and
+/// `\` (the bytes a string takes as they are).
+///
+/// Hot path of [`scan_flat_object`]: eight bytes are tested at a time in a
+/// `u64` (the classic has-less-than / has-zero-byte tests); a flag can be
+/// wrong only in a byte after a truly flagged one (borrows and carries run
+/// upwards, toward later bytes in little-endian order), so the lowest flag
+/// is exact.
+fn plain_run(s: &[u8]) -> usize {
+    const ONES: u64 = 0x0101_0101_0101_0101;
+    const HIGH: u64 = 0x8080_8080_8080_8080;
+    let zero_in = |y: u64| y.wrapping_sub(ONES) & !y & HIGH;
+    let mut n = 0usize;
+    let mut chunks = s.chunks_exact(8);
+    for c in &mut chunks {
+        let Ok(bytes) = <[u8; 8]>::try_from(c) else {
+            break;
+        };
+        let x = u64::from_le_bytes(bytes);
+        // Below 0x20; 0x7F and above (the high bit, or 0x7F + 1 = 0x80).
+        let control = x.wrapping_sub(ONES.wrapping_mul(0x20)) & !x & HIGH;
+        let high = (x | x.wrapping_add(ONES)) & HIGH;
+        let quote = zero_in(x ^ ONES.wrapping_mul(u64::from(b'"')));
+        let backslash = zero_in(x ^ ONES.wrapping_mul(u64::from(b'\\')));
+        let stop = control | high | quote | backslash;
+        if stop != 0 {
+            return n.saturating_add((stop.trailing_zeros() / 8) as usize);
+        }
+        n = n.saturating_add(8);
+    }
+    let tail = chunks.remainder();
+    let more = tail
+        .iter()
+        .position(|&b| !(0x20..0x7F).contains(&b) || b == b'"' || b == b'\\')
+        .unwrap_or(tail.len());
+    n.saturating_add(more)
+}
+
 /// [`scan_object`] for the common shape of a token payload, in a tighter
 /// loop (measured: the payload scan is the largest part of verifying a token
 /// after the HMAC). `Some(())` when `doc` (UTF-8, no BOM) is an object
@@ -1208,9 +1246,7 @@ pub(crate) fn scan_flat_object<'a>(
     fn plain_str(s: &[u8], i: usize) -> Option<(&[u8], usize)> {
         let start = i.checked_add(1)?;
         let rest = s.get(start..)?;
-        let len = rest
-            .iter()
-            .position(|&b| !(0x20..0x7F).contains(&b) || b == b'"' || b == b'\\')?;
+        let len = plain_run(rest);
         let raw = rest.get(..len)?;
         let end = start.checked_add(len)?;
         (s.get(end) == Some(&b'"')).then_some((raw, end.checked_add(1)?))
@@ -1246,19 +1282,23 @@ pub(crate) fn scan_flat_object<'a>(
                 let negative = s.get(i) == Some(&b'-');
                 let start = if negative { i.checked_add(1)? } else { i };
                 let rest = s.get(start..)?;
-                let n = rest.iter().position(|b| !b.is_ascii_digit())?;
-                let digits = rest.get(..n)?;
+                let mut v = 0i64;
+                let mut n = 0usize;
+                for &b in rest.iter().take(19) {
+                    let d = b.wrapping_sub(b'0');
+                    if d > 9 {
+                        break;
+                    }
+                    // At most 19 digits are read, the 19th only to refuse
+                    // the number: up to 18 digits stay below 10^18 < i64::MAX,
+                    // and a value that wrapped at the 19th is discarded.
+                    v = v.wrapping_mul(10).wrapping_add(i64::from(d));
+                    n = n.wrapping_add(1);
+                }
                 // A leading zero (invalid JSON), a fraction or an exponent,
                 // or more digits than an i64 surely holds: the full scan.
-                if n == 0 || n > 18 || (n > 1 && digits.first() == Some(&b'0')) {
+                if n == 0 || n > 18 || (n > 1 && rest.first() == Some(&b'0')) {
                     return None;
-                }
-                let mut v = 0i64;
-                for &d in digits {
-                    // At most 18 digits: below 10^18 < i64::MAX.
-                    v = v
-                        .checked_mul(10)?
-                        .checked_add(i64::from(d.checked_sub(b'0')?))?;
                 }
                 let v = if negative { v.checked_neg()? } else { v };
                 (JsonValue::Int(v), start.checked_add(n)?)
@@ -1397,6 +1437,27 @@ mod tests {
         let sep = prop::sample::select(alloc::vec!["", "", "", " ", "\n"]);
         (key, sep.clone(), value, sep)
             .prop_map(|(k, s1, v, s2)| alloc::format!("\"{k}\"{s1}:{s2}{v}"))
+    }
+
+    proptest::proptest! {
+        /// The eight-at-a-time run agrees with a byte-by-byte search.
+        #[test]
+        fn plain_run_agrees_with_a_byte_search(
+            s in proptest::collection::vec(
+                proptest::prop_oneof![
+                    20 => 0x20u8..0x7F,
+                    1 => proptest::prelude::any::<u8>(),
+                    1 => proptest::sample::select(alloc::vec![b'"', b'\\', 0x7F, 0x1F, 0x80, 0xFF, 0]),
+                ],
+                0..40,
+            )
+        ) {
+            let want = s
+                .iter()
+                .position(|&b| !(0x20..0x7F).contains(&b) || b == b'"' || b == b'\\')
+                .unwrap_or(s.len());
+            proptest::prop_assert_eq!(plain_run(&s), want);
+        }
     }
 
     proptest::proptest! {

@@ -376,6 +376,7 @@ impl<'a> JsonStr<'a> {
     }
 
     /// Python `==` against `s`, without allocating.
+    #[inline]
     pub(crate) fn eq_str(&self, s: &str) -> bool {
         if !self.escaped && (self.enc == Encoding::Utf8 || self.raw.is_ascii()) {
             return self.raw == s.as_bytes();
@@ -426,6 +427,7 @@ impl<'a> JsonStr<'a> {
 
     /// Writes the string into `dst` (which must be empty) as
     /// [`to_inline`](Self::to_inline) would make it; `false` when that is `None`.
+    #[inline]
     pub(crate) fn write_inline(self, dst: &mut InlineStr) -> bool {
         if !self.escaped && self.enc == Encoding::Utf8 {
             // See `to_inline`.

@@ -738,7 +738,7 @@ impl TokenVerifier {
             b64::decode_strict(out.payload_seg.as_bytes(), p_buf).map_err(|_| E_MALFORMED)?;
         // Payload.
         let payload_bytes = p_buf.get(..p_len).ok_or(E_MALFORMED)?;
-        let mut c = Claims::NONE;
+        let mut c = Claims::none();
         c.collect(payload_bytes, s).map_err(|_| E_MALFORMED)?;
         self.check_claims(&c, now)?;
         let exp = c.exp.ok_or(E_NO_EXP)?;
@@ -1011,31 +1011,35 @@ struct Claims<'a> {
 impl<'a> Claims<'a> {
     /// Validates the payload (Python's `json.loads`, an object) and keeps
     /// the claims a decision reads, in one pass.
-    /// `self` starts as [`Claims::NONE`] (written in place: the claims are
+    /// `self` starts as [`Claims::none`] (written in place: the claims are
     /// large enough that moving them was measured on the verify path).
     fn collect(&mut self, payload: &'a [u8], s: &JwtSettings) -> Result<(), json::JsonError> {
         if json::scan_flat_object(payload, |k, v| self.record(k, v, s)).is_none() {
-            *self = Claims::NONE;
+            *self = Claims::none();
             json::scan_object(payload, Encoding::Utf8, |k, v| self.record(k, v, s))?;
         }
         Ok(())
     }
 
-    const NONE: Claims<'a> = Claims {
-        iat: None,
-        nbf: None,
-        exp: None,
-        iss: None,
-        aud: None,
-        sub: None,
-        jti: None,
-        jti_claim: None,
-        token_type: None,
-        user_id: None,
-        revoke: None,
-        is_staff: None,
-        is_superuser: None,
-    };
+    /// No claim (built field by field: a constant was copied in whole).
+    #[inline(always)]
+    fn none() -> Self {
+        Claims {
+            iat: None,
+            nbf: None,
+            exp: None,
+            iss: None,
+            aud: None,
+            sub: None,
+            jti: None,
+            jti_claim: None,
+            token_type: None,
+            user_id: None,
+            revoke: None,
+            is_staff: None,
+            is_superuser: None,
+        }
+    }
 
     /// Keeps member `k: v` when a decision reads it (a later duplicate replaces it).
     // Inlined into the scans: passing the member through memory right after

@@ -23,6 +23,7 @@ impl InlineStr {
 
     /// Replaces the contents with `bytes` (valid UTF-8) if they fit; on
     /// `false` the contents are unspecified.
+    #[inline]
     pub(crate) fn set_bytes(&mut self, bytes: &[u8]) -> bool {
         let (Some(dst), Ok(len)) = (self.buf.get_mut(..bytes.len()), u16::try_from(bytes.len()))
         else {

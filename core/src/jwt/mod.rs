@@ -69,6 +69,10 @@ const STACK_DECODE_BYTES: usize = DEFAULT_MAX_TOKEN_BYTES / 4 * 3;
 /// much is zeroed on the stack for it.
 const SMALL_DECODE_BYTES: usize = 512;
 
+/// SimpleJWT's own claims and a couple more fit here (zeroing the buffer
+/// shows on the verify path).
+const TYPICAL_DECODE_BYTES: usize = 192;
+
 /// The header segments PyJWT / SimpleJWT (and most other libraries) write for
 /// each algorithm: `{"alg":…,"typ":"JWT"}`, `{"typ":"JWT","alg":…}` and
 /// `{"alg":…}`. A byte-equal header decodes to an object whose only members
@@ -93,6 +97,44 @@ const fn known_headers(alg: Algorithm) -> [&'static [u8]; 3] {
             b"eyJhbGciOiJIUzUxMiJ9",
         ],
     }
+}
+
+/// Length of an unpadded base64url signature of `alg`.
+const fn signature_chars(alg: Algorithm) -> usize {
+    match alg {
+        Algorithm::Hs256 => 43,
+        Algorithm::Hs384 => 64,
+        Algorithm::Hs512 => 86,
+    }
+}
+
+/// `(signing_input, payload_seg, sig_seg)` without searching for the dots,
+/// when `token` starts with one of the [`known_headers`] of `alg` and a dot,
+/// and has a dot where a signature of `alg` would start (the common case,
+/// measured on the verify path). That is the split of `rsplit_once('.')`
+/// then `split_once('.')`, or else leads to the same decision, `malformed`:
+/// no known header holds a dot, so the first dot is the one after the
+/// header; if another dot follows the one before the signature, here the
+/// signature segment holds a dot, and after `rsplit_once` the payload
+/// segment would: neither is base64url, and every check before the segments
+/// are decoded passes for a known header or fails as `malformed`.
+fn split_known(token: &str, alg: Algorithm) -> Option<(&str, &str, &str)> {
+    let bytes = token.as_bytes();
+    let sig_dot = bytes
+        .len()
+        .checked_sub(signature_chars(alg))?
+        .checked_sub(1)?;
+    if bytes.get(sig_dot) != Some(&b'.') {
+        return None;
+    }
+    let header = known_headers(alg)
+        .into_iter()
+        .find(|h| h.len() < sig_dot && bytes.get(h.len()) == Some(&b'.') && bytes.starts_with(h))?;
+    Some((
+        token.get(..sig_dot)?,
+        token.get(header.len().saturating_add(1)..sig_dot)?,
+        token.get(sig_dot.saturating_add(1)..)?,
+    ))
 }
 
 /// The SimpleJWT settings that matter for verification, named after them.
@@ -560,20 +602,15 @@ impl TokenVerifier {
     }
 
     /// `AccessToken(token)` at time `now` (Unix seconds).
+    #[inline]
     pub fn verify<'t>(&self, token: &'t str, now: i64) -> Result<VerifiedToken<'t>, TokenError> {
-        if token.len() > self.settings.max_token_bytes {
-            return Err(E_TOO_LARGE);
-        }
-        let (signing_input, sig_seg) = token.rsplit_once('.').ok_or(E_MALFORMED)?;
-        let (header_seg, payload_seg) = signing_input.split_once('.').ok_or(E_MALFORMED)?;
-        // Every failure PyJWT reports before the algorithm check is
-        // `malformed`, so the header can be settled first, on its own.
-        let alg_ok = self.check_header(header_seg.as_bytes())?;
-        let p_need = b64::decoded_len(payload_seg.as_bytes()).map_err(|_| E_MALFORMED)?;
+        // Inlined, with every path returning this one value: the token (over
+        // 1 KB) is built where the caller keeps it rather than copied there
+        // (the copies were measured on the verify path).
         let mut out = Ok(VerifiedToken {
             token,
-            payload_seg,
-            user_id_claim_name: self.user_id_claim_name,
+            payload_seg: "",
+            user_id_claim_name: None,
             exp: 0,
             iat: None,
             user_id: None,
@@ -583,11 +620,84 @@ impl TokenVerifier {
             revoke_claim: None,
         });
         if let Ok(t) = &mut out {
-            with_buffer(p_need, |buf| {
-                self.verify_in(buf, alg_ok, signing_input, sig_seg, now, t)
-            })?;
+            if let Err(e) = self.verify_into(t, now) {
+                out = Err(e);
+            }
         }
         out
+    }
+
+    /// [`verify`](Self::verify), writing the claims into `out` (whose
+    /// `token` is set).
+    #[inline(never)]
+    fn verify_into<'t>(&self, out: &mut VerifiedToken<'t>, now: i64) -> Result<(), TokenError> {
+        let token = out.token;
+        if token.len() > self.settings.max_token_bytes {
+            return Err(E_TOO_LARGE);
+        }
+        let (signing_input, payload_seg, sig_seg, alg_ok) =
+            match split_known(token, self.settings.algorithm) {
+                Some((signing_input, payload_seg, sig_seg)) => {
+                    (signing_input, payload_seg, sig_seg, true)
+                }
+                None => self.split_checked(token)?,
+            };
+        out.payload_seg = payload_seg;
+        self.verify_parts(out, signing_input, sig_seg, alg_ok, now)
+    }
+
+    /// PyJWT's split (`rsplit(".", 1)` then `split(".", 1)`) and header
+    /// checks: `(signing_input, payload_seg, sig_seg, alg_ok)`.
+    #[allow(clippy::type_complexity)]
+    fn split_checked<'t>(
+        &self,
+        token: &'t str,
+    ) -> Result<(&'t str, &'t str, &'t str, bool), TokenError> {
+        let (signing_input, sig_seg) = token.rsplit_once('.').ok_or(E_MALFORMED)?;
+        let (header_seg, payload_seg) = signing_input.split_once('.').ok_or(E_MALFORMED)?;
+        // Every failure PyJWT reports before the algorithm check is
+        // `malformed`, so the header can be settled first, on its own.
+        let alg_ok = self.check_header(header_seg.as_bytes())?;
+        Ok((signing_input, payload_seg, sig_seg, alg_ok))
+    }
+
+    /// [`verify`](Self::verify) once the token is split and its header
+    /// checked (`alg_ok`: whether `alg` is the configured algorithm); `out`
+    /// has the token and its payload segment.
+    #[inline(always)]
+    fn verify_parts(
+        &self,
+        out: &mut VerifiedToken<'_>,
+        signing_input: &str,
+        sig_seg: &str,
+        alg_ok: bool,
+        now: i64,
+    ) -> Result<(), TokenError> {
+        let payload_seg = out.payload_seg;
+        let p_need = b64::decoded_len(payload_seg.as_bytes()).map_err(|_| E_MALFORMED)?;
+        let mut sig = [0u8; 64];
+        let sig_len = match b64::decoded_len(sig_seg.as_bytes()) {
+            Ok(n) if n <= sig.len() => b64::decode_strict(sig_seg.as_bytes(), &mut sig),
+            _ => b64::validate_strict(sig_seg.as_bytes()).map(|_| usize::MAX),
+        }
+        .map_err(|_| E_MALFORMED)?;
+        // PyJWT decodes the payload segment before it checks the algorithm
+        // and the signature, so a payload that is not strict base64url is
+        // `malformed` whatever follows. The HMAC comes first here all the
+        // same: a rejected token's payload is then only checked (cheaper
+        // than decoding it), an accepted one's decoded once, after the HMAC.
+        let sig = sig.get(..sig_len).unwrap_or(&[]);
+        let sig_ok = alg_ok
+            && !sig.is_empty()
+            && self
+                .keys
+                .iter()
+                .any(|k| k.verify(signing_input.as_bytes(), sig));
+        if !sig_ok {
+            b64::validate_strict(payload_seg.as_bytes()).map_err(|_| E_MALFORMED)?;
+            return Err(if alg_ok { E_SIG } else { E_ALG });
+        }
+        with_buffer(p_need, |buf| self.verify_in(buf, now, out))
     }
 
     /// [`verify`](Self::verify) for raw bytes (e.g. a header value); bytes
@@ -615,41 +725,21 @@ impl TokenVerifier {
         with_buffer(need, |buf| header_outcome(buf, seg, alg))
     }
 
+    /// The payload checks of a token whose signature matched; `p_buf`
+    /// holds exactly the decoded payload.
     fn verify_in(
         &self,
         p_buf: &mut [u8],
-        alg_ok: bool,
-        signing_input: &str,
-        sig_seg: &str,
         now: i64,
         out: &mut VerifiedToken<'_>,
     ) -> Result<(), TokenError> {
         let s = &self.settings;
-        let payload_seg = out.payload_seg;
-        let p_len = b64::decode_strict(payload_seg.as_bytes(), p_buf).map_err(|_| E_MALFORMED)?;
-        let mut sig = [0u8; 64];
-        let sig_len = match b64::decoded_len(sig_seg.as_bytes()) {
-            Ok(n) if n <= sig.len() => b64::decode_strict(sig_seg.as_bytes(), &mut sig),
-            _ => b64::validate_strict(sig_seg.as_bytes()).map(|_| usize::MAX),
-        }
-        .map_err(|_| E_MALFORMED)?;
-        // Algorithm.
-        if !alg_ok {
-            return Err(E_ALG);
-        }
-        // Signature.
-        let sig = sig.get(..sig_len).unwrap_or(&[]);
-        if sig.is_empty()
-            || !self
-                .keys
-                .iter()
-                .any(|k| k.verify(signing_input.as_bytes(), sig))
-        {
-            return Err(E_SIG);
-        }
+        let p_len =
+            b64::decode_strict(out.payload_seg.as_bytes(), p_buf).map_err(|_| E_MALFORMED)?;
         // Payload.
         let payload_bytes = p_buf.get(..p_len).ok_or(E_MALFORMED)?;
-        let c = Claims::collect(payload_bytes, s).map_err(|_| E_MALFORMED)?;
+        let mut c = Claims::none();
+        c.collect(payload_bytes, s).map_err(|_| E_MALFORMED)?;
         self.check_claims(&c, now)?;
         let exp = c.exp.ok_or(E_NO_EXP)?;
         let exp = check_fromtimestamp(&exp)?;
@@ -678,6 +768,10 @@ impl TokenVerifier {
                 }
             }
             Some(v) => out.user_id = Some(ClaimValue::from_json(v)),
+        }
+        // `user_key` reads the claim again only for these.
+        if matches!(out.user_id, Some(ClaimValue::Other | ClaimValue::BigInt(_))) {
+            out.user_id_claim_name = self.user_id_claim_name;
         }
         set_inline(&mut out.jti, c.jti_claim.as_ref());
         out.is_staff = c.is_staff.as_ref().is_some_and(truthy);
@@ -917,8 +1011,20 @@ struct Claims<'a> {
 impl<'a> Claims<'a> {
     /// Validates the payload (Python's `json.loads`, an object) and keeps
     /// the claims a decision reads, in one pass.
-    fn collect(payload: &'a [u8], s: &JwtSettings) -> Result<Self, json::JsonError> {
-        let mut c = Claims {
+    /// `self` starts as [`Claims::none`] (written in place: the claims are
+    /// large enough that moving them was measured on the verify path).
+    fn collect(&mut self, payload: &'a [u8], s: &JwtSettings) -> Result<(), json::JsonError> {
+        if json::scan_flat_object(payload, |k, v| self.record(k, v, s)).is_none() {
+            *self = Claims::none();
+            json::scan_object(payload, Encoding::Utf8, |k, v| self.record(k, v, s))?;
+        }
+        Ok(())
+    }
+
+    /// No claim (built field by field: a constant was copied in whole).
+    #[inline(always)]
+    fn none() -> Self {
+        Claims {
             iat: None,
             nbf: None,
             exp: None,
@@ -932,33 +1038,39 @@ impl<'a> Claims<'a> {
             revoke: None,
             is_staff: None,
             is_superuser: None,
-        };
-        json::scan_object(payload, Encoding::Utf8, |k, v| c.record(k, v, s))?;
-        Ok(c)
+        }
     }
 
     /// Keeps member `k: v` when a decision reads it (a later duplicate replaces it).
-    #[inline]
+    // Inlined into the scans: passing the member through memory right after
+    // writing it stalled the verify path (measured).
+    #[inline(always)]
     fn record(&mut self, k: JsonStr<'a>, v: JsonValue<'a>, s: &JwtSettings) {
         let fixed = match k.plain_bytes() {
             // No escapes: the key is its raw bytes.
             Some(raw) => {
-                let slot = match raw {
-                    b"iat" => Some(&mut self.iat),
-                    b"nbf" => Some(&mut self.nbf),
-                    b"exp" => Some(&mut self.exp),
-                    b"iss" => Some(&mut self.iss),
-                    b"aud" => Some(&mut self.aud),
-                    b"sub" => Some(&mut self.sub),
-                    b"jti" => Some(&mut self.jti),
-                    b"is_staff" => Some(&mut self.is_staff),
-                    b"is_superuser" => Some(&mut self.is_superuser),
+                // Three-byte names compared as arrays, the two longer ones
+                // byte by byte: a chain of `memcmp` calls per member was
+                // measured on the verify path.
+                let slot = match *raw {
+                    [a, b, c] => match [a, b, c] {
+                        [b'i', b'a', b't'] => Some(&mut self.iat),
+                        [b'n', b'b', b'f'] => Some(&mut self.nbf),
+                        [b'e', b'x', b'p'] => Some(&mut self.exp),
+                        [b'i', b's', b's'] => Some(&mut self.iss),
+                        [b'a', b'u', b'd'] => Some(&mut self.aud),
+                        [b's', b'u', b'b'] => Some(&mut self.sub),
+                        [b'j', b't', b'i'] => Some(&mut self.jti),
+                        _ => None,
+                    },
+                    _ if bytes_eq(raw, b"is_staff") => Some(&mut self.is_staff),
+                    _ if bytes_eq(raw, b"is_superuser") => Some(&mut self.is_superuser),
                     _ => None,
                 };
                 if let Some(slot) = slot {
                     *slot = Some(v);
                 }
-                let named = |name: &String| raw == name.as_bytes();
+                let named = |name: &String| bytes_eq(raw, name.as_bytes());
                 [
                     named(&s.jti_claim),
                     named(&s.token_type_claim),
@@ -1002,6 +1114,12 @@ impl<'a> Claims<'a> {
             self.revoke = Some(v);
         }
     }
+}
+
+/// `a == b` for the short names of claims, inline (no `memcmp` call).
+#[inline(always)]
+fn bytes_eq(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).all(|(x, y)| x == y)
 }
 
 const FIXED_NAMES: [&str; 9] = [
@@ -1091,6 +1209,12 @@ fn header_outcome(buf: &mut [u8], seg: &[u8], want: Algorithm) -> Result<bool, T
 /// (every segment of a token within the default size limit; a small buffer
 /// for a typical one, so that only that much is zeroed), else on the heap.
 fn with_buffer<R>(need: usize, f: impl FnOnce(&mut [u8]) -> R) -> R {
+    if need <= TYPICAL_DECODE_BYTES {
+        let mut typical = [0u8; TYPICAL_DECODE_BYTES];
+        if let Some(buf) = typical.get_mut(..need) {
+            return f(buf);
+        }
+    }
     if need <= SMALL_DECODE_BYTES {
         let mut small = [0u8; SMALL_DECODE_BYTES];
         if let Some(buf) = small.get_mut(..need) {
@@ -1773,6 +1897,121 @@ mod tests {
         );
         assert_eq!(v.check_header(b"e30"), Ok(false));
         assert_eq!(v.check_header(b"e3"), Err(E_MALFORMED));
+    }
+
+    /// `verify` through PyJWT's own split, without [`split_known`].
+    fn verify_generic<'t>(
+        v: &TokenVerifier,
+        token: &'t str,
+        now: i64,
+    ) -> Result<VerifiedToken<'t>, TokenError> {
+        if token.len() > v.settings.max_token_bytes {
+            return Err(E_TOO_LARGE);
+        }
+        let (signing_input, payload_seg, sig_seg, alg_ok) = v.split_checked(token)?;
+        let mut out = VerifiedToken {
+            token,
+            payload_seg,
+            user_id_claim_name: None,
+            exp: 0,
+            iat: None,
+            user_id: None,
+            jti: None,
+            is_staff: false,
+            is_superuser: false,
+            revoke_claim: None,
+        };
+        v.verify_parts(&mut out, signing_input, sig_seg, alg_ok, now)
+            .map(|()| out)
+    }
+
+    /// Tokens near the shape [`split_known`] takes: a known or other
+    /// header, dots and padding anywhere, signatures of every length near
+    /// the algorithm's.
+    fn near_tokens() -> impl proptest::strategy::Strategy<Value = (Algorithm, String)> {
+        use proptest::prelude::*;
+        let alg = prop_oneof![
+            Just(Algorithm::Hs256),
+            Just(Algorithm::Hs384),
+            Just(Algorithm::Hs512)
+        ];
+        let seg_char = prop_oneof![
+            8 => prop::sample::select(b"ABCDEFGHIJabcdefghij0123456789-_".to_vec()),
+            1 => prop::sample::select(b".=+/ ".to_vec()),
+        ];
+        let seg = proptest::collection::vec(seg_char, 0..12);
+        let edit = (any::<prop::sample::Index>(), seg);
+        (
+            alg,
+            0..3usize,
+            prop_oneof![Just(0usize), Just(1), Just(2)],
+            proptest::collection::vec(edit, 0..3),
+            any::<bool>(),
+        )
+            .prop_map(|(alg, header, payload, edits, cut)| {
+                let a = alg.as_str();
+                let headers = [
+                    alloc::format!(r#"{{"alg":"{a}","typ":"JWT"}}"#),
+                    alloc::format!(r#"{{"alg":"{a}"}}"#),
+                    alloc::format!(r#"{{"alg":"{a}","kid":"k"}}"#),
+                ];
+                let payloads = [
+                    r#"{"token_type":"access","exp":2000,"jti":"j","user_id":"1"}"#,
+                    r#"{"token_type":"access","exp":2000,"jti":"j","user_id":7,"is_staff":true}"#,
+                    r#"{"exp":1}"#,
+                ];
+                let mut t = sign(alg, &headers[header % 3], payloads[payload]).into_bytes();
+                for (at, text) in edits {
+                    let i = at.index(t.len() + 1);
+                    if cut && i < t.len() {
+                        t.truncate(i);
+                    }
+                    t.splice(i..i, text);
+                }
+                (alg, String::from_utf8(t).unwrap())
+            })
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig {
+            cases: 4096,
+            ..proptest::prelude::ProptestConfig::default()
+        })]
+
+        /// The split without searching decides exactly as PyJWT's split.
+        #[test]
+        fn split_known_decides_as_the_generic_split((alg, token) in near_tokens()) {
+            let v = TokenVerifier::new(
+                JwtSettings { algorithm: alg, ..JwtSettings::default() },
+                SecretKey::from(KEY),
+            )
+            .unwrap();
+            let fast = v.verify(&token, 1000).map(|t| alloc::format!("{t:?}"));
+            let generic = verify_generic(&v, &token, 1000).map(|t| alloc::format!("{t:?}"));
+            proptest::prop_assert_eq!(fast, generic);
+            if let Some((signing_input, payload, sig)) = split_known(&token, alg) {
+                // Where the first dot comes after the signature's dot, it is the same split.
+                if !sig.contains('.') {
+                    let (si, sg) = token.rsplit_once('.').unwrap();
+                    proptest::prop_assert_eq!((signing_input, sig), (si, sg));
+                    proptest::prop_assert_eq!(Some(payload), si.split_once('.').map(|p| p.1));
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn split_known_takes_the_common_shape() {
+        for alg in [Algorithm::Hs256, Algorithm::Hs384, Algorithm::Hs512] {
+            let header = alloc::format!(r#"{{"alg":"{}","typ":"JWT"}}"#, alg.as_str());
+            let token = sign(alg, &header, r#"{"exp":1}"#);
+            let (si, sig) = token.rsplit_once('.').unwrap();
+            let payload = si.split_once('.').unwrap().1;
+            assert_eq!(split_known(&token, alg), Some((si, payload, sig)));
+            // Header, dot and signature only: PyJWT finds no payload.
+            let short = alloc::format!("{}.{sig}", si.split_once('.').unwrap().0);
+            assert_eq!(split_known(&short, alg), None);
+        }
     }
 
     #[test]

@@ -376,6 +376,7 @@ impl<'a> JsonStr<'a> {
     }
 
     /// Python `==` against `s`, without allocating.
+    #[inline]
     pub(crate) fn eq_str(&self, s: &str) -> bool {
         if !self.escaped && (self.enc == Encoding::Utf8 || self.raw.is_ascii()) {
             return self.raw == s.as_bytes();
@@ -426,6 +427,7 @@ impl<'a> JsonStr<'a> {
 
     /// Writes the string into `dst` (which must be empty) as
     /// [`to_inline`](Self::to_inline) would make it; `false` when that is `None`.
+    #[inline]
     pub(crate) fn write_inline(self, dst: &mut InlineStr) -> bool {
         if !self.escaped && self.enc == Encoding::Utf8 {
             // See `to_inline`.
@@ -1189,6 +1191,140 @@ pub(crate) fn scan_object<'a>(
     }
 }
 
+/// Length of the leading run of `s` of printable ASCII other than `"` and
+/// `\` (the bytes a string takes as they are).
+///
+/// Hot path of [`scan_flat_object`]: eight bytes are tested at a time in a
+/// `u64` (the classic has-less-than / has-zero-byte tests); a flag can be
+/// wrong only in a byte after a truly flagged one (borrows and carries run
+/// upwards, toward later bytes in little-endian order), so the lowest flag
+/// is exact.
+fn plain_run(s: &[u8]) -> usize {
+    const ONES: u64 = 0x0101_0101_0101_0101;
+    const HIGH: u64 = 0x8080_8080_8080_8080;
+    let zero_in = |y: u64| y.wrapping_sub(ONES) & !y & HIGH;
+    let mut n = 0usize;
+    let mut chunks = s.chunks_exact(8);
+    for c in &mut chunks {
+        let Ok(bytes) = <[u8; 8]>::try_from(c) else {
+            break;
+        };
+        let x = u64::from_le_bytes(bytes);
+        // Below 0x20; 0x7F and above (the high bit, or 0x7F + 1 = 0x80).
+        let control = x.wrapping_sub(ONES.wrapping_mul(0x20)) & !x & HIGH;
+        let high = (x | x.wrapping_add(ONES)) & HIGH;
+        let quote = zero_in(x ^ ONES.wrapping_mul(u64::from(b'"')));
+        let backslash = zero_in(x ^ ONES.wrapping_mul(u64::from(b'\\')));
+        let stop = control | high | quote | backslash;
+        if stop != 0 {
+            return n.saturating_add((stop.trailing_zeros() / 8) as usize);
+        }
+        n = n.saturating_add(8);
+    }
+    let tail = chunks.remainder();
+    let more = tail
+        .iter()
+        .position(|&b| !(0x20..0x7F).contains(&b) || b == b'"' || b == b'\\')
+        .unwrap_or(tail.len());
+    n.saturating_add(more)
+}
+
+/// [`scan_object`] for the common shape of a token payload, in a tighter
+/// loop (measured: the payload scan is the largest part of verifying a token
+/// after the HMAC). `Some(())` when `doc` (UTF-8, no BOM) is an object
+/// written without whitespace whose keys and string values are printable
+/// ASCII without escapes and whose other values are integers of at most 18
+/// digits, `true`, `false` or `null`: then `f` saw exactly the members
+/// [`scan_object`] reports, and the document is valid. `None` for anything
+/// else, whether valid or not, after `f` may have seen some members:
+/// discard what it gathered and call [`scan_object`].
+pub(crate) fn scan_flat_object<'a>(
+    doc: &'a [u8],
+    mut f: impl FnMut(JsonStr<'a>, JsonValue<'a>),
+) -> Option<()> {
+    /// End of the plain string whose opening quote is at `i`: the index
+    /// after its closing quote.
+    #[inline(always)]
+    fn plain_str(s: &[u8], i: usize) -> Option<(&[u8], usize)> {
+        let start = i.checked_add(1)?;
+        let rest = s.get(start..)?;
+        let len = plain_run(rest);
+        let raw = rest.get(..len)?;
+        let end = start.checked_add(len)?;
+        (s.get(end) == Some(&b'"')).then_some((raw, end.checked_add(1)?))
+    }
+    let s = doc;
+    if s.first() != Some(&b'{') {
+        return None;
+    }
+    if s == b"{}" {
+        return Some(());
+    }
+    let mut i = 1usize;
+    loop {
+        if s.get(i) != Some(&b'"') {
+            return None;
+        }
+        let (key, after_key) = plain_str(s, i)?;
+        if s.get(after_key) != Some(&b':') {
+            return None;
+        }
+        i = after_key.checked_add(1)?;
+        let plain = |raw| JsonStr {
+            raw,
+            enc: Encoding::Utf8,
+            escaped: false,
+        };
+        let (value, end) = match s.get(i)? {
+            b'"' => {
+                let (raw, end) = plain_str(s, i)?;
+                (JsonValue::Str(plain(raw)), end)
+            }
+            b'-' | b'0'..=b'9' => {
+                let negative = s.get(i) == Some(&b'-');
+                let start = if negative { i.checked_add(1)? } else { i };
+                let rest = s.get(start..)?;
+                let mut v = 0i64;
+                let mut n = 0usize;
+                for &b in rest.iter().take(19) {
+                    let d = b.wrapping_sub(b'0');
+                    if d > 9 {
+                        break;
+                    }
+                    // At most 19 digits are read, the 19th only to refuse
+                    // the number: up to 18 digits stay below 10^18 < i64::MAX,
+                    // and a value that wrapped at the 19th is discarded.
+                    v = v.wrapping_mul(10).wrapping_add(i64::from(d));
+                    n = n.wrapping_add(1);
+                }
+                // A leading zero (invalid JSON), a fraction or an exponent,
+                // or more digits than an i64 surely holds: the full scan.
+                if n == 0 || n > 18 || (n > 1 && rest.first() == Some(&b'0')) {
+                    return None;
+                }
+                let v = if negative { v.checked_neg()? } else { v };
+                (JsonValue::Int(v), start.checked_add(n)?)
+            }
+            b't' if s.get(i..i.checked_add(4)?) == Some(b"true") => {
+                (JsonValue::Bool(true), i.checked_add(4)?)
+            }
+            b'f' if s.get(i..i.checked_add(5)?) == Some(b"false") => {
+                (JsonValue::Bool(false), i.checked_add(5)?)
+            }
+            b'n' if s.get(i..i.checked_add(4)?) == Some(b"null") => {
+                (JsonValue::Null, i.checked_add(4)?)
+            }
+            _ => return None,
+        };
+        f(plain(key), value);
+        match s.get(end)? {
+            b',' => i = end.checked_add(1)?,
+            b'}' if end.checked_add(1)? == s.len() => return Some(()),
+            _ => return None,
+        }
+    }
+}
+
 /// Validates and reads the value at `i`, a member of a top-level object:
 /// (value, end index).
 #[inline]
@@ -1236,6 +1372,139 @@ fn scan_value(s: &[u8], i: usize, enc: Encoding) -> Result<(JsonValue<'_>, usize
 mod tests {
     use super::*;
     use alloc::vec::Vec;
+
+    /// Members of a token payload, each as JSON text: most of the shapes
+    /// [`scan_flat_object`] takes, and the ones it leaves to the full scan.
+    fn member() -> impl proptest::strategy::Strategy<Value = String> {
+        use proptest::prelude::*;
+        let key = prop_oneof![
+            prop::sample::select(alloc::vec![
+                "exp",
+                "iat",
+                "nbf",
+                "jti",
+                "user_id",
+                "token_type",
+                "is_staff",
+                "",
+                "a b",
+                "\\u0065xp",
+                "\\\"",
+                "é",
+                "k\\n",
+                "\u{7f}",
+            ])
+            .prop_map(String::from),
+            "[ -~]{0,6}".prop_map(String::from),
+        ];
+        let value = prop_oneof![
+            prop::sample::select(alloc::vec![
+                "\"access\"",
+                "\"\"",
+                "\"1\"",
+                "\"a\\\"b\"",
+                "\"\\u00e9\"",
+                "\"é\"",
+                "true",
+                "false",
+                "null",
+                "tru",
+                "nulll",
+                "0",
+                "-0",
+                "00",
+                "01",
+                "-",
+                "1.5",
+                "1e3",
+                "-12",
+                "999999999999999999",
+                "1000000000000000000",
+                "-999999999999999999",
+                "99999999999999999999",
+                "NaN",
+                "-Infinity",
+                "[]",
+                "{}",
+                "[1,{\"a\":2}]",
+                "{\"exp\":1}",
+                "\"\u{1}\"",
+                "\"\u{7f}\"",
+                "1750000000",
+            ])
+            .prop_map(String::from),
+            any::<i64>().prop_map(|i| alloc::format!("{i}")),
+            "\"[ -~]{0,8}\"".prop_map(String::from),
+        ];
+        let sep = prop::sample::select(alloc::vec!["", "", "", " ", "\n"]);
+        (key, sep.clone(), value, sep)
+            .prop_map(|(k, s1, v, s2)| alloc::format!("\"{k}\"{s1}:{s2}{v}"))
+    }
+
+    proptest::proptest! {
+        /// The eight-at-a-time run agrees with a byte-by-byte search.
+        #[test]
+        fn plain_run_agrees_with_a_byte_search(
+            s in proptest::collection::vec(
+                proptest::prop_oneof![
+                    20 => 0x20u8..0x7F,
+                    1 => proptest::prelude::any::<u8>(),
+                    1 => proptest::sample::select(alloc::vec![b'"', b'\\', 0x7F, 0x1F, 0x80, 0xFF, 0]),
+                ],
+                0..40,
+            )
+        ) {
+            let want = s
+                .iter()
+                .position(|&b| !(0x20..0x7F).contains(&b) || b == b'"' || b == b'\\')
+                .unwrap_or(s.len());
+            proptest::prop_assert_eq!(plain_run(&s), want);
+        }
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig {
+            cases: 8192,
+            ..proptest::prelude::ProptestConfig::default()
+        })]
+
+        /// Where the flat scan answers, the full scan accepts the document
+        /// and reports the same members in the same order.
+        #[test]
+        fn flat_scan_reports_what_the_full_scan_reports(
+            members in proptest::collection::vec(member(), 0..7),
+            comma in proptest::sample::select(alloc::vec![",", ",", ",", " ,", ",,"]),
+            open in proptest::sample::select(alloc::vec!["{", "{", "{", "\u{feff}{", " {", "["]),
+            close in proptest::sample::select(alloc::vec!["}", "}", "}", "} ", "}}", "]", ""]),
+        ) {
+            let doc = alloc::format!("{open}{}{close}", members.join(comma));
+            let mut flat = Vec::new();
+            if scan_flat_object(doc.as_bytes(), |k, v| flat.push((k, v))).is_some() {
+                let mut full = Vec::new();
+                let r = scan_object(doc.as_bytes(), Encoding::Utf8, |k, v| full.push((k, v)));
+                proptest::prop_assert_eq!(r, Ok(()), "{}", doc);
+                proptest::prop_assert_eq!(flat, full, "{}", doc);
+            }
+        }
+    }
+
+    #[test]
+    fn flat_scan_takes_a_simplejwt_payload() {
+        let doc = br#"{"token_type":"access","exp":1750000300,"iat":1750000000,"jti":"5deaf7cb90ae4aa19d99bbc485d1d10b","user_id":"1","is_staff":true,"n":null,"neg":-5}"#;
+        let mut n = 0;
+        assert_eq!(scan_flat_object(doc, |_, _| n += 1), Some(()));
+        assert_eq!(n, 8);
+        assert_eq!(scan_flat_object(b"{}", |_, _| n += 1), Some(()));
+        for other in [
+            &b"{ }"[..],
+            b"{\"a\":1.0}",
+            b"{\"a\":\"\\n\"}",
+            b"[]",
+            b"{\"a\":1} ",
+        ] {
+            assert_eq!(scan_flat_object(other, |_, _| {}), None, "{other:?}");
+        }
+    }
 
     fn p(s: &str) -> Result<JsonValue<'_>, JsonError> {
         parse(s.as_bytes(), Encoding::Utf8)

@@ -31,6 +31,7 @@ pub(crate) enum PyInt {
 
 impl PyInt {
     /// Exact comparison with `x`.
+    #[inline]
     pub(crate) fn cmp_i128(&self, x: i128) -> Ordering {
         match *self {
             PyInt::Int(v) => v.cmp(&x),
@@ -40,6 +41,7 @@ impl PyInt {
     }
 
     /// The value when it fits in `i64`.
+    #[inline]
     pub(crate) fn to_i64(self) -> Option<i64> {
         match self {
             PyInt::Int(v) => i64::try_from(v).ok(),
@@ -60,7 +62,16 @@ pub(crate) enum PyIntError {
 }
 
 /// `int(value)` for a decoded JSON value.
+#[inline(always)]
 pub(crate) fn int_of_json(v: &JsonValue<'_>) -> Result<PyInt, PyIntError> {
+    // The common case inline (claims are read several times per token).
+    match v {
+        JsonValue::Int(i) => Ok(PyInt::Int(i128::from(*i))),
+        _ => int_of_json_other(v),
+    }
+}
+
+fn int_of_json_other(v: &JsonValue<'_>) -> Result<PyInt, PyIntError> {
     match v {
         JsonValue::Bool(b) => Ok(PyInt::Int(i128::from(*b))),
         JsonValue::Int(i) => Ok(PyInt::Int(i128::from(*i))),

@@ -619,6 +619,9 @@ impl Gateway {
                 route,
                 limits.ws_config(),
             )
+            // Boxed: a WebSocket client handshake is large, and only edge
+            // mode awaits it.
+            .boxed()
             .await;
             link = l;
             if let Some(answer) = answer {
@@ -1242,6 +1245,7 @@ impl Gateway {
                             {
                                 edge.sign_into(&mut fwd, conn.principal(), &ctx.route, now());
                                 match crate::upstream::connect(rt, edge, &fwd, limits.ws_config())
+                                    .boxed()
                                     .await
                                 {
                                     Ok((u, _)) => up = Some(Box::new(u)),
@@ -1285,7 +1289,7 @@ impl Gateway {
                     limits.close_timeout,
                 )
                 .boxed();
-                future::join(closing_up, closing_client).await;
+                future::join(closing_up, closing_client.boxed()).await;
             }
             None => closing_client.await,
         }

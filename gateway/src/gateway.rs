@@ -1104,6 +1104,11 @@ impl Gateway {
                         let code = wsauth_core::CloseCode::InvalidPayload.as_u16();
                         break Some((code, "invalid UTF-8 in a text frame".into()));
                     }
+                    // The client's TCP connection ended without a close
+                    // frame: it is gone (in edge mode the upstream gets 1001).
+                    WsError::Protocol(
+                        async_tungstenite::tungstenite::error::ProtocolError::ResetWithoutClosingHandshake,
+                    ) => break None,
                     WsError::Protocol(_) => break Some((1002, "protocol error".into())),
                     _ => {
                         debug!(conn = ctx.id, error = %e, "read ended");
@@ -1240,35 +1245,27 @@ impl Gateway {
             h.closed();
         }
         drop(rx);
-        // ---- edge mode: the upstream gets the same close (the client's own,
-        // relayed; 1001 when the client went away without one), and its
-        // close reply is flushed.
-        let up_close = async {
-            let Some(u) = up.as_mut() else { return };
-            if up_done {
-                let _ = timeout(rt, limits.close_timeout, async {
-                    while let Some(Ok(_)) = u.next().await {}
-                })
-                .await;
-                return;
-            }
-            let (code, reason) = match (&end, &client_close) {
-                (Some((c, r)), _) => (*c, r.clone()),
-                (None, Some((c, r))) => (wsauth_core::edge::relay_close_code(*c), r.clone()),
-                (None, None) => (
-                    wsauth_core::edge::CLIENT_GONE_CODE,
-                    wsauth_core::edge::CLIENT_GONE_REASON.into(),
-                ),
-            };
-            close_ws(rt, u.as_mut(), code, &reason, limits.close_timeout).await;
-        };
-        // ---- end edge mode
-        let client_close = async {
+        let closing_client = async {
             if let Some((code, reason)) = &end {
                 close_ws(rt, &mut ws, *code, reason, limits.close_timeout).await;
             }
         };
-        future::join(up_close, client_close).await;
+        match up.as_mut() {
+            // ---- edge mode: the upstream is closed alongside (upstream.rs).
+            Some(u) => {
+                let closing_up = crate::upstream::close(
+                    rt,
+                    u,
+                    up_done,
+                    end.as_ref(),
+                    client_close.as_ref(),
+                    limits.close_timeout,
+                )
+                .boxed();
+                future::join(closing_up, closing_client).await;
+            }
+            None => closing_client.await,
+        }
     }
 }
 
@@ -1373,7 +1370,7 @@ fn error_response(status: u16) -> ErrorResponse {
 }
 
 /// Sends a close frame and waits (bounded) for the client's reply.
-async fn close_ws<R, S>(
+pub(crate) async fn close_ws<R, S>(
     rt: &R,
     ws: &mut WebSocketStream<S>,
     code: u16,

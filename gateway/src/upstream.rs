@@ -15,6 +15,15 @@
 //! tungstenite; a close from either side is passed on with its code
 //! ([`relay_close_code`](wsauth_core::edge::relay_close_code)).
 //!
+//! Limits: the upstream socket has the client's limits
+//! (`max_message_bytes`): a larger message from the app ends it, and the
+//! client is closed 1011 like for any upstream that ends without a close.
+//! While one write waits (bounded by the write timeout) nothing is read from
+//! either side, so two peers that both only write can stall each other until
+//! that timeout. tungstenite refuses close codes outside its table (1014
+//! among them) and reports them as 1002: an app closing with one is relayed
+//! as 1002.
+//!
 //! Nothing here logs the forwarded query or the principal header.
 
 use crate::head::Replay;
@@ -29,7 +38,7 @@ use std::fmt;
 use std::io;
 use std::net::IpAddr;
 use std::time::Duration;
-use wsauth_core::edge::{Edge, Forward};
+use wsauth_core::edge::{relay_close_code, Edge, Forward, CLIENT_GONE_CODE, CLIENT_GONE_REASON};
 use wsauth_core::{Decision, HandshakeView, Subprotocol};
 
 /// Largest upstream response head accepted.
@@ -253,4 +262,32 @@ async fn connect_untimed<R: Runtime>(
     let replay = Replay::new(rest, 0, stream);
     let ws = WebSocketStream::from_raw_socket(replay, Role::Client, Some(config)).await;
     Ok((ws, chosen))
+}
+
+/// Closes the upstream when the client's side ended: with the same close
+/// (`end`), else the client's own close relayed, else 1001 (the client
+/// went away). An upstream that ended itself (`done`) only gets its close
+/// reply flushed.
+pub(crate) async fn close<R: Runtime>(
+    rt: &R,
+    up: &mut UpstreamWs,
+    done: bool,
+    end: Option<&(u16, String)>,
+    client_close: Option<&(u16, String)>,
+    wait: Duration,
+) {
+    use futures::StreamExt;
+    if done {
+        let _ = crate::gateway::timeout(rt, wait, async {
+            while let Some(Ok(_)) = up.next().await {}
+        })
+        .await;
+        return;
+    }
+    let (code, reason) = match (end, client_close) {
+        (Some((c, r)), _) => (*c, r.as_str()),
+        (None, Some((c, r))) => (relay_close_code(*c), r.as_str()),
+        (None, None) => (CLIENT_GONE_CODE, CLIENT_GONE_REASON),
+    };
+    crate::gateway::close_ws(rt, up, code, reason, wait).await;
 }

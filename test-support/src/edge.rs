@@ -745,3 +745,35 @@ pub fn silent_upstream_times_out_1014<H: Harness>(h: &H) {
         running.shutdown.shutdown();
     });
 }
+
+/// A client that closes with a code passes it on; one that vanishes
+/// without a close frame closes the upstream 1001.
+pub fn client_closes_reach_the_upstream<H: Harness>(h: &H) {
+    let up = Upstream::start("127.0.0.1:0".parse().unwrap()).unwrap();
+    let (gw, _edge) = edge_gateway(up.addr);
+    h.block_on(async {
+        let running = h.start(gw).await;
+        let mut cl = connect(h, running.addr, "/ws/chat/lobby/", &Cred::None, None)
+            .await
+            .expect("open");
+        cl.ws
+            .close(Some(CloseFrame {
+                code: CloseCode::from(4321),
+                reason: "bye".into(),
+            }))
+            .await
+            .unwrap();
+        up.wait_for("the client's 4321", |u| u.closes() == vec![4321]);
+
+        let mut s = crate::raw::connect_from(crate::raw::loopback(1), running.addr).unwrap();
+        let status =
+            crate::raw::upgrade(&mut s, "/ws/chat/lobby/", &[], Duration::from_secs(10)).unwrap();
+        assert_eq!(status, Some(101));
+        up.wait_for("the second connection", |u| u.requests().len() == 2);
+        drop(s);
+        up.wait_for("1001 for a vanished client", |u| {
+            u.closes() == vec![4321, 1001]
+        });
+        running.shutdown.shutdown();
+    });
+}

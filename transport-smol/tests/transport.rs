@@ -176,3 +176,8 @@ fn edge_oversized_messages_are_not_relayed() {
 fn edge_silent_upstream_times_out_1014() {
     wsauth_test_support::edge::silent_upstream_times_out_1014(&Smol);
 }
+
+#[test]
+fn edge_client_closes_reach_the_upstream() {
+    wsauth_test_support::edge::client_closes_reach_the_upstream(&Smol);
+}

@@ -612,6 +612,7 @@ fn run(args: RunArgs) -> Result<(), String> {
     let warmup = Duration::from_secs_f64(args.warmup);
     let duration = Duration::from_secs_f64(args.duration);
     let server_pid = args.server_pid;
+    let shared = targets.clone();
     let (tally, cpu_ticks) = rt.block_on(async move {
         let start = Instant::now();
         let measure_from = start + warmup;
@@ -626,7 +627,7 @@ fn run(args: RunArgs) -> Result<(), String> {
         });
         let mut tasks = Vec::new();
         for client in 0..concurrency {
-            let targets = targets.clone();
+            let targets = shared.clone();
             tasks.push(tokio::spawn(async move {
                 let mut t = Tally {
                     per_target: vec![0; n_targets],
@@ -891,7 +892,6 @@ async fn echo_one(
     skip: usize,
     payload: &str,
 ) -> Result<Vec<u32>, Fail> {
-    use futures::SinkExt;
     let mut ws = open(p).await?;
     let mut rtts = Vec::with_capacity(messages.saturating_sub(skip));
     for i in 0..messages {

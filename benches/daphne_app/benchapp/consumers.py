@@ -9,15 +9,21 @@ gets.
 
 from channels.generic.websocket import AsyncWebsocketConsumer
 
+from .counter import bump
+
 
 class AdminChatConsumer(AsyncWebsocketConsumer):
     async def connect(self):
         user = self.scope["user"]
         await self.accept()
         if not user.is_authenticated:
+            bump("refused")
             await self.close(code=4401)
         elif not user.is_staff:
+            bump("refused")
             await self.close(code=4403)
+        else:
+            bump("accepted")
 
     async def receive(self, text_data=None, bytes_data=None):
         await self.send(text_data=text_data, bytes_data=bytes_data)

@@ -40,6 +40,9 @@ USE_TZ = True
 TIME_ZONE = "UTC"
 LANGUAGE_CODE = "en-us"
 
+# Edge mode (benchapp.asgi_gateway): the gateway's [upstream] secret.
+WSAUTH_GATEWAY_SECRET = os.environ.get("WSAUTH_GATEWAY_SECRET", "")
+
 SIMPLE_JWT = {
     "ACCESS_TOKEN_LIFETIME": timedelta(hours=6),
 }

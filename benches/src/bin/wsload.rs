@@ -13,6 +13,13 @@
 //!   with the completed cycles per second. `--expect open`: the client closes
 //!   (1000) and the server must answer 1000; `--expect 4403`: the server must
 //!   close with that code. Anything else counts as a failure, by kind.
+//!   With `--mix-url URL --mix-expect CODE` (repeatable, paired) each client
+//!   takes the targets in turn, one per cycle, so every target gets the same
+//!   share of attempts; the JSON line then also counts cycles per target.
+//! * `wsload echo --url URL --connections C --messages N` — opens C
+//!   connections (the server must accept and echo), sends N text messages on
+//!   each, one at a time, and prints one JSON line with the per-message
+//!   round-trip percentiles.
 //! * `wsload hold --url URL --count N` — opens N connections and keeps them
 //!   open until `--release-file` appears, then closes each (1000); prints a
 //!   JSON line when they are open and another when they are closed.
@@ -68,6 +75,8 @@ enum Command {
     Run(RunArgs),
     /// Open many connections and hold them until released.
     Hold(HoldArgs),
+    /// Message round trips on open connections to an echoing server.
+    Echo(EchoArgs),
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -143,6 +152,30 @@ struct RunArgs {
     /// Also report this process's CPU time per measured cycle (Linux `/proc`).
     #[arg(long)]
     server_pid: Option<u32>,
+    /// Another target taken in turn with `--url` (repeatable; same headers).
+    #[arg(long = "mix-url")]
+    mix_urls: Vec<String>,
+    /// What each `--mix-url` must see, in the same order: `open` or a close code.
+    #[arg(long = "mix-expect")]
+    mix_expects: Vec<String>,
+}
+
+#[derive(Debug, Args)]
+struct EchoArgs {
+    #[command(flatten)]
+    target: Target,
+    /// Connections, all open at once.
+    #[arg(long, default_value_t = 8)]
+    connections: usize,
+    /// Messages sent on each connection, one at a time.
+    #[arg(long, default_value_t = 200)]
+    messages: usize,
+    /// Bytes per message (text).
+    #[arg(long, default_value_t = 64)]
+    size: usize,
+    /// Round trips per connection left out of the figures (warm-up).
+    #[arg(long, default_value_t = 10)]
+    skip: usize,
 }
 
 #[derive(Debug, Args)]
@@ -173,6 +206,7 @@ fn main() -> ExitCode {
         Command::Bare(a) => bare(a),
         Command::Run(a) => run(a),
         Command::Hold(a) => hold(a),
+        Command::Echo(a) => echo(a),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -632,13 +666,32 @@ fn cpu_ticks(pid: u32) -> Option<u64> {
 #[derive(Default)]
 struct Tally {
     cycles: u64,
+    /// Completed cycles by target (`--url` first, then each `--mix-url`).
+    per_target: Vec<u64>,
+    /// The same, warm-up and cycles across the window's edges included.
+    all_per_target: Vec<u64>,
     latencies_us: Vec<u32>,
     failures: BTreeMap<String, u64>,
 }
 
 fn run(args: RunArgs) -> Result<(), String> {
-    let p = Arc::new(Prepared::new(&args.target)?);
-    let expect = parse_expect(&args.expect)?;
+    if args.mix_urls.len() != args.mix_expects.len() {
+        return Err("--mix-url and --mix-expect must come in pairs".into());
+    }
+    let mut targets = vec![(
+        Prepared::new(&args.target)?,
+        parse_expect(&args.expect)?,
+        args.expect.clone(),
+    )];
+    for (url, e) in args.mix_urls.iter().zip(&args.mix_expects) {
+        let t = Target {
+            url: url.clone(),
+            ..args.target.clone()
+        };
+        targets.push((Prepared::new(&t)?, parse_expect(e)?, e.clone()));
+    }
+    let targets = Arc::new(targets);
+    let n_targets = targets.len();
     let duration_ok = args.duration > 0.0 && args.duration <= 3600.0;
     if !duration_ok || !(0.0..=600.0).contains(&args.warmup) {
         return Err("--duration must be in (0, 3600] and --warmup in [0, 600]".into());
@@ -649,6 +702,7 @@ fn run(args: RunArgs) -> Result<(), String> {
     let warmup = Duration::from_secs_f64(args.warmup);
     let duration = Duration::from_secs_f64(args.duration);
     let server_pid = args.server_pid;
+    let shared = targets.clone();
     let (tally, cpu_ticks) = rt.block_on(async move {
         let start = Instant::now();
         let measure_from = start + warmup;
@@ -662,18 +716,30 @@ fn run(args: RunArgs) -> Result<(), String> {
             Some(b.saturating_sub(a))
         });
         let mut tasks = Vec::new();
-        for _ in 0..concurrency {
-            let p = p.clone();
+        for client in 0..concurrency {
+            let targets = shared.clone();
             tasks.push(tokio::spawn(async move {
-                let mut t = Tally::default();
+                let mut t = Tally {
+                    per_target: vec![0; n_targets],
+                    all_per_target: vec![0; n_targets],
+                    ..Tally::default()
+                };
+                let mut k = client;
                 while Instant::now() < end {
+                    let i = k % n_targets;
+                    k += 1;
+                    let (p, expect, _) = &targets[i];
                     let t0 = Instant::now();
-                    let r = cycle(&p, expect).await;
+                    let r = cycle(p, *expect).await;
                     let t1 = Instant::now();
                     let counted = t0 >= measure_from && t1 <= end;
+                    if r.is_ok() {
+                        t.all_per_target[i] += 1;
+                    }
                     match r {
                         Ok(()) if counted => {
                             t.cycles += 1;
+                            t.per_target[i] += 1;
                             t.latencies_us
                                 .push(u32::try_from((t1 - t0).as_micros()).unwrap_or(u32::MAX));
                         }
@@ -690,13 +756,23 @@ fn run(args: RunArgs) -> Result<(), String> {
                 t
             }));
         }
-        let mut all = Tally::default();
+        let mut all = Tally {
+            per_target: vec![0; n_targets],
+            all_per_target: vec![0; n_targets],
+            ..Tally::default()
+        };
         let deadline = end + 3 * STEP;
         for task in tasks {
             let left = deadline.saturating_duration_since(Instant::now());
             match tokio::time::timeout(left, task).await {
                 Ok(Ok(t)) => {
                     all.cycles += t.cycles;
+                    for (a, b) in all.per_target.iter_mut().zip(&t.per_target) {
+                        *a += b;
+                    }
+                    for (a, b) in all.all_per_target.iter_mut().zip(&t.all_per_target) {
+                        *a += b;
+                    }
                     all.latencies_us.extend(t.latencies_us);
                     for (k, v) in t.failures {
                         *all.failures.entry(k).or_default() += v;
@@ -723,6 +799,31 @@ fn run(args: RunArgs) -> Result<(), String> {
         f64::from(lat[i.min(lat.len() - 1)]) / 1000.0
     };
     let failed: u64 = tally.failures.values().sum();
+    // Cycles by what the target expects: `open` (accepted) or the close code.
+    let mut by_expect: BTreeMap<&str, (u64, u64)> = BTreeMap::new();
+    for (((_, _, e), n), all) in targets
+        .iter()
+        .zip(&tally.per_target)
+        .zip(&tally.all_per_target)
+    {
+        let entry = by_expect.entry(e.as_str()).or_default();
+        entry.0 += n;
+        entry.1 += all;
+    }
+    let accepted = by_expect.get("open").map_or(0, |e| e.0);
+    let by_expect_json: serde_json::Map<String, serde_json::Value> = by_expect
+        .iter()
+        .map(|(e, (n, all))| {
+            (
+                (*e).to_string(),
+                json!({
+                    "cycles": n,
+                    "per_sec": *n as f64 / args.duration,
+                    "all_cycles": all,
+                }),
+            )
+        })
+        .collect();
     println!(
         "{}",
         json!({
@@ -737,6 +838,11 @@ fn run(args: RunArgs) -> Result<(), String> {
             "latency_ms": { "p50": pct(0.5), "p99": pct(0.99) },
             "server_cpu_us_per_cycle": cpu_ticks.filter(|_| tally.cycles > 0).map(|t| {
                 t as f64 * 1e6 / CLOCK_TICKS_PER_SEC / tally.cycles as f64
+            }),
+            "by_expect": by_expect_json,
+            "server_cpu_secs": cpu_ticks.map(|t| t as f64 / CLOCK_TICKS_PER_SEC),
+            "server_cpu_us_per_accepted": cpu_ticks.filter(|_| accepted > 0).map(|t| {
+                t as f64 * 1e6 / CLOCK_TICKS_PER_SEC / accepted as f64
             }),
         })
     );
@@ -862,5 +968,107 @@ fn hold(args: HoldArgs) -> Result<(), String> {
         );
     });
     rt.shutdown_timeout(Duration::from_secs(1));
+    Ok(())
+}
+
+// ---------------------------------------------------------------------------
+// echo
+
+/// Opens one connection, sends `messages` text messages one at a time and
+/// returns each round trip (µs) after the first `skip`, then closes (1000).
+async fn echo_one(
+    p: &Prepared,
+    messages: usize,
+    skip: usize,
+    payload: &str,
+) -> Result<Vec<u32>, Fail> {
+    let mut ws = open(p).await?;
+    let mut rtts = Vec::with_capacity(messages.saturating_sub(skip));
+    for i in 0..messages {
+        let t0 = Instant::now();
+        step("send", ws.send(Message::text(payload)))
+            .await?
+            .map_err(|e| Fail::new(format!("send: {}", error_kind(&e))))?;
+        loop {
+            match step("echo", ws.next()).await? {
+                Some(Ok(Message::Text(t))) if t.as_str() == payload => break,
+                Some(Ok(Message::Text(_))) => return Err(Fail::new("echo differs")),
+                Some(Ok(Message::Ping(_) | Message::Pong(_))) => continue,
+                Some(Ok(Message::Close(f))) => {
+                    let code = f.map_or(0, |f| u16::from(f.code));
+                    return Err(Fail::new(format!("closed by the server ({code})")));
+                }
+                Some(Ok(_)) => return Err(Fail::new("unexpected message")),
+                Some(Err(e)) => return Err(Fail::new(format!("read: {}", error_kind(&e)))),
+                None => return Err(Fail::new("ended by the server")),
+            }
+        }
+        if i >= skip {
+            rtts.push(u32::try_from(t0.elapsed().as_micros()).unwrap_or(u32::MAX));
+        }
+    }
+    close_clean(&mut ws).await?;
+    Ok(rtts)
+}
+
+fn echo(args: EchoArgs) -> Result<(), String> {
+    let p = Arc::new(Prepared::new(&args.target)?);
+    let connections = args.connections.clamp(1, 10_000);
+    let messages = args.messages.clamp(1, 1_000_000);
+    let skip = args.skip.min(messages - 1);
+    if args.size > 1 << 20 {
+        return Err("--size must be at most 1 MiB".into());
+    }
+    let payload: Arc<str> = "x".repeat(args.size).into();
+    raise_nofile();
+    let rt = client_runtime(args.target.threads)?;
+    let (mut rtts, failures) = rt.block_on(async move {
+        let mut tasks = Vec::new();
+        for _ in 0..connections {
+            let p = p.clone();
+            let payload = payload.clone();
+            tasks.push(tokio::spawn(async move {
+                echo_one(&p, messages, skip, &payload).await
+            }));
+        }
+        let mut rtts = Vec::new();
+        let mut failures: BTreeMap<String, u64> = BTreeMap::new();
+        for t in tasks {
+            match t.await {
+                Ok(Ok(r)) => rtts.extend(r),
+                Ok(Err(f)) => *failures.entry(f.0).or_default() += 1,
+                Err(e) => *failures.entry(format!("client task: {e}")).or_default() += 1,
+            }
+        }
+        (rtts, failures)
+    });
+    rt.shutdown_timeout(Duration::from_secs(1));
+    rtts.sort_unstable();
+    let pct = |q: f64| -> f64 {
+        if rtts.is_empty() {
+            return 0.0;
+        }
+        let i = ((rtts.len() - 1) as f64 * q).round() as usize;
+        f64::from(rtts[i.min(rtts.len() - 1)])
+    };
+    let mean = if rtts.is_empty() {
+        0.0
+    } else {
+        rtts.iter().map(|&x| f64::from(x)).sum::<f64>() / rtts.len() as f64
+    };
+    let failed: u64 = failures.values().sum();
+    println!(
+        "{}",
+        json!({
+            "url_path": args.target.url.split('?').next().unwrap_or(""),
+            "connections": connections,
+            "messages_per_connection": messages,
+            "size": args.size,
+            "round_trips": rtts.len(),
+            "failed": failed,
+            "failures": failures,
+            "rtt_us": { "p50": pct(0.5), "p90": pct(0.9), "p99": pct(0.99), "mean": mean },
+        })
+    );
     Ok(())
 }

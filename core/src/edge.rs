@@ -66,6 +66,12 @@ pub const DEFAULT_MAX_AGE_MS: u64 = 10_000;
 pub const MAX_CLOCK_SKEW_MS: u64 = 2_000;
 /// The longest principal header accepted (a real one is a few hundred bytes).
 pub const MAX_HEADER_BYTES: usize = 2048;
+/// A response header every upgrade answered by a gateway in edge mode
+/// carries (value [`MODE_EDGE`]), so a client (`wsauth probe`) can tell the
+/// connection goes on to the app behind it. It names no upstream.
+pub const MODE_HEADER: &str = "x-wsauth-mode";
+/// [`MODE_HEADER`]'s value.
+pub const MODE_EDGE: &str = "edge";
 /// The default connect timeout for the upstream, milliseconds.
 pub const DEFAULT_CONNECT_TIMEOUT_MS: u64 = 2_000;
 

@@ -630,6 +630,7 @@ impl Gateway {
         }
         // ---- end edge mode
 
+        let edge_mode = self.inner.edge.is_some();
         // The signature is tungstenite's handshake callback.
         #[allow(clippy::result_large_err)]
         let callback = move |_req: &HttpRequest,
@@ -637,6 +638,12 @@ impl Gateway {
               -> Result<HttpResponse, ErrorResponse> {
             if let Some(status) = deny {
                 return Err(error_response(status));
+            }
+            if edge_mode {
+                resp.headers_mut().insert(
+                    wsauth_core::edge::MODE_HEADER,
+                    HeaderValue::from_static(wsauth_core::edge::MODE_EDGE),
+                );
             }
             if let Some(p) = subprotocol
                 .as_deref()

@@ -72,6 +72,9 @@ pub enum ProbeOutcome {
     Open {
         /// The subprotocol the server chose, if any.
         subprotocol: Option<String>,
+        /// The gateway's mode, when it says (`edge`: the connection was
+        /// forwarded to the app behind it).
+        mode: Option<String>,
     },
     /// Upgraded, then closed by the server.
     Closed {
@@ -101,8 +104,12 @@ impl ProbeOutcome {
     /// One JSON object: `{"outcome":"open"|"closed"|"http", …}`.
     pub fn to_json(&self) -> serde_json::Value {
         match self {
-            ProbeOutcome::Open { subprotocol } => {
-                serde_json::json!({ "outcome": "open", "subprotocol": subprotocol })
+            ProbeOutcome::Open { subprotocol, mode } => {
+                let mut v = serde_json::json!({ "outcome": "open", "subprotocol": subprotocol });
+                if let Some(m) = mode {
+                    v["mode"] = serde_json::Value::String(m.clone());
+                }
+                v
             }
             ProbeOutcome::Closed { code, reason } => {
                 serde_json::json!({ "outcome": "closed", "code": code, "reason": reason })
@@ -243,6 +250,11 @@ where
         .get(http::header::SEC_WEBSOCKET_PROTOCOL)
         .and_then(|v| v.to_str().ok())
         .map(str::to_string);
+    let mode = response
+        .headers()
+        .get(wsauth_core::edge::MODE_HEADER)
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_string);
     if let (ProbeCarrier::Message, Some(t)) = (req.carrier, req.token.as_deref()) {
         // A send may fail if the server already closed; the close frame tells why.
         let _ = ws.send(Message::text(auth_message(t))).await;
@@ -276,7 +288,7 @@ where
             }
             futures::future::Either::Right(((), _)) => {
                 let _ = ws.close(None).await;
-                return Ok(ProbeOutcome::Open { subprotocol });
+                return Ok(ProbeOutcome::Open { subprotocol, mode });
             }
         }
     }
@@ -526,7 +538,14 @@ mod tests {
 
     #[test]
     fn outcome_lines() {
-        assert_eq!(ProbeOutcome::Open { subprotocol: None }.line(), "OPEN");
+        assert_eq!(
+            ProbeOutcome::Open {
+                subprotocol: None,
+                mode: None
+            }
+            .line(),
+            "OPEN"
+        );
         let c = ProbeOutcome::Closed {
             code: 4403,
             reason: "staff only".into(),

@@ -190,6 +190,8 @@ fn check_reference_app(s: &Served) {
     let v: serde_json::Value = serde_json::from_str(&out).expect("one JSON object");
     assert_eq!(v["outcome"], "open");
     assert_eq!(v["subprotocol"], "bearer");
+    // The built-in app serves: no edge mode to report.
+    assert!(v.get("mode").is_none(), "{out}");
     assert!(!out.contains(&s.customer));
     let (out, rc) = probe(&[&url("/ws/admin/chat/"), "--token", &s.customer, "--json"]);
     let v: serde_json::Value = serde_json::from_str(&out).expect("one JSON object");
@@ -424,7 +426,14 @@ fn serve_edge_example_forwards_to_the_upstream() {
     );
     let (out, rc) = probe(&[&url("/ws/admin/chat/"), "--token", &s.staff]);
     assert_eq!((out.as_str(), rc), ("OPEN", 0));
-    assert_eq!(up.requests().len(), 1);
+    // The probe learns the mode from the gateway's answer.
+    let (out, rc) = probe(&[&url("/ws/admin/chat/"), "--token", &s.staff, "--json"]);
+    let v: serde_json::Value = serde_json::from_str(&out).expect("probe JSON");
+    assert_eq!(
+        (v["outcome"].as_str(), v["mode"].as_str(), rc),
+        (Some("open"), Some("edge"), 0)
+    );
+    assert_eq!(up.requests().len(), 2);
     let seen = &up.requests()[0];
     assert_eq!(seen.target, "/ws/admin/chat/");
     assert_eq!(seen.values("x-wsauth-principal").len(), 1);

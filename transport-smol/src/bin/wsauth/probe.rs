@@ -86,6 +86,10 @@ pub fn run(args: ProbeArgs) -> i32 {
                 print_json(&outcome.to_json());
             } else {
                 print_line(&outcome.line());
+                if let ProbeOutcome::Open { mode: Some(m), .. } = &outcome {
+                    // The contract's line stays on stdout; the mode is a note.
+                    eprintln!("wsauth probe: gateway mode {m} (forwarded to the app behind it)");
+                }
             }
             match outcome {
                 ProbeOutcome::Open { .. } => EXIT_OK,

@@ -5,51 +5,92 @@ use core::fmt;
 
 /// A short string stored inline (no heap), for claim values copied out of a
 /// token's payload. Holds up to [`InlineStr::CAPACITY`] bytes.
-#[derive(Clone, Copy, PartialEq, Eq)]
-pub struct InlineStr {
-    len: u16,
-    buf: [u8; InlineStr::CAPACITY],
+#[derive(Clone, Copy)]
+pub struct InlineStr(Repr);
+
+/// Strings up to [`SHORT`] bytes (every user id, `jti` and password hash
+/// SimpleJWT writes) take the short form, which is built without writing
+/// the long form's whole buffer: copying a full buffer for every claim of
+/// every accepted token was measured on the verify path.
+#[derive(Clone, Copy)]
+enum Repr {
+    Short {
+        len: u8,
+        buf: [u8; SHORT],
+    },
+    Long {
+        len: u16,
+        buf: [u8; InlineStr::CAPACITY],
+    },
 }
+
+/// The short form's capacity: the form is 64 bytes with its tag and length.
+const SHORT: usize = 62;
 
 impl InlineStr {
     /// Capacity in bytes.
     pub const CAPACITY: usize = 256;
 
-    /// The empty string.
-    pub(crate) const EMPTY: InlineStr = InlineStr {
-        len: 0,
-        buf: [0; InlineStr::CAPACITY],
-    };
+    /// `bytes` (valid UTF-8) if they fit.
+    #[inline(always)]
+    fn from_bytes(bytes: &[u8]) -> Option<Self> {
+        if let Ok(len @ 0..=62) = u8::try_from(bytes.len()) {
+            let mut buf = [0u8; SHORT];
+            buf.get_mut(..bytes.len())?.copy_from_slice(bytes);
+            return Some(InlineStr(Repr::Short { len, buf }));
+        }
+        let mut buf = [0u8; Self::CAPACITY];
+        buf.get_mut(..bytes.len())?.copy_from_slice(bytes);
+        Some(InlineStr(Repr::Long {
+            len: u16::try_from(bytes.len()).ok()?,
+            buf,
+        }))
+    }
+
+    /// The empty string, built in place (a large constant is copied whole).
+    #[inline(always)]
+    pub(crate) fn empty() -> InlineStr {
+        InlineStr(Repr::Short {
+            len: 0,
+            buf: [0; SHORT],
+        })
+    }
 
     /// Replaces the contents with `bytes` (valid UTF-8) if they fit; on
-    /// `false` the contents are unspecified.
+    /// `false` the contents are unspecified. Written in place when both
+    /// are short.
     #[inline]
     pub(crate) fn set_bytes(&mut self, bytes: &[u8]) -> bool {
-        let (Some(dst), Ok(len)) = (self.buf.get_mut(..bytes.len()), u16::try_from(bytes.len()))
-        else {
-            return false;
-        };
-        dst.copy_from_slice(bytes);
-        self.len = len;
-        true
+        if let Repr::Short { len, buf } = &mut self.0 {
+            if let (Some(dst), Ok(n @ 0..=62)) =
+                (buf.get_mut(..bytes.len()), u8::try_from(bytes.len()))
+            {
+                dst.copy_from_slice(bytes);
+                *len = n;
+                return true;
+            }
+        }
+        match Self::from_bytes(bytes) {
+            Some(s) => {
+                *self = s;
+                true
+            }
+            None => false,
+        }
     }
 
     /// Copies `s` if it fits.
     pub fn new(s: &str) -> Option<Self> {
-        let bytes = s.as_bytes();
-        let mut buf = [0u8; Self::CAPACITY];
-        buf.get_mut(..bytes.len())?.copy_from_slice(bytes);
-        Some(InlineStr {
-            len: u16::try_from(bytes.len()).ok()?,
-            buf,
-        })
+        Self::from_bytes(s.as_bytes())
     }
 
     /// The string.
     pub fn as_str(&self) -> &str {
-        let len = usize::from(self.len).min(Self::CAPACITY);
-        self.buf
-            .get(..len)
+        let bytes = match &self.0 {
+            Repr::Short { len, buf } => buf.get(..usize::from(*len)),
+            Repr::Long { len, buf } => buf.get(..usize::from(*len)),
+        };
+        bytes
             .and_then(|b| core::str::from_utf8(b).ok())
             .unwrap_or("")
     }
@@ -61,9 +102,17 @@ impl InlineStr {
 
     /// True for the empty string.
     pub fn is_empty(&self) -> bool {
-        self.len == 0
+        self.as_str().is_empty()
     }
 }
+
+impl PartialEq for InlineStr {
+    fn eq(&self, other: &Self) -> bool {
+        self.as_str() == other.as_str()
+    }
+}
+
+impl Eq for InlineStr {}
 
 impl core::ops::Deref for InlineStr {
     type Target = str;

@@ -43,10 +43,12 @@
 //!   for integer claims), `AUDIENCE` is one string, and the claim-name
 //!   settings cannot be `None`.
 
+mod hs256;
 pub mod key;
 pub mod userid;
 
 use crate::error::ErrorKind;
+use crate::jwt::hs256::Hs256Key;
 use crate::jwt::key::{Algorithm, KeyError, SecretKey};
 use crate::jwt::userid::{PkKind, UserIdError, UserKey};
 use crate::py::b64;
@@ -68,6 +70,14 @@ const STACK_DECODE_BYTES: usize = DEFAULT_MAX_TOKEN_BYTES / 4 * 3;
 /// A decoded segment of a typical token (a few claims) fits here; only this
 /// much is zeroed on the stack for it.
 const SMALL_DECODE_BYTES: usize = 512;
+
+/// Length of an unpadded HS256 signature segment.
+const HS256_SIGNATURE_CHARS: usize = signature_chars(Algorithm::Hs256);
+
+/// Characters of the payload decoded between two blocks of the HMAC: about
+/// what runs in the shadow of one block's rounds (measured,
+/// `verify/wsauth` and `reject/bad_signature`).
+const DECODE_CHARS_PER_BLOCK: usize = 56;
 
 /// SimpleJWT's own claims and a couple more fit here (zeroing the buffer
 /// shows on the verify path).
@@ -541,6 +551,9 @@ fn mac_verify<M: Mac + Clone>(keyed: &M, msg: &[u8], sig: &[u8]) -> bool {
 pub struct TokenVerifier {
     settings: JwtSettings,
     keys: Vec<KeyState>,
+    /// The signing key's HS256 state, stepped block by block on the verify
+    /// path (`None` for the other algorithms).
+    fast: Option<Hs256Key>,
     /// `settings.user_id_claim`, copied once for every [`VerifiedToken`].
     user_id_claim_name: Option<InlineStr>,
 }
@@ -553,6 +566,8 @@ impl TokenVerifier {
     pub fn new(settings: JwtSettings, signing_key: SecretKey) -> Result<Self, KeyError> {
         let state = KeyState::new(settings.algorithm, &signing_key)?;
         Ok(TokenVerifier {
+            fast: (settings.algorithm == Algorithm::Hs256)
+                .then(|| Hs256Key::new(signing_key.expose())),
             user_id_claim_name: InlineStr::new(&settings.user_id_claim),
             settings,
             keys: alloc::vec![state],
@@ -675,6 +690,9 @@ impl TokenVerifier {
     ) -> Result<(), TokenError> {
         let payload_seg = out.payload_seg;
         let p_need = b64::decoded_len(payload_seg.as_bytes()).map_err(|_| E_MALFORMED)?;
+        if let (true, Some(key), HS256_SIGNATURE_CHARS) = (alg_ok, &self.fast, sig_seg.len()) {
+            return self.verify_hs256(key, signing_input, sig_seg, p_need, now, out);
+        }
         let mut sig = [0u8; 64];
         let sig_len = match b64::decoded_len(sig_seg.as_bytes()) {
             Ok(n) if n <= sig.len() => b64::decode_strict(sig_seg.as_bytes(), &mut sig),
@@ -725,6 +743,63 @@ impl TokenVerifier {
         with_buffer(need, |buf| header_outcome(buf, seg, alg))
     }
 
+    /// [`verify_parts`](Self::verify_parts) for an HS256 token with an
+    /// unpadded signature segment (43 characters, 32 bytes), on the
+    /// block-stepped HMAC (see [`hs256`]): the signature is decoded while
+    /// the first block is hashed and the payload between the next ones, in
+    /// the shadow of their rounds; its JSON is read only once the signature
+    /// matched (PyJWT's order: a rejected token costs no scan). The decision
+    /// is the sequential path's: a signature or payload segment that is not
+    /// strict base64url is `malformed` whatever the signature, a signature
+    /// that matches no key is `bad_signature`, and the claims decide only
+    /// then (`fast_path_decides_as_the_sequential_path`).
+    #[inline(always)]
+    fn verify_hs256(
+        &self,
+        key: &Hs256Key,
+        signing_input: &str,
+        sig_seg: &str,
+        p_need: usize,
+        now: i64,
+        out: &mut VerifiedToken<'_>,
+    ) -> Result<(), TokenError> {
+        #[cfg(feature = "counters")]
+        crate::counters::count_token_mac();
+        let msg = signing_input.as_bytes();
+        let mut mac = key.start(msg);
+        mac.step();
+        let mut sig = [0u8; 32];
+        if b64::decode_strict(sig_seg.as_bytes(), &mut sig) != Ok(32) {
+            return Err(E_MALFORMED);
+        }
+        with_buffer(p_need, |buf| {
+            let decoded = b64::decode_strict_ticking(
+                out.payload_seg.as_bytes(),
+                buf,
+                DECODE_CHARS_PER_BLOCK,
+                || mac.step(),
+            );
+            let Ok(n) = decoded else {
+                return Err(E_MALFORMED);
+            };
+            let matched = hs256::tags_equal(&mac.finish(), &sig)
+                || self
+                    .keys
+                    .get(1..)
+                    .unwrap_or(&[])
+                    .iter()
+                    .any(|k| k.verify(msg, &sig));
+            if !matched {
+                return Err(E_SIG);
+            }
+            let payload = buf.get(..n).ok_or(E_MALFORMED)?;
+            let mut c = Claims::none();
+            c.collect(payload, &self.settings)
+                .map_err(|_| E_MALFORMED)?;
+            self.accept(&c, now, out)
+        })
+    }
+
     /// The payload checks of a token whose signature matched; `p_buf`
     /// holds exactly the decoded payload.
     fn verify_in(
@@ -740,7 +815,20 @@ impl TokenVerifier {
         let payload_bytes = p_buf.get(..p_len).ok_or(E_MALFORMED)?;
         let mut c = Claims::none();
         c.collect(payload_bytes, s).map_err(|_| E_MALFORMED)?;
-        self.check_claims(&c, now)?;
+        self.accept(&c, now, out)
+    }
+
+    /// The claim checks of a token whose signature matched, and the
+    /// claims a caller reads written into `out`.
+    #[inline(always)]
+    fn accept(
+        &self,
+        c: &Claims<'_>,
+        now: i64,
+        out: &mut VerifiedToken<'_>,
+    ) -> Result<(), TokenError> {
+        let s = &self.settings;
+        self.check_claims(c, now)?;
         let exp = c.exp.ok_or(E_NO_EXP)?;
         let exp = check_fromtimestamp(&exp)?;
         if c.jti_claim.is_none() {
@@ -760,7 +848,8 @@ impl TokenVerifier {
         match &c.user_id {
             None => out.user_id = None,
             Some(JsonValue::Str(v)) => {
-                if let ClaimValue::Str(slot) = out.user_id.insert(ClaimValue::Str(InlineStr::EMPTY))
+                if let ClaimValue::Str(slot) =
+                    out.user_id.insert(ClaimValue::Str(InlineStr::empty()))
                 {
                     if !v.write_inline(slot) {
                         out.user_id = Some(ClaimValue::Other);
@@ -983,7 +1072,7 @@ impl core::error::Error for MintError {}
 fn set_inline(slot: &mut Option<InlineStr>, v: Option<&JsonValue<'_>>) {
     match v {
         Some(JsonValue::Str(v)) => {
-            if !v.write_inline(slot.insert(InlineStr::EMPTY)) {
+            if !v.write_inline(slot.insert(InlineStr::empty())) {
                 *slot = None;
             }
         }
@@ -1997,6 +2086,81 @@ mod tests {
                     proptest::prop_assert_eq!(Some(payload), si.split_once('.').map(|p| p.1));
                 }
             }
+        }
+    }
+
+    /// `v` without its block-stepped HS256 key: every token takes the
+    /// sequential path on the `hmac` crate.
+    fn sequential(v: &TokenVerifier) -> TokenVerifier {
+        let mut s = v.clone();
+        s.fast = None;
+        s
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig {
+            cases: 4096,
+            ..proptest::prelude::ProptestConfig::default()
+        })]
+
+        /// The block-stepped HS256 path decides every token (near the
+        /// common shapes, damaged anywhere) as the sequential path, with a
+        /// fallback key or without, at any time.
+        #[test]
+        fn fast_path_decides_as_the_sequential_path(
+            (alg, token) in near_tokens(),
+            fallback in proptest::prelude::any::<bool>(),
+            now in proptest::prop_oneof![proptest::strategy::Just(1000i64), 0i64..3000],
+        ) {
+            let mut v = TokenVerifier::new(
+                JwtSettings { algorithm: alg, ..JwtSettings::default() },
+                SecretKey::from(if fallback { "another signing key" } else { KEY }),
+            )
+            .unwrap();
+            if fallback {
+                v = v.with_fallback_keys([SecretKey::from(KEY)]).unwrap();
+            }
+            let fast = v.verify(&token, now).map(|t| alloc::format!("{t:?}"));
+            let slow = sequential(&v).verify(&token, now).map(|t| alloc::format!("{t:?}"));
+            proptest::prop_assert_eq!(fast, slow);
+        }
+    }
+
+    #[test]
+    fn fast_path_is_taken_and_agrees_on_every_outcome() {
+        let v = TokenVerifier::new(JwtSettings::default(), SecretKey::from(KEY)).unwrap();
+        assert!(v.fast.is_some());
+        let h = r#"{"alg":"HS256","typ":"JWT"}"#;
+        let good = sign(
+            Algorithm::Hs256,
+            h,
+            r#"{"token_type":"access","exp":2000,"jti":"j","user_id":"1"}"#,
+        );
+        let mut bad_sig = good.clone().into_bytes();
+        let last = bad_sig.len() - 2;
+        bad_sig[last] = if bad_sig[last] == b'A' { b'B' } else { b'A' };
+        let bad_sig = String::from_utf8(bad_sig).unwrap();
+        let (head, sig) = good.rsplit_once('.').unwrap();
+        let (h64, _) = head.split_once('.').unwrap();
+        let bad_payload = alloc::format!("{h64}.e*J9.{sig}");
+        let expired = sign(
+            Algorithm::Hs256,
+            h,
+            r#"{"token_type":"access","exp":10,"jti":"j","user_id":"1"}"#,
+        );
+        let not_json = sign(Algorithm::Hs256, h, "{");
+        let cases = [
+            (good.as_str(), None),
+            (bad_sig.as_str(), Some(ErrorKind::BadSignature)),
+            (bad_payload.as_str(), Some(ErrorKind::Malformed)),
+            (expired.as_str(), Some(ErrorKind::Expired)),
+            (not_json.as_str(), Some(ErrorKind::Malformed)),
+        ];
+        for (token, want) in cases {
+            let fast = v.verify(token, 1000).err().map(|e| e.kind());
+            let slow = sequential(&v).verify(token, 1000).err().map(|e| e.kind());
+            assert_eq!(fast, want, "{token}");
+            assert_eq!(slow, want, "{token}");
         }
     }
 

@@ -127,6 +127,25 @@ pub(crate) fn decode_strict(seg: &[u8], out: &mut [u8]) -> Result<usize, B64Erro
     decode_inner(seg, Some(out))
 }
 
+/// [`decode_strict`], calling `tick` before each run of `chars_per_tick`
+/// characters (see [`decode_into`]).
+#[inline(always)]
+pub(crate) fn decode_strict_ticking(
+    seg: &[u8],
+    out: &mut [u8],
+    chars_per_tick: usize,
+    tick: impl FnMut(),
+) -> Result<usize, B64Error> {
+    let text = strip(seg)?;
+    decode_into(
+        text,
+        decoded_len_stripped(text.len()),
+        out,
+        chars_per_tick,
+        tick,
+    )
+}
+
 /// Checks `seg` strictly without storing the bytes; returns the decoded length.
 pub(crate) fn validate_strict(seg: &[u8]) -> Result<usize, B64Error> {
     decode_inner(seg, None)
@@ -196,55 +215,7 @@ fn decode_inner(seg: &[u8], out: Option<&mut [u8]>) -> Result<usize, B64Error> {
     let text = strip(seg)?;
     let n = decoded_len_stripped(text.len());
     match out {
-        Some(o) => {
-            // Invalid bytes set `BAD`: one test after the loops finds any of them.
-            let mut seen = 0u32;
-            let o = o.get_mut(..n).ok_or(B64Error::BufferTooSmall)?;
-            // Eight characters (48 bits) at a time, then at most one group
-            // of four, then the 2- or 3-character tail.
-            let mut wide = text.chunks_exact(8);
-            let mut wide_out = o.chunks_exact_mut(6);
-            for (c, dst) in (&mut wide).zip(&mut wide_out) {
-                let [c0, c1, c2, c3, c4, c5, c6, c7] = *c else {
-                    continue;
-                };
-                let (a, b) = (group(c0, c1, c2, c3), group(c4, c5, c6, c7));
-                seen |= a | b;
-                let v = (u64::from(a & 0xFF_FFFF) << 24) | u64::from(b & 0xFF_FFFF);
-                let bytes = v.to_be_bytes();
-                if let (Some(src), 6) = (bytes.get(2..), dst.len()) {
-                    dst.copy_from_slice(src);
-                }
-            }
-            let mut chunks = wide.remainder().chunks_exact(4);
-            let mut outs = wide_out.into_remainder().chunks_exact_mut(3);
-            for (c, dst) in (&mut chunks).zip(&mut outs) {
-                let v = match *c {
-                    [a, b, cc, d] => group(a, b, cc, d),
-                    _ => BAD,
-                };
-                seen |= v;
-                if let [x, y, z] = dst {
-                    *x = (v >> 16) as u8;
-                    *y = (v >> 8) as u8;
-                    *z = v as u8;
-                }
-            }
-            let rem = chunks.remainder();
-            let (v, tail_seen) = tail_bits(rem);
-            if seen & BAD != 0 || tail_seen & 0xC0 != 0 {
-                return Err(B64Error::Alphabet);
-            }
-            tail_ok(rem.len(), v)?;
-            match (rem.len(), outs.into_remainder()) {
-                (2, [x]) => *x = (v >> 4) as u8,
-                (3, [x, y]) => {
-                    *x = (v >> 10) as u8;
-                    *y = (v >> 2) as u8;
-                }
-                _ => {}
-            }
-        }
+        Some(o) => return decode_into(text, n, o, usize::MAX, || {}),
         None => {
             let body = text.get(..text.len() - text.len() % 4).unwrap_or(&[]);
             let rem = text.get(body.len()..).unwrap_or(&[]);
@@ -254,6 +225,83 @@ fn decode_inner(seg: &[u8], out: Option<&mut [u8]>) -> Result<usize, B64Error> {
             }
             tail_ok(rem.len(), v)?;
         }
+    }
+    Ok(n)
+}
+
+/// Decodes the stripped `text` (`n` bytes) into `out`, calling `tick`
+/// before each run of `chars_per_tick` characters (rounded down to a
+/// multiple of 8; at least 8): the verify path hashes a block of the token
+/// there, so the decode runs in the shadow of the hash (see `jwt::hs256`).
+// Output counts are bounded by `n`, itself below `text.len()`; shifts of sextets into a u32.
+#[allow(clippy::arithmetic_side_effects)]
+#[inline(always)]
+fn decode_into(
+    text: &[u8],
+    n: usize,
+    o: &mut [u8],
+    chars_per_tick: usize,
+    mut tick: impl FnMut(),
+) -> Result<usize, B64Error> {
+    // Invalid bytes set `BAD`: one test after the loops finds any of them.
+    let mut seen = 0u32;
+    let o = o.get_mut(..n).ok_or(B64Error::BufferTooSmall)?;
+    // Eight characters (48 bits) at a time, then at most one group of four,
+    // then the 2- or 3-character tail.
+    let per_tick = (chars_per_tick / 8).max(1);
+    let wide_len = text.len() / 8 * 8;
+    let (wide_text, rest_text) = text.split_at_checked(wide_len).unwrap_or((&[], text));
+    let (wide_o, rest_o) = o
+        .split_at_mut_checked(wide_len / 8 * 6)
+        .unwrap_or((&mut [], &mut []));
+    for (run, run_out) in wide_text
+        .chunks(per_tick.saturating_mul(8))
+        .zip(wide_o.chunks_mut(per_tick.saturating_mul(6)))
+    {
+        tick();
+        for (c, dst) in run.chunks_exact(8).zip(run_out.chunks_exact_mut(6)) {
+            let [c0, c1, c2, c3, c4, c5, c6, c7] = *c else {
+                continue;
+            };
+            let (a, b) = (group(c0, c1, c2, c3), group(c4, c5, c6, c7));
+            seen |= a | b;
+            let v = (u64::from(a & 0xFF_FFFF) << 24) | u64::from(b & 0xFF_FFFF);
+            let bytes = v.to_be_bytes();
+            if let (Some(src), 6) = (bytes.get(2..), dst.len()) {
+                dst.copy_from_slice(src);
+            }
+        }
+    }
+    if wide_text.is_empty() {
+        tick();
+    }
+    let mut chunks = rest_text.chunks_exact(4);
+    let mut outs = rest_o.chunks_exact_mut(3);
+    for (c, dst) in (&mut chunks).zip(&mut outs) {
+        let v = match *c {
+            [a, b, cc, d] => group(a, b, cc, d),
+            _ => BAD,
+        };
+        seen |= v;
+        if let [x, y, z] = dst {
+            *x = (v >> 16) as u8;
+            *y = (v >> 8) as u8;
+            *z = v as u8;
+        }
+    }
+    let rem = chunks.remainder();
+    let (v, tail_seen) = tail_bits(rem);
+    if seen & BAD != 0 || tail_seen & 0xC0 != 0 {
+        return Err(B64Error::Alphabet);
+    }
+    tail_ok(rem.len(), v)?;
+    match (rem.len(), outs.into_remainder()) {
+        (2, [x]) => *x = (v >> 4) as u8,
+        (3, [x, y]) => {
+            *x = (v >> 10) as u8;
+            *y = (v >> 2) as u8;
+        }
+        _ => {}
     }
     Ok(n)
 }

@@ -16,7 +16,8 @@
 //!   path, so a header lifted from one connection is refused on another path
 //!   and after [`DEFAULT_MAX_AGE_MS`].
 //!
-//! The app verifies it with [`PrincipalSigner::verify`] (in Python:
+//! The app verifies it with [`PrincipalSigner::verify_headers`], from the
+//! request's headers and path as it received them (in Python:
 //! `wsauth.channels.GatewayPrincipalMiddleware`), so it stays safe when
 //! someone reaches it without the gateway.
 //!
@@ -274,8 +275,11 @@ impl fmt::Debug for PrincipalSigner {
 pub enum EdgeError {
     /// No principal header: the connection did not come through the gateway.
     Missing,
-    /// More than [`MAX_HEADER_BYTES`] bytes, or more than one header.
+    /// More than [`MAX_HEADER_BYTES`] bytes.
     TooLarge,
+    /// More than one principal header: a gateway writes exactly one (and
+    /// drops any copy a client sent).
+    Repeated,
     /// Not `v1.<ms>.<payload>.<mac>`, or a payload the gateway never writes.
     Malformed,
     /// The MAC does not match: forged, or another secret.
@@ -289,12 +293,13 @@ pub enum EdgeError {
 }
 
 impl EdgeError {
-    /// The contract name (`missing`, `too_large`, `malformed`,
+    /// The contract name (`missing`, `too_large`, `repeated`, `malformed`,
     /// `bad_signature`, `stale`, `from_the_future`, `wrong_path`).
     pub const fn kind(self) -> &'static str {
         match self {
             EdgeError::Missing => "missing",
             EdgeError::TooLarge => "too_large",
+            EdgeError::Repeated => "repeated",
             EdgeError::Malformed => "malformed",
             EdgeError::BadSignature => "bad_signature",
             EdgeError::Stale => "stale",
@@ -314,7 +319,8 @@ impl fmt::Display for EdgeError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(match self {
             EdgeError::Missing => "no gateway principal header",
-            EdgeError::TooLarge => "gateway principal header too large or repeated",
+            EdgeError::TooLarge => "gateway principal header too large",
+            EdgeError::Repeated => "gateway principal header repeated",
             EdgeError::Malformed => "gateway principal header malformed",
             EdgeError::BadSignature => "gateway principal header signature mismatch",
             EdgeError::Stale => "gateway principal header expired",
@@ -439,6 +445,41 @@ impl PrincipalSigner {
         Ok(out)
     }
 
+    /// Verifies the principal header of a request as the app received it:
+    /// `headers` are its headers in order, `(name, value)` bytes as the
+    /// server gives them (ASGI's `scope["headers"]`), the ones named
+    /// `header` (compared ASCII case-insensitively) read; `path` is the path
+    /// the app sees, percent-decoded (ASGI's `scope["path"]`), as bytes.
+    ///
+    /// No such header is [`EdgeError::Missing`], more than one
+    /// [`EdgeError::Repeated`] (a gateway writes exactly one); a path that is
+    /// not UTF-8 is [`EdgeError::WrongPath`] (a signed path always is, so it
+    /// matches none). Otherwise the one value is [`PrincipalSigner::verify`]'s.
+    pub fn verify_headers<'h, I>(
+        &self,
+        header: &[u8],
+        headers: I,
+        path: &[u8],
+        now: UnixTime,
+        max_age_ms: u64,
+    ) -> Result<ForwardedPrincipal, EdgeError>
+    where
+        I: IntoIterator<Item = (&'h [u8], &'h [u8])>,
+    {
+        let mut found = None;
+        for (name, value) in headers {
+            if name.eq_ignore_ascii_case(header) {
+                if found.is_some() {
+                    return Err(EdgeError::Repeated);
+                }
+                found = Some(value);
+            }
+        }
+        let value = found.ok_or(EdgeError::Missing)?;
+        let path = core::str::from_utf8(path).map_err(|_| EdgeError::WrongPath)?;
+        self.verify(value, path, now, max_age_ms)
+    }
+
     /// [`PrincipalSigner::verify`] as one JSON object (the FFI and Python
     /// answer): `{"valid":true,"user":{…}|null,"route":…,"path":…,
     /// "issued_at_ms":…}` or `{"valid":false,"error":{"kind":…,"message":…}}`.
@@ -449,35 +490,55 @@ impl PrincipalSigner {
         now: UnixTime,
         max_age_ms: u64,
     ) -> String {
-        let r = match value {
+        answer_json(match value {
             None => Err(EdgeError::Missing),
             Some(v) => self.verify(v, path, now, max_age_ms),
-        };
-        let mut out = String::with_capacity(256);
-        match r {
-            Ok(p) => {
-                out.push_str("{\"valid\":true,\"user\":");
-                match &p.principal {
-                    Principal::Anonymous => out.push_str("null"),
-                    Principal::User(u) => write_user(&mut out, u),
-                }
-                out.push_str(",\"route\":");
-                json::write_py_str(&mut out, p.route.chars().map(u32::from));
-                out.push_str(",\"path\":");
-                json::write_py_str(&mut out, p.path.chars().map(u32::from));
-                let _ = write!(out, ",\"issued_at_ms\":{}}}", p.issued_at.millis());
-            }
-            Err(e) => {
-                let _ = write!(
-                    out,
-                    "{{\"valid\":false,\"error\":{{\"kind\":\"{}\",\"message\":\"{}\"}}}}",
-                    e.kind(),
-                    e
-                );
-            }
-        }
-        out
+        })
     }
+
+    /// [`PrincipalSigner::verify_headers`] as one JSON object, the shape of
+    /// [`PrincipalSigner::verify_json`].
+    pub fn verify_headers_json<'h, I>(
+        &self,
+        header: &[u8],
+        headers: I,
+        path: &[u8],
+        now: UnixTime,
+        max_age_ms: u64,
+    ) -> String
+    where
+        I: IntoIterator<Item = (&'h [u8], &'h [u8])>,
+    {
+        answer_json(self.verify_headers(header, headers, path, now, max_age_ms))
+    }
+}
+
+/// The JSON answer for a verification (see [`PrincipalSigner::verify_json`]).
+fn answer_json(r: Result<ForwardedPrincipal, EdgeError>) -> String {
+    let mut out = String::with_capacity(256);
+    match r {
+        Ok(p) => {
+            out.push_str("{\"valid\":true,\"user\":");
+            match &p.principal {
+                Principal::Anonymous => out.push_str("null"),
+                Principal::User(u) => write_user(&mut out, u),
+            }
+            out.push_str(",\"route\":");
+            json::write_py_str(&mut out, p.route.chars().map(u32::from));
+            out.push_str(",\"path\":");
+            json::write_py_str(&mut out, p.path.chars().map(u32::from));
+            let _ = write!(out, ",\"issued_at_ms\":{}}}", p.issued_at.millis());
+        }
+        Err(e) => {
+            let _ = write!(
+                out,
+                "{{\"valid\":false,\"error\":{{\"kind\":\"{}\",\"message\":\"{}\"}}}}",
+                e.kind(),
+                e
+            );
+        }
+    }
+    out
 }
 
 fn write_bool(out: &mut String, name: &str, v: bool) {
@@ -941,6 +1002,214 @@ mod tests {
         let ok = s.verify(h.as_bytes(), "/ws/chat/café/", now, 1000).unwrap();
         assert_eq!(ok.principal, Principal::Anonymous);
         assert_eq!(ok.path, "/ws/chat/caf%C3%A9/");
+    }
+
+    #[test]
+    fn headers_missing_repeated_and_non_utf8_paths() {
+        let s = signer("k");
+        let now = UnixTime::from_millis(1_700_000_000_000);
+        let path = "/ws/admin/chat/";
+        let h = s.sign(&user("7", true), "admin_chat", path, now);
+        let good = h.as_bytes();
+        let name = DEFAULT_HEADER.as_bytes();
+        let run = |header: &[u8], headers: &[(&[u8], &[u8])], path: &[u8]| {
+            s.verify_headers(header, headers.iter().copied(), path, now, 10_000)
+        };
+        let big = vec![b'v'; MAX_HEADER_BYTES + 1];
+        type Headers<'a> = Vec<(&'a [u8], &'a [u8])>;
+        let rows: Vec<(Headers<'_>, &[u8], EdgeError)> = vec![
+            (vec![], path.as_bytes(), EdgeError::Missing),
+            (
+                vec![
+                    (b"x-wsauth-principal-2", good),
+                    (b"x-wsauth-principa", good),
+                ],
+                path.as_bytes(),
+                EdgeError::Missing,
+            ),
+            (
+                vec![(b"x-wsauth-principal", good), (b"x-wsauth-principal", good)],
+                path.as_bytes(),
+                EdgeError::Repeated,
+            ),
+            (
+                vec![
+                    (b"x-wsauth-principal", b"garbage"),
+                    (b"host", b"app"),
+                    (b"X-WsAuth-Principal", good),
+                ],
+                path.as_bytes(),
+                EdgeError::Repeated,
+            ),
+            (
+                vec![(b"x-wsauth-principal", &big), (b"x-wsauth-principal", &big)],
+                path.as_bytes(),
+                EdgeError::Repeated,
+            ),
+            (
+                vec![(b"x-wsauth-principal", good), (b"x-wsauth-principal", good)],
+                b"/ws/\xff/",
+                EdgeError::Repeated,
+            ),
+            (vec![], b"/ws/\xff/", EdgeError::Missing),
+            (
+                vec![(b"x-wsauth-principal", good)],
+                b"/ws/admin/chat/\xff",
+                EdgeError::WrongPath,
+            ),
+            // A lone surrogate as `surrogatepass` writes it.
+            (
+                vec![(b"x-wsauth-principal", good)],
+                b"/ws/\xed\xa0\x80/",
+                EdgeError::WrongPath,
+            ),
+            (
+                vec![(b"x-wsauth-principal", b"garbage")],
+                b"/\xc3",
+                EdgeError::WrongPath,
+            ),
+            (
+                vec![(b"x-wsauth-principal", &big)],
+                path.as_bytes(),
+                EdgeError::TooLarge,
+            ),
+            (
+                vec![(b"x-wsauth-principal", good)],
+                b"/ws/logs/",
+                EdgeError::WrongPath,
+            ),
+        ];
+        for (i, (headers, p, want)) in rows.into_iter().enumerate() {
+            assert_eq!(run(name, &headers, p), Err(want), "row {i}");
+        }
+        // Names compared ASCII case-insensitively, either way round.
+        for (header, sent) in [
+            (&b"x-wsauth-principal"[..], &b"X-WSAUTH-PRINCIPAL"[..]),
+            (b"X-WsAuth-Principal", b"x-wsauth-principal"),
+        ] {
+            let got = run(header, &[(b"origin", b"o"), (sent, good)], path.as_bytes()).unwrap();
+            assert_eq!(got.route, "admin_chat");
+            assert_eq!(got.principal, user("7", true));
+        }
+        // Only the configured name is read.
+        assert_eq!(
+            run(b"x-edge", &[(name, good)], path.as_bytes()),
+            Err(EdgeError::Missing)
+        );
+        assert!(run(b"x-edge", &[(b"X-Edge", good)], path.as_bytes()).is_ok());
+        // The path is compared percent-decoded, as `verify` does.
+        let h = s.sign(&Principal::Anonymous, "chat", "/ws/chat/caf%C3%A9/", now);
+        let got = run(name, &[(name, h.as_bytes())], "/ws/chat/café/".as_bytes()).unwrap();
+        assert_eq!(got.path, "/ws/chat/caf%C3%A9/");
+        assert_eq!(
+            run(name, &[(name, h.as_bytes())], b"/ws/chat/caf\xe9/"),
+            Err(EdgeError::WrongPath)
+        );
+    }
+
+    #[test]
+    fn repeated_is_refused_like_every_kind() {
+        assert_eq!(EdgeError::Repeated.kind(), "repeated");
+        assert_eq!(
+            EdgeError::Repeated.to_string(),
+            "gateway principal header repeated"
+        );
+        let c = EdgeError::Repeated.close();
+        assert_eq!(c.code_u16(), 4401);
+        assert_eq!(c.reason.as_str(), "gateway principal invalid");
+        for e in [
+            EdgeError::Missing,
+            EdgeError::TooLarge,
+            EdgeError::Malformed,
+            EdgeError::BadSignature,
+            EdgeError::Stale,
+            EdgeError::FromTheFuture,
+            EdgeError::WrongPath,
+        ] {
+            assert_eq!(e.close(), c, "{e:?}");
+            assert_ne!(e.kind(), "repeated");
+        }
+        // The JSON twin answers with the same kinds.
+        let s = signer("k");
+        let now = UnixTime::from_millis(9_000);
+        let h = s.sign(&Principal::Anonymous, "r", "/p/", now);
+        let hs: [(&[u8], &[u8]); 2] = [(b"x-p", h.as_bytes()), (b"x-p", h.as_bytes())];
+        let j = s.verify_headers_json(b"x-p", hs, b"/p/", now, 1);
+        assert_eq!(
+            j,
+            "{\"valid\":false,\"error\":{\"kind\":\"repeated\",\"message\":\"gateway principal header repeated\"}}"
+        );
+        let j = s.verify_headers_json(b"x-p", hs.into_iter().take(1), b"/p/", now, 1);
+        assert_eq!(j, s.verify_json(Some(h.as_bytes()), "/p/", now, 1));
+        assert!(j.starts_with("{\"valid\":true,\"user\":null,"), "{j}");
+        let j = s.verify_headers_json(b"x-p", hs.into_iter().take(0), b"/p/", now, 1);
+        assert_eq!(j, s.verify_json(None, "/p/", now, 1));
+        assert!(j.contains("\"kind\":\"missing\""), "{j}");
+        let j = s.verify_headers_json(b"x-p", hs.into_iter().take(1), b"/p/\xff", now, 1);
+        assert!(j.contains("\"kind\":\"wrong_path\""), "{j}");
+    }
+
+    proptest::proptest! {
+        /// With exactly one principal header among any others, the answer is
+        /// `verify`'s for its value and the path.
+        #[test]
+        fn one_header_is_verify(
+            others in proptest::collection::vec(
+                ("[a-zA-Z-]{0,20}", proptest::collection::vec(proptest::num::u8::ANY, 0..40)),
+                0..6,
+            ),
+            at in 0usize..6,
+            upper in proptest::collection::vec(proptest::bool::ANY, 18),
+            signed in proptest::bool::ANY,
+            garbage in proptest::collection::vec(proptest::num::u8::ANY, 0..80),
+            path in "/[a-zé%0-9/]{0,12}",
+            age in 0i64..20_000,
+        ) {
+            let s = signer("k");
+            let issued = UnixTime::from_millis(1_700_000_000_000);
+            let now = UnixTime::from_millis(1_700_000_000_000 + age);
+            let value = if signed {
+                s.sign(&user("3", false), "r", &path, issued).into_bytes()
+            } else {
+                garbage
+            };
+            let name: Vec<u8> = DEFAULT_HEADER
+                .bytes()
+                .zip(&upper)
+                .map(|(b, &u)| if u { b.to_ascii_uppercase() } else { b })
+                .collect();
+            let mut headers: Vec<(&[u8], &[u8])> = others
+                .iter()
+                .filter(|(n, _)| !n.eq_ignore_ascii_case(DEFAULT_HEADER))
+                .map(|(n, v)| (n.as_bytes(), v.as_slice()))
+                .collect();
+            headers.insert(at.min(headers.len()), (&name, &value));
+            let decoded = unquote(&path);
+            let want = s.verify(&value, &decoded, now, 10_000);
+            let got = s.verify_headers(
+                DEFAULT_HEADER.as_bytes(),
+                headers.iter().copied(),
+                decoded.as_bytes(),
+                now,
+                10_000,
+            );
+            proptest::prop_assert_eq!(&got, &want);
+            if signed && age <= 10_000 {
+                proptest::prop_assert!(got.is_ok());
+            }
+            // A second copy anywhere is refused whatever the values.
+            headers.insert(0, (b"x-wsauth-principal", b"x"));
+            proptest::prop_assert_eq!(
+                s.verify_headers(
+                    DEFAULT_HEADER.as_bytes(),
+                    headers.iter().copied(),
+                    decoded.as_bytes(),
+                    now,
+                    10_000,
+                ),
+                Err(EdgeError::Repeated)
+            );
+        }
     }
 
     #[test]

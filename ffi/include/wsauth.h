@@ -207,7 +207,8 @@ typedef uint32_t wsauth_result;
 #define WSAUTH_EDGE_MAX_HEADER_BYTES 2048
 
 /*
- Bytes that always suffice for `wsauth_edge_verify_json`'s output.
+ Bytes that always suffice for the output of `wsauth_edge_verify_json`
+ and `wsauth_edge_verify_headers_json`.
  */
 #define WSAUTH_EDGE_VERIFY_JSON_CAPACITY 16384
 
@@ -339,8 +340,10 @@ typedef struct wsauth_session_verifier wsauth_session_verifier;
 typedef struct wsauth_token_verifier wsauth_token_verifier;
 
 /*
- One request header for `wsauth_authenticator_start`. `name` is ASCII
- (compared case-insensitively); `value` is the raw header bytes.
+ One request header for `wsauth_authenticator_start` (`name` is ASCII,
+ compared case-insensitively) and `wsauth_edge_verify_headers_json`
+ (`name` is any bytes, compared ASCII case-insensitively); `value` is the
+ raw header bytes.
  */
 typedef struct wsauth_header {
   /*
@@ -1015,6 +1018,10 @@ void wsauth_edge_verifier_free(struct wsauth_edge_verifier *verifier);
  refused header is a successful call whose JSON says `"valid":false`;
  close such a connection with `wsauth_edge_refusal`. The output is not
  NUL-terminated; `WSAUTH_EDGE_VERIFY_JSON_CAPACITY` bytes always suffice.
+ A host that has the request's headers as received (repeated ones
+ included) and its path as bytes passes them to
+ `wsauth_edge_verify_headers_json` instead, which also decides which
+ header to read.
 
  # Safety
  `verifier` must be a live handle; `header_value` NULL or pointing to
@@ -1031,6 +1038,49 @@ wsauth_result wsauth_edge_verify_json(const struct wsauth_edge_verifier *verifie
                                       char *out,
                                       size_t out_cap,
                                       size_t *out_len);
+
+/*
+ Verifies the principal header of a request as the app received it, and
+ writes the core's JSON to `out` (the shape of `wsauth_edge_verify_json`).
+ `header` (`header_len` bytes) is the principal header's name; `headers`
+ the request's `headers_len` headers in order, repeated ones repeated
+ (ASGI's `scope["headers"]`); names are compared as bytes, ASCII
+ case-insensitively, and neither names nor values need be UTF-8. `path`
+ (`path_len` bytes) is the path as the app sees it, percent-decoded
+ (ASGI's `scope["path"]`), as bytes, not necessarily UTF-8.
+
+ The core decides: no header of that name is `missing`, more than one
+ `repeated`, a path that is not UTF-8 `wrong_path` (a signed path always
+ is), and one header is verified as `wsauth_edge_verify_json` verifies
+ it, at `now_ms` (Unix milliseconds), issued at most `max_age_ms` before.
+ A value longer than `WSAUTH_EDGE_MAX_HEADER_BYTES` is not read (it is
+ `too_large`). A refused header is a successful call whose JSON says
+ `"valid":false`; close such a connection with `wsauth_edge_refusal`.
+ More than 65536 headers, names of more than 1 MiB in all, or a longer
+ `header` or `path`, are `WSAUTH_RESULT_INPUT_TOO_LARGE`. The output is
+ not NUL-terminated; `WSAUTH_EDGE_VERIFY_JSON_CAPACITY` bytes always
+ suffice.
+
+ # Safety
+ `verifier` must be a live handle; `header` must point to `header_len`
+ readable bytes; `headers` to `headers_len` entries (NULL when
+ `headers_len` is 0), each `name`/`value` to `name_len`/`value_len`
+ readable bytes (a value longer than `WSAUTH_EDGE_MAX_HEADER_BYTES` need
+ only be non-NULL); `path` to `path_len` readable bytes; `out` to
+ `out_cap` writable bytes; `out_len` to a writable `size_t`.
+ */
+wsauth_result wsauth_edge_verify_headers_json(const struct wsauth_edge_verifier *verifier,
+                                              const char *header,
+                                              size_t header_len,
+                                              const struct wsauth_header *headers,
+                                              size_t headers_len,
+                                              const char *path,
+                                              size_t path_len,
+                                              int64_t now_ms,
+                                              uint64_t max_age_ms,
+                                              char *out,
+                                              size_t out_cap,
+                                              size_t *out_len);
 
 /*
  Bytes that always suffice for `wsauth_edge_sign`'s output, for a user

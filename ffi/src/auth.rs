@@ -30,8 +30,10 @@ pub struct wsauth_handshake {
     _private: [u8; 0],
 }
 
-/// One request header for `wsauth_authenticator_start`. `name` is ASCII
-/// (compared case-insensitively); `value` is the raw header bytes.
+/// One request header for `wsauth_authenticator_start` (`name` is ASCII,
+/// compared case-insensitively) and `wsauth_edge_verify_headers_json`
+/// (`name` is any bytes, compared ASCII case-insensitively); `value` is the
+/// raw header bytes.
 #[allow(non_camel_case_types)]
 #[repr(C)]
 #[derive(Debug, Clone, Copy)]

@@ -2,7 +2,7 @@
 //! gateway (`wsauth serve` with `[upstream]`) and verified by the app behind
 //! it. The format and the decision are the core's (`wsauth_core::edge`).
 
-use crate::auth::wsauth_close;
+use crate::auth::{wsauth_close, wsauth_header};
 use crate::boundary::{self, OutBuf, MAX_BYTES_INPUT};
 use crate::errors::set_last_error;
 use crate::wsauth_result;
@@ -33,7 +33,8 @@ pub const WSAUTH_EDGE_MAX_HEADER_BYTES: usize = 2048;
 const _: () = assert!(WSAUTH_EDGE_DEFAULT_MAX_AGE_MS == DEFAULT_MAX_AGE_MS);
 const _: () = assert!(WSAUTH_EDGE_MAX_HEADER_BYTES == MAX_HEADER_BYTES);
 
-/// Bytes that always suffice for `wsauth_edge_verify_json`'s output.
+/// Bytes that always suffice for the output of `wsauth_edge_verify_json`
+/// and `wsauth_edge_verify_headers_json`.
 pub const WSAUTH_EDGE_VERIFY_JSON_CAPACITY: usize = 16384;
 
 /// Builds a verifier for the upstream secret (`secret_len` bytes, not
@@ -88,6 +89,10 @@ pub unsafe extern "C" fn wsauth_edge_verifier_free(verifier: *mut wsauth_edge_ve
 /// refused header is a successful call whose JSON says `"valid":false`;
 /// close such a connection with `wsauth_edge_refusal`. The output is not
 /// NUL-terminated; `WSAUTH_EDGE_VERIFY_JSON_CAPACITY` bytes always suffice.
+/// A host that has the request's headers as received (repeated ones
+/// included) and its path as bytes passes them to
+/// `wsauth_edge_verify_headers_json` instead, which also decides which
+/// header to read.
 ///
 /// # Safety
 /// `verifier` must be a live handle; `header_value` NULL or pointing to
@@ -123,6 +128,105 @@ pub unsafe extern "C" fn wsauth_edge_verify_json(
             Some(unsafe { boundary::bytes(header_value, header_len, MAX_HEADER_BYTES) }?)
         };
         let json = v.verify_json(value, path, now, max_age_ms);
+        // SAFETY: caller contract above.
+        unsafe { dst.write(json.as_bytes()) }
+    })
+}
+
+/// Most headers `wsauth_edge_verify_headers_json` reads in one call.
+const MAX_HEADERS: usize = 1 << 16;
+
+/// Verifies the principal header of a request as the app received it, and
+/// writes the core's JSON to `out` (the shape of `wsauth_edge_verify_json`).
+/// `header` (`header_len` bytes) is the principal header's name; `headers`
+/// the request's `headers_len` headers in order, repeated ones repeated
+/// (ASGI's `scope["headers"]`); names are compared as bytes, ASCII
+/// case-insensitively, and neither names nor values need be UTF-8. `path`
+/// (`path_len` bytes) is the path as the app sees it, percent-decoded
+/// (ASGI's `scope["path"]`), as bytes, not necessarily UTF-8.
+///
+/// The core decides: no header of that name is `missing`, more than one
+/// `repeated`, a path that is not UTF-8 `wrong_path` (a signed path always
+/// is), and one header is verified as `wsauth_edge_verify_json` verifies
+/// it, at `now_ms` (Unix milliseconds), issued at most `max_age_ms` before.
+/// A value longer than `WSAUTH_EDGE_MAX_HEADER_BYTES` is not read (it is
+/// `too_large`). A refused header is a successful call whose JSON says
+/// `"valid":false`; close such a connection with `wsauth_edge_refusal`.
+/// More than 65536 headers, names of more than 1 MiB in all, or a longer
+/// `header` or `path`, are `WSAUTH_RESULT_INPUT_TOO_LARGE`. The output is
+/// not NUL-terminated; `WSAUTH_EDGE_VERIFY_JSON_CAPACITY` bytes always
+/// suffice.
+///
+/// # Safety
+/// `verifier` must be a live handle; `header` must point to `header_len`
+/// readable bytes; `headers` to `headers_len` entries (NULL when
+/// `headers_len` is 0), each `name`/`value` to `name_len`/`value_len`
+/// readable bytes (a value longer than `WSAUTH_EDGE_MAX_HEADER_BYTES` need
+/// only be non-NULL); `path` to `path_len` readable bytes; `out` to
+/// `out_cap` writable bytes; `out_len` to a writable `size_t`.
+#[no_mangle]
+#[allow(clippy::too_many_arguments)]
+pub unsafe extern "C" fn wsauth_edge_verify_headers_json(
+    verifier: *const wsauth_edge_verifier,
+    header: *const c_char,
+    header_len: usize,
+    headers: *const wsauth_header,
+    headers_len: usize,
+    path: *const c_char,
+    path_len: usize,
+    now_ms: i64,
+    max_age_ms: u64,
+    out: *mut c_char,
+    out_cap: usize,
+    out_len: *mut usize,
+) -> wsauth_result {
+    boundary::guard(|| {
+        // SAFETY: caller contract above.
+        let v = unsafe { boundary::borrow::<PrincipalSigner, _>(verifier) }?;
+        let dst = OutBuf::new(out, out_cap, out_len)?;
+        // SAFETY: caller contract above.
+        let header = unsafe { boundary::bytes(header, header_len, MAX_BYTES_INPUT) }?;
+        // SAFETY: caller contract above.
+        let path = unsafe { boundary::bytes(path, path_len, MAX_BYTES_INPUT) }?;
+        if headers_len > MAX_HEADERS {
+            return Err(wsauth_result::WSAUTH_RESULT_INPUT_TOO_LARGE);
+        }
+        let list: &[wsauth_header] = if headers_len == 0 {
+            &[]
+        } else if headers.is_null() {
+            return Err(wsauth_result::WSAUTH_RESULT_NULL_PARAMETER);
+        } else {
+            // SAFETY: non-NULL, and the caller promises `headers_len` readable entries.
+            unsafe { std::slice::from_raw_parts(headers, headers_len) }
+        };
+        let mut pairs: Vec<(&[u8], &[u8])> = Vec::with_capacity(list.len());
+        let mut names = 0usize;
+        for h in list {
+            // SAFETY: caller contract above.
+            let name = unsafe { boundary::bytes(h.name, h.name_len, MAX_BYTES_INPUT) }?;
+            names = names.saturating_add(name.len());
+            if names > MAX_BYTES_INPUT {
+                return Err(wsauth_result::WSAUTH_RESULT_INPUT_TOO_LARGE);
+            }
+            let value: &[u8] = if h.value_len > MAX_HEADER_BYTES {
+                if h.value.is_null() {
+                    return Err(wsauth_result::WSAUTH_RESULT_NULL_PARAMETER);
+                }
+                // Not read; the core answers for its length.
+                &[0; MAX_HEADER_BYTES + 1]
+            } else {
+                // SAFETY: caller contract above.
+                unsafe { boundary::bytes(h.value, h.value_len, MAX_HEADER_BYTES) }?
+            };
+            pairs.push((name, value));
+        }
+        let json = v.verify_headers_json(
+            header,
+            pairs,
+            path,
+            boundary::unix_millis(now_ms),
+            max_age_ms,
+        );
         // SAFETY: caller contract above.
         unsafe { dst.write(json.as_bytes()) }
     })

@@ -53,8 +53,9 @@ pub use conn::{
 };
 pub use edge::{
     wsauth_edge_refusal, wsauth_edge_sign, wsauth_edge_sign_capacity, wsauth_edge_verifier,
-    wsauth_edge_verifier_free, wsauth_edge_verifier_new, wsauth_edge_verify_json,
-    WSAUTH_EDGE_DEFAULT_MAX_AGE_MS, WSAUTH_EDGE_MAX_HEADER_BYTES, WSAUTH_EDGE_VERIFY_JSON_CAPACITY,
+    wsauth_edge_verifier_free, wsauth_edge_verifier_new, wsauth_edge_verify_headers_json,
+    wsauth_edge_verify_json, WSAUTH_EDGE_DEFAULT_MAX_AGE_MS, WSAUTH_EDGE_MAX_HEADER_BYTES,
+    WSAUTH_EDGE_VERIFY_JSON_CAPACITY,
 };
 pub use errors::wsauth_last_error;
 #[cfg(feature = "python")]

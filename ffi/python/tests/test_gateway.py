@@ -115,10 +115,20 @@ def _staff_value(served: Served, path: str = ADMIN_PATH, **kw: Any) -> str:
 
 
 @pytest.mark.parametrize(
-    "case",
-    ["missing", "forged", "stale", "future", "other path", "two headers", "garbage", "tampered"],
+    "case,kind",
+    [
+        ("missing", "missing"),
+        ("forged", "bad_signature"),
+        ("stale", "stale"),
+        ("future", "from_the_future"),
+        ("other path", "wrong_path"),
+        ("two headers", "repeated"),
+        ("one good, one forged", "repeated"),
+        ("garbage", "bad_signature"),
+        ("tampered", "bad_signature"),
+    ],
 )
-def test_straight_to_daphne_refused_with_4401(daphne_gateway, case):
+def test_straight_to_daphne_refused_with_4401(daphne_gateway, case, kind):
     served = daphne_gateway
     name = "x-wsauth-principal"
     good = _staff_value(served)
@@ -129,6 +139,7 @@ def test_straight_to_daphne_refused_with_4401(daphne_gateway, case):
         "future": [(name, _staff_value(served, now=time.time() + 3600))],
         "other path": [(name, _staff_value(served, path="/ws/logs/"))],
         "two headers": [(name, good), (name, good)],
+        "one good, one forged": [(name, good), ("X-WsAuth-Principal", "v1.1.e30.AAAA")],
         "garbage": [(name, "v1.1.e30.AAAA")],
         "tampered": [(name, good[:-2] + ("A" if good[-2] != "A" else "B") + good[-1])],
     }[case]
@@ -138,11 +149,10 @@ def test_straight_to_daphne_refused_with_4401(daphne_gateway, case):
         # Daphne 4.2 sends the code without the reason; nothing of the header either way.
         assert ws.closed is not None and ws.closed[2] in ("", edge_refusal()[1])
     assert reached(served) == before + 1  # it did reach the app, which refused it
-    # The same header verified by the core says why (never in the close reason).
-    values = [v.encode() for n, v in headers if n == name]
-    if len(values) <= 1:
-        got = EdgeVerifier(GATEWAY_SECRET).verify(values[0] if values else None, ADMIN_PATH)
-        assert got["valid"] is False
+    # The same request verified by the core says why (never in the close reason).
+    scope = {"path": ADMIN_PATH, "headers": [(n.lower().encode(), v.encode()) for n, v in headers]}
+    got = EdgeVerifier(GATEWAY_SECRET).verify_scope(scope)
+    assert got["valid"] is False and got["error"]["kind"] == kind, got
 
 
 def test_replay_on_another_path_is_refused(daphne_gateway):
@@ -188,6 +198,12 @@ def test_verifier_round_trip_through_the_binding():
     assert v.verify(value.encode(), ADMIN_PATH, now=1750000000 + 3600)["error"]["kind"] == "stale"
     assert v.verify(value, ADMIN_PATH, now=1750000001) == got
     assert v.verify(None, ADMIN_PATH)["error"]["kind"] == "missing"
+    scope = {"type": "websocket", "path": ADMIN_PATH, "headers": [(b"origin", b"o"), (b"x-wsauth-principal", value.encode())]}
+    assert v.verify_scope(scope, now=1750000001) == got
+    assert v.verify_scope(scope, header="X-WsAuth-Principal", now=1750000001) == got
+    assert v.verify_scope(scope, header=b"x-wsauth-principal", now=1750000001) == got
+    assert v.verify_scope(scope, header="x-other", now=1750000001)["error"]["kind"] == "missing"
+    assert v.verify_scope({"path": ADMIN_PATH}, now=1750000001)["error"]["kind"] == "missing"
     with pytest.raises(Exception):
         v.sign({"id": "1"}, "r", "/")
     with pytest.raises(Exception):
@@ -237,3 +253,52 @@ async def test_header_and_max_age_settings_and_scope_wsauth(settings):
     assert await _scope_of(GatewayPrincipalMiddleware, path, [(b"x-wsauth-principal", value)]) == REFUSED
     settings.WSAUTH_GATEWAY_MAX_AGE_MS = 1_000
     assert await _scope_of(GatewayPrincipalMiddleware, path, [(b"x-edge-principal", value)]) == REFUSED
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/ws/chat/lobby/\udcff",  # what surrogateescape makes of a 0xff byte
+        "/ws/chat/lobby/\ud800",  # a lone surrogate surrogateescape cannot encode
+        "/ws/chat/\udc80lobby/",
+    ],
+)
+@pytest.mark.django_db
+async def test_a_path_that_is_not_text_is_refused_by_the_core(settings, path):
+    """A ``scope["path"]`` holding surrogates matches no signed path: the
+    core answers ``wrong_path`` (never an exception in the middleware) and
+    the connection is refused with 4401."""
+    from wsauth.channels import GatewayPrincipalMiddleware
+
+    settings.WSAUTH_GATEWAY_SECRET = GATEWAY_SECRET
+    signer = EdgeVerifier(GATEWAY_SECRET)
+    value = signer.sign(None, "chat", "/ws/chat/lobby/").encode()
+    headers = [(b"x-wsauth-principal", value)]
+    got = signer.verify_scope({"path": path, "headers": headers})
+    assert got["valid"] is False and got["error"]["kind"] == "wrong_path", got
+    assert await _scope_of(GatewayPrincipalMiddleware, path, headers) == REFUSED
+    # The same header on its own path opens.
+    assert (await _scope_of(GatewayPrincipalMiddleware, "/ws/chat/lobby/", headers))[0] == "OPEN"
+
+
+@pytest.mark.django_db
+async def test_the_core_picks_the_header_out_of_the_scope(settings):
+    """Names are compared ASCII case-insensitively; a second copy, whatever
+    its value or case, is ``repeated`` and refused with 4401."""
+    from wsauth.channels import GatewayPrincipalMiddleware
+
+    settings.WSAUTH_GATEWAY_SECRET = GATEWAY_SECRET
+    signer = EdgeVerifier(GATEWAY_SECRET)
+    path = "/ws/chat/lobby/"
+    value = signer.sign(None, "chat", path).encode()
+    kind, scope = await _scope_of(GatewayPrincipalMiddleware, path, [(b"origin", b"o"), (b"X-WsAuth-Principal", value)])
+    assert kind == "OPEN" and scope["wsauth"]["valid"] is True and scope["wsauth"]["route"] == "chat"
+    for headers in (
+        [(b"x-wsauth-principal", value), (b"x-wsauth-principal", value)],
+        [(b"x-wsauth-principal", value), (b"host", b"app"), (b"X-WSAUTH-PRINCIPAL", b"x")],
+        [(b"x-wsauth-principal", b"x" * 5000), (b"x-wsauth-principal", value)],
+    ):
+        assert signer.verify_scope({"path": path, "headers": headers})["error"]["kind"] == "repeated"
+        assert await _scope_of(GatewayPrincipalMiddleware, path, headers) == REFUSED
+    too_large = {"path": path, "headers": [(b"x-wsauth-principal", b"x" * 5000)]}
+    assert signer.verify_scope(too_large)["error"]["kind"] == "too_large"

@@ -1148,6 +1148,8 @@ def revoke_user(
 #: How long a principal header is accepted after it was issued (ms): the
 #: gateway's default, as the core defines it.
 EDGE_DEFAULT_MAX_AGE_MS: int = int(lib.WSAUTH_EDGE_DEFAULT_MAX_AGE_MS)
+#: The principal header's default name (the gateway's ``[upstream] header``).
+EDGE_DEFAULT_HEADER: str = "x-wsauth-principal"
 
 
 class _EdgeScratch(threading.local):
@@ -1224,6 +1226,46 @@ class EdgeVerifier:
             ),
             "EdgeVerifier.verify",
         )
+        return json.loads(raw)
+
+    def verify_scope(
+        self,
+        scope: Mapping[str, Any],
+        header: Union[str, bytes] = EDGE_DEFAULT_HEADER,
+        now: Union[int, float, _dt.datetime, None] = None,
+        max_age_ms: Optional[int] = None,
+    ) -> Dict[str, Any]:
+        """The core's answer for the principal header of an ASGI connection
+        ``scope``, in the shape of :meth:`verify`. Its ``headers`` go to the
+        core as they are, and its ``path`` as UTF-8 (``surrogatepass``: a
+        path holding surrogates, which no signed path does, arrives as bytes
+        that are not UTF-8); the core reads the headers named ``header``
+        and decides — none is ``missing``, more than one ``repeated``, a path
+        that is not UTF-8 ``wrong_path`` — then verifies the one at ``now``
+        (Unix seconds; default the clock)."""
+        name = header.encode("utf-8") if isinstance(header, str) else bytes(header)
+        pairs = list(scope.get("headers") or ())
+        headers = ffi.new("wsauth_header[]", len(pairs))
+        keep: list[Any] = []  # the buffers the entries point into, alive until the call returns
+        for i, (n, v) in enumerate(pairs):
+            nb = ffi.from_buffer(n)
+            vb = ffi.from_buffer(v)
+            keep.append((nb, vb))
+            entry = headers[i]
+            entry.name = nb
+            entry.name_len = len(nb)
+            entry.value = vb
+            entry.value_len = len(vb)
+        p = scope.get("path", "").encode("utf-8", "surrogatepass")
+        age = EDGE_DEFAULT_MAX_AGE_MS if max_age_ms is None else int(max_age_ms)
+        now_ms = _now_ms(now)
+        raw = _edge_call(
+            lambda buf, cap, out_len: lib.wsauth_edge_verify_headers_json(
+                self._handle, name, len(name), headers, len(pairs), p, len(p), now_ms, age, buf, cap, out_len
+            ),
+            "EdgeVerifier.verify_scope",
+        )
+        del keep
         return json.loads(raw)
 
     def sign(

@@ -51,7 +51,7 @@ from django.db import models
 
 from ._native import lib
 from ._core import DEFAULT_AUTH_BACKENDS, DEFAULT_SESSION_COOKIE_AGE, Authenticator, Connection, Handshake, WsauthError, _seconds
-from ._core import EDGE_DEFAULT_MAX_AGE_MS, EdgeVerifier, edge_refusal
+from ._core import EDGE_DEFAULT_HEADER, EDGE_DEFAULT_MAX_AGE_MS, EdgeVerifier, edge_refusal
 
 __all__ = [
     "WsAuthMiddleware",
@@ -555,7 +555,7 @@ class RequireAuthMixin:
 
 
 #: The principal header's default name (the gateway's `[upstream] header`).
-GATEWAY_HEADER = "x-wsauth-principal"
+GATEWAY_HEADER = EDGE_DEFAULT_HEADER
 
 
 def _gateway_user(user: Dict[str, Any]) -> Any:
@@ -619,7 +619,7 @@ class GatewayPrincipalMiddleware(BaseMiddleware):
             max_age_ms = EDGE_DEFAULT_MAX_AGE_MS
         if isinstance(max_age_ms, bool) or not isinstance(max_age_ms, int) or max_age_ms < 0:
             raise ImproperlyConfigured("wsauth: WSAUTH_GATEWAY_MAX_AGE_MS must be a whole number of milliseconds")
-        self.header = header.lower().encode("latin-1")
+        self.header = header.encode("utf-8")
         self.max_age_ms = max_age_ms
         try:
             self.verifier = EdgeVerifier(secret)
@@ -628,15 +628,10 @@ class GatewayPrincipalMiddleware(BaseMiddleware):
         self.refusal = edge_refusal()
 
     def verify(self, scope: Dict[str, Any]) -> Dict[str, Any]:
-        """The core's answer for ``scope``'s principal header."""
-        values = [v for n, v in scope.get("headers") or () if bytes(n).lower() == self.header]
-        if len(values) > 1:
-            # A gateway writes exactly one (and drops any copy a client sent).
-            return {"valid": False, "error": {"kind": "too_large", "message": "gateway principal header repeated"}}
-        try:
-            return self.verifier.verify(values[0] if values else None, scope.get("path", ""), max_age_ms=self.max_age_ms)
-        except (WsauthError, UnicodeError):  # a path that is no UTF-8 text matches no signed path
-            return {"valid": False, "error": {"kind": "wrong_path", "message": "path is not UTF-8"}}
+        """The core's answer for ``scope``'s principal header: the core picks
+        it out of the headers and decides (missing, repeated, a path that is
+        not UTF-8, then the header itself)."""
+        return self.verifier.verify_scope(scope, header=self.header, max_age_ms=self.max_age_ms)
 
     async def __call__(self, scope: Dict[str, Any], receive: Any, send: Any) -> Any:
         if scope.get("type") != "websocket":

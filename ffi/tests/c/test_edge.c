@@ -181,9 +181,152 @@ static void test_errors(void) {
   wsauth_edge_verifier_free(v);
 }
 
+/* One header for the table below. */
+static wsauth_header hdr(const char *name, const char *value, size_t value_len) {
+  wsauth_header h;
+  h.name = name;
+  h.name_len = strlen(name);
+  h.value = value;
+  h.value_len = value_len;
+  return h;
+}
+
+/* Verifies from headers; returns a malloc'd NUL-terminated copy of the JSON. */
+static char *verify_headers(const wsauth_edge_verifier *v, const char *name, const wsauth_header *headers,
+                            size_t n_headers, const char *path, size_t path_len, long long now_ms) {
+  char out[WSAUTH_EDGE_VERIFY_JSON_CAPACITY];
+  size_t n = 0;
+  CHECK_RC(wsauth_edge_verify_headers_json(v, name, strlen(name), headers, n_headers, path, path_len, now_ms,
+                                           WSAUTH_EDGE_DEFAULT_MAX_AGE_MS, out, sizeof out, &n),
+           WSAUTH_RESULT_OK);
+  return dup_out(out, n);
+}
+
+static void test_verify_headers(void) {
+  wsauth_edge_verifier *v = new_verifier(SECRET);
+  char h[4096];
+  size_t n = sign(v, STAFF, "admin_chat", PATH, NOW_MS, h, sizeof h);
+  char one = 'v'; /* a too-large value is never read: one byte behind it */
+  const char *name = "x-wsauth-principal";
+  wsauth_header one_good[] = {hdr("origin", "http://a", 8), hdr("X-WsAuth-Principal", h, n)};
+  wsauth_header two_good[] = {hdr("x-wsauth-principal", h, n), hdr("host", "app", 3), hdr("x-wsauth-principal", h, n)};
+  wsauth_header good_and_junk[] = {hdr("x-wsauth-principal", "junk", 4), hdr("X-WSAUTH-PRINCIPAL", h, n)};
+  wsauth_header two_large[] = {hdr("x-wsauth-principal", &one, WSAUTH_EDGE_MAX_HEADER_BYTES + 1),
+                               hdr("x-wsauth-principal", &one, WSAUTH_EDGE_MAX_HEADER_BYTES + 1)};
+  wsauth_header one_large[] = {hdr("x-wsauth-principal", &one, WSAUTH_EDGE_MAX_HEADER_BYTES + 1)};
+  wsauth_header others[] = {hdr("x-wsauth-principal-2", h, n), hdr("\xff\xfe", "\xff", 1)};
+  struct {
+    const wsauth_header *headers;
+    size_t n;
+    const char *path;
+    size_t path_len;
+    const char *kind; /* NULL: valid */
+  } rows[] = {
+      {one_good, 2, PATH, strlen(PATH), NULL},
+      {NULL, 0, PATH, strlen(PATH), "missing"},
+      {others, 2, PATH, strlen(PATH), "missing"},
+      {two_good, 3, PATH, strlen(PATH), "repeated"},
+      {good_and_junk, 2, PATH, strlen(PATH), "repeated"},
+      {two_large, 2, PATH, strlen(PATH), "repeated"},
+      {one_large, 1, PATH, strlen(PATH), "too_large"},
+      {one_good, 2, "/ws/admin/chat/\xff", 16, "wrong_path"},
+      {one_good, 2, "/ws/\xed\xa0\x80/", 7, "wrong_path"}, /* a lone surrogate, as surrogatepass writes it */
+      {one_good, 2, "/ws/logs/", 9, "wrong_path"},
+      {two_good, 3, "/\xff", 2, "repeated"},
+      {NULL, 0, "/\xff", 2, "missing"},
+  };
+  for (size_t i = 0; i < sizeof rows / sizeof rows[0]; i++) {
+    char *j = verify_headers(v, name, rows[i].headers, rows[i].n, rows[i].path, rows[i].path_len, NOW_MS);
+    if (rows[i].kind == NULL) {
+      CHECK(strstr(j, "\"valid\":true") != NULL);
+      CHECK(strstr(j, "\"route\":\"admin_chat\"") != NULL);
+    } else {
+      char want[64];
+      snprintf(want, sizeof want, "\"kind\":\"%s\"", rows[i].kind);
+      if (strstr(j, want) == NULL) {
+        fprintf(stderr, "headers row %zu: %s\n", i, j);
+      }
+      CHECK(strstr(j, "\"valid\":false") != NULL);
+      CHECK(strstr(j, want) != NULL);
+    }
+    free(j);
+  }
+  /* The configured name, in any case, is the one read. */
+  char *j = verify_headers(v, "X-Edge", one_good, 2, PATH, strlen(PATH), NOW_MS);
+  CHECK(strstr(j, "\"kind\":\"missing\"") != NULL);
+  free(j);
+  wsauth_header edge[] = {hdr("x-edge", h, n)};
+  j = verify_headers(v, "X-Edge", edge, 1, PATH, strlen(PATH), NOW_MS);
+  CHECK(strstr(j, "\"valid\":true") != NULL);
+  free(j);
+  /* One header: the same answer as wsauth_edge_verify_json. */
+  j = verify_headers(v, name, one_good, 2, PATH, strlen(PATH), NOW_MS);
+  char *k = verify(v, h, n, PATH, NOW_MS);
+  CHECK(strcmp(j, k) == 0);
+  free(j);
+  free(k);
+
+  /* NULL arguments and oversized inputs: typed errors, outputs untouched. */
+  char out[WSAUTH_EDGE_VERIFY_JSON_CAPACITY];
+  size_t len = 12345;
+  size_t nl = strlen(name);
+  CHECK_RC(wsauth_edge_verify_headers_json(NULL, name, nl, one_good, 2, PATH, strlen(PATH), NOW_MS, 1000, out,
+                                           sizeof out, &len),
+           WSAUTH_RESULT_NULL_PARAMETER);
+  CHECK_RC(wsauth_edge_verify_headers_json(v, NULL, nl, one_good, 2, PATH, strlen(PATH), NOW_MS, 1000, out, sizeof out,
+                                           &len),
+           WSAUTH_RESULT_NULL_PARAMETER);
+  CHECK_RC(wsauth_edge_verify_headers_json(v, name, nl, NULL, 2, PATH, strlen(PATH), NOW_MS, 1000, out, sizeof out,
+                                           &len),
+           WSAUTH_RESULT_NULL_PARAMETER);
+  CHECK_RC(wsauth_edge_verify_headers_json(v, name, nl, one_good, 2, NULL, 3, NOW_MS, 1000, out, sizeof out, &len),
+           WSAUTH_RESULT_NULL_PARAMETER);
+  CHECK_RC(wsauth_edge_verify_headers_json(v, name, nl, one_good, 2, PATH, strlen(PATH), NOW_MS, 1000, NULL, 10, &len),
+           WSAUTH_RESULT_NULL_PARAMETER);
+  CHECK_RC(wsauth_edge_verify_headers_json(v, name, nl, one_good, 2, PATH, strlen(PATH), NOW_MS, 1000, out, sizeof out,
+                                           NULL),
+           WSAUTH_RESULT_NULL_PARAMETER);
+  wsauth_header null_name[] = {{NULL, 3, "x", 1}};
+  wsauth_header null_value[] = {{"x-a", 3, NULL, 1}};
+  wsauth_header null_large[] = {{"x-a", 3, NULL, WSAUTH_EDGE_MAX_HEADER_BYTES + 1}};
+  CHECK_RC(wsauth_edge_verify_headers_json(v, name, nl, null_name, 1, PATH, strlen(PATH), NOW_MS, 1000, out,
+                                           sizeof out, &len),
+           WSAUTH_RESULT_NULL_PARAMETER);
+  CHECK_RC(wsauth_edge_verify_headers_json(v, name, nl, null_value, 1, PATH, strlen(PATH), NOW_MS, 1000, out,
+                                           sizeof out, &len),
+           WSAUTH_RESULT_NULL_PARAMETER);
+  CHECK_RC(wsauth_edge_verify_headers_json(v, name, nl, null_large, 1, PATH, strlen(PATH), NOW_MS, 1000, out,
+                                           sizeof out, &len),
+           WSAUTH_RESULT_NULL_PARAMETER);
+  CHECK_RC(wsauth_edge_verify_headers_json(v, name, nl, one_good, (size_t)1 << 17, PATH, strlen(PATH), NOW_MS, 1000,
+                                           out, sizeof out, &len),
+           WSAUTH_RESULT_INPUT_TOO_LARGE);
+  CHECK(len == 12345);
+  /* Zero lengths accept NULL pointers: an empty name matches no header. */
+  CHECK_RC(wsauth_edge_verify_headers_json(v, NULL, 0, NULL, 0, NULL, 0, NOW_MS, 1000, out, sizeof out, &len),
+           WSAUTH_RESULT_OK);
+  CHECK(out_has(out, len, "\"kind\":\"missing\""));
+
+  /* A short buffer: nothing written, the needed length reported. */
+  char small[8];
+  memset(small, 'Z', sizeof small);
+  CHECK_RC(wsauth_edge_verify_headers_json(v, name, nl, two_good, 3, PATH, strlen(PATH), NOW_MS, 1000, small,
+                                           sizeof small, &len),
+           WSAUTH_RESULT_BUFFER_TOO_SMALL);
+  CHECK(len > sizeof small);
+  CHECK(small[0] == 'Z');
+  size_t need = len;
+  CHECK_RC(wsauth_edge_verify_headers_json(v, name, nl, two_good, 3, PATH, strlen(PATH), NOW_MS, 1000, out, need,
+                                           &len),
+           WSAUTH_RESULT_OK);
+  CHECK(len == need && out_has(out, len, "\"kind\":\"repeated\""));
+  wsauth_edge_verifier_free(v);
+}
+
 int main(void) {
   test_round_trip();
   test_refusals();
   test_errors();
+  test_verify_headers();
   return finish("c edge");
 }

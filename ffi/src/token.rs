@@ -238,6 +238,8 @@ pub struct wsauth_token_check {
 /// caller that reads the claims only on demand pays only for the decision.
 /// The same `(token, now)` given to `wsauth_token_verifier_check_json`
 /// yields the same decision, user id, message and the claims.
+/// `wsauth_token_verifier_check_result_payload` also hands out the valid
+/// token's decoded payload, to read the claims from without verifying again.
 ///
 /// `*result_out` receives the kind, the user id's type and, for an integer,
 /// its value. The text output `out` receives, for a valid token, the user id

@@ -338,6 +338,8 @@ def corner_tokens() -> dict:
         "key_order": claims_with('"1","z":1,"a":2,"m":3'),
         "whitespace": ' \t{ "token_type" : "access" ,\n"exp" : %d , "jti" : "0123456789abcdef0123456789abcdef" , "user_id" : [ 1 , 2 ] }\r\n' % (NOW + 300),
         "long_user_id": claims_with('"' + "é" * 1500 + '"'),
+        # json.loads(bytes) drops a UTF-8 BOM (json.loads(str) would refuse it).
+        "utf8_bom": "\ufeff" + claims_with('"1","b":"\u00e9"'),
     }
     return {name: forge_payload(p) for name, p in payloads.items()}
 

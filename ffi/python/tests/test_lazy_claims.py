@@ -14,6 +14,7 @@ import hmac
 import json
 import os
 import pickle
+import sys
 import threading
 from pathlib import Path
 
@@ -407,6 +408,18 @@ def test_reading_the_claims_never_verifies_the_token_again(path, monkeypatch):
         assert repr(dict(r["claims"])) == repr(want), token
         assert type(r["claims"]) is core.Claims
     assert calls == []
+
+
+def test_unread_claims_keep_nothing_to_verify_with(path):
+    """Unread claims hold no reference to the verifier (nor to the token):
+    only the payload check() decoded, so reading them cannot verify."""
+    verifier = wsauth.TokenVerifier(KEY)
+    tokens = [edge_tokens()[name] for name in ("decimal", "uuid", "int", "absent", "nested_claims")]
+    before = sys.getrefcount(verifier), [sys.getrefcount(t) for t in tokens]
+    kept = [verifier.check(t, NOW + 1) for t in tokens for _ in range(50)]
+    assert all(type(r["claims"]) is core.LazyClaims for r in kept)
+    assert (sys.getrefcount(verifier), [sys.getrefcount(t) for t in tokens]) == before
+    assert [dict(r["claims"]) for r in kept[::50]] == [pyjwt_payload(t) for t in tokens]
 
 
 def test_a_payload_larger_than_the_compiled_buffer_is_read_from_the_core(path, monkeypatch):

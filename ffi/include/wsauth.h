@@ -1264,7 +1264,8 @@ wsauth_result wsauth_token_verifier_check_result(const struct wsauth_token_verif
 
  # Safety
  As `wsauth_token_verifier_check_result`; `payload` must point to
- `payload_cap` writable bytes and `payload_len` to a writable `size_t`.
+ `payload_cap` writable bytes, not overlapping `out`, and `payload_len`
+ to a writable `size_t`.
  */
 wsauth_result wsauth_token_verifier_check_result_payload(const struct wsauth_token_verifier *verifier,
                                                          const char *token,

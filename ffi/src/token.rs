@@ -294,7 +294,8 @@ pub unsafe extern "C" fn wsauth_token_verifier_check_result(
 ///
 /// # Safety
 /// As `wsauth_token_verifier_check_result`; `payload` must point to
-/// `payload_cap` writable bytes and `payload_len` to a writable `size_t`.
+/// `payload_cap` writable bytes, not overlapping `out`, and `payload_len`
+/// to a writable `size_t`.
 #[no_mangle]
 pub unsafe extern "C" fn wsauth_token_verifier_check_result_payload(
     verifier: *const wsauth_token_verifier,

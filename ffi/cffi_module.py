@@ -22,15 +22,22 @@ def declarations(header: str) -> str:
 
 # `check_token`, added to the module by `wsauth_python_module_extend`:
 # TokenVerifier.check()'s common case in one C call — the decision from
-# wsauth_token_verifier_check_result, written into the result dict without a
-# Python-level step per field. It holds the GIL (the call takes about a
-# microsecond) and needs no per-thread buffers. Anything unusual (a token
-# that is not a str or bytes, a user id given as JSON, a result other than
-# OK, a message longer than its buffer) returns None: the caller then takes
-# the Python path, which handles every case.
+# wsauth_token_verifier_check_result_payload, written into the result dict
+# without a Python-level step per field, with the valid token's decoded
+# payload kept (as bytes) for the claims, so reading them never verifies the
+# token again. It holds the GIL (the call takes about a microsecond) and
+# needs no per-thread buffers. Anything unusual (a token that is not a str or
+# bytes, a user id given as JSON, a result other than OK, a message longer
+# than its buffer) returns None: the caller then takes the Python path,
+# which handles every case.
 FAST_CHECK = r"""
 static PyObject *wsauth_key_valid, *wsauth_key_user_id, *wsauth_key_claims, *wsauth_key_error,
     *wsauth_key_kind, *wsauth_key_message;
+
+/* The decoded payload of any token within the default max_token_bytes
+ * (8 KiB) fits: 3/4 of it. A larger one (a verifier configured for larger
+ * tokens) keeps what reads its claims from the core instead. */
+#define WSAUTH_FAST_PAYLOAD_CAP 6144
 
 /* check_token(verifier_address, token, now, verifier, lazy_type, pending_key);
  * `now` None reads the clock as `int(time.time())` does. */
@@ -72,9 +79,11 @@ static PyObject *wsauth_check_token(PyObject *self, PyObject *const *args, Py_ss
   wsauth_token_check res;
   char text[512];
   size_t text_len = 0;
-  wsauth_result rc = wsauth_token_verifier_check_result((const wsauth_token_verifier *)address, token,
-                                                        (size_t)token_len, (int64_t)now, &res, text,
-                                                        sizeof text, &text_len);
+  char payload[WSAUTH_FAST_PAYLOAD_CAP];
+  size_t payload_len = 0;
+  wsauth_result rc = wsauth_token_verifier_check_result_payload(
+      (const wsauth_token_verifier *)address, token, (size_t)token_len, (int64_t)now, &res, text, sizeof text,
+      &text_len, payload, sizeof payload, &payload_len);
   if (rc != WSAUTH_RESULT_OK) Py_RETURN_NONE;
   PyObject *out = PyDict_New();
   if (out == NULL) return NULL;
@@ -120,10 +129,17 @@ static PyObject *wsauth_check_token(PyObject *self, PyObject *const *args, Py_ss
       Py_RETURN_NONE;
   }
   /* The claims: an instance of lazy_type (a dict subclass) whose only
-   * entry, pending_key -> (verifier, token, now), tells it how to read them. */
-  PyObject *now_obj = PyLong_FromLongLong(now);
-  PyObject *source = now_obj == NULL ? NULL : PyTuple_Pack(3, args[3], args[1], now_obj);
-  Py_XDECREF(now_obj);
+   * entry, pending_key -> the decoded payload (bytes, parsed on first use as
+   * PyJWT parses it) or, for a payload larger than the buffer,
+   * (verifier, token, now), tells it how to read them. */
+  PyObject *source;
+  if (payload_len >= 2 && payload_len <= sizeof payload) {
+    source = PyBytes_FromStringAndSize(payload, (Py_ssize_t)payload_len);
+  } else {
+    PyObject *now_obj = PyLong_FromLongLong(now);
+    source = now_obj == NULL ? NULL : PyTuple_Pack(3, args[3], args[1], now_obj);
+    Py_XDECREF(now_obj);
+  }
   PyTypeObject *lazy = (PyTypeObject *)args[4];
   PyObject *no_args = source == NULL ? NULL : PyTuple_New(0);
   PyObject *claims = no_args == NULL ? NULL : lazy->tp_new(lazy, no_args, NULL);

@@ -1268,6 +1268,8 @@ wsauth_result wsauth_token_verifier_check(const struct wsauth_token_verifier *ve
  caller that reads the claims only on demand pays only for the decision.
  The same `(token, now)` given to `wsauth_token_verifier_check_json`
  yields the same decision, user id, message and the claims.
+ `wsauth_token_verifier_check_result_payload` also hands out the valid
+ token's decoded payload, to read the claims from without verifying again.
 
  `*result_out` receives the kind, the user id's type and, for an integer,
  its value. The text output `out` receives, for a valid token, the user id
@@ -1290,6 +1292,42 @@ wsauth_result wsauth_token_verifier_check_result(const struct wsauth_token_verif
                                                  char *out,
                                                  size_t out_cap,
                                                  size_t *out_len);
+
+/*
+ `wsauth_token_verifier_check_result`, also handing out a valid token's
+ decoded payload, so that its claims can be read without verifying the
+ token again: the payload segment base64url-decoded, byte for byte what
+ PyJWT passes to `json.loads` (duplicate keys, `NaN`, big integers and
+ escapes as signed; a JSON object, so at least 2 bytes).
+
+ The payload output is optional and never fails the call: for a valid
+ token `*payload_len` receives the payload's length, and the payload is
+ written to `payload` when it fits (`*payload_len <= payload_cap`);
+ otherwise `payload` is left untouched (read the claims with
+ `wsauth_token_verifier_claims_json`, or call again with a larger
+ buffer). `token_len` bytes always suffice (a decoded payload is shorter
+ than its token), and so do 3/4 of `max_token_bytes`. For a rejected
+ token `*payload_len` receives 0. `payload` may be NULL when
+ `payload_cap` is 0. On any result other than `WSAUTH_RESULT_OK`
+ (including a text output that does not fit) neither `payload` nor
+ `*payload_len` is written.
+
+ # Safety
+ As `wsauth_token_verifier_check_result`; `payload` must point to
+ `payload_cap` writable bytes, not overlapping `out`, and `payload_len`
+ to a writable `size_t`.
+ */
+wsauth_result wsauth_token_verifier_check_result_payload(const struct wsauth_token_verifier *verifier,
+                                                         const char *token,
+                                                         size_t token_len,
+                                                         int64_t now,
+                                                         struct wsauth_token_check *result_out,
+                                                         char *out,
+                                                         size_t out_cap,
+                                                         size_t *out_len,
+                                                         char *payload,
+                                                         size_t payload_cap,
+                                                         size_t *payload_len);
 
 /*
  The claims of a token `wsauth_token_verifier_check_result` accepted:

@@ -73,7 +73,8 @@ pub use token::{
     WSAUTH_KIND_WRONG_TOKEN_TYPE,
 };
 pub use token::{
-    wsauth_token_check, wsauth_token_verifier_check_result, wsauth_token_verifier_claims_json,
+    wsauth_token_check, wsauth_token_verifier_check_result,
+    wsauth_token_verifier_check_result_payload, wsauth_token_verifier_claims_json,
     WSAUTH_USER_ID_ABSENT, WSAUTH_USER_ID_DECIMAL_STR, WSAUTH_USER_ID_INT, WSAUTH_USER_ID_JSON,
     WSAUTH_USER_ID_STR,
 };

@@ -238,6 +238,8 @@ pub struct wsauth_token_check {
 /// caller that reads the claims only on demand pays only for the decision.
 /// The same `(token, now)` given to `wsauth_token_verifier_check_json`
 /// yields the same decision, user id, message and the claims.
+/// `wsauth_token_verifier_check_result_payload` also hands out the valid
+/// token's decoded payload, to read the claims from without verifying again.
 ///
 /// `*result_out` receives the kind, the user id's type and, for an integer,
 /// its value. The text output `out` receives, for a valid token, the user id
@@ -267,69 +269,166 @@ pub unsafe extern "C" fn wsauth_token_verifier_check_result(
         let v = unsafe { boundary::borrow::<TokenVerifier, _>(verifier) }?;
         boundary::check_out(result_out)?;
         let dst = OutBuf::new(out, out_cap, out_len)?;
-        let mut result = wsauth_token_check {
-            kind: WSAUTH_KIND_NONE,
-            user_id_type: WSAUTH_USER_ID_ABSENT,
-            user_id_int: 0,
-            exp: 0,
-        };
-        let json: String;
-        let text: &[u8] = if token_len > v.settings().max_token_bytes.min(MAX_BYTES_INPUT) {
-            // As `wsauth_token_verifier_check_json`: never read the bytes.
-            result.kind = kind_number(ErrorKind::TooLarge);
-            b"Token is too large"
-        } else {
-            // SAFETY: caller contract above.
-            let token = unsafe { boundary::text(token, token_len, MAX_BYTES_INPUT) }?;
-            match v.verify(token, now) {
-                Err(e) => {
-                    result.kind = kind_number(e.kind());
-                    e.message().as_bytes()
-                }
-                Ok(t) => {
-                    result.exp = t.exp();
-                    match t.user_id() {
-                        None => b"",
-                        Some(ClaimValue::Str(s)) if canonical_decimal(s.as_str()).is_some() => {
-                            result.user_id_type = WSAUTH_USER_ID_DECIMAL_STR;
-                            result.user_id_int = canonical_decimal(s.as_str()).unwrap_or(0);
-                            b""
-                        }
-                        Some(ClaimValue::Str(s)) => {
-                            result.user_id_type = WSAUTH_USER_ID_STR;
-                            // SAFETY: caller contract above.
-                            unsafe { dst.write(s.as_str().as_bytes()) }?;
-                            // SAFETY: checked non-NULL above; caller promises it is writable.
-                            unsafe { result_out.write(result) };
-                            return Ok(());
-                        }
-                        Some(ClaimValue::Int(i)) => {
-                            result.user_id_type = WSAUTH_USER_ID_INT;
-                            result.user_id_int = *i;
-                            b""
-                        }
-                        Some(_) => {
-                            // The writer of `check_json`, for the values
-                            // whose JSON form is not a plain text or number.
-                            match t.claim_json(&v.settings().user_id_claim, true) {
-                                Some(text) => {
-                                    result.user_id_type = WSAUTH_USER_ID_JSON;
-                                    json = text;
-                                    json.as_bytes()
-                                }
-                                None => b"",
-                            }
-                        }
-                    }
-                }
-            }
-        };
         // SAFETY: caller contract above.
-        unsafe { dst.write(text) }?;
-        // SAFETY: checked non-NULL above; caller promises it is writable.
+        unsafe { check_result_into(v, token, token_len, now, result_out, &dst, None) }
+    })
+}
+
+/// `wsauth_token_verifier_check_result`, also handing out a valid token's
+/// decoded payload, so that its claims can be read without verifying the
+/// token again: the payload segment base64url-decoded, byte for byte what
+/// PyJWT passes to `json.loads` (duplicate keys, `NaN`, big integers and
+/// escapes as signed; a JSON object, so at least 2 bytes).
+///
+/// The payload output is optional and never fails the call: for a valid
+/// token `*payload_len` receives the payload's length, and the payload is
+/// written to `payload` when it fits (`*payload_len <= payload_cap`);
+/// otherwise `payload` is left untouched (read the claims with
+/// `wsauth_token_verifier_claims_json`, or call again with a larger
+/// buffer). `token_len` bytes always suffice (a decoded payload is shorter
+/// than its token), and so do 3/4 of `max_token_bytes`. For a rejected
+/// token `*payload_len` receives 0. `payload` may be NULL when
+/// `payload_cap` is 0. On any result other than `WSAUTH_RESULT_OK`
+/// (including a text output that does not fit) neither `payload` nor
+/// `*payload_len` is written.
+///
+/// # Safety
+/// As `wsauth_token_verifier_check_result`; `payload` must point to
+/// `payload_cap` writable bytes, not overlapping `out`, and `payload_len`
+/// to a writable `size_t`.
+#[no_mangle]
+pub unsafe extern "C" fn wsauth_token_verifier_check_result_payload(
+    verifier: *const wsauth_token_verifier,
+    token: *const c_char,
+    token_len: usize,
+    now: i64,
+    result_out: *mut wsauth_token_check,
+    out: *mut c_char,
+    out_cap: usize,
+    out_len: *mut usize,
+    payload: *mut c_char,
+    payload_cap: usize,
+    payload_len: *mut usize,
+) -> wsauth_result {
+    boundary::guard(|| {
+        // SAFETY: caller contract above.
+        let v = unsafe { boundary::borrow::<TokenVerifier, _>(verifier) }?;
+        boundary::check_out(result_out)?;
+        let dst = OutBuf::new(out, out_cap, out_len)?;
+        let payload_dst = OutBuf::new(payload, payload_cap, payload_len)?;
+        // SAFETY: caller contract above.
+        unsafe {
+            check_result_into(
+                v,
+                token,
+                token_len,
+                now,
+                result_out,
+                &dst,
+                Some(&payload_dst),
+            )
+        }
+    })
+}
+
+/// The body of `wsauth_token_verifier_check_result[_payload]`: decides the
+/// token, then writes the text, the payload (when asked for) and the
+/// result, in that order, so that a text that does not fit writes nothing
+/// else.
+///
+/// # Safety
+/// `token` must point to `token_len` readable bytes; `result_out` (checked
+/// non-NULL) to a writable `wsauth_token_check`; `dst` and `payload` are
+/// buffers as `OutBuf::write` requires.
+unsafe fn check_result_into(
+    v: &TokenVerifier,
+    token: *const c_char,
+    token_len: usize,
+    now: i64,
+    result_out: *mut wsauth_token_check,
+    dst: &OutBuf,
+    payload: Option<&OutBuf>,
+) -> Result<(), wsauth_result> {
+    let mut result = wsauth_token_check {
+        kind: WSAUTH_KIND_NONE,
+        user_id_type: WSAUTH_USER_ID_ABSENT,
+        user_id_int: 0,
+        exp: 0,
+    };
+    let rejected = |result: wsauth_token_check, message: &[u8]| {
+        // SAFETY: the caller's contract.
+        unsafe { dst.write(message) }?;
+        if let Some(p) = payload {
+            // SAFETY: the caller's contract.
+            unsafe { p.write(b"") }?;
+        }
+        // SAFETY: checked non-NULL by the caller, writable per its contract.
         unsafe { result_out.write(result) };
         Ok(())
-    })
+    };
+    if token_len > v.settings().max_token_bytes.min(MAX_BYTES_INPUT) {
+        // As `wsauth_token_verifier_check_json`: never read the bytes.
+        result.kind = kind_number(ErrorKind::TooLarge);
+        return rejected(result, b"Token is too large");
+    }
+    // SAFETY: the caller's contract.
+    let token = unsafe { boundary::text(token, token_len, MAX_BYTES_INPUT) }?;
+    let t = match v.verify(token, now) {
+        Ok(t) => t,
+        Err(e) => {
+            result.kind = kind_number(e.kind());
+            return rejected(result, e.message().as_bytes());
+        }
+    };
+    result.exp = t.exp();
+    let json: String;
+    let text: &[u8] = match t.user_id() {
+        None => b"",
+        Some(ClaimValue::Str(s)) => match canonical_decimal(s.as_str()) {
+            Some(i) => {
+                result.user_id_type = WSAUTH_USER_ID_DECIMAL_STR;
+                result.user_id_int = i;
+                b""
+            }
+            None => {
+                result.user_id_type = WSAUTH_USER_ID_STR;
+                s.as_str().as_bytes()
+            }
+        },
+        Some(ClaimValue::Int(i)) => {
+            result.user_id_type = WSAUTH_USER_ID_INT;
+            result.user_id_int = *i;
+            b""
+        }
+        Some(_) => {
+            // The writer of `check_json`, for the values whose JSON form is
+            // not a plain text or number.
+            match t.claim_json(&v.settings().user_id_claim, true) {
+                Some(text) => {
+                    result.user_id_type = WSAUTH_USER_ID_JSON;
+                    json = text;
+                    json.as_bytes()
+                }
+                None => b"",
+            }
+        }
+    };
+    // SAFETY: the caller's contract.
+    unsafe { dst.write(text) }?;
+    if let Some(p) = payload {
+        // A payload that does not fit is not an error of the call: its
+        // length is in `*payload_len`, the buffer untouched.
+        // SAFETY: the caller's contract.
+        match t.with_payload_bytes(|bytes| unsafe { p.write(bytes) }) {
+            Some(Ok(()) | Err(wsauth_result::WSAUTH_RESULT_BUFFER_TOO_SMALL)) => {}
+            Some(Err(e)) => return Err(e),
+            // A verified token's payload always decodes.
+            None => return Err(wsauth_result::WSAUTH_RESULT_PANIC),
+        }
+    }
+    // SAFETY: checked non-NULL by the caller, writable per its contract.
+    unsafe { result_out.write(result) };
+    Ok(())
 }
 
 /// The claims of a token `wsauth_token_verifier_check_result` accepted:

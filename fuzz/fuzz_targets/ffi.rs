@@ -236,6 +236,7 @@ fn token_check(settings: &Option<String>, text: &Text, cap: usize, s: &mut Secre
         assert_ne!(rc_json, R::WSAUTH_RESULT_OK);
         s.check_last_error();
     }
+    check_result_payload(v, &tok, cap, rc, kind, settings == TOKEN_SETTINGS);
     // A too-small buffer: nothing written.
     let _ = with_out(cap.min(8), |o, c, l| {
         // SAFETY: as above.
@@ -245,6 +246,89 @@ fn token_check(settings: &Option<String>, text: &Text, cap: usize, s: &mut Secre
     unsafe {
         wsauth_token_verifier_free(v);
         wsauth_token_verifier_free(ptr::null_mut());
+    }
+}
+
+/// `wsauth_token_verifier_check_result_payload` with a payload buffer of
+/// `cap` bytes: the decision of `wsauth_token_verifier_check` (`rc`,
+/// `kind`); a valid token's payload length always given and the payload
+/// written only when it fits (with the default settings, the core's
+/// decoded payload); a rejected token's length 0; nothing written on
+/// failure.
+fn check_result_payload(
+    v: *const wsauth_token_verifier,
+    tok: &[u8],
+    cap: usize,
+    rc: R,
+    kind: u32,
+    default_settings: bool,
+) {
+    const SENTINEL: u8 = 0xA5;
+    let untouched = wsauth_token_check {
+        kind: u32::MAX,
+        user_id_type: u32::MAX,
+        user_id_int: -1,
+        exp: -1,
+    };
+    let mut res = untouched;
+    let mut text = vec![0u8; 1024];
+    let mut text_len = usize::MAX;
+    let mut payload = vec![SENTINEL; cap];
+    let mut payload_len = usize::MAX;
+    // SAFETY: v is live; tok is readable; every output is writable with its capacity.
+    let rc_p = unsafe {
+        wsauth_token_verifier_check_result_payload(
+            v,
+            tok.as_ptr().cast(),
+            tok.len(),
+            NOW,
+            &mut res,
+            text.as_mut_ptr().cast(),
+            text.len(),
+            &mut text_len,
+            payload.as_mut_ptr().cast(),
+            cap,
+            &mut payload_len,
+        )
+    };
+    ok_or_expected(rc_p);
+    let untouched_payload = payload.iter().all(|&b| b == SENTINEL);
+    if rc_p != R::WSAUTH_RESULT_OK {
+        assert_ne!(rc_p, R::WSAUTH_RESULT_PANIC);
+        assert_eq!(payload_len, usize::MAX, "payload_len written on failure");
+        assert!(untouched_payload, "payload written on failure");
+        assert!(res == untouched, "result written on failure");
+        return;
+    }
+    assert_eq!(
+        rc,
+        R::WSAUTH_RESULT_OK,
+        "check failed where check_result_payload did not"
+    );
+    assert_eq!(res.kind, kind, "check and check_result_payload disagree");
+    if kind != WSAUTH_KIND_NONE {
+        assert_eq!(payload_len, 0, "a rejected token's payload");
+        assert!(untouched_payload, "a rejected token's payload written");
+        return;
+    }
+    assert!(
+        payload_len >= 2,
+        "a valid token's payload of {payload_len} bytes"
+    );
+    if payload_len > cap {
+        assert!(untouched_payload, "a payload written past its buffer");
+        return;
+    }
+    if default_settings {
+        let core =
+            TokenVerifier::new(JwtSettings::default(), SecretKey::from(SECRET)).expect("key");
+        let text = std::str::from_utf8(tok).expect("OK implies UTF-8");
+        let verified = core.verify(text, NOW).expect("valid for the core too");
+        assert_eq!(
+            verified.with_payload_bytes(|p| p == &payload[..payload_len]),
+            Some(true),
+            "the payload is not the core's"
+        );
     }
 }
 

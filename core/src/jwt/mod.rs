@@ -326,15 +326,25 @@ impl<'t> VerifiedToken<'t> {
         self.revoke_claim.as_ref().map(|s| s.as_str())
     }
 
-    /// Runs `f` on the decoded payload object (no heap for tokens within the default limit).
-    fn with_payload<R>(&self, f: impl FnOnce(JsonObject<'_>) -> Option<R>) -> Option<R> {
+    /// Runs `f` on the decoded payload: the bytes PyJWT hands to
+    /// `json.loads` (the payload segment, base64url-decoded, exactly as the
+    /// verification decoded it), so a host can build the claims as PyJWT
+    /// does without verifying the token again. No heap for tokens within
+    /// the default limit; `None` only for a payload that cannot be decoded,
+    /// which a verified token's always can.
+    pub fn with_payload_bytes<R>(&self, f: impl FnOnce(&[u8]) -> R) -> Option<R> {
         let seg = self.payload_seg.as_bytes();
         let need = b64::decoded_len(seg).ok()?;
         with_buffer(need, |buf| {
             let n = b64::decode_strict(seg, buf).ok()?;
-            let obj = json::parse_object(buf.get(..n)?, Encoding::Utf8).ok()?;
-            f(obj)
+            Some(f(buf.get(..n)?))
         })
+    }
+
+    /// Runs `f` on the decoded payload object (no heap for tokens within the default limit).
+    fn with_payload<R>(&self, f: impl FnOnce(JsonObject<'_>) -> Option<R>) -> Option<R> {
+        self.with_payload_bytes(|bytes| f(json::parse_object(bytes, Encoding::Utf8).ok()?))
+            .flatten()
     }
 
     /// The claim named `name` (the last duplicate, as Python's `dict` keeps it).
@@ -1788,6 +1798,42 @@ mod tests {
             assert_eq!(got, *want, "{payload}");
             assert_eq!(valid, want.starts_with(r#"{"valid":true"#));
         }
+    }
+
+    #[test]
+    fn payload_bytes_are_the_signed_payload_as_sent() {
+        const H: &str = r#"{"alg":"HS256","typ":"JWT"}"#;
+        let v = TokenVerifier::new(JwtSettings::default(), SecretKey::from(KEY)).unwrap();
+        // Duplicates, NaN, big integers, escapes and raw UTF-8 stay exactly
+        // as signed: the host's `json.loads` reads them as PyJWT does.
+        let payloads = [
+            r#"{"token_type":"access","exp":2000000000,"jti":"j","user_id":"1","user_id":"2"}"#,
+            r#"{"token_type":"access","exp":2000000000,"jti":"j","f":NaN,"g":-Infinity}"#,
+            r#"{"token_type":"access","exp":2000000000,"jti":"j","n":123456789012345678901234567891}"#,
+            "{\"token_type\":\"access\",\"exp\":2000000000,\"jti\":\"j\",\"s\":\"\\ud800 Zo\u{eb}\"}",
+            r#" { "token_type" : "access" , "exp" : 2000000000 , "jti" : "j" } "#,
+        ];
+        for payload in payloads {
+            let token = sign(Algorithm::Hs256, H, payload);
+            let verified = v.verify(&token, 1_750_000_000).unwrap();
+            let got = verified.with_payload_bytes(|b| b.to_vec());
+            assert_eq!(got.as_deref(), Some(payload.as_bytes()), "{payload}");
+        }
+        let big = alloc::format!(
+            r#"{{"token_type":"access","exp":2000000000,"jti":"j","pad":"{}"}}"#,
+            "x".repeat(7000)
+        );
+        let settings = JwtSettings {
+            max_token_bytes: 64 * 1024,
+            ..JwtSettings::default()
+        };
+        let v = TokenVerifier::new(settings, SecretKey::from(KEY)).unwrap();
+        let token = sign(Algorithm::Hs256, H, &big);
+        let verified = v.verify(&token, 1_750_000_000).unwrap();
+        assert_eq!(
+            verified.with_payload_bytes(|b| b == big.as_bytes()),
+            Some(true)
+        );
     }
 
     #[test]

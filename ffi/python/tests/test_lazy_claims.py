@@ -1,8 +1,11 @@
 """``TokenVerifier.check()`` (the decision through
-``wsauth_token_verifier_check_result``, claims read on first use) answers
-exactly what the core's whole JSON answer (``wsauth_token_verifier_check_json``,
-parsed at once) says, for every token of the shared vector set and for
-hand-made tokens with every kind of user id."""
+``wsauth_token_verifier_check_result_payload``, claims parsed on first use
+from the decoded payload it hands out) decides exactly as the core's whole
+JSON answer (``wsauth_token_verifier_check_json``) and gives, for a valid
+token, the claims and user id real PyJWT gives (``jwt.decode``, which
+SimpleJWT's ``AccessToken`` calls), for every token of the shared vector
+set and for hand-made tokens with every kind of user id and claim — without
+verifying the token a second time when the claims are read."""
 
 import base64
 import copy
@@ -11,9 +14,11 @@ import hmac
 import json
 import os
 import pickle
+import sys
 import threading
 from pathlib import Path
 
+import jwt as pyjwt
 import pytest
 
 import wsauth
@@ -123,36 +128,77 @@ def edge_tokens() -> dict:
     return tokens
 
 
-def assert_same(verifier: wsauth.TokenVerifier, token, now: int, label: str) -> None:
+def pyjwt_payload(token) -> dict:
+    """The payload real PyJWT decodes (``json.loads`` of the decoded
+    payload segment): what SimpleJWT's ``AccessToken(token).payload`` is."""
+    data = token.encode() if isinstance(token, str) else bytes(token)
+    return pyjwt.api_jwt.decode_complete(data, options={"verify_signature": False})["payload"]
+
+
+def expected(verifier: wsauth.TokenVerifier, token, now: int) -> dict:
+    """The oracle: the core's decision (``check_json``, itself decided as
+    SimpleJWT decides: test_tokens.py) and, for a valid token, PyJWT's
+    payload as the claims and its user id claim as the user id."""
     data = token.encode() if isinstance(token, str) else bytes(token)
     want = verifier._check_json(data, now)
+    if not want["valid"]:
+        return want
+    payload = pyjwt_payload(data)
+    out: dict = {"valid": True}
+    if verifier.user_id_claim in payload:
+        out["user_id"] = payload[verifier.user_id_claim]
+    out["claims"] = payload
+    assert ("user_id" in out) == ("user_id" in want)
+    return out
+
+
+def has_nan(value) -> bool:
+    if isinstance(value, float):
+        return value != value
+    if isinstance(value, dict):
+        return any(has_nan(v) for v in value.values())
+    if isinstance(value, list):
+        return any(has_nan(v) for v in value)
+    return False
+
+
+def same(got, want) -> bool:
+    """``got == want``; with a NaN in ``want`` (equal to no other NaN
+    object), the same ``repr`` (types, order and values) instead."""
+    if got == want:
+        return True
+    return has_nan(want) and repr(got) == repr(want)
+
+
+def assert_same(verifier: wsauth.TokenVerifier, token, now: int, label: str) -> None:
+    want = expected(verifier, token, now)
     # Each check() result is used once, fresh: reading it fills its claims.
-    assert verifier.check(token, now) == want, label
-    assert want == verifier.check(token, now), label
+    assert same(verifier.check(token, now), want), label
+    assert same(verifier.check(token, now), want), label
     assert repr(verifier.check(token, now)) == repr(want), label
     assert json.dumps(verifier.check(token, now)) == json.dumps(want), label
     assert json.dumps(verifier.check(token, now), indent=1, sort_keys=True) == json.dumps(want, indent=1, sort_keys=True), label
     unpickled = pickle.loads(pickle.dumps(verifier.check(token, now)))
-    assert unpickled == want, label
-    assert copy.deepcopy(verifier.check(token, now)) == want, label
+    assert same(unpickled, want), label
+    assert same(copy.deepcopy(verifier.check(token, now)), want), label
     if want["valid"]:
         assert type(unpickled["claims"]) is dict, label
         got = verifier.check(token, now)
         assert isinstance(got["claims"], dict)
-        assert list(got["claims"].items()) == list(want["claims"].items()), label
+        assert same(list(got["claims"].items()), list(want["claims"].items())), label
         assert len(verifier.check(token, now)["claims"]) == len(want["claims"]), label
-        assert dict(verifier.check(token, now)["claims"]) == want["claims"], label
-        assert {**verifier.check(token, now)["claims"]} == want["claims"], label
+        assert same(dict(verifier.check(token, now)["claims"]), want["claims"]), label
+        assert same({**verifier.check(token, now)["claims"]}, want["claims"]), label
         assert list(verifier.check(token, now)["claims"]) == list(want["claims"]), label
         assert type(pickle.loads(pickle.dumps(verifier.check(token, now)["claims"]))) is dict
-        assert copy.copy(verifier.check(token, now)["claims"]) == want["claims"], label
+        assert same(copy.copy(verifier.check(token, now)["claims"]), want["claims"]), label
         assert ("user_id" in got) == ("user_id" in want), label
         if "user_id" in want:
             assert type(got["user_id"]) is type(want["user_id"]), label
     else:
         assert set(want) == {"valid", "error"}, label
     # Two unread results compare by their claims too.
-    assert verifier.check(token, now) == verifier.check(token, now), label
+    assert same(verifier.check(token, now), verifier.check(token, now)), label
 
 
 @pytest.fixture(params=["c_path", "python_path"])
@@ -271,3 +317,128 @@ def test_claims_read_from_many_threads_at_once_are_whole(path):
         for t in threads:
             t.join()
         assert all(s == (len(want), want, list(want.items())) for s in seen)
+
+
+def corner_tokens() -> dict:
+    """Valid tokens whose payloads PyJWT reads in its own way: the claims
+    must be its dict, value for value, type for type, key order included."""
+    payloads = {
+        "nan": claims_with('"1","score":NaN'),
+        "infinities": claims_with('"1","hi":Infinity,"lo":-Infinity,"over":1e400'),
+        "nan_user_id": claims_with("NaN"),
+        "infinity_user_id": claims_with("-Infinity"),
+        # json.loads keeps a duplicate key where it first came, with the last value.
+        "duplicate_keys": claims_with('"1","a":1,"b":2,"a":[3],"b":null'),
+        "duplicate_user_id_kinds": claims_with('{"pk":1},"user_id":2.5,"user_id":"9"'),
+        "big_ints": claims_with('"1","n":%d,"m":-%d,"z":-0' % (2**100, 2**70)),
+        "floats": claims_with('"1","f":1.0,"g":-0.0,"h":0.1,"i":1E-7,"j":123456789012345678901234567890.5'),
+        "unicode": claims_with('"Zoë ☃ 𝄞","k\\u00e9y":"\\ud83d\\ude00","raw":"ünï"'),
+        "lone_surrogates": claims_with('"\\ud800","nick":"\\udfff","pair_split":"\\ud83d x"'),
+        "escapes": claims_with('"1","s":"\\"\\\\\\/\\b\\f\\n\\r\\t\\u0000\\u001f"'),
+        "nested": claims_with('"1","roles":["a",{"b":[null,true,false]}],"meta":{},"empty":[]'),
+        "key_order": claims_with('"1","z":1,"a":2,"m":3'),
+        "whitespace": ' \t{ "token_type" : "access" ,\n"exp" : %d , "jti" : "0123456789abcdef0123456789abcdef" , "user_id" : [ 1 , 2 ] }\r\n' % (NOW + 300),
+        "long_user_id": claims_with('"' + "é" * 1500 + '"'),
+        # json.loads(bytes) drops a UTF-8 BOM (json.loads(str) would refuse it).
+        "utf8_bom": "\ufeff" + claims_with('"1","b":"\u00e9"'),
+    }
+    return {name: forge_payload(p) for name, p in payloads.items()}
+
+
+@pytest.mark.parametrize("name", sorted(corner_tokens()))
+def test_claims_are_pyjwt_s_dict_for_every_corner_case(name, path):
+    verifier = wsauth.TokenVerifier(KEY)
+    token = corner_tokens()[name]
+    want = pyjwt_payload(token)
+    for given in (token, token.encode(), bytearray(token.encode())):
+        r = verifier.check(given, NOW + 1)
+        assert r["valid"] is True, name
+        assert repr(r["claims"]) == repr(want), name
+        assert [type(v) for v in r["claims"].values()] == [type(v) for v in want.values()], name
+        assert json.dumps(r["claims"]) == json.dumps(want), name
+        # The user id is the claims' own value, as SimpleJWT's token["user_id"].
+        assert repr(r["user_id"]) == repr(want["user_id"]), name
+        assert r["user_id"] is r["claims"]["user_id"] or not isinstance(r["user_id"], (list, dict)), name
+    assert_same(verifier, token, NOW + 1, name)
+
+
+def every_valid_token() -> list:
+    """(verifier, token, now) for every valid token of the vectors and of the
+    hand-made sets, each a distinct token."""
+    out = []
+    verifiers: dict = {}
+    for v in token_vectors():
+        settings = v["settings"]
+        key = json.dumps(settings["SIMPLE_JWT"], sort_keys=True, default=str) + settings.get("SECRET_KEY", "")
+        verifier = verifiers.get(key)
+        if verifier is None:
+            verifier = verifiers[key] = verifier_for(settings)
+        if verifier._check_json(v["inputs"]["token"].encode(), int(v["now"]))["valid"]:
+            out.append((verifier, v["inputs"]["token"], int(v["now"])))
+    plain = wsauth.TokenVerifier(KEY)
+    for token in list(edge_tokens().values()) + list(corner_tokens().values()):
+        if plain._check_json(token.encode(), NOW + 1)["valid"]:
+            out.append((plain, token, NOW + 1))
+    return out
+
+
+def test_reading_the_claims_never_verifies_the_token_again(path, monkeypatch):
+    """check() decides each token once; reading its claims afterwards goes
+    through no entry point that verifies a token (each made to fail here),
+    and still gives PyJWT's dict."""
+    tokens = every_valid_token()
+    assert len(tokens) > 40
+    results = [(verifier.check(token, now), token) for verifier, token, now in tokens]
+    assert all(r["valid"] for r, _ in results)
+    # (A user id given as JSON is read from the claims at once.)
+    assert sum(type(r["claims"]) is core.LazyClaims for r, _ in results) > 40
+
+    calls = []
+
+    def verifies(*args, **kwargs):
+        calls.append(args)
+        raise AssertionError("the token was verified again")
+
+    for name in ("_check_token", "_check_result", "_check_fast", "_check_json", "_claims_json"):
+        monkeypatch.setattr(core, name, verifies)
+    monkeypatch.setattr(core.TokenVerifier, "_claims_of", verifies)
+    monkeypatch.setattr(core, "_payload_claims", {})  # every payload parsed here, none remembered before
+    for r, token in results:
+        want = pyjwt_payload(token)
+        assert repr(dict(r["claims"])) == repr(want), token
+        assert type(r["claims"]) is core.Claims
+    assert calls == []
+
+
+def test_unread_claims_keep_nothing_to_verify_with(path):
+    """Unread claims hold no reference to the verifier (nor to the token):
+    only the payload check() decoded, so reading them cannot verify."""
+    verifier = wsauth.TokenVerifier(KEY)
+    tokens = [edge_tokens()[name] for name in ("decimal", "uuid", "int", "absent", "nested_claims")]
+    before = sys.getrefcount(verifier), [sys.getrefcount(t) for t in tokens]
+    kept = [verifier.check(t, NOW + 1) for t in tokens for _ in range(50)]
+    assert all(type(r["claims"]) is core.LazyClaims for r in kept)
+    assert (sys.getrefcount(verifier), [sys.getrefcount(t) for t in tokens]) == before
+    assert [dict(r["claims"]) for r in kept[::50]] == [pyjwt_payload(t) for t in tokens]
+
+
+def test_a_payload_larger_than_the_compiled_buffer_is_read_from_the_core(path, monkeypatch):
+    """A verifier for tokens above 8 KiB: check()'s buffer (6 KiB, 3/4 of
+    the default limit) cannot take every payload; such claims are the
+    core's (``claims_json``: one call, when they are first read)."""
+    verifier = wsauth.TokenVerifier(KEY, max_token_bytes=64 * 1024)
+    token = forge_payload(claims_with('"1","pad":"%s","roles":["a"]' % ("p" * 9000)))
+    assert len(token) > 8 * 1024 and len(pyjwt_payload(token)["pad"]) > 6 * 1024
+    calls = []
+    real = core._claims_json
+
+    def counted(*args):
+        calls.append(1)
+        return real(*args)
+
+    monkeypatch.setattr(core, "_claims_json", counted)
+    r = verifier.check(token, NOW + 1)
+    assert r["valid"] and r["user_id"] == "1"
+    assert dict(r["claims"]) == pyjwt_payload(token)
+    assert calls == [1]
+    assert_same(verifier, token, NOW + 1, "large")

@@ -156,8 +156,12 @@ class _Scratch(threading.local):
         self.buf = ffi.new("char[]", self.cap)
         self.out_len = ffi.new("size_t *")
         self.kind = ffi.new("uint32_t *")
-        # wsauth_token_verifier_check_result's outputs, in one attribute.
+        # wsauth_token_verifier_check_result_payload's outputs, in two
+        # attributes: the result and its text; the decoded payload (any
+        # token within the default max_token_bytes, 8 KiB, has one that fits
+        # in 3/4 of it; a larger one is read from the core when used).
         self.check = (ffi.new("wsauth_token_check *"), ffi.new("char[]", 1024), 1024, ffi.new("size_t *"))
+        self.payload = (ffi.new("char[]", 6144), 6144, ffi.new("size_t *"))
 
     def ensure(self, cap: int) -> None:
         if cap > self.cap:
@@ -173,12 +177,15 @@ class _Scratch(threading.local):
 _scratch = _Scratch()
 _check_json = lib.wsauth_token_verifier_check_json
 _check_fast = lib.wsauth_token_verifier_check
-_check_result = lib.wsauth_token_verifier_check_result
+_check_result = lib.wsauth_token_verifier_check_result_payload
 _claims_json = lib.wsauth_token_verifier_claims_json
 _unpack = ffi.unpack
-#: Parsed claims kept per verifier (token → claims), so that reading the
-#: claims of a token seen again does not parse its payload in Python again.
+#: Parsed claims kept (decoded payload → claims, process-wide; and token →
+#: claims per verifier for tokens whose payload was not handed out), so
+#: that reading the claims of a token seen again does not parse its payload
+#: in Python again.
 CLAIMS_CACHE_SIZE = 2048
+_payload_claims: Dict[bytes, dict] = {}
 _capacity = lib.wsauth_token_check_json_capacity
 _loads = json.loads
 _malformed: CheckResult = {"valid": False, "error": {"kind": "malformed", "message": "Token is invalid"}}
@@ -219,31 +226,59 @@ class Claims(dict):
         return (dict, (dict(self),))
 
 
+def _claims_of_payload(payload: bytes) -> dict:
+    """The claims of a valid token from its decoded payload, exactly as
+    PyJWT builds them (``json.loads`` of the same bytes), to be copied (never
+    modified: it may be the one kept for the payload)."""
+    cached = _payload_claims.get(payload)
+    if cached is not None:
+        return cached
+    claims = _loads(payload)
+    # Kept only when every claim is a scalar (copies then share nothing
+    # mutable): a nested object or array needs a second "{" byte or a "["
+    # byte (inside strings, or in other characters, they only make this
+    # say no).
+    if payload.count(b"{") == 1 and b"[" not in payload:
+        if len(_payload_claims) >= CLAIMS_CACHE_SIZE:
+            _payload_claims.clear()
+        _payload_claims[payload] = claims
+    return claims
+
+
 def _read_claims(claims: "LazyClaims") -> None:
-    """Fills ``claims`` with the token's claims, as the core writes them for
-    the same token and clock (``wsauth_token_verifier_claims_json``, the
-    claims of ``wsauth_token_verifier_check_json``), and makes it a
-    :class:`Claims` (a plain dict from then on)."""
+    """Fills ``claims`` with the token's claims and makes it a
+    :class:`Claims` (a plain dict from then on): parsed from the decoded
+    payload ``check()`` kept, as PyJWT parses it — the token is not verified
+    again —, or, for a payload too large for the buffer it was offered, as
+    the core writes them for the same token and clock
+    (``wsauth_token_verifier_claims_json``)."""
     with _claims_lock:
         if claims.__class__ is not LazyClaims:
             return
-        verifier, token, now = dict.__getitem__(claims, _PENDING)
-        values = verifier._claims_of(token, now)
+        source = dict.__getitem__(claims, _PENDING)
+        if source.__class__ is bytes:
+            values = _claims_of_payload(source)
+        else:
+            verifier, token, now = source
+            values = verifier._claims_of(token, now)
         dict.clear(claims)
         dict.update(claims, values)
         claims.__class__ = Claims
 
 
 class LazyClaims(Claims):
-    """A valid token's claims, read from the core on first use.
+    """A valid token's claims, parsed on first use.
 
-    ``check()`` decides a token without writing its claims; they are read
-    (the core's ``claims_json``: the claims of ``check_json`` for the same
-    token and clock) the first time
+    ``check()`` decides a token and keeps its decoded payload (the bytes
+    PyJWT hands to ``json.loads``) without parsing it; the claims are parsed
+    from it, as PyJWT parses them, the first time
     this mapping is used in any way — indexing, iteration, ``len``, ``==``,
     ``repr``, ``json.dumps``, ``pickle``, ``copy`` — after which it is a
-    :class:`Claims`, a plain ``dict``. Code reading ``dict`` internals
-    directly from C (not through the mapping methods) should call
+    :class:`Claims`, a plain ``dict``. The token is not verified again
+    (only a payload larger than ``check()``'s buffer, 6 KiB, possible with
+    ``max_token_bytes`` above 8 KiB, is read from the core: the claims of
+    ``check_json`` for the same token and clock). Code reading ``dict``
+    internals directly from C (not through the mapping methods) should call
     ``dict(claims)`` first.
     """
 
@@ -467,10 +502,13 @@ class TokenVerifier:
         ``{"valid": False, "error": {"kind": "expired", "message": "Token is expired"}}``.
 
         Every call is decided by the core (signature, expiry, claims). The
-        claims are a :class:`LazyClaims`: a ``dict`` whose contents the core
-        writes the first time it is used, so a caller that needs only the
-        decision and the user id never pays for them. Each call returns a
-        new dict.
+        claims are a :class:`LazyClaims`: a ``dict`` parsed the first time it
+        is used, from the decoded payload the core hands out with the
+        decision, exactly as PyJWT parses it (``json.loads``: duplicate keys,
+        ``NaN``, big integers, lone surrogates as PyJWT gives them) — the
+        token is not verified again, and a caller that needs only the
+        decision and the user id never pays for parsing. Each call returns
+        a new dict.
         """
         t = None if now is None else _now(now)
         if _check_token is not None:
@@ -485,26 +523,38 @@ class TokenVerifier:
         except (UnicodeEncodeError, TypeError):
             return {"valid": False, "error": dict(_malformed["error"])}
         result, text, cap, text_len = _scratch.check
-        rc = _check_result(self._handle, data, len(data), t, result, text, cap, text_len)
+        payload, payload_cap, payload_len = _scratch.payload
+        rc = _check_result(self._handle, data, len(data), t, result, text, cap, text_len, payload, payload_cap, payload_len)
         if rc != _OK:
             if rc == _INVALID_UTF8:
                 return {"valid": False, "error": dict(_malformed["error"])}
             if rc != _BUFFER_TOO_SMALL:
                 _raise(rc, "TokenVerifier.check")
             result, text, cap, text_len = _scratch.ensure_text(text_len[0])
-            _raise(_check_result(self._handle, data, len(data), t, result, text, cap, text_len), "TokenVerifier.check")
+            _raise(
+                _check_result(self._handle, data, len(data), t, result, text, cap, text_len, payload, payload_cap, payload_len),
+                "TokenVerifier.check",
+            )
         kind = result.kind
         if kind == 0:
+            n = payload_len[0]
+            # The decoded payload, parsed on first use (never verified
+            # again); one too large for the buffer is read from the core.
+            source = _unpack(payload, n) if 2 <= n <= payload_cap else (self, data, t)
             how = result.user_id_type
             if how == _USER_ID_DECIMAL_STR:
-                return {"valid": True, "user_id": str(result.user_id_int), "claims": _Lazy({_PENDING: (self, data, t)})}
+                return {"valid": True, "user_id": str(result.user_id_int), "claims": _Lazy({_PENDING: source})}
             if how == _USER_ID_STR:
-                return {"valid": True, "user_id": _unpack(text, text_len[0]).decode(), "claims": _Lazy({_PENDING: (self, data, t)})}
+                return {"valid": True, "user_id": _unpack(text, text_len[0]).decode(), "claims": _Lazy({_PENDING: source})}
             if how == _USER_ID_INT:
-                return {"valid": True, "user_id": result.user_id_int, "claims": _Lazy({_PENDING: (self, data, t)})}
+                return {"valid": True, "user_id": result.user_id_int, "claims": _Lazy({_PENDING: source})}
+            claims = _Lazy({_PENDING: source})
             if how == _USER_ID_ABSENT:
-                return {"valid": True, "claims": _Lazy({_PENDING: (self, data, t)})}
-            return {"valid": True, "user_id": _loads(_unpack(text, text_len[0]).decode()), "claims": _Lazy({_PENDING: (self, data, t)})}
+                return {"valid": True, "claims": claims}
+            # Any other user id (a float, NaN, a big integer, a long string,
+            # an object, …): the claim's value as PyJWT parses it, the same
+            # object as in the claims (as SimpleJWT's token[USER_ID_CLAIM]).
+            return {"valid": True, "user_id": claims[self.user_id_claim], "claims": claims}
         name = _KIND_NAMES.get(kind)
         if name is None:
             return self._check_json(data, t)

@@ -480,6 +480,185 @@ static void test_check_result(void) {
   wsauth_token_verifier_free(v);
 }
 
+/* RFC 4648 base64url without padding, decoded independently of the library:
+ * the oracle for the payload the check hands out. Returns the length, or
+ * (size_t)-1 for a character outside the alphabet. */
+static size_t b64url_decode(const char *in, size_t n, unsigned char *out) {
+  static const char alphabet[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+  unsigned acc = 0;
+  int bits = 0;
+  size_t len = 0;
+  for (size_t i = 0; i < n; i++) {
+    const char *p = memchr(alphabet, in[i], 64);
+    if (p == NULL || in[i] == '\0') return (size_t)-1;
+    acc = (acc << 6) | (unsigned)(p - alphabet);
+    bits += 6;
+    if (bits >= 8) {
+      bits -= 8;
+      out[len++] = (unsigned char)((acc >> bits) & 0xff);
+    }
+  }
+  return len;
+}
+
+/* The decoded payload segment of `tok` (between its two dots) into `out`. */
+static size_t payload_of(const char *tok, size_t n, unsigned char *out) {
+  const char *first = memchr(tok, '.', n);
+  CHECK(first != NULL);
+  const char *second = memchr(first + 1, '.', n - (size_t)(first + 1 - tok));
+  CHECK(second != NULL);
+  return b64url_decode(first + 1, (size_t)(second - first - 1), out);
+}
+
+static void test_check_result_payload(void) {
+  wsauth_token_verifier *v = new_verifier(SETTINGS);
+  char tok[4096];
+  unsigned char want[4096];
+  char text[256], payload[4096];
+  size_t text_len = 0, payload_len = 0;
+  wsauth_token_check res;
+
+  /* A valid token: the decision as check_result gives it, and the payload
+   * segment, decoded, byte for byte. */
+  size_t n = mint(v, "{\"user_id\":\"Zo\\u00eb\",\"jti\":\"0123456789abcdef0123456789abcdef\",\"extra\":{\"is_staff\":true}}",
+                  NOW, tok, sizeof tok);
+  size_t want_len = payload_of(tok, n, want);
+  CHECK(want_len > 2 && want_len < n);
+  CHECK_RC(wsauth_token_verifier_check_result_payload(v, tok, n, NOW + 1, &res, text, sizeof text, &text_len, payload,
+                                                      sizeof payload, &payload_len),
+           WSAUTH_RESULT_OK);
+  CHECK(res.kind == WSAUTH_KIND_NONE && res.user_id_type == WSAUTH_USER_ID_STR && res.exp == NOW + 300);
+  CHECK(text_len == 4 && memcmp(text, "Zo\xc3\xab", 4) == 0);
+  CHECK(payload_len == want_len && memcmp(payload, want, want_len) == 0);
+  CHECK(payload[0] == '{' && out_has(payload, payload_len, "\"is_staff\":true"));
+  {
+    wsauth_token_check plain;
+    const char *t = check_result(v, tok, n, NOW + 1, &plain);
+    CHECK(memcmp(&plain, &res, sizeof res) == 0 && strcmp(t, "Zo\xc3\xab") == 0);
+  }
+  /* token_len bytes always suffice; the exact length too. */
+  CHECK_RC(wsauth_token_verifier_check_result_payload(v, tok, n, NOW + 1, &res, text, sizeof text, &text_len, payload,
+                                                      want_len, &payload_len),
+           WSAUTH_RESULT_OK);
+  CHECK(payload_len == want_len && memcmp(payload, want, want_len) == 0);
+
+  /* A payload that does not fit: still decided, its length given, the
+   * buffer untouched. */
+  memset(payload, '#', sizeof payload);
+  memset(&res, 0, sizeof res);
+  CHECK_RC(wsauth_token_verifier_check_result_payload(v, tok, n, NOW + 1, &res, text, sizeof text, &text_len, payload,
+                                                      want_len - 1, &payload_len),
+           WSAUTH_RESULT_OK);
+  CHECK(res.kind == WSAUTH_KIND_NONE && res.user_id_type == WSAUTH_USER_ID_STR);
+  CHECK(payload_len == want_len && payload[0] == '#');
+  payload_len = 0;
+  CHECK_RC(wsauth_token_verifier_check_result_payload(v, tok, n, NOW + 1, &res, text, sizeof text, &text_len, NULL, 0,
+                                                      &payload_len),
+           WSAUTH_RESULT_OK);
+  CHECK(payload_len == want_len);
+
+  /* Rejected tokens: no payload (length 0), nothing written. */
+  CHECK_RC(wsauth_token_verifier_check_result_payload(v, tok, n, NOW + 300, &res, text, sizeof text, &text_len, payload,
+                                                      sizeof payload, &payload_len),
+           WSAUTH_RESULT_OK);
+  CHECK(res.kind == WSAUTH_KIND_EXPIRED && payload_len == 0 && payload[0] == '#');
+  CHECK(text_len == strlen("Token is expired") && memcmp(text, "Token is expired", text_len) == 0);
+  payload_len = 777;
+  CHECK_RC(wsauth_token_verifier_check_result_payload(v, tok, 100000, NOW, &res, text, sizeof text, &text_len, payload,
+                                                      sizeof payload, &payload_len),
+           WSAUTH_RESULT_OK);
+  CHECK(res.kind == WSAUTH_KIND_TOO_LARGE && payload_len == 0 && payload[0] == '#');
+  payload_len = 777;
+  CHECK_RC(wsauth_token_verifier_check_result_payload(v, "not-a-token", 11, NOW, &res, text, sizeof text, &text_len,
+                                                      payload, sizeof payload, &payload_len),
+           WSAUTH_RESULT_OK);
+  CHECK(res.kind == WSAUTH_KIND_MALFORMED && payload_len == 0 && payload[0] == '#');
+  {
+    wsauth_token_verifier *other = new_verifier(OTHER_SETTINGS);
+    payload_len = 777;
+    CHECK_RC(wsauth_token_verifier_check_result_payload(other, tok, n, NOW + 1, &res, text, sizeof text, &text_len,
+                                                        payload, sizeof payload, &payload_len),
+             WSAUTH_RESULT_OK);
+    CHECK(res.kind == WSAUTH_KIND_BAD_SIGNATURE && payload_len == 0 && payload[0] == '#');
+    wsauth_token_verifier_free(other);
+  }
+
+  /* Call errors (and a text that does not fit) write neither output. */
+  wsauth_token_check untouched = {12345, 6, 7, 8};
+  res = untouched;
+  payload_len = 777;
+  text_len = 777;
+  CHECK_RC(wsauth_token_verifier_check_result_payload(NULL, tok, n, NOW + 1, &res, text, sizeof text, &text_len,
+                                                      payload, sizeof payload, &payload_len),
+           WSAUTH_RESULT_NULL_PARAMETER);
+  CHECK_RC(wsauth_token_verifier_check_result_payload(v, NULL, n, NOW + 1, &res, text, sizeof text, &text_len, payload,
+                                                      sizeof payload, &payload_len),
+           WSAUTH_RESULT_NULL_PARAMETER);
+  CHECK_RC(wsauth_token_verifier_check_result_payload(v, tok, n, NOW + 1, NULL, text, sizeof text, &text_len, payload,
+                                                      sizeof payload, &payload_len),
+           WSAUTH_RESULT_NULL_PARAMETER);
+  CHECK_RC(wsauth_token_verifier_check_result_payload(v, tok, n, NOW + 1, &res, NULL, sizeof text, &text_len, payload,
+                                                      sizeof payload, &payload_len),
+           WSAUTH_RESULT_NULL_PARAMETER);
+  CHECK_RC(wsauth_token_verifier_check_result_payload(v, tok, n, NOW + 1, &res, text, sizeof text, NULL, payload,
+                                                      sizeof payload, &payload_len),
+           WSAUTH_RESULT_NULL_PARAMETER);
+  CHECK_RC(wsauth_token_verifier_check_result_payload(v, tok, n, NOW + 1, &res, text, sizeof text, &text_len, NULL,
+                                                      sizeof payload, &payload_len),
+           WSAUTH_RESULT_NULL_PARAMETER);
+  CHECK_RC(wsauth_token_verifier_check_result_payload(v, tok, n, NOW + 1, &res, text, sizeof text, &text_len, payload,
+                                                      sizeof payload, NULL),
+           WSAUTH_RESULT_NULL_PARAMETER);
+  CHECK_RC(wsauth_token_verifier_check_result_payload(v, "\xff.a.b", 5, NOW, &res, text, sizeof text, &text_len,
+                                                      payload, sizeof payload, &payload_len),
+           WSAUTH_RESULT_INVALID_UTF8);
+  CHECK(memcmp(&res, &untouched, sizeof res) == 0);
+  CHECK(payload_len == 777 && text_len == 777 && payload[0] == '#');
+  CHECK_RC(wsauth_token_verifier_check_result_payload(v, tok, n, NOW + 1, &res, text, 2, &text_len, payload,
+                                                      sizeof payload, &payload_len),
+           WSAUTH_RESULT_BUFFER_TOO_SMALL);
+  CHECK(text_len == 4 && payload_len == 777 && payload[0] == '#');
+  CHECK(memcmp(&res, &untouched, sizeof res) == 0);
+  wsauth_token_verifier_free(v);
+
+  /* A payload larger than any fixed buffer (a verifier taking 64 KiB
+   * tokens): on the heap, the same bytes. */
+  {
+    wsauth_token_verifier *big = new_verifier(
+        "{\"secret\":\"c-test-signing-key-0123456789abcdef0123456789\",\"max_token_bytes\":65536}");
+    /* extra values are at most 256 bytes: many of them. */
+    size_t req_cap = 32768;
+    char *req = malloc(req_cap);
+    size_t at = (size_t)snprintf(req, req_cap, "{\"user_id\":\"1\",\"jti\":\"0123456789abcdef0123456789abcdef\",\"extra\":{");
+    for (int i = 0; i < 60; i++) {
+      at += (size_t)snprintf(req + at, req_cap - at, "%s\"k%d\":\"", i ? "," : "", i);
+      memset(req + at, 'a' + i % 26, 250);
+      at += 250;
+      req[at++] = '"';
+    }
+    memcpy(req + at, "}}", 3);
+    size_t big_cap = 65536;
+    char *big_tok = malloc(big_cap);
+    unsigned char *big_want = malloc(big_cap);
+    char *big_payload = malloc(big_cap);
+    size_t bn = 0;
+    CHECK_RC(wsauth_token_verifier_mint(big, req, strlen(req), NOW, big_tok, big_cap, &bn), WSAUTH_RESULT_OK);
+    CHECK(bn > 16384);
+    size_t bw = payload_of(big_tok, bn, big_want);
+    CHECK(bw > 12288 && bw < bn);
+    CHECK_RC(wsauth_token_verifier_check_result_payload(big, big_tok, bn, NOW + 1, &res, text, sizeof text, &text_len,
+                                                        big_payload, bn, &payload_len),
+             WSAUTH_RESULT_OK);
+    CHECK(res.kind == WSAUTH_KIND_NONE && res.user_id_type == WSAUTH_USER_ID_DECIMAL_STR && res.user_id_int == 1);
+    CHECK(payload_len == bw && memcmp(big_payload, big_want, bw) == 0);
+    free(big_payload);
+    free(big_want);
+    free(big_tok);
+    free(req);
+    wsauth_token_verifier_free(big);
+  }
+}
+
 int main(void) {
   test_library_info();
   test_valid_and_invalid_tokens();
@@ -487,6 +666,7 @@ int main(void) {
   test_call_errors();
   test_fast_check();
   test_check_result();
+  test_check_result_payload();
   test_shared_between_threads();
   return finish("c tokens");
 }

@@ -1,15 +1,15 @@
-//! HMAC-SHA256 (RFC 2104) for the verify path, run one SHA-256 block at a
-//! time on `sha2`'s block function.
+//! HMAC-SHA256 (RFC 2104) for the verify path, run in steps on `sha2`'s
+//! block function.
 //!
 //! Hand-rolled because the verify path needs to step it: with SHA extensions
 //! the rounds of a block form one long dependency chain, so the CPU is mostly
-//! waiting on latency, and the payload's base64 decode and JSON scan — which
-//! depend only on the token — run in that chain's shadow when they are issued
-//! between two blocks. The `hmac` crate hashes a whole message at once, and
+//! waiting on latency, and work that depends only on the token (decoding the
+//! signature and the payload) runs in that chain's shadow when it is issued
+//! between two steps. The `hmac` crate hashes a whole message at once, and
 //! its buffering and finalization cost more than the padding written here
-//! (both measured: `benches/verify.rs`, `verify/hmac_floor`). The `hmac`
-//! crate stays the oracle: the tests compare every length around the block
-//! boundaries and random keys with it.
+//! (both measured: `benches/verify.rs`, `verify/hmac_floor` against
+//! `reject/bad_signature`). The `hmac` crate stays the oracle: the tests
+//! compare every length around the block boundaries and random keys with it.
 
 use sha2::block_api::compress256;
 use sha2::{Digest, Sha256};
@@ -76,7 +76,7 @@ impl Hs256Key {
         Hs256Key { inner, outer }
     }
 
-    /// A run over `msg`: [`Hs256Run::step`] hashes one block at a time.
+    /// A run over `msg`, hashed by [`Hs256Run::step`] and [`Hs256Run::finish`].
     #[inline(always)]
     pub(crate) fn start<'k, 'm>(&'k self, msg: &'m [u8]) -> Hs256Run<'k, 'm> {
         let (full, rest) = msg.as_chunks::<BLOCK>();
@@ -102,7 +102,7 @@ impl Hs256Key {
     }
 }
 
-/// One message being hashed (see [`Hs256Key::start`]), block by block.
+/// One message being hashed (see [`Hs256Key::start`]), in steps.
 pub(crate) struct Hs256Run<'k, 'm> {
     key: &'k Hs256Key,
     state: [u32; 8],
@@ -122,14 +122,15 @@ pub(crate) struct Hs256Run<'k, 'm> {
 }
 
 impl Hs256Run<'_, '_> {
-    /// Hashes the next block: the message's, then its padding (the rest,
-    /// 0x80, zeros, the bit length in the last 8 bytes), then the outer
-    /// block; nothing once all are done.
+    /// Hashes the next part: the message's whole blocks (in one call), then
+    /// each padding block (the rest, 0x80, zeros, the bit length in the last
+    /// 8 bytes: one block, or two when fewer than 9 bytes follow the rest),
+    /// then the outer block; nothing once all are done.
     #[inline(always)]
     pub(crate) fn step(&mut self) {
-        if let Some((block, more)) = self.full.split_first() {
-            compress256(&mut self.state, core::slice::from_ref(block));
-            self.full = more;
+        if !self.full.is_empty() {
+            compress256(&mut self.state, self.full);
+            self.full = &[];
         } else if self.pad_blocks_left > 0 {
             // The first padding block holds the rest; the second, if any,
             // only zeros and the length.

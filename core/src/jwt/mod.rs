@@ -561,8 +561,8 @@ fn mac_verify<M: Mac + Clone>(keyed: &M, msg: &[u8], sig: &[u8]) -> bool {
 pub struct TokenVerifier {
     settings: JwtSettings,
     keys: Vec<KeyState>,
-    /// The signing key's HS256 state, stepped block by block on the verify
-    /// path (`None` for the other algorithms).
+    /// The signing key's HS256 state, stepped on the verify path (`None`
+    /// for the other algorithms).
     fast: Option<Hs256Key>,
     /// `settings.user_id_claim`, copied once for every [`VerifiedToken`].
     user_id_claim_name: Option<InlineStr>,
@@ -755,9 +755,9 @@ impl TokenVerifier {
 
     /// [`verify_parts`](Self::verify_parts) for an HS256 token with an
     /// unpadded signature segment (43 characters, 32 bytes), on the
-    /// block-stepped HMAC (see [`hs256`]): the signature is decoded while
-    /// the first block is hashed and the payload between the next ones, in
-    /// the shadow of their rounds; its JSON is read only once the signature
+    /// stepped HMAC (see [`hs256`]): the signature is decoded while the
+    /// message's whole blocks are hashed and the payload between the next
+    /// steps, in the shadow of their rounds; its JSON is read only once the signature
     /// matched (PyJWT's order: a rejected token costs no scan). The decision
     /// is the sequential path's: a signature or payload segment that is not
     /// strict base64url is `malformed` whatever the signature, a signature

@@ -16,6 +16,9 @@ use wsauth_core::{
 /// File descriptors kept free of connections (listener, logs, host
 /// connections, files the application opens).
 const FD_MARGIN: u64 = 64;
+/// Refused connections that may wait for their close reply at once (half
+/// the file margin; see [`Slot::closing`]).
+const CLOSING_WAITERS: u64 = FD_MARGIN / 2;
 /// How long the open-file limit read from the system is used before it is
 /// read again: a limit changed at run time applies within this time, and
 /// connections do not each pay for a system call.
@@ -28,6 +31,8 @@ pub(crate) struct Admission {
     proxies: Vec<IpAddr>,
     open: AtomicU64,
     unauthenticated: AtomicU64,
+    /// Refused connections waiting for their close reply (see [`Slot::closing`]).
+    closing: AtomicU64,
     peers: Mutex<HashMap<IpAddr, u32>>,
     /// The open-file limit last read, and when (ms since `created`; 0: never).
     fd_limit: AtomicU64,
@@ -52,6 +57,7 @@ impl Admission {
             proxies,
             open: AtomicU64::new(0),
             unauthenticated: AtomicU64::new(0),
+            closing: AtomicU64::new(0),
             peers: Mutex::new(HashMap::new()),
             fd_limit: AtomicU64::new(0),
             fd_read_at_ms: AtomicU64::new(0),
@@ -105,6 +111,8 @@ impl Admission {
             open_at_accept: (open, cap),
             peer: None,
             unauthenticated: false,
+            released: false,
+            closing: false,
         };
         if open >= cap {
             return Err(Refused::Full);
@@ -134,6 +142,10 @@ pub(crate) struct Slot {
     /// The peer this connection is counted against, once known.
     peer: Option<IpAddr>,
     unauthenticated: bool,
+    /// Its counts were given back early (see [`Slot::closing`]).
+    released: bool,
+    /// It counts among the refused connections waiting for a close reply.
+    closing: bool,
 }
 
 impl Slot {
@@ -175,8 +187,33 @@ impl Slot {
     }
 }
 
-impl Drop for Slot {
-    fn drop(&mut self) {
+impl Slot {
+    /// The connection was refused and only its close is left to send: every
+    /// count it holds is given back now, so that refusals still closing
+    /// never fill the connection cap (an attacker opening sockets faster
+    /// than they close would otherwise lock authenticated users out).
+    /// Returns whether it may wait for the client's close reply: at most
+    /// [`CLOSING_WAITERS`] wait at once, each holding a file within the
+    /// cap's margin; the others send their close and let go.
+    pub(crate) fn closing(&mut self) -> bool {
+        self.release();
+        if self.closing {
+            return true;
+        }
+        let waiting = self.adm.closing.fetch_add(1, Ordering::Relaxed);
+        if waiting >= CLOSING_WAITERS {
+            self.adm.closing.fetch_sub(1, Ordering::Relaxed);
+            return false;
+        }
+        self.closing = true;
+        true
+    }
+
+    /// Gives back the connection's counts (once).
+    fn release(&mut self) {
+        if std::mem::replace(&mut self.released, true) {
+            return;
+        }
         self.authenticated();
         self.adm.open.fetch_sub(1, Ordering::Relaxed);
         if let Some(ip) = self.peer.take() {
@@ -187,6 +224,15 @@ impl Drop for Slot {
                     peers.remove(&ip);
                 }
             }
+        }
+    }
+}
+
+impl Drop for Slot {
+    fn drop(&mut self) {
+        self.release();
+        if self.closing {
+            self.adm.closing.fetch_sub(1, Ordering::Relaxed);
         }
     }
 }
@@ -244,6 +290,44 @@ mod tests {
         drop((a, b, c, d, e, p1, p2, p3));
         assert_eq!(adm.open(), 0);
         assert_eq!(adm.unauthenticated.load(Ordering::Relaxed), 0);
+        assert!(adm.peers().is_empty());
+    }
+
+    #[test]
+    fn refusals_still_closing_hold_no_slot() {
+        let adm = Admission::new(AdmissionConfig {
+            max_connections_per_peer: 0,
+            max_connections: 10,
+            reserve_authenticated: 8,
+            ..AdmissionConfig::default()
+        });
+        // The unauthenticated share (2) is full; every further anonymous
+        // connection is refused and closing, yet the cap stays free.
+        let mut held = Vec::new();
+        for i in 0..2 {
+            let mut s = adm.accept(Some(ip("127.0.0.2"))).unwrap();
+            assert!(s.admit(ip("127.0.0.2"), true).is_none(), "{i}");
+            held.push(s);
+        }
+        let mut closing = Vec::new();
+        let mut waiting = 0;
+        for _ in 0..(CLOSING_WAITERS + 20) {
+            let mut s = adm.accept(Some(ip("127.0.0.3"))).unwrap();
+            assert!(s.admit(ip("127.0.0.3"), true).is_some());
+            waiting += u64::from(s.closing());
+            assert_eq!(adm.open(), 2, "a closing refusal holds no slot");
+            closing.push(s);
+        }
+        assert_eq!(waiting, CLOSING_WAITERS, "only so many wait for a reply");
+        assert_eq!(adm.unauthenticated.load(Ordering::Relaxed), 2);
+        assert!(!adm.peers().contains_key(&ip("127.0.0.3")));
+        // An authenticated user still gets in.
+        let mut staff = adm.accept(Some(ip("127.0.0.1"))).unwrap();
+        assert!(staff.admit(ip("127.0.0.1"), false).is_none());
+        drop(closing);
+        assert_eq!(adm.closing.load(Ordering::Relaxed), 0);
+        drop((held, staff));
+        assert_eq!(adm.open(), 0);
         assert!(adm.peers().is_empty());
     }
 }

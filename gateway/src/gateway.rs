@@ -682,16 +682,14 @@ impl Gateway {
         };
 
         if let Some(c) = refused {
-            // The close is sent, and the socket let go at once: waiting for
-            // the reply would hold a slot the caps are there to free.
-            close_ws(
-                rt,
-                &mut ws,
-                c.code_u16(),
-                c.reason.as_str(),
-                REFUSED_CLOSE_WAIT,
-            )
-            .await;
+            // The slot is given back before the close is sent: refusals
+            // still closing never count against the caps they enforce.
+            let wait = if slot.closing() {
+                REFUSED_CLOSE_WAIT
+            } else {
+                Duration::ZERO
+            };
+            close_ws(rt, &mut ws, c.code_u16(), c.reason.as_str(), wait).await;
             return None;
         }
         if let Some(crate::upstream::Link::Unreachable) = link {

@@ -41,10 +41,10 @@
 
 use crate::close::{Close, CloseCode};
 use crate::django::cookie::parse_cookie_pairs;
-use crate::django::signing::ct_eq;
 use crate::jwt::key::SecretKey;
 use crate::pipeline::decide::{AuthMethod, Principal, Subprotocol, User, UserId};
 use crate::pipeline::view::{Carrier, CredentialSettings, HandshakeView};
+use crate::py::compare::compare_digest;
 use crate::py::json::{self, Encoding, JsonValue};
 use crate::py::percent::{unquote, unquote_plus};
 use crate::time::UnixTime;
@@ -424,7 +424,7 @@ impl PrincipalSigner {
             Ok(32) => {}
             _ => return Err(EdgeError::BadSignature),
         }
-        if !ct_eq(&self.tag(signed.as_bytes()), &tag) {
+        if !compare_digest(&self.tag(signed.as_bytes()), &tag) {
             return Err(EdgeError::BadSignature);
         }
         let issued: i64 = issued.parse().map_err(|_| EdgeError::Malformed)?;

@@ -31,10 +31,11 @@
 //! and the host answers each lookup until the verdict.
 
 use crate::django::cookie::cookie_value;
-use crate::django::signing::{ct_eq, salted_hmac, HashAlg, SigningError, TimestampSigner};
+use crate::django::signing::{salted_hmac, HashAlg, SigningError, TimestampSigner};
 use crate::error::ErrorKind;
 use crate::jwt::key::{KeyError, SecretKey};
 use crate::jwt::userid::{PkKind, UserKey};
+use crate::py::compare::compare_digest;
 use crate::py::json::{self, Encoding, JsonValue};
 use alloc::borrow::Cow;
 use alloc::string::String;
@@ -383,10 +384,10 @@ impl SessionVerifier {
             Some(h) if !h.is_empty() => h.as_bytes(),
             _ => return Err(HASH_MISSING),
         };
-        let mut ok = ct_eq(stored, self.session_auth_hash(user.password).as_bytes());
+        let mut ok = compare_digest(stored, self.session_auth_hash(user.password).as_bytes());
         if self.settings.accept_fallback_hash {
             for key in &self.fallbacks {
-                ok |= ct_eq(stored, session_auth_hash(user.password, key).as_bytes());
+                ok |= compare_digest(stored, session_auth_hash(user.password, key).as_bytes());
             }
         }
         if ok {

@@ -23,6 +23,7 @@
 //! timestamp is a whole number of seconds.
 
 use crate::jwt::key::SecretKey;
+use crate::py::compare::compare_digest;
 use alloc::string::String;
 use alloc::vec::Vec;
 use base64::Engine as _;
@@ -94,16 +95,6 @@ pub fn salted_hmac(alg: HashAlg, key_salt: &[u8], value: &[u8], secret: &[u8]) -
         HashAlg::Sha256 => salted_hmac_with!(Sha256, key_salt, value, secret),
         HashAlg::Sha512 => salted_hmac_with!(Sha512, key_salt, value, secret),
     }
-}
-
-/// Compares two byte strings in time that depends only on their lengths
-/// (`hmac.compare_digest` / `constant_time_compare`).
-pub(crate) fn ct_eq(a: &[u8], b: &[u8]) -> bool {
-    if a.len() != b.len() {
-        return false;
-    }
-    let diff = a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y));
-    core::hint::black_box(diff) == 0
 }
 
 const B62: &[u8; 62] = b"0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz";
@@ -448,7 +439,7 @@ impl Signer {
         let mut ok = false;
         for index in 0..self.keys.len() {
             // Every key is tried, so the time does not reveal which one matched.
-            ok |= ct_eq(sig.as_bytes(), self.signature_with(value, index).as_bytes());
+            ok |= compare_digest(sig.as_bytes(), self.signature_with(value, index).as_bytes());
         }
         if ok {
             Ok(value)

@@ -135,15 +135,13 @@ impl Hs256Run<'_, '_> {
             // The first padding block holds the rest; the second, if any,
             // only zeros and the length.
             let mut block = [0u8; BLOCK];
-            let first = !self.rest.is_empty() || !self.marked;
-            if first {
+            if !self.marked {
                 if let Some(dst) = block.get_mut(..self.rest.len()) {
                     dst.copy_from_slice(self.rest);
                 }
                 if let Some(b) = block.get_mut(self.rest.len()) {
                     *b = 0x80;
                 }
-                self.rest = &[];
                 self.marked = true;
             }
             if self.pad_blocks_left == 1 {
@@ -198,13 +196,6 @@ impl Drop for Hs256Run<'_, '_> {
     }
 }
 
-/// Constant-time equality of two tags (no early exit on the first difference).
-#[inline(always)]
-pub(crate) fn tags_equal(a: &[u8; 32], b: &[u8; 32]) -> bool {
-    let diff = a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y));
-    core::hint::black_box(diff) == 0
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -243,15 +234,6 @@ mod tests {
             }
             assert_eq!(run.finish(), oracle(b"secret", &msg));
         }
-    }
-
-    #[test]
-    fn tags_equal_is_equality() {
-        let a = [7u8; 32];
-        let mut b = a;
-        assert!(tags_equal(&a, &b));
-        b[31] ^= 1;
-        assert!(!tags_equal(&a, &b));
     }
 
     proptest::proptest! {

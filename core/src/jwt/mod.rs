@@ -52,6 +52,7 @@ use crate::jwt::hs256::Hs256Key;
 use crate::jwt::key::{Algorithm, KeyError, SecretKey};
 use crate::jwt::userid::{PkKind, UserIdError, UserKey};
 use crate::py::b64;
+use crate::py::compare::compare_digest;
 use crate::py::json::{self, Encoding, JsonObject, JsonStr, JsonValue};
 use crate::py::pyint::{self, PyInt};
 use alloc::string::String;
@@ -792,7 +793,7 @@ impl TokenVerifier {
             let Ok(n) = decoded else {
                 return Err(E_MALFORMED);
             };
-            let matched = hs256::tags_equal(&mac.finish(), &sig)
+            let matched = compare_digest(&mac.finish(), &sig)
                 || self
                     .keys
                     .get(1..)

@@ -5,7 +5,8 @@
 //! the rounds of a block form one long dependency chain, so the CPU is mostly
 //! waiting on latency, and work that depends only on the token (decoding the
 //! signature and the payload) runs in that chain's shadow when it is issued
-//! between two steps. The `hmac` crate hashes a whole message at once, and
+//! between two steps (as far as the out-of-order window reaches: on a core
+//! whose sibling thread is busy, little of it does). The `hmac` crate hashes a whole message at once, and
 //! its buffering and finalization cost more than the padding written here
 //! (both measured: `benches/verify.rs`, `verify/hmac_floor` against
 //! `reject/bad_signature`). The `hmac` crate stays the oracle: the tests

@@ -43,11 +43,13 @@
 //!   for integer claims), `AUDIENCE` is one string, and the claim-name
 //!   settings cannot be `None`.
 
+mod claims;
 mod hs256;
 pub mod key;
 pub mod userid;
 
 use crate::error::ErrorKind;
+use crate::jwt::claims::{ClaimNames, Claims, Slot};
 use crate::jwt::hs256::Hs256Key;
 use crate::jwt::key::{Algorithm, KeyError, SecretKey};
 use crate::jwt::userid::{PkKind, UserIdError, UserKey};
@@ -74,11 +76,6 @@ const SMALL_DECODE_BYTES: usize = 512;
 
 /// Length of an unpadded HS256 signature segment.
 const HS256_SIGNATURE_CHARS: usize = signature_chars(Algorithm::Hs256);
-
-/// Characters of the payload decoded between two blocks of the HMAC: about
-/// what runs in the shadow of one block's rounds (measured,
-/// `verify/wsauth` and `reject/bad_signature`).
-const DECODE_CHARS_PER_BLOCK: usize = 56;
 
 /// SimpleJWT's own claims and a couple more fit here (zeroing the buffer
 /// shows on the verify path).
@@ -567,6 +564,9 @@ pub struct TokenVerifier {
     fast: Option<Hs256Key>,
     /// `settings.user_id_claim`, copied once for every [`VerifiedToken`].
     user_id_claim_name: Option<InlineStr>,
+    decoder: b64::Decoder,
+    /// The claim names a decision reads (from `settings`).
+    names: ClaimNames,
 }
 
 impl TokenVerifier {
@@ -580,6 +580,8 @@ impl TokenVerifier {
             fast: (settings.algorithm == Algorithm::Hs256)
                 .then(|| Hs256Key::new(signing_key.expose())),
             user_id_claim_name: InlineStr::new(&settings.user_id_claim),
+            decoder: b64::Decoder::new(),
+            names: ClaimNames::new(&settings),
             settings,
             keys: alloc::vec![state],
         })
@@ -756,14 +758,15 @@ impl TokenVerifier {
 
     /// [`verify_parts`](Self::verify_parts) for an HS256 token with an
     /// unpadded signature segment (43 characters, 32 bytes), on the
-    /// stepped HMAC (see [`hs256`]): the signature is decoded while the
-    /// message's whole blocks are hashed and the payload between the next
-    /// steps, in the shadow of their rounds; its JSON is read only once the signature
-    /// matched (PyJWT's order: a rejected token costs no scan). The decision
-    /// is the sequential path's: a signature or payload segment that is not
-    /// strict base64url is `malformed` whatever the signature, a signature
-    /// that matches no key is `bad_signature`, and the claims decide only
-    /// then (`fast_path_decides_as_the_sequential_path`).
+    /// stepped HMAC (see [`hs256`]) and the vector base64 decoder
+    /// ([`b64::Decoder`]): the signature and the payload are decoded between
+    /// the steps of the hash; the payload's JSON is read only once the
+    /// signature matched (PyJWT's order: a rejected token costs no scan). The
+    /// decision is the sequential path's (the `hmac` crate and the scalar
+    /// decoder): a signature or payload segment that is not strict base64url
+    /// is `malformed` whatever the signature, a signature that matches no key
+    /// is `bad_signature`, and the claims decide only then
+    /// (`fast_path_decides_as_the_sequential_path`).
     #[inline(always)]
     fn verify_hs256(
         &self,
@@ -784,12 +787,8 @@ impl TokenVerifier {
             return Err(E_MALFORMED);
         }
         with_buffer(p_need, |buf| {
-            let decoded = b64::decode_strict_ticking(
-                out.payload_seg.as_bytes(),
-                buf,
-                DECODE_CHARS_PER_BLOCK,
-                || mac.step(),
-            );
+            mac.step();
+            let decoded = self.decoder.decode_strict(out.payload_seg.as_bytes(), buf);
             let Ok(n) = decoded else {
                 return Err(E_MALFORMED);
             };
@@ -805,8 +804,7 @@ impl TokenVerifier {
             }
             let payload = buf.get(..n).ok_or(E_MALFORMED)?;
             let mut c = Claims::none();
-            c.collect(payload, &self.settings)
-                .map_err(|_| E_MALFORMED)?;
+            c.collect(payload, &self.names).map_err(|_| E_MALFORMED)?;
             self.accept(&c, now, out)
         })
     }
@@ -819,13 +817,13 @@ impl TokenVerifier {
         now: i64,
         out: &mut VerifiedToken<'_>,
     ) -> Result<(), TokenError> {
-        let s = &self.settings;
         let p_len =
             b64::decode_strict(out.payload_seg.as_bytes(), p_buf).map_err(|_| E_MALFORMED)?;
         // Payload.
         let payload_bytes = p_buf.get(..p_len).ok_or(E_MALFORMED)?;
         let mut c = Claims::none();
-        c.collect(payload_bytes, s).map_err(|_| E_MALFORMED)?;
+        c.collect(payload_bytes, &self.names)
+            .map_err(|_| E_MALFORMED)?;
         self.accept(&c, now, out)
     }
 
@@ -840,12 +838,12 @@ impl TokenVerifier {
     ) -> Result<(), TokenError> {
         let s = &self.settings;
         self.check_claims(c, now)?;
-        let exp = c.exp.ok_or(E_NO_EXP)?;
-        let exp = check_fromtimestamp(&exp)?;
-        if c.jti_claim.is_none() {
+        let exp = c.get(Slot::Exp).ok_or(E_NO_EXP)?;
+        let exp = check_fromtimestamp(exp)?;
+        if c.get(Slot::JtiClaim).is_none() {
             return Err(E_NO_ID);
         }
-        match c.token_type {
+        match c.get(Slot::TokenType) {
             None => return Err(E_NO_TYPE),
             Some(JsonValue::Str(t)) if t.eq_str(&s.token_type) => {}
             Some(_) => return Err(E_WRONG_TYPE),
@@ -853,10 +851,10 @@ impl TokenVerifier {
         // Written in place: the inline strings are large.
         out.exp = exp;
         out.iat = c
-            .iat
-            .and_then(|v| pyint::int_of_json(&v).ok())
+            .get(Slot::Iat)
+            .and_then(|v| pyint::int_of_json(v).ok())
             .and_then(PyInt::to_i64);
-        match &c.user_id {
+        match c.get(Slot::UserId) {
             None => out.user_id = None,
             Some(JsonValue::Str(v)) => {
                 if let ClaimValue::Str(slot) =
@@ -873,10 +871,10 @@ impl TokenVerifier {
         if matches!(out.user_id, Some(ClaimValue::Other | ClaimValue::BigInt(_))) {
             out.user_id_claim_name = self.user_id_claim_name;
         }
-        set_inline(&mut out.jti, c.jti_claim.as_ref());
-        out.is_staff = c.is_staff.as_ref().is_some_and(truthy);
-        out.is_superuser = c.is_superuser.as_ref().is_some_and(truthy);
-        set_inline(&mut out.revoke_claim, c.revoke.as_ref());
+        set_inline(&mut out.jti, c.get(Slot::JtiClaim));
+        out.is_staff = c.get(Slot::IsStaff).is_some_and(truthy);
+        out.is_superuser = c.get(Slot::IsSuperuser).is_some_and(truthy);
+        set_inline(&mut out.revoke_claim, c.get(Slot::Revoke));
         Ok(())
     }
 
@@ -889,32 +887,32 @@ impl TokenVerifier {
         let leeway = i128::from(s.leeway);
         let latest = i128::from(now).saturating_add(leeway);
         let earliest = i128::from(now).saturating_sub(leeway);
-        if let Some(v) = &c.iat {
+        if let Some(v) = c.get(Slot::Iat) {
             let iat = pyint::int_of_json(v).map_err(|_| E_MALFORMED)?;
             if iat.cmp_i128(latest) == Ordering::Greater {
                 return Err(E_IMMATURE);
             }
         }
-        if let Some(v) = &c.nbf {
+        if let Some(v) = c.get(Slot::Nbf) {
             let nbf = pyint::int_of_json(v).map_err(|_| E_MALFORMED)?;
             if nbf.cmp_i128(latest) == Ordering::Greater {
                 return Err(E_IMMATURE);
             }
         }
-        if let Some(v) = &c.exp {
+        if let Some(v) = c.get(Slot::Exp) {
             let exp = pyint::int_of_json(v).map_err(|_| E_MALFORMED)?;
             if exp.cmp_i128(earliest) != Ordering::Greater {
                 return Err(E_EXPIRED);
             }
         }
         if let Some(issuer) = &s.issuer {
-            match &c.iss {
+            match c.get(Slot::Iss) {
                 Some(JsonValue::Str(iss)) if iss.eq_str(issuer) => {}
                 _ => return Err(E_ISSUER),
             }
         }
         if let Some(audience) = &s.audience {
-            let aud = match &c.aud {
+            let aud = match c.get(Slot::Aud) {
                 Some(v) if truthy(v) => *v,
                 _ => return Err(E_AUDIENCE),
             };
@@ -936,10 +934,10 @@ impl TokenVerifier {
                 return Err(E_AUDIENCE);
             }
         }
-        if matches!(&c.sub, Some(v) if !matches!(v, JsonValue::Str(_))) {
+        if matches!(c.get(Slot::Sub), Some(v) if !matches!(v, JsonValue::Str(_))) {
             return Err(E_MALFORMED);
         }
-        if matches!(&c.jti, Some(v) if !matches!(v, JsonValue::Str(_))) {
+        if matches!(c.get(Slot::Jti), Some(v) if !matches!(v, JsonValue::Str(_))) {
             return Err(E_MALFORMED);
         }
         Ok(())
@@ -1090,149 +1088,6 @@ fn set_inline(slot: &mut Option<InlineStr>, v: Option<&JsonValue<'_>>) {
         _ => *slot = None,
     }
 }
-
-/// The claims a decision reads, each the last duplicate in the payload.
-struct Claims<'a> {
-    iat: Option<JsonValue<'a>>,
-    nbf: Option<JsonValue<'a>>,
-    exp: Option<JsonValue<'a>>,
-    iss: Option<JsonValue<'a>>,
-    aud: Option<JsonValue<'a>>,
-    sub: Option<JsonValue<'a>>,
-    jti: Option<JsonValue<'a>>,
-    jti_claim: Option<JsonValue<'a>>,
-    token_type: Option<JsonValue<'a>>,
-    user_id: Option<JsonValue<'a>>,
-    revoke: Option<JsonValue<'a>>,
-    is_staff: Option<JsonValue<'a>>,
-    is_superuser: Option<JsonValue<'a>>,
-}
-
-impl<'a> Claims<'a> {
-    /// Validates the payload (Python's `json.loads`, an object) and keeps
-    /// the claims a decision reads, in one pass.
-    /// `self` starts as [`Claims::none`] (written in place: the claims are
-    /// large enough that moving them was measured on the verify path).
-    fn collect(&mut self, payload: &'a [u8], s: &JwtSettings) -> Result<(), json::JsonError> {
-        if json::scan_flat_object(payload, |k, v| self.record(k, v, s)).is_none() {
-            *self = Claims::none();
-            json::scan_object(payload, Encoding::Utf8, |k, v| self.record(k, v, s))?;
-        }
-        Ok(())
-    }
-
-    /// No claim (built field by field: a constant was copied in whole).
-    #[inline(always)]
-    fn none() -> Self {
-        Claims {
-            iat: None,
-            nbf: None,
-            exp: None,
-            iss: None,
-            aud: None,
-            sub: None,
-            jti: None,
-            jti_claim: None,
-            token_type: None,
-            user_id: None,
-            revoke: None,
-            is_staff: None,
-            is_superuser: None,
-        }
-    }
-
-    /// Keeps member `k: v` when a decision reads it (a later duplicate replaces it).
-    // Inlined into the scans: passing the member through memory right after
-    // writing it stalled the verify path (measured).
-    #[inline(always)]
-    fn record(&mut self, k: JsonStr<'a>, v: JsonValue<'a>, s: &JwtSettings) {
-        let fixed = match k.plain_bytes() {
-            // No escapes: the key is its raw bytes.
-            Some(raw) => {
-                // Three-byte names compared as arrays, the two longer ones
-                // byte by byte: a chain of `memcmp` calls per member was
-                // measured on the verify path.
-                let slot = match *raw {
-                    [a, b, c] => match [a, b, c] {
-                        [b'i', b'a', b't'] => Some(&mut self.iat),
-                        [b'n', b'b', b'f'] => Some(&mut self.nbf),
-                        [b'e', b'x', b'p'] => Some(&mut self.exp),
-                        [b'i', b's', b's'] => Some(&mut self.iss),
-                        [b'a', b'u', b'd'] => Some(&mut self.aud),
-                        [b's', b'u', b'b'] => Some(&mut self.sub),
-                        [b'j', b't', b'i'] => Some(&mut self.jti),
-                        _ => None,
-                    },
-                    _ if bytes_eq(raw, b"is_staff") => Some(&mut self.is_staff),
-                    _ if bytes_eq(raw, b"is_superuser") => Some(&mut self.is_superuser),
-                    _ => None,
-                };
-                if let Some(slot) = slot {
-                    *slot = Some(v);
-                }
-                let named = |name: &String| bytes_eq(raw, name.as_bytes());
-                [
-                    named(&s.jti_claim),
-                    named(&s.token_type_claim),
-                    named(&s.user_id_claim),
-                    named(&s.revoke_token_claim),
-                ]
-            }
-            None => {
-                match FIXED_NAMES.iter().position(|n| k.eq_str(n)) {
-                    Some(0) => self.iat = Some(v),
-                    Some(1) => self.nbf = Some(v),
-                    Some(2) => self.exp = Some(v),
-                    Some(3) => self.iss = Some(v),
-                    Some(4) => self.aud = Some(v),
-                    Some(5) => self.sub = Some(v),
-                    Some(6) => self.jti = Some(v),
-                    Some(7) => self.is_staff = Some(v),
-                    Some(8) => self.is_superuser = Some(v),
-                    _ => {}
-                }
-                let named = |name: &String| k.eq_str(name);
-                [
-                    named(&s.jti_claim),
-                    named(&s.token_type_claim),
-                    named(&s.user_id_claim),
-                    named(&s.revoke_token_claim),
-                ]
-            }
-        };
-        let [jti_claim, token_type, user_id, revoke] = fixed;
-        if jti_claim {
-            self.jti_claim = Some(v);
-        }
-        if token_type {
-            self.token_type = Some(v);
-        }
-        if user_id {
-            self.user_id = Some(v);
-        }
-        if revoke {
-            self.revoke = Some(v);
-        }
-    }
-}
-
-/// `a == b` for the short names of claims, inline (no `memcmp` call).
-#[inline(always)]
-fn bytes_eq(a: &[u8], b: &[u8]) -> bool {
-    a.len() == b.len() && a.iter().zip(b).all(|(x, y)| x == y)
-}
-
-const FIXED_NAMES: [&str; 9] = [
-    "iat",
-    "nbf",
-    "exp",
-    "iss",
-    "aud",
-    "sub",
-    "jti",
-    "is_staff",
-    "is_superuser",
-];
 
 /// SimpleJWT's `datetime.fromtimestamp(exp, tz=utc)` on the raw value:
 /// numeric strings raise `TypeError`, years outside 1–9999 `ValueError` /

@@ -127,23 +127,43 @@ pub(crate) fn decode_strict(seg: &[u8], out: &mut [u8]) -> Result<usize, B64Erro
     decode_inner(seg, Some(out))
 }
 
-/// [`decode_strict`], calling `tick` before each run of `chars_per_tick`
-/// characters (see [`decode_into`]).
-#[inline(always)]
-pub(crate) fn decode_strict_ticking(
-    seg: &[u8],
-    out: &mut [u8],
-    chars_per_tick: usize,
-    tick: impl FnMut(),
-) -> Result<usize, B64Error> {
-    let text = strip(seg)?;
-    decode_into(
-        text,
-        decoded_len_stripped(text.len()),
-        out,
-        chars_per_tick,
-        tick,
-    )
+/// The strict decode on the `base64` crate's SIMD engine where the build
+/// has `std` and the CPU has AVX2 or NEON, else [`decode_strict`].
+#[derive(Debug, Clone)]
+pub(crate) struct Decoder {
+    #[cfg(all(feature = "std", any(target_arch = "x86_64", target_arch = "aarch64")))]
+    simd: base64::engine::simd::Simd,
+}
+
+impl Decoder {
+    pub(crate) fn new() -> Self {
+        Decoder {
+            #[cfg(all(feature = "std", any(target_arch = "x86_64", target_arch = "aarch64")))]
+            simd: base64::engine::simd::Simd::url_safe(
+                base64::engine::GeneralPurposeConfig::new()
+                    .with_encode_padding(false)
+                    .with_decode_allow_trailing_bits(false)
+                    .with_decode_padding_mode(base64::engine::DecodePaddingMode::RequireNone),
+            ),
+        }
+    }
+
+    /// [`decode_strict`]: the same result and the same bytes in `out`.
+    #[inline]
+    pub(crate) fn decode_strict(&self, seg: &[u8], out: &mut [u8]) -> Result<usize, B64Error> {
+        let text = strip(seg)?;
+        let n = decoded_len_stripped(text.len());
+        #[cfg(all(feature = "std", any(target_arch = "x86_64", target_arch = "aarch64")))]
+        if text.len() >= 64 {
+            // Shorter texts gain nothing from the engine's vector loop.
+            use base64::Engine as _;
+            return self
+                .simd
+                .decode_slice(text, out)
+                .map_err(|_| B64Error::Alphabet);
+        }
+        decode_into(text, n, out)
+    }
 }
 
 /// Checks `seg` strictly without storing the bytes; returns the decoded length.
@@ -215,7 +235,7 @@ fn decode_inner(seg: &[u8], out: Option<&mut [u8]>) -> Result<usize, B64Error> {
     let text = strip(seg)?;
     let n = decoded_len_stripped(text.len());
     match out {
-        Some(o) => return decode_into(text, n, o, usize::MAX, || {}),
+        Some(o) => return decode_into(text, n, o),
         None => {
             let body = text.get(..text.len() - text.len() % 4).unwrap_or(&[]);
             let rem = text.get(body.len()..).unwrap_or(&[]);
@@ -229,51 +249,32 @@ fn decode_inner(seg: &[u8], out: Option<&mut [u8]>) -> Result<usize, B64Error> {
     Ok(n)
 }
 
-/// Decodes the stripped `text` (`n` bytes) into `out`, calling `tick`
-/// before each run of `chars_per_tick` characters (rounded down to a
-/// multiple of 8; at least 8): the verify path hashes a block of the token
-/// there, so the decode runs in the shadow of the hash (see `jwt::hs256`).
+/// Decodes the stripped `text` (`n` bytes) into `out`.
 // Output counts are bounded by `n`, itself below `text.len()`; shifts of sextets into a u32.
 #[allow(clippy::arithmetic_side_effects)]
 #[inline(always)]
-fn decode_into(
-    text: &[u8],
-    n: usize,
-    o: &mut [u8],
-    chars_per_tick: usize,
-    mut tick: impl FnMut(),
-) -> Result<usize, B64Error> {
+fn decode_into(text: &[u8], n: usize, o: &mut [u8]) -> Result<usize, B64Error> {
     // Invalid bytes set `BAD`: one test after the loops finds any of them.
     let mut seen = 0u32;
     let o = o.get_mut(..n).ok_or(B64Error::BufferTooSmall)?;
     // Eight characters (48 bits) at a time, then at most one group of four,
     // then the 2- or 3-character tail.
-    let per_tick = (chars_per_tick / 8).max(1);
     let wide_len = text.len() / 8 * 8;
     let (wide_text, rest_text) = text.split_at_checked(wide_len).unwrap_or((&[], text));
     let (wide_o, rest_o) = o
         .split_at_mut_checked(wide_len / 8 * 6)
         .unwrap_or((&mut [], &mut []));
-    for (run, run_out) in wide_text
-        .chunks(per_tick.saturating_mul(8))
-        .zip(wide_o.chunks_mut(per_tick.saturating_mul(6)))
-    {
-        tick();
-        for (c, dst) in run.chunks_exact(8).zip(run_out.chunks_exact_mut(6)) {
-            let [c0, c1, c2, c3, c4, c5, c6, c7] = *c else {
-                continue;
-            };
-            let (a, b) = (group(c0, c1, c2, c3), group(c4, c5, c6, c7));
-            seen |= a | b;
-            let v = (u64::from(a & 0xFF_FFFF) << 24) | u64::from(b & 0xFF_FFFF);
-            let bytes = v.to_be_bytes();
-            if let (Some(src), 6) = (bytes.get(2..), dst.len()) {
-                dst.copy_from_slice(src);
-            }
+    for (c, dst) in wide_text.chunks_exact(8).zip(wide_o.chunks_exact_mut(6)) {
+        let [c0, c1, c2, c3, c4, c5, c6, c7] = *c else {
+            continue;
+        };
+        let (a, b) = (group(c0, c1, c2, c3), group(c4, c5, c6, c7));
+        seen |= a | b;
+        let v = (u64::from(a & 0xFF_FFFF) << 24) | u64::from(b & 0xFF_FFFF);
+        let bytes = v.to_be_bytes();
+        if let (Some(src), 6) = (bytes.get(2..), dst.len()) {
+            dst.copy_from_slice(src);
         }
-    }
-    if wide_text.is_empty() {
-        tick();
     }
     let mut chunks = rest_text.chunks_exact(4);
     let mut outs = rest_o.chunks_exact_mut(3);
@@ -348,6 +349,51 @@ pub(crate) fn encode_into(input: &[u8], out: &mut String) {
 mod tests {
     use super::*;
     use alloc::vec::Vec;
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig {
+            cases: 4096,
+            ..proptest::prelude::ProptestConfig::default()
+        })]
+
+        /// The vector decoder accepts exactly what the strict decoder
+        /// accepts, with the same bytes: texts of every length around the
+        /// vector loop's 32-character steps, with a byte outside the
+        /// alphabet, padding or a non-canonical last character now and then.
+        #[test]
+        fn the_vector_decoder_decodes_as_the_strict_decoder(
+            body in proptest::collection::vec(proptest::sample::select(ALPHABET.to_vec()), 0..300),
+            damage in proptest::option::of((
+                proptest::prelude::any::<proptest::sample::Index>(),
+                proptest::prop_oneof![
+                    proptest::prelude::any::<u8>(),
+                    proptest::sample::select(alloc::vec![b'=', b'+', b'/', b'.', 0x80, b' ']),
+                ],
+            )),
+            last in proptest::sample::select(ALPHABET.to_vec()),
+            pad in 0usize..3,
+            with_last in proptest::prelude::any::<bool>(),
+        ) {
+            let mut seg = body;
+            if let (Some((at, b)), false) = (damage, seg.is_empty()) {
+                let i = at.index(seg.len());
+                seg[i] = b;
+            }
+            if with_last {
+                seg.push(last);
+            }
+            seg.extend(core::iter::repeat_n(b'=', pad));
+            let need = decoded_len(&seg).unwrap_or(0);
+            let mut want = alloc::vec![0u8; need];
+            let mut got = alloc::vec![0u8; need];
+            let w = decode_strict(&seg, &mut want).map(|n| want[..n].to_vec());
+            let g = Decoder::new().decode_strict(&seg, &mut got).map(|n| got[..n].to_vec());
+            proptest::prop_assert_eq!(w.is_ok(), g.is_ok(), "{:?}", seg);
+            if let (Ok(w), Ok(g)) = (w, g) {
+                proptest::prop_assert_eq!(w, g);
+            }
+        }
+    }
 
     fn dec(s: &str) -> Result<Vec<u8>, B64Error> {
         let mut buf = [0u8; 64];

@@ -431,7 +431,9 @@ impl<'a> JsonStr<'a> {
     pub(crate) fn write_inline(self, dst: &mut InlineStr) -> bool {
         if !self.escaped && self.enc == Encoding::Utf8 {
             // See `to_inline`.
-            return core::str::from_utf8(self.raw).is_ok() && dst.set_bytes(self.raw);
+            // ASCII first: a claim's value usually is (measured).
+            return (self.raw.is_ascii() || core::str::from_utf8(self.raw).is_ok())
+                && dst.set_bytes(self.raw);
         }
         match self.to_inline() {
             Some(s) => {
@@ -1224,22 +1226,13 @@ fn eight_digits(x: u64) -> Option<u64> {
 /// is exact.
 #[inline(always)]
 fn plain_run(s: &[u8]) -> usize {
-    const ONES: u64 = 0x0101_0101_0101_0101;
-    const HIGH: u64 = 0x8080_8080_8080_8080;
-    let zero_in = |y: u64| y.wrapping_sub(ONES) & !y & HIGH;
     let mut n = 0usize;
     let mut chunks = s.chunks_exact(8);
     for c in &mut chunks {
         let Ok(bytes) = <[u8; 8]>::try_from(c) else {
             break;
         };
-        let x = u64::from_le_bytes(bytes);
-        // Below 0x20; 0x7F and above (the high bit, or 0x7F + 1 = 0x80).
-        let control = x.wrapping_sub(ONES.wrapping_mul(0x20)) & !x & HIGH;
-        let high = (x | x.wrapping_add(ONES)) & HIGH;
-        let quote = zero_in(x ^ ONES.wrapping_mul(u64::from(b'"')));
-        let backslash = zero_in(x ^ ONES.wrapping_mul(u64::from(b'\\')));
-        let stop = control | high | quote | backslash;
+        let stop = stop_bytes(u64::from_le_bytes(bytes));
         if stop != 0 {
             return n.saturating_add((stop.trailing_zeros() / 8) as usize);
         }
@@ -1251,6 +1244,33 @@ fn plain_run(s: &[u8]) -> usize {
         .position(|&b| !(0x20..0x7F).contains(&b) || b == b'"' || b == b'\\')
         .unwrap_or(tail.len());
     n.saturating_add(more)
+}
+
+/// `raw` (at most 16 bytes) as two little-endian words, zero past its end.
+pub(crate) fn short_words(raw: &[u8]) -> [u64; 2] {
+    let mut b = [0u8; 16];
+    for (dst, src) in b.iter_mut().zip(raw) {
+        *dst = *src;
+    }
+    let (lo, hi) = b.split_at(8);
+    let word = |h: &[u8]| <[u8; 8]>::try_from(h).map_or(0, u64::from_le_bytes);
+    [word(lo), word(hi)]
+}
+
+/// The high bit of each byte of `x` (little-endian) that stops a plain
+/// string: a control byte, `"`, `\\`, 0x7F and above. Exact for the lowest
+/// flagged byte (the borrows of the subtractions run upwards).
+#[inline(always)]
+fn stop_bytes(x: u64) -> u64 {
+    const ONES: u64 = 0x0101_0101_0101_0101;
+    const HIGH: u64 = 0x8080_8080_8080_8080;
+    let zero_in = |y: u64| y.wrapping_sub(ONES) & !y & HIGH;
+    // Below 0x20; 0x7F and above (the high bit, or 0x7F + 1 = 0x80).
+    let control = x.wrapping_sub(ONES.wrapping_mul(0x20)) & !x & HIGH;
+    let high = (x | x.wrapping_add(ONES)) & HIGH;
+    let quote = zero_in(x ^ ONES.wrapping_mul(u64::from(b'"')));
+    let backslash = zero_in(x ^ ONES.wrapping_mul(u64::from(b'\\')));
+    control | high | quote | backslash
 }
 
 /// [`scan_object`] for the common shape of a token payload, in a tighter
@@ -1265,8 +1285,62 @@ fn plain_run(s: &[u8]) -> usize {
 #[inline(always)]
 pub(crate) fn scan_flat_object<'a>(
     doc: &'a [u8],
-    mut f: impl FnMut(JsonStr<'a>, JsonValue<'a>),
+    mut f: impl FnMut(JsonStr<'a>, [u64; 2], JsonValue<'a>),
 ) -> Option<()> {
+    /// The plain key whose opening quote is at `i`: its text, its bytes
+    /// as two little-endian words when it has at most 16 (zero past its
+    /// end, as [`short_words`] makes them; unspecified for a longer
+    /// key), and the index after its closing quote. The words are the ones
+    /// the search for the closing quote loaded.
+    #[inline(always)]
+    fn plain_key(s: &[u8], i: usize) -> Option<(&[u8], [u64; 2], usize)> {
+        let start = i.checked_add(1)?;
+        let rest = s.get(start..)?;
+        let word = |at: usize| {
+            rest.get(at..at.checked_add(8)?)
+                .and_then(|c| <[u8; 8]>::try_from(c).ok())
+                .map(u64::from_le_bytes)
+        };
+        // The bytes below the first stop byte (`n` < 8 of them).
+        let low = |x: u64, stop: u64| {
+            let n = stop.trailing_zeros() / 8;
+            (
+                n as usize,
+                x & 1u64.wrapping_shl(n.wrapping_mul(8)).wrapping_sub(1),
+            )
+        };
+        let (len, words) = match (word(0), word(8)) {
+            (Some(x0), second) => {
+                let stop0 = stop_bytes(x0);
+                if stop0 != 0 {
+                    let (n, w0) = low(x0, stop0);
+                    (n, [w0, 0])
+                } else {
+                    match second {
+                        Some(x1) if stop_bytes(x1) != 0 => {
+                            let (n, w1) = low(x1, stop_bytes(x1));
+                            (n.saturating_add(8), [x0, w1])
+                        }
+                        Some(x1) => {
+                            let n = rest.get(16..).map_or(0, plain_run).saturating_add(16);
+                            (n, [x0, x1])
+                        }
+                        None => {
+                            let n = plain_run(rest);
+                            (n, short_words(rest.get(..n)?))
+                        }
+                    }
+                }
+            }
+            (None, _) => {
+                let n = plain_run(rest);
+                (n, short_words(rest.get(..n)?))
+            }
+        };
+        let raw = rest.get(..len)?;
+        let end = start.checked_add(len)?;
+        (s.get(end) == Some(&b'"')).then_some((raw, words, end.checked_add(1)?))
+    }
     /// End of the plain string whose opening quote is at `i`: the index
     /// after its closing quote.
     #[inline(always)]
@@ -1298,15 +1372,19 @@ pub(crate) fn scan_flat_object<'a>(
         (Some(b"{\"token_type\":\"access\","), Some(key), Some(value)) => Some((key, value)),
         _ => None,
     };
+    const TOKEN_TYPE_WORDS: [u64; 2] = [
+        u64::from_le_bytes(*b"token_ty"),
+        u64::from_le_bytes(*b"pe\0\0\0\0\0\0"),
+    ];
     loop {
-        let (key, value, end) = if let Some((key, value)) = head.take() {
+        let (key, words, value, end) = if let Some((key, value)) = head.take() {
             // `end` is the comma after the value.
-            (key, JsonValue::Str(plain(value)), 22)
+            (key, TOKEN_TYPE_WORDS, JsonValue::Str(plain(value)), 22)
         } else {
             if s.get(i) != Some(&b'"') {
                 return None;
             }
-            let (key, after_key) = plain_str(s, i)?;
+            let (key, words, after_key) = plain_key(s, i)?;
             if s.get(after_key) != Some(&b':') {
                 return None;
             }
@@ -1370,9 +1448,9 @@ pub(crate) fn scan_flat_object<'a>(
                 }
                 _ => return None,
             };
-            (key, value, end)
+            (key, words, value, end)
         };
-        f(plain(key), value);
+        f(plain(key), words, value);
         match s.get(end)? {
             b',' => i = end.checked_add(1)?,
             b'}' if end.checked_add(1)? == s.len() => return Some(()),
@@ -1452,6 +1530,23 @@ mod tests {
         }
     }
 
+    /// The flat scan's words of a key are the key's bytes as
+    /// [`short_words`] writes them, for every key of at most 16 bytes
+    /// (the claim-name table finds a key by them).
+    fn words_agree(k: JsonStr<'_>, words: [u64; 2]) -> bool {
+        match k.plain_bytes() {
+            Some(raw) if raw.len() <= 16 => {
+                // The oracle: byte by byte, little-endian.
+                let mut want = [0u64; 2];
+                for (i, b) in raw.iter().enumerate() {
+                    want[i / 8] |= u64::from(*b) << (8 * (i % 8));
+                }
+                words == want
+            }
+            _ => true,
+        }
+    }
+
     /// Members of a token payload, each as JSON text: most of the shapes
     /// [`scan_flat_object`] takes, and the ones it leaves to the full scan.
     fn member() -> impl proptest::strategy::Strategy<Value = String> {
@@ -1472,9 +1567,17 @@ mod tests {
                 "é",
                 "k\\n",
                 "\u{7f}",
+                "is_superuser",
+                "eight_by",
+                "nine_byte",
+                "fifteen_bytes_k",
+                "sixteen_bytes_ke",
+                "seventeen_bytes_k",
+                "hash_password",
             ])
             .prop_map(String::from),
             "[ -~]{0,6}".prop_map(String::from),
+            "[a-z_]{7,18}".prop_map(String::from),
         ];
         let value = prop_oneof![
             prop::sample::select(alloc::vec![
@@ -1564,9 +1667,14 @@ mod tests {
             let mut flat = Vec::new();
             let mut full = Vec::new();
             let r = scan_object(doc.as_bytes(), Encoding::Utf8, |k, v| full.push((k, v)));
-            if scan_flat_object(doc.as_bytes(), |k, v| flat.push((k, v))).is_some() {
+            let mut words_ok = true;
+            if scan_flat_object(doc.as_bytes(), |k, w, v| {
+                words_ok &= words_agree(k, w);
+                flat.push((k, v))
+            }).is_some() {
                 proptest::prop_assert_eq!(r, Ok(()), "{}", doc);
                 proptest::prop_assert_eq!(flat, full, "{}", doc);
+                proptest::prop_assert!(words_ok, "{}", doc);
             }
         }
 
@@ -1581,11 +1689,16 @@ mod tests {
         ) {
             let doc = alloc::format!("{open}{}{close}", members.join(comma));
             let mut flat = Vec::new();
-            if scan_flat_object(doc.as_bytes(), |k, v| flat.push((k, v))).is_some() {
+            let mut words_ok = true;
+            if scan_flat_object(doc.as_bytes(), |k, w, v| {
+                words_ok &= words_agree(k, w);
+                flat.push((k, v))
+            }).is_some() {
                 let mut full = Vec::new();
                 let r = scan_object(doc.as_bytes(), Encoding::Utf8, |k, v| full.push((k, v)));
                 proptest::prop_assert_eq!(r, Ok(()), "{}", doc);
                 proptest::prop_assert_eq!(flat, full, "{}", doc);
+                proptest::prop_assert!(words_ok, "{}", doc);
             }
         }
     }
@@ -1594,9 +1707,9 @@ mod tests {
     fn flat_scan_takes_a_simplejwt_payload() {
         let doc = br#"{"token_type":"access","exp":1750000300,"iat":1750000000,"jti":"5deaf7cb90ae4aa19d99bbc485d1d10b","user_id":"1","is_staff":true,"n":null,"neg":-5}"#;
         let mut n = 0;
-        assert_eq!(scan_flat_object(doc, |_, _| n += 1), Some(()));
+        assert_eq!(scan_flat_object(doc, |_, _, _| n += 1), Some(()));
         assert_eq!(n, 8);
-        assert_eq!(scan_flat_object(b"{}", |_, _| n += 1), Some(()));
+        assert_eq!(scan_flat_object(b"{}", |_, _, _| n += 1), Some(()));
         for other in [
             &b"{ }"[..],
             b"{\"a\":1.0}",
@@ -1604,7 +1717,7 @@ mod tests {
             b"[]",
             b"{\"a\":1} ",
         ] {
-            assert_eq!(scan_flat_object(other, |_, _| {}), None, "{other:?}");
+            assert_eq!(scan_flat_object(other, |_, _, _| {}), None, "{other:?}");
         }
     }
 

@@ -1279,6 +1279,8 @@ const TOKEN_TYPE_WORDS: [u64; 2] = [
     u64::from_le_bytes(*b"token_ty"),
     u64::from_le_bytes(*b"pe\0\0\0\0\0\0"),
 ];
+/// Where `jti` starts when `exp` and `iat` (17 bytes each) were read.
+const JTI_AT: usize = HEAD.len() + 2 * 17;
 const EXP_WORDS: [u64; 2] = [u64::from_le_bytes(*b"exp\0\0\0\0\0"), 0];
 const IAT_WORDS: [u64; 2] = [u64::from_le_bytes(*b"iat\0\0\0\0\0"), 0];
 const JTI_WORDS: [u64; 2] = [u64::from_le_bytes(*b"jti\0\0\0\0\0"), 0];
@@ -1417,7 +1419,7 @@ pub(crate) fn scan_flat_object<'a>(
             i = i.saturating_add(17);
         }
         // `"jti":"` then 32 plain characters, a quote and a comma.
-        if i == HEAD.len() + 34 {
+        if i == JTI_AT {
             if let Some(m) = s.get(i..i.saturating_add(41)) {
                 let words = m.get(7..39).map(|v| {
                     v.chunks_exact(8)

@@ -1421,15 +1421,14 @@ pub(crate) fn scan_flat_object<'a>(
         // `"jti":"` then 32 plain characters, a quote and a comma.
         if i == JTI_AT {
             if let Some(m) = s.get(i..i.saturating_add(41)) {
-                let words = m.get(7..39).map(|v| {
-                    v.chunks_exact(8)
-                        .filter_map(|c| <[u8; 8]>::try_from(c).ok())
-                        .fold(0, |acc, c| acc | stop_bytes(u64::from_le_bytes(c)))
-                });
-                if m.get(..7) == Some(b"\"jti\":\"")
-                    && m.get(39..41) == Some(b"\",")
-                    && words == Some(0)
-                {
+                // The id's four words hold no byte that stops a plain string.
+                let stop = |at: usize| {
+                    m.get(at..at.saturating_add(8))
+                        .and_then(|c| <[u8; 8]>::try_from(c).ok())
+                        .map_or(u64::MAX, |c| stop_bytes(u64::from_le_bytes(c)))
+                };
+                let plain_id = stop(7) | stop(15) | stop(23) | stop(31) == 0;
+                if m.get(..7) == Some(b"\"jti\":\"") && m.get(39..41) == Some(b"\",") && plain_id {
                     f(
                         plain(m.get(1..4)?),
                         JTI_WORDS,

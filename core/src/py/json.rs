@@ -1590,6 +1590,26 @@ mod tests {
         }
     }
 
+    /// Where the flat scan answers, the full scan accepts `doc` and reports
+    /// the same members in the same order, and every key's words are its
+    /// bytes.
+    fn flat_agrees_with_full(doc: &str) -> Result<(), proptest::test_runner::TestCaseError> {
+        let mut flat = Vec::new();
+        let mut words_ok = true;
+        let answered = scan_flat_object(doc.as_bytes(), |k, w, v| {
+            words_ok &= words_agree(k, w);
+            flat.push((k, v))
+        });
+        if answered.is_some() {
+            let mut full = Vec::new();
+            let r = scan_object(doc.as_bytes(), Encoding::Utf8, |k, v| full.push((k, v)));
+            proptest::prop_assert_eq!(r, Ok(()), "{}", doc);
+            proptest::prop_assert_eq!(flat, full, "{}", doc);
+            proptest::prop_assert!(words_ok, "{}", doc);
+        }
+        Ok(())
+    }
+
     /// The flat scan's words of a key are the key's bytes as
     /// [`short_words`] writes them, for every key of at most 16 bytes
     /// (the claim-name table finds a key by them).
@@ -1724,18 +1744,7 @@ mod tests {
             close in proptest::sample::select(alloc::vec!["}", "}", "} ", "]", ""]),
         ) {
             let doc = alloc::format!("{head}{}{close}", members.join(","));
-            let mut flat = Vec::new();
-            let mut full = Vec::new();
-            let r = scan_object(doc.as_bytes(), Encoding::Utf8, |k, v| full.push((k, v)));
-            let mut words_ok = true;
-            if scan_flat_object(doc.as_bytes(), |k, w, v| {
-                words_ok &= words_agree(k, w);
-                flat.push((k, v))
-            }).is_some() {
-                proptest::prop_assert_eq!(r, Ok(()), "{}", doc);
-                proptest::prop_assert_eq!(flat, full, "{}", doc);
-                proptest::prop_assert!(words_ok, "{}", doc);
-            }
+            flat_agrees_with_full(&doc)?;
         }
 
         /// Where the flat scan answers, the full scan accepts the document
@@ -1748,18 +1757,7 @@ mod tests {
             close in proptest::sample::select(alloc::vec!["}", "}", "}", "} ", "}}", "]", ""]),
         ) {
             let doc = alloc::format!("{open}{}{close}", members.join(comma));
-            let mut flat = Vec::new();
-            let mut words_ok = true;
-            if scan_flat_object(doc.as_bytes(), |k, w, v| {
-                words_ok &= words_agree(k, w);
-                flat.push((k, v))
-            }).is_some() {
-                let mut full = Vec::new();
-                let r = scan_object(doc.as_bytes(), Encoding::Utf8, |k, v| full.push((k, v)));
-                proptest::prop_assert_eq!(r, Ok(()), "{}", doc);
-                proptest::prop_assert_eq!(flat, full, "{}", doc);
-                proptest::prop_assert!(words_ok, "{}", doc);
-            }
+            flat_agrees_with_full(&doc)?;
         }
     }
 
@@ -1810,18 +1808,7 @@ mod tests {
                 "{{\"token_type\":\"access\",{exp}{iat}{jti}{}{close}",
                 members.join(",")
             );
-            let mut flat = Vec::new();
-            let mut full = Vec::new();
-            let r = scan_object(doc.as_bytes(), Encoding::Utf8, |k, v| full.push((k, v)));
-            let mut words_ok = true;
-            if scan_flat_object(doc.as_bytes(), |k, w, v| {
-                words_ok &= words_agree(k, w);
-                flat.push((k, v))
-            }).is_some() {
-                proptest::prop_assert_eq!(r, Ok(()), "{}", doc);
-                proptest::prop_assert_eq!(flat, full, "{}", doc);
-                proptest::prop_assert!(words_ok, "{}", doc);
-            }
+            flat_agrees_with_full(&doc)?;
         }
     }
 

@@ -150,3 +150,52 @@ impl fmt::Display for InlineStr {
         f.write_str(self.as_str())
     }
 }
+
+/// `a == b`, without a call to `memcmp` when they have at most 64 bytes:
+/// two overlapping fixed-size chunks (the first and the last) are compared
+/// inline. Hot path: the token type and the header of every accepted token,
+/// where the call was measured.
+#[inline(always)]
+pub(crate) fn bytes_eq(a: &[u8], b: &[u8]) -> bool {
+    fn ends_eq<const N: usize>(a: &[u8], b: &[u8]) -> bool {
+        a.first_chunk::<N>() == b.first_chunk::<N>() && a.last_chunk::<N>() == b.last_chunk::<N>()
+    }
+    if a.len() != b.len() {
+        return false;
+    }
+    match a.len() {
+        0..4 => a.iter().zip(b).all(|(x, y)| x == y),
+        4..8 => ends_eq::<4>(a, b),
+        8..16 => ends_eq::<8>(a, b),
+        16..32 => ends_eq::<16>(a, b),
+        32..=64 => ends_eq::<32>(a, b),
+        _ => a == b,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use alloc::vec::Vec;
+
+    proptest::proptest! {
+        /// The inline compare agrees with `==` at every length around its
+        /// chunk sizes.
+        #[test]
+        fn short_compare_agrees_with_slice_equality(
+            a in proptest::collection::vec(0u8..4, 0..80),
+            flip in proptest::prelude::any::<proptest::sample::Index>(),
+            other_len in 0usize..80,
+        ) {
+            let mut b = a.clone();
+            proptest::prop_assert!(bytes_eq(&a, &b));
+            if !b.is_empty() {
+                let i = flip.index(b.len());
+                b[i] ^= 0x40;
+                proptest::prop_assert!(!bytes_eq(&a, &b));
+            }
+            let c: Vec<u8> = a.iter().copied().chain(core::iter::repeat(0)).take(other_len).collect();
+            proptest::prop_assert_eq!(bytes_eq(&a, &c), a == c);
+        }
+    }
+}

@@ -54,7 +54,6 @@ use crate::jwt::hs256::Hs256Key;
 use crate::jwt::key::{Algorithm, KeyError, SecretKey};
 use crate::jwt::userid::{PkKind, UserIdError, UserKey};
 use crate::py::b64;
-use crate::py::compare::compare_digest;
 use crate::py::json::{self, Encoding, JsonObject, JsonStr, JsonValue};
 use crate::py::pyint::{self, PyInt};
 use alloc::string::String;
@@ -135,9 +134,13 @@ fn split_known(token: &str, alg: Algorithm) -> Option<(&str, &str, &str)> {
     if bytes.get(sig_dot) != Some(&b'.') {
         return None;
     }
-    let header = known_headers(alg)
-        .into_iter()
-        .find(|h| h.len() < sig_dot && bytes.get(h.len()) == Some(&b'.') && bytes.starts_with(h))?;
+    let header = known_headers(alg).into_iter().find(|h| {
+        h.len() < sig_dot
+            && bytes.get(h.len()) == Some(&b'.')
+            && bytes
+                .get(..h.len())
+                .is_some_and(|p| crate::text::bytes_eq(p, h))
+    })?;
     Some((
         token.get(..sig_dot)?,
         token.get(header.len().saturating_add(1)..sig_dot)?,
@@ -786,7 +789,7 @@ impl TokenVerifier {
         if b64::decode_strict(sig_seg.as_bytes(), &mut sig) != Ok(32) {
             return Err(E_MALFORMED);
         }
-        let matched = compare_digest(&mac.finish(), &sig)
+        let matched = mac.finish_matches(&sig)
             || self
                 .keys
                 .get(1..)

@@ -379,7 +379,7 @@ impl<'a> JsonStr<'a> {
     #[inline]
     pub(crate) fn eq_str(&self, s: &str) -> bool {
         if !self.escaped && (self.enc == Encoding::Utf8 || self.raw.is_ascii()) {
-            return self.raw == s.as_bytes();
+            return crate::text::bytes_eq(self.raw, s.as_bytes());
         }
         let mut a = self.chars();
         let mut b = s.chars();

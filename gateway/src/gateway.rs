@@ -954,6 +954,13 @@ impl Gateway {
         let mut up_done = false;
         // The client's close frame, passed on to the upstream.
         let mut client_close: Option<(u16, String)> = None;
+        // A frame being relayed each way, and its write deadline. While one
+        // is being written, its source is not read (a slow side slows the
+        // other side's sender, nothing is buffered), but the other direction
+        // goes on: a peer that reads only after its own write completed is
+        // not stalled by a write towards it.
+        let mut to_client: Option<Relay> = None;
+        let mut to_up: Option<Relay> = None;
         // ---- end edge mode
         let limits = &self.inner.limits;
         let (outbox, mut rx) =
@@ -1019,13 +1026,25 @@ impl Gateway {
                 if let Poll::Ready(m) = rx.poll_next(cx) {
                     return Poll::Ready(Event::Out(m));
                 }
-                if let Some(u) = up.as_mut() {
+                if let Some(r) = to_client.as_mut() {
+                    if let Poll::Ready(done) = r.poll_write(ws, cx) {
+                        return Poll::Ready(Event::Relayed { to_up: false, done });
+                    }
+                }
+                if let (Some(r), Some(u)) = (to_up.as_mut(), up.as_mut()) {
+                    if let Poll::Ready(done) = r.poll_write(u, cx) {
+                        return Poll::Ready(Event::Relayed { to_up: true, done });
+                    }
+                }
+                if let (Some(u), None) = (up.as_mut(), &to_client) {
                     if let Poll::Ready(m) = u.poll_next_unpin(cx) {
                         return Poll::Ready(Event::Up(m));
                     }
                 }
-                if let Poll::Ready(m) = ws.poll_next_unpin(cx) {
-                    return Poll::Ready(Event::In(m));
+                if to_up.is_none() {
+                    if let Poll::Ready(m) = ws.poll_next_unpin(cx) {
+                        return Poll::Ready(Event::In(m));
+                    }
                 }
                 Poll::Pending
             })
@@ -1107,12 +1126,23 @@ impl Gateway {
                 // 1011 (`UPSTREAM_LOST_CODE`): 1014 is kept for connect and
                 // handshake failures.
                 Event::Up(Some(Ok(msg @ (Message::Text(_) | Message::Binary(_))))) => {
-                    match timeout(rt, limits.write_timeout, ws.send(msg)).await {
-                        Some(Ok(())) => {}
-                        _ => {
-                            debug!(conn = ctx.id, "write to the client failed");
-                            break None;
-                        }
+                    to_client = Some(Relay::new(rt, msg, limits.write_timeout));
+                }
+                Event::Relayed { to_up: false, done } => {
+                    to_client = None;
+                    if let Err(why) = done {
+                        debug!(conn = ctx.id, why, "write to the client failed");
+                        break None;
+                    }
+                }
+                Event::Relayed { to_up: true, done } => {
+                    to_up = None;
+                    if done.is_err() {
+                        up_done = true;
+                        break Some((
+                            wsauth_core::edge::UPSTREAM_LOST_CODE,
+                            wsauth_core::edge::UPSTREAM_LOST_REASON.into(),
+                        ));
                     }
                 }
                 Event::Up(Some(Ok(Message::Close(frame)))) => {
@@ -1205,17 +1235,8 @@ impl Gateway {
                     };
                     // ---- edge mode: a delivered frame goes upstream; the
                     // client is not read until the upstream took it.
-                    if let (Some(m), Some(u)) = (relay, up.as_mut()) {
-                        if !matches!(
-                            timeout(rt, limits.write_timeout, u.send(m)).await,
-                            Some(Ok(()))
-                        ) {
-                            up_done = true;
-                            break Some((
-                                wsauth_core::edge::UPSTREAM_LOST_CODE,
-                                wsauth_core::edge::UPSTREAM_LOST_REASON.into(),
-                            ));
-                        }
+                    if let (Some(m), true) = (relay, up.is_some()) {
+                        to_up = Some(Relay::new(rt, m, limits.write_timeout));
                     }
                     // ---- end edge mode
                     let stage = if before == ConnState::AwaitingAuth {
@@ -1362,6 +1383,63 @@ enum Event {
     In(Option<Result<Message, WsError>>),
     /// Edge mode: a frame (or the end) from the upstream.
     Up(Option<Result<Message, WsError>>),
+    /// Edge mode: a relayed frame was written (to the upstream, or to the
+    /// client), or could not be (why).
+    Relayed {
+        to_up: bool,
+        done: Result<(), &'static str>,
+    },
+}
+
+/// Edge mode: one frame being written to a socket, within a deadline.
+struct Relay {
+    /// The frame, until the socket took it; then it is flushed.
+    msg: Option<Message>,
+    deadline: BoxFuture<'static, ()>,
+}
+
+impl Relay {
+    fn new<R: Runtime>(rt: &R, msg: Message, within: Duration) -> Relay {
+        Relay {
+            msg: Some(msg),
+            deadline: rt.sleep(within),
+        }
+    }
+
+    /// Writes and flushes the frame into `sink`: ready when it is written,
+    /// when the sink failed, or when the deadline passed.
+    fn poll_write<K>(
+        &mut self,
+        sink: &mut K,
+        cx: &mut std::task::Context<'_>,
+    ) -> Poll<Result<(), &'static str>>
+    where
+        K: futures::Sink<Message, Error = WsError> + Unpin,
+    {
+        use futures::SinkExt;
+        if let Some(msg) = self.msg.take() {
+            match sink.poll_ready_unpin(cx) {
+                Poll::Ready(Ok(())) => {
+                    if sink.start_send_unpin(msg).is_err() {
+                        return Poll::Ready(Err("write failed"));
+                    }
+                }
+                Poll::Ready(Err(_)) => return Poll::Ready(Err("write failed")),
+                Poll::Pending => self.msg = Some(msg),
+            }
+        }
+        if self.msg.is_none() {
+            match sink.poll_flush_unpin(cx) {
+                Poll::Ready(Ok(())) => return Poll::Ready(Ok(())),
+                Poll::Ready(Err(_)) => return Poll::Ready(Err("write failed")),
+                Poll::Pending => {}
+            }
+        }
+        match self.deadline.poll_unpin(cx) {
+            Poll::Ready(()) => Poll::Ready(Err("write timed out")),
+            Poll::Pending => Poll::Pending,
+        }
+    }
 }
 
 /// What the open phase keeps of a completed upgrade.

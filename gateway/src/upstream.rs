@@ -10,19 +10,18 @@
 //!
 //! The open phase (in `gateway.rs`) relays data frames both ways — only the
 //! frames the core delivers; refresh and auth messages carry tokens and stay
-//! here — one write at a time, so a slow side stops the other side's reads
-//! instead of growing a buffer. Pings are answered on each hop by
-//! tungstenite; a close from either side is passed on with its code
+//! here — with at most one frame in flight each way: while a frame waits to
+//! be written, the side it came from is not read (a slow side slows its
+//! sender instead of growing a buffer), and the other direction goes on.
+//! Each write is bounded by the write timeout. Pings are answered on each
+//! hop by tungstenite; a close from either side is passed on with its code
 //! ([`relay_close_code`](wsauth_core::edge::relay_close_code)).
 //!
 //! Limits: the upstream socket has the client's limits
 //! (`max_message_bytes`): a larger message from the app ends it, and the
 //! client is closed 1011 like for any upstream that ends without a close.
-//! While one write waits (bounded by the write timeout) nothing is read from
-//! either side, so two peers that both only write can stall each other until
-//! that timeout. tungstenite refuses close codes outside its table (1014
-//! among them) and reports them as 1002: an app closing with one is relayed
-//! as 1002.
+//! tungstenite refuses close codes outside its table (1014 among them) and
+//! reports them as 1002: an app closing with one is relayed as 1002.
 //!
 //! Nothing here logs the forwarded query or the principal header.
 

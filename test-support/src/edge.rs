@@ -59,6 +59,24 @@ pub struct Record {
     pub closes: Mutex<Vec<u16>>,
     /// Refuse every handshake with HTTP 403.
     pub refuse: AtomicBool,
+    /// When set, each connection sends this many [`stream_frame`]s from a
+    /// thread of its own as soon as it is open, while it reads (and only
+    /// counts what it reads: nothing is echoed).
+    pub stream: AtomicUsize,
+    /// Data messages and their bytes read in stream mode.
+    pub streamed_in: AtomicUsize,
+    pub streamed_in_bytes: AtomicUsize,
+}
+
+/// Size of a [`stream_frame`] (under the gateway's 64 KiB message limit).
+pub const STREAM_FRAME_BYTES: usize = 60 * 1024;
+
+/// Frame `i` of a stream: its index (4 bytes, big-endian), then its low
+/// byte repeated.
+pub fn stream_frame(i: usize) -> Vec<u8> {
+    let mut f = vec![i as u8; STREAM_FRAME_BYTES];
+    f[..4].copy_from_slice(&(i as u32).to_be_bytes());
+    f
 }
 
 /// The upstream echo server. Text `close:<code>` makes it close with that
@@ -169,6 +187,11 @@ fn serve_one(stream: std::net::TcpStream, record: &Record) {
     let Ok(mut ws) = tungstenite::accept_hdr(stream, callback) else {
         return;
     };
+    let push = record.stream.load(Ordering::SeqCst);
+    if push > 0 {
+        stream_both_ways(ws, push, record);
+        return;
+    }
     loop {
         match ws.read() {
             Ok(Message::Text(t)) => {
@@ -205,6 +228,53 @@ fn serve_one(stream: std::net::TcpStream, record: &Record) {
                 let code = f.map_or(1005, |f| u16::from(f.code));
                 record.closes.lock().unwrap().push(code);
                 // tungstenite queues the reply; flushing sends it.
+                let _ = ws.flush();
+                return;
+            }
+            Ok(_) => {}
+            Err(_) => return,
+        }
+    }
+}
+
+/// Stream mode: a writer thread sends `push` frames while this thread
+/// reads, so the upstream reads and writes at once (the writer has its own
+/// handle on the socket; the reader never writes until the writer is done).
+fn stream_both_ways(
+    mut ws: tungstenite::WebSocket<std::net::TcpStream>,
+    push: usize,
+    record: &Record,
+) {
+    let Ok(socket) = ws.get_ref().try_clone() else {
+        return;
+    };
+    let writer = std::thread::spawn(move || {
+        let mut w = tungstenite::WebSocket::from_raw_socket(
+            socket,
+            tungstenite::protocol::Role::Server,
+            None,
+        );
+        for i in 0..push {
+            if w.send(Message::Binary(stream_frame(i).into())).is_err() {
+                return;
+            }
+        }
+    });
+    loop {
+        match ws.read() {
+            Ok(Message::Binary(b)) => {
+                record.streamed_in.fetch_add(1, Ordering::SeqCst);
+                record
+                    .streamed_in_bytes
+                    .fetch_add(b.len(), Ordering::SeqCst);
+            }
+            Ok(Message::Close(f)) => {
+                record
+                    .closes
+                    .lock()
+                    .unwrap()
+                    .push(f.map_or(1005, |f| u16::from(f.code)));
+                let _ = writer.join();
                 let _ = ws.flush();
                 return;
             }
@@ -774,6 +844,55 @@ pub fn client_closes_reach_the_upstream<H: Harness>(h: &H) {
         up.wait_for("1001 for a vanished client", |u| {
             u.closes() == vec![4321, 1001]
         });
+        running.shutdown.shutdown();
+    });
+}
+
+/// Both directions flow while each peer is busy writing: the upstream
+/// streams frames from the moment it is open, and the client sends a burst
+/// of its own before it reads anything. Each way carries more than the
+/// socket buffers between the peers hold, so a gateway that stopped reading
+/// one side while a write to it waited would stall both until its write
+/// timeout and close the client.
+pub fn both_directions_flow_while_each_peer_writes<H: Harness>(h: &H) {
+    use futures::StreamExt;
+    const FRAMES: usize = 300;
+    let up = Upstream::start("127.0.0.1:0".parse().unwrap()).unwrap();
+    up.record.stream.store(FRAMES, Ordering::SeqCst);
+    let (gw, _edge) = edge_gateway(up.addr);
+    h.block_on(async {
+        let running = h.start(gw).await;
+        let mut cl = connect(h, running.addr, "/ws/chat/lobby/", &Cred::None, None)
+            .await
+            .expect("open");
+        for i in 0..FRAMES {
+            let mut f = stream_frame(i);
+            f[4] = b'c';
+            cl.ws
+                .send(Message::Binary(f.into()))
+                .await
+                .unwrap_or_else(|e| panic!("the client's frame {i} was not taken: {e}"));
+        }
+        for i in 0..FRAMES {
+            let m = cl.ws.next().await;
+            match m {
+                Some(Ok(Message::Binary(b))) => assert_eq!(
+                    &b[..],
+                    &stream_frame(i)[..],
+                    "the upstream's frame {i} arrived whole and in order"
+                ),
+                other => panic!("the upstream's frame {i}: {other:?}"),
+            }
+        }
+        up.wait_for("every frame of the client", |u| {
+            u.record.streamed_in.load(Ordering::SeqCst) == FRAMES
+        });
+        assert_eq!(
+            up.record.streamed_in_bytes.load(Ordering::SeqCst),
+            FRAMES * STREAM_FRAME_BYTES
+        );
+        cl.ws.close(None).await.unwrap();
+        up.wait_for("the client's close", |u| u.closes() == vec![1000]);
         running.shutdown.shutdown();
     });
 }

@@ -181,3 +181,8 @@ fn edge_silent_upstream_times_out_1014() {
 fn edge_client_closes_reach_the_upstream() {
     wsauth_test_support::edge::client_closes_reach_the_upstream(&Smol);
 }
+
+#[test]
+fn edge_both_directions_flow_while_each_peer_writes() {
+    wsauth_test_support::edge::both_directions_flow_while_each_peer_writes(&Smol);
+}

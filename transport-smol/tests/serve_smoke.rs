@@ -32,7 +32,7 @@ fn serve(extra: &[&str], env: &[(&str, &str)]) -> Served {
         .args(extra)
         .stdout(Stdio::piped())
         .stderr(Stdio::null());
-    cmd.env_remove("WSAUTH_SECRET");
+    cmd.env_remove("WSAUTH_SECRET").env_remove("SMOL_THREADS");
     for (k, v) in env {
         cmd.env(k, v);
     }
@@ -205,6 +205,30 @@ fn check_reference_app(s: &Served) {
 fn serve_default_config_and_probe() {
     let s = serve(&[], &[]);
     check_reference_app(&s);
+}
+
+/// Threads of process `pid` whose name starts with `prefix`.
+fn threads_named(pid: u32, prefix: &str) -> usize {
+    std::fs::read_dir(format!("/proc/{pid}/task"))
+        .expect("the process's threads")
+        .filter_map(|t| std::fs::read_to_string(t.ok()?.path().join("comm")).ok())
+        .filter(|name| name.starts_with(prefix))
+        .count()
+}
+
+/// Connections run on one worker thread per CPU (smol's own default is a
+/// single one), or on as many as `SMOL_THREADS` says.
+#[test]
+fn serve_runs_connections_on_every_cpu() {
+    let cpus = std::thread::available_parallelism().map_or(1, |n| n.get());
+    for (env, want) in [(None, cpus), (Some("3"), 3)] {
+        let env: Vec<(&str, &str)> = env.map(|v| ("SMOL_THREADS", v)).into_iter().collect();
+        let s = serve(&[], &env);
+        // The executor starts its threads with its first task: a connection.
+        let (out, code) = probe(&[&format!("{}/ws/chat/lobby/", s.base)]);
+        assert_eq!((out.as_str(), code), ("OPEN", 0));
+        assert_eq!(threads_named(s.child.id(), "smol-"), want, "{env:?}");
+    }
 }
 
 #[test]

@@ -53,6 +53,7 @@ pub struct ServeArgs {
 
 /// Runs `wsauth serve`; returns the process exit code.
 pub fn run(args: ServeArgs) -> i32 {
+    worker_threads();
     match prepare(&args) {
         Ok(prepared) => smol::block_on(serve(args, prepared)),
         Err(message) => {
@@ -64,6 +65,18 @@ pub fn run(args: ServeArgs) -> i32 {
             }
             EXIT_USAGE
         }
+    }
+}
+
+/// Connections run on smol's global executor, which starts `SMOL_THREADS`
+/// threads at its first task, and one when that is unset: left alone, every
+/// connection of the gateway would share one core. Unless the variable is
+/// set, it is set here to one thread per CPU, before anything runs a task
+/// (the process has no other thread yet).
+fn worker_threads() {
+    if std::env::var_os("SMOL_THREADS").is_none() {
+        let cpus = std::thread::available_parallelism().map_or(1, |n| n.get());
+        std::env::set_var("SMOL_THREADS", cpus.to_string());
     }
 }
 

@@ -157,6 +157,7 @@ impl fmt::Display for InlineStr {
 /// where the call was measured.
 #[inline(always)]
 pub(crate) fn bytes_eq(a: &[u8], b: &[u8]) -> bool {
+    #[inline(always)]
     fn ends_eq<const N: usize>(a: &[u8], b: &[u8]) -> bool {
         a.first_chunk::<N>() == b.first_chunk::<N>() && a.last_chunk::<N>() == b.last_chunk::<N>()
     }

@@ -480,6 +480,14 @@ impl PrincipalSigner {
         self.verify(value, path, now, max_age_ms)
     }
 
+    /// The answer of [`verify_json`](Self::verify_json) for a header known
+    /// only by its length, when the length decides it (too large): a host
+    /// need not read, or copy, a value that is refused unread. `None`: read
+    /// the value and call `verify_json`.
+    pub fn refuse_by_length_json(&self, len: usize) -> Option<String> {
+        (len > MAX_HEADER_BYTES).then(|| answer_json(Err(EdgeError::TooLarge)))
+    }
+
     /// [`PrincipalSigner::verify`] as one JSON object (the FFI and Python
     /// answer): `{"valid":true,"user":{…}|null,"route":…,"path":…,
     /// "issued_at_ms":…}` or `{"valid":false,"error":{"kind":…,"message":…}}`.
@@ -967,6 +975,12 @@ mod tests {
         }
         let big = vec![b'a'; MAX_HEADER_BYTES + 1];
         assert_eq!(s.verify(&big, "/", now, 10_000), Err(EdgeError::TooLarge));
+        // Refused by its length alone, with the answer of the whole value.
+        assert_eq!(
+            s.refuse_by_length_json(big.len()),
+            Some(s.verify_json(Some(&big), "/", now, 10_000))
+        );
+        assert_eq!(s.refuse_by_length_json(MAX_HEADER_BYTES), None);
     }
 
     #[test]

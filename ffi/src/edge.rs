@@ -118,16 +118,16 @@ pub unsafe extern "C" fn wsauth_edge_verify_json(
         // SAFETY: caller contract above.
         let path = unsafe { boundary::text(path, path_len, MAX_BYTES_INPUT) }?;
         let now = boundary::unix_millis(now_ms);
-        let value: Option<&[u8]> = if header_value.is_null() {
-            None
-        } else if header_len > MAX_HEADER_BYTES {
-            // Refused without being read; the core answers for its length.
-            Some(&[0; MAX_HEADER_BYTES + 1][..])
+        let json = if header_value.is_null() {
+            v.verify_json(None, path, now, max_age_ms)
+        } else if let Some(refused) = v.refuse_by_length_json(header_len) {
+            // Refused by its length, unread.
+            refused
         } else {
             // SAFETY: caller contract above.
-            Some(unsafe { boundary::bytes(header_value, header_len, MAX_HEADER_BYTES) }?)
+            let value = unsafe { boundary::bytes(header_value, header_len, MAX_HEADER_BYTES) }?;
+            v.verify_json(Some(value), path, now, max_age_ms)
         };
-        let json = v.verify_json(value, path, now, max_age_ms);
         // SAFETY: caller contract above.
         unsafe { dst.write(json.as_bytes()) }
     })

@@ -816,6 +816,13 @@ pub fn silent_upstream_times_out_1014<H: Harness>(h: &H) {
     });
 }
 
+/// An anonymous client in the customer chat (forwarded upstream).
+async fn lobby<H: Harness>(h: &H, addr: SocketAddr) -> crate::transport::Client {
+    connect(h, addr, "/ws/chat/lobby/", &Cred::None, None)
+        .await
+        .expect("open")
+}
+
 /// A client that closes with a code passes it on; one that vanishes
 /// without a close frame closes the upstream 1001.
 pub fn client_closes_reach_the_upstream<H: Harness>(h: &H) {
@@ -823,9 +830,7 @@ pub fn client_closes_reach_the_upstream<H: Harness>(h: &H) {
     let (gw, _edge) = edge_gateway(up.addr);
     h.block_on(async {
         let running = h.start(gw).await;
-        let mut cl = connect(h, running.addr, "/ws/chat/lobby/", &Cred::None, None)
-            .await
-            .expect("open");
+        let mut cl = lobby(h, running.addr).await;
         cl.ws
             .close(Some(CloseFrame {
                 code: CloseCode::from(4321),
@@ -862,9 +867,7 @@ pub fn both_directions_flow_while_each_peer_writes<H: Harness>(h: &H) {
     let (gw, _edge) = edge_gateway(up.addr);
     h.block_on(async {
         let running = h.start(gw).await;
-        let mut cl = connect(h, running.addr, "/ws/chat/lobby/", &Cred::None, None)
-            .await
-            .expect("open");
+        let mut cl = lobby(h, running.addr).await;
         for i in 0..FRAMES {
             let mut f = stream_frame(i);
             f[4] = b'c';

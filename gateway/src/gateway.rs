@@ -1084,6 +1084,9 @@ impl Gateway {
                         break Some((c.code_u16(), c.reason.as_str().to_string()));
                     }
                 }
+                // The client closed and has not taken the close reply for
+                // an idle interval: it is gone.
+                Event::IdleTick if client_close.is_some() => break None,
                 Event::IdleTick => {
                     idle_tick = idle.map(|d| rt.sleep(d));
                     if std::mem::take(&mut received) {
@@ -1107,6 +1110,9 @@ impl Gateway {
                 Event::Out(Outgoing::Overflow(c)) => {
                     break Some((c.code_u16(), c.reason.as_str().to_string()));
                 }
+                // The application's messages to a client that closed are
+                // dropped (see the close frame's arm below).
+                Event::Out(Outgoing::Message(_)) if client_close.is_some() => {}
                 Event::Out(Outgoing::Message(msg)) => {
                     match timeout(rt, limits.write_timeout, ws.send(msg)).await {
                         Some(Ok(())) => {}
@@ -1125,6 +1131,8 @@ impl Gateway {
                 // that ends without a close frame closes the client with
                 // 1011 (`UPSTREAM_LOST_CODE`): 1014 is kept for connect and
                 // handshake failures.
+                Event::Up(Some(Ok(Message::Text(_) | Message::Binary(_))))
+                    if client_close.is_some() => {}
                 Event::Up(Some(Ok(msg @ (Message::Text(_) | Message::Binary(_))))) => {
                     to_client = Some(Relay::new(rt, msg, limits.write_timeout));
                 }
@@ -1189,6 +1197,12 @@ impl Gateway {
                             client_close = Some(f.as_ref().map_or((1005, String::new()), |f| {
                                 (u16::from(f.code), f.reason.as_str().to_string())
                             }));
+                            // Nothing more is written to a client that
+                            // closed: tungstenite sends the close reply as
+                            // the socket is read to its end. A data frame
+                            // written now would fail, and the connection
+                            // would end without the reply.
+                            to_client = None;
                             continue;
                         }
                         // tungstenite answers pings itself; closes are answered by it too.

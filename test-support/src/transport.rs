@@ -172,6 +172,17 @@ pub fn gateway_with<H: Harness>(
     tweak: impl FnOnce(&mut Config),
     limits: impl FnOnce(Limits) -> Limits,
 ) -> Gateway {
+    let app = ReferenceApp::new(h.rt()).with_progress(Duration::from_millis(50), 3);
+    gateway_app(setup, tweak, limits, Arc::new(app))
+}
+
+/// [`gateway_with`] serving `app`.
+pub fn gateway_app(
+    setup: Setup,
+    tweak: impl FnOnce(&mut Config),
+    limits: impl FnOnce(Limits) -> Limits,
+    app: Arc<dyn App>,
+) -> Gateway {
     let mut config = test_config();
     if setup == Setup::RateLimited {
         config.limits.rate_limit = Some(RateLimitConfig {
@@ -186,8 +197,6 @@ pub fn gateway_with<H: Harness>(
         Setup::LookupsFail => Arc::new(DownHost),
         _ => Arc::new(reference::demo_host()),
     };
-    let app: Arc<dyn App> =
-        Arc::new(ReferenceApp::new(h.rt()).with_progress(Duration::from_millis(50), 3));
     let secrets = config.resolve_secrets(|_| None).expect("secrets");
     let auth =
         wsauth_core::Authenticator::from_config(&config, &secrets).expect("valid test config");
@@ -980,6 +989,73 @@ pub fn receipts_stream_progress<H: Harness>(h: &H) {
         assert_eq!(done["step"], done["of"]);
         running.shutdown.shutdown();
     }));
+}
+
+/// A client that closes while the application is sending to it gets the
+/// close reply: the application's messages that arrive after the client's
+/// close frame are dropped instead of failing the write and ending the
+/// connection without the reply (what a client reports as a reset without a
+/// closing handshake). Receipts connections streaming progress every
+/// millisecond, several at a time, each closed right after its first event.
+pub fn a_close_while_the_app_sends_gets_its_reply<H: Harness>(h: &H) {
+    const WORKERS: usize = 8;
+    const EACH: usize = 100;
+    let app = ReferenceApp::new(h.rt()).with_progress(Duration::from_millis(1), 1_000_000);
+    let gw = gateway_app(Setup::Reference, |_| {}, |l| l, Arc::new(app));
+    h.block_on(bounded(h, Duration::from_secs(60), async {
+        let running = h.start(gw).await;
+        let cred = Cred::Token(access(CUSTOMER, 300), Carrier::Query);
+        let worker = |_| async {
+            let mut failed = Vec::new();
+            for _ in 0..EACH {
+                if let Err(e) = close_while_streaming(h, running.addr, &cred).await {
+                    failed.push(e);
+                }
+            }
+            failed
+        };
+        let failed: Vec<String> = future::join_all((0..WORKERS).map(worker))
+            .await
+            .into_iter()
+            .flatten()
+            .collect();
+        assert!(
+            failed.is_empty(),
+            "{} of {}: {failed:?}",
+            failed.len(),
+            WORKERS * EACH
+        );
+        running.shutdown.shutdown();
+    }));
+}
+
+/// One receipts connection closed after its first progress event: `Ok`
+/// when the server answered the close.
+async fn close_while_streaming<H: Harness>(
+    h: &H,
+    addr: SocketAddr,
+    cred: &Cred,
+) -> Result<(), String> {
+    let mut cl = connect(h, addr, "/ws/receipts/100/", cred, None)
+        .await
+        .map_err(|s| format!("not opened: {s:?}"))?;
+    cl.json_where(h, Duration::from_secs(5), |v| v["type"] == "progress")
+        .await
+        .ok_or("no progress event")?;
+    cl.ws.close(None).await.map_err(|e| format!("close: {e}"))?;
+    let mut replied = false;
+    while let Some(m) = cl.ws.next().await {
+        match m {
+            Ok(Message::Close(_)) => replied = true,
+            Ok(_) => {}
+            Err(e) => return Err(e.to_string()),
+        }
+    }
+    if replied {
+        Ok(())
+    } else {
+        Err("no close reply".into())
+    }
 }
 
 /// Ping is answered with a pong carrying the same payload; the socket stays usable.

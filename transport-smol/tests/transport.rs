@@ -186,3 +186,8 @@ fn edge_client_closes_reach_the_upstream() {
 fn edge_both_directions_flow_while_each_peer_writes() {
     wsauth_test_support::edge::both_directions_flow_while_each_peer_writes(&Smol);
 }
+
+#[test]
+fn a_close_while_the_app_sends_gets_its_reply() {
+    wsauth_test_support::transport::a_close_while_the_app_sends_gets_its_reply(&Smol);
+}

@@ -177,21 +177,6 @@ impl Hs256Run<'_, '_> {
         self.done = true;
     }
 
-    /// Hashes whatever is left and returns the tag.
-    #[cfg(test)]
-    pub(crate) fn finish(mut self) -> [u8; 32] {
-        while !self.done {
-            self.step();
-        }
-        let mut tag = [0u8; 32];
-        for (dst, w) in tag.chunks_exact_mut(4).zip(self.state) {
-            dst.copy_from_slice(&w.to_be_bytes());
-        }
-        tag
-    }
-}
-
-impl Hs256Run<'_, '_> {
     /// Hashes whatever is left and compares the tag with `sig` in constant
     /// time (`hmac.compare_digest`), word by word: the tag is not written
     /// out as bytes first (that and a byte-wise fold were measured on the
@@ -206,6 +191,19 @@ impl Hs256Run<'_, '_> {
             diff |= w ^ u32::from_be_bytes(*b);
         }
         core::hint::black_box(diff) == 0
+    }
+
+    /// Hashes whatever is left and returns the tag.
+    #[cfg(test)]
+    pub(crate) fn finish(mut self) -> [u8; 32] {
+        while !self.done {
+            self.step();
+        }
+        let mut tag = [0u8; 32];
+        for (dst, w) in tag.chunks_exact_mut(4).zip(self.state) {
+            dst.copy_from_slice(&w.to_be_bytes());
+        }
+        tag
     }
 }
 

@@ -12,18 +12,14 @@ use crate::app::{
     method_name, App, AppMessage, AuthEvent, ConnInfo, Handler, Outbox, Outcome, Outgoing,
     SendBudget, Stage,
 };
-use crate::head::{read_head, write_http_error, HeadError, Replay};
+use crate::head::{read_head, write_all, write_http_error, HeadError, NotUpgrade, Upgrade};
 use crate::host::{
     AccessQuery, Host, LookupError, MemoryRateStore, RateStore, SessionRecord, UserRow,
 };
 use crate::lograte::{LogRate, LOG_INTERVAL};
 use crate::runtime::{Runtime, ShutdownHandle};
-use async_tungstenite::tungstenite::handshake::server::{
-    create_response, ErrorResponse, Request as HttpRequest, Response as HttpResponse,
-};
-use async_tungstenite::tungstenite::http::{self, HeaderValue};
 use async_tungstenite::tungstenite::protocol::frame::coding::CloseCode as WsCloseCode;
-use async_tungstenite::tungstenite::protocol::{CloseFrame, WebSocketConfig};
+use async_tungstenite::tungstenite::protocol::{CloseFrame, Role, WebSocketConfig};
 use async_tungstenite::tungstenite::{Error as WsError, Message};
 use async_tungstenite::WebSocketStream;
 use futures::future::{self, BoxFuture, Either, FutureExt};
@@ -498,12 +494,12 @@ impl Gateway {
             }
             Some(Err(HeadError::TooLarge)) => {
                 debug!(conn = id, peer = ?peer, "request head too large");
-                write_http_error(&mut stream, 431, "Request Header Fields Too Large").await;
+                write_http_error(&mut stream, 431).await;
                 return None;
             }
             Some(Err(HeadError::Malformed)) => {
                 debug!(conn = id, peer = ?peer, "malformed request head");
-                write_http_error(&mut stream, 400, "Bad Request").await;
+                write_http_error(&mut stream, 400).await;
                 return None;
             }
             Some(Err(HeadError::Io(e))) => {
@@ -512,22 +508,26 @@ impl Gateway {
             }
             Some(Ok(head)) => head,
         };
-        if create_response(&head.request).is_err() {
-            debug!(conn = id, peer = ?peer, "not a WebSocket upgrade request");
-            write_http_error(&mut stream, 400, "Bad Request").await;
-            return None;
-        }
-
-        let path = head.request.uri().path();
-        let query = head.request.uri().query().unwrap_or("");
-        let headers: Vec<(&str, &[u8])> = head
-            .request
-            .headers()
-            .iter()
-            .map(|(n, v)| (n.as_str(), v.as_bytes()))
-            .collect();
+        let request = match Upgrade::parse(head.bytes()) {
+            Ok(request) => request,
+            Err(why) => {
+                debug!(
+                    conn = id,
+                    peer = ?peer,
+                    "{}",
+                    match why {
+                        NotUpgrade::Malformed => "malformed request head",
+                        NotUpgrade::NotWebSocket => "not a WebSocket upgrade request",
+                    }
+                );
+                write_http_error(&mut stream, 400).await;
+                return None;
+            }
+        };
+        let path = request.uri.path();
+        let query = request.uri.query().unwrap_or("");
         let mut view =
-            HandshakeView::new(path, query, &headers).with_method(head.request.method().as_str());
+            HandshakeView::new(path, query, &request.headers).with_method(request.method);
         // The address this attempt counts against: the socket's peer, or the
         // client a trusted proxy forwards for (the core's rule).
         let client = peer.map(|p| client_addr(&view, p.ip(), self.inner.admission.proxies()));
@@ -536,7 +536,6 @@ impl Gateway {
         }
 
         let mut hs = self.inner.auth.start(&view, now());
-        drop(headers);
         let mut jti = None;
         let decision = self.drive(rt, &mut hs, &mut jti).await;
         // Connection caps, once it is known who connects (the core's verdict).
@@ -610,19 +609,12 @@ impl Gateway {
         let mut link = None;
         if let (Some(edge), None) = (&self.inner.edge, &refused) {
             let route = event.route.as_deref().unwrap_or_default();
-            let (l, answer) = crate::upstream::on_decision(
-                rt,
-                edge,
-                &head.request,
-                client,
-                &decision,
-                route,
-                limits.ws_config(),
-            )
-            // Boxed: a WebSocket client handshake is large, and only edge
-            // mode awaits it.
-            .boxed()
-            .await;
+            let (l, answer) =
+                crate::upstream::on_decision(rt, edge, &view, &decision, route, limits.ws_config())
+                    // Boxed: a WebSocket client handshake is large, and only edge
+                    // mode awaits it.
+                    .boxed()
+                    .await;
             link = l;
             if let Some(answer) = answer {
                 subprotocol = answer;
@@ -630,55 +622,46 @@ impl Gateway {
         }
         // ---- end edge mode
 
-        let edge_mode = self.inner.edge.is_some();
-        // The signature is tungstenite's handshake callback.
-        #[allow(clippy::result_large_err)]
-        let callback = move |_req: &HttpRequest,
-                             mut resp: HttpResponse|
-              -> Result<HttpResponse, ErrorResponse> {
-            if let Some(status) = deny {
-                return Err(error_response(status));
-            }
-            if edge_mode {
-                resp.headers_mut().insert(
-                    wsauth_core::edge::MODE_HEADER,
-                    HeaderValue::from_static(wsauth_core::edge::MODE_EDGE),
-                );
-            }
-            if let Some(p) = subprotocol
-                .as_deref()
-                .and_then(|p| HeaderValue::from_str(p).ok())
-            {
-                resp.headers_mut()
-                    .insert(http::header::SEC_WEBSOCKET_PROTOCOL, p);
-            }
-            Ok(resp)
+        // The answer: an HTTP refusal, or the 101 with the subprotocol.
+        let answer = match deny {
+            Some(status) => Err(crate::head::http_error(status)),
+            None => Ok(request.accept_response(self.inner.edge.is_some(), subprotocol.as_deref())),
         };
-        let replay = Replay::new(head.raw, head.head_len, stream);
+        drop(request);
+        let rest = head.into_rest();
         let left = handshake_deadline.saturating_duration_since(std::time::Instant::now());
-        let upgrade = async_tungstenite::accept_hdr_async_with_config(
-            replay,
-            callback,
-            Some(limits.ws_config()),
-        );
-        let mut ws = match timeout(rt, left.max(Duration::from_millis(100)), upgrade).await {
+        let written = match &answer {
+            Ok(bytes) | Err(bytes) => {
+                timeout(
+                    rt,
+                    left.max(Duration::from_millis(100)),
+                    write_all(&mut stream, bytes),
+                )
+                .await
+            }
+        };
+        match written {
             None => {
                 debug!(conn = id, "handshake timeout while answering the upgrade");
-                return None;
-            }
-            Some(Err(WsError::Http(resp))) => {
-                debug!(
-                    conn = id,
-                    status = resp.status().as_u16(),
-                    "upgrade refused"
-                );
                 return None;
             }
             Some(Err(e)) => {
                 debug!(conn = id, error = %e, "upgrade failed");
                 return None;
             }
-            Some(Ok(ws)) => ws,
+            Some(Ok(())) => {}
+        }
+        if answer.is_err() {
+            debug!(conn = id, status = deny, "upgrade refused");
+            let _ = futures::io::AsyncWriteExt::close(&mut stream).await;
+            return None;
+        }
+        drop(answer);
+        let config = Some(limits.ws_config());
+        let mut ws = if rest.is_empty() {
+            WebSocketStream::from_raw_socket(stream, Role::Server, config).await
+        } else {
+            WebSocketStream::from_partially_read(stream, rest, Role::Server, config).await
         };
 
         if let Some(c) = refused {
@@ -1458,7 +1441,7 @@ impl Relay {
 
 /// What the open phase keeps of a completed upgrade.
 struct Open<S> {
-    ws: WebSocketStream<Replay<S>>,
+    ws: WebSocketStream<S>,
     conn: Connection,
     ctx: ConnCtx,
     /// This connection's place in the admission counts.
@@ -1501,21 +1484,6 @@ fn route_of<'a>(auth: &'a Authenticator, d: &Decision) -> Option<&'a str> {
         _ => return None,
     };
     auth.routes().get(m.index()).map(|r| r.name())
-}
-
-fn error_response(status: u16) -> ErrorResponse {
-    let status = http::StatusCode::from_u16(status).unwrap_or(http::StatusCode::FORBIDDEN);
-    let body = format!("{}\n", status.canonical_reason().unwrap_or("Forbidden"));
-    let mut resp = http::Response::new(Some(body.clone()));
-    *resp.status_mut() = status;
-    let h = resp.headers_mut();
-    h.insert(
-        http::header::CONTENT_TYPE,
-        HeaderValue::from_static("text/plain"),
-    );
-    h.insert(http::header::CONNECTION, HeaderValue::from_static("close"));
-    h.insert(http::header::CONTENT_LENGTH, HeaderValue::from(body.len()));
-    resp
 }
 
 /// Sends a close frame and waits (bounded) for the client's reply.

@@ -25,17 +25,14 @@
 //!
 //! Nothing here logs the forwarded query or the principal header.
 
-use crate::head::Replay;
 use crate::runtime::{OutboundStream, Runtime};
 use async_tungstenite::tungstenite::handshake::client::generate_key;
 use async_tungstenite::tungstenite::handshake::derive_accept_key;
-use async_tungstenite::tungstenite::handshake::server::Request;
 use async_tungstenite::tungstenite::protocol::{Role, WebSocketConfig};
 use async_tungstenite::WebSocketStream;
 use futures::io::{AsyncReadExt, AsyncWriteExt};
 use std::fmt;
 use std::io;
-use std::net::IpAddr;
 use std::time::Duration;
 use wsauth_core::edge::{relay_close_code, Edge, Forward, CLIENT_GONE_CODE, CLIENT_GONE_REASON};
 use wsauth_core::{Decision, HandshakeView, Subprotocol};
@@ -44,7 +41,7 @@ use wsauth_core::{Decision, HandshakeView, Subprotocol};
 const MAX_RESPONSE_HEAD: usize = 16 * 1024;
 
 /// An open WebSocket to the upstream.
-pub(crate) type UpstreamWs = WebSocketStream<Replay<OutboundStream>>;
+pub(crate) type UpstreamWs = WebSocketStream<OutboundStream>;
 
 /// A connection's link to the upstream, as the upgrade leaves it.
 pub(crate) enum Link {
@@ -80,29 +77,10 @@ impl fmt::Display for Failure {
     }
 }
 
-/// The forwarded handshake for `request` (credentials stripped), with the
-/// decision's subprotocol.
-pub(crate) fn forward(
-    edge: &Edge,
-    request: &Request,
-    client: Option<IpAddr>,
-    decision: &Decision,
-) -> Forward {
-    let headers: Vec<(&str, &[u8])> = request
-        .headers()
-        .iter()
-        .map(|(n, v)| (n.as_str(), v.as_bytes()))
-        .collect();
-    let mut view = HandshakeView::new(
-        request.uri().path(),
-        request.uri().query().unwrap_or(""),
-        &headers,
-    )
-    .with_method(request.method().as_str());
-    if let Some(ip) = client {
-        view = view.with_peer(ip);
-    }
-    edge.forward(&view, decision.subprotocol().and_then(Subprotocol::new))
+/// The forwarded handshake for the client's request `view` (credentials
+/// stripped), with the decision's subprotocol.
+pub(crate) fn forward(edge: &Edge, view: &HandshakeView<'_>, decision: &Decision) -> Forward {
+    edge.forward(view, decision.subprotocol().and_then(Subprotocol::new))
 }
 
 /// What the upgrade does in edge mode for `decision`: connects an accepted
@@ -112,15 +90,14 @@ pub(crate) fn forward(
 pub(crate) async fn on_decision<R: Runtime>(
     rt: &R,
     edge: &Edge,
-    request: &Request,
-    client: Option<IpAddr>,
+    view: &HandshakeView<'_>,
     decision: &Decision,
     route: &str,
     config: WebSocketConfig,
 ) -> (Option<Link>, Option<Option<String>>) {
     match decision {
         Decision::Accept(_) => {
-            let mut fwd = forward(edge, request, client, decision);
+            let mut fwd = forward(edge, view, decision);
             if let Some(p) = decision.principal() {
                 edge.sign_into(&mut fwd, p, route, crate::gateway::now());
             }
@@ -145,7 +122,7 @@ pub(crate) async fn on_decision<R: Runtime>(
             }
         }
         Decision::AwaitFirstMessage(_) => {
-            let fwd = forward(edge, request, client, decision);
+            let fwd = forward(edge, view, decision);
             (Some(Link::Pending(Box::new(fwd))), None)
         }
         _ => (None, None),
@@ -258,8 +235,11 @@ async fn connect_untimed<R: Runtime>(
     // Frames the upstream sent right after its 101 are replayed first.
     let rest = raw.split_off(head_len);
     drop(raw);
-    let replay = Replay::new(rest, 0, stream);
-    let ws = WebSocketStream::from_raw_socket(replay, Role::Client, Some(config)).await;
+    let ws = if rest.is_empty() {
+        WebSocketStream::from_raw_socket(stream, Role::Client, Some(config)).await
+    } else {
+        WebSocketStream::from_partially_read(stream, rest, Role::Client, Some(config)).await
+    };
     Ok((ws, chosen))
 }
 

@@ -1,6 +1,6 @@
 //! The one code path both runtimes share: read the upgrade request, let the
-//! core decide (answering its host steps), carry out the decision through
-//! async-tungstenite's handshake callback, then drive the open connection's
+//! core decide (answering its host steps), answer the upgrade with the
+//! decision (`head.rs`), then drive the open connection's
 //! state machine (timeouts, in-band auth and refresh) next to the application.
 //!
 //! Everything here is generic over `futures-io` streams and a [`Runtime`];

@@ -1138,9 +1138,14 @@ impl Gateway {
                 }
                 Event::Up(Some(Ok(Message::Close(frame)))) => {
                     up_done = true;
-                    let (code, reason) = frame.map_or((1005, String::new()), |f| {
-                        (u16::from(f.code), f.reason.as_str().to_string())
-                    });
+                    // The close as the upstream sent it: tungstenite reports
+                    // a code outside its table as 1002.
+                    let wire = up.as_ref().and_then(|u| u.get_ref().seen());
+                    let (code, reason) = match (wire, frame) {
+                        (Some((code, reason)), _) => (code, reason.to_string()),
+                        (None, Some(f)) => (u16::from(f.code), f.reason.as_str().to_string()),
+                        (None, None) => (1005, String::new()),
+                    };
                     break Some((wsauth_core::edge::relay_close_code(code), reason));
                 }
                 Event::Up(Some(Ok(_))) => {}

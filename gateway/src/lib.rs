@@ -49,6 +49,7 @@ mod server;
 pub mod shared_redis;
 #[cfg(feature = "sql")]
 pub mod sql;
+mod tap;
 mod upstream;
 
 pub use app::{

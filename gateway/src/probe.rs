@@ -6,6 +6,7 @@
 //! connects the socket (`wsauth probe` uses smol).
 
 use crate::runtime::Runtime;
+use crate::tap::CloseTap;
 use async_tungstenite::tungstenite::client::IntoClientRequest;
 use async_tungstenite::tungstenite::http::{self, HeaderValue};
 use async_tungstenite::tungstenite::protocol::CloseFrame;
@@ -234,8 +235,7 @@ where
     R: Runtime,
 {
     let request = build_request(req)?;
-    let tap = CloseTap::new(stream);
-    let seen_close = tap.seen.clone();
+    let tap = CloseTap::after_head(stream);
     let (mut ws, response) = match async_tungstenite::client_async(request, tap).await {
         Ok(ok) => ok,
         Err(WsError::Http(resp)) => {
@@ -270,9 +270,11 @@ where
                         // tungstenite reports a code it does not know (1014,
                         // edge mode's "upstream unavailable") as 1002: the
                         // frame as the server sent it is reported instead.
-                        let raw = seen_close.lock().ok().and_then(|g| g.clone());
-                        return Ok(match raw {
-                            Some((code, reason)) => ProbeOutcome::Closed { code, reason },
+                        return Ok(match ws.get_ref().seen() {
+                            Some((code, reason)) => ProbeOutcome::Closed {
+                                code,
+                                reason: reason.to_string(),
+                            },
                             None => closed(frame),
                         });
                     }
@@ -291,150 +293,6 @@ where
                 return Ok(ProbeOutcome::Open { subprotocol, mode });
             }
         }
-    }
-}
-
-/// The server's close frame as it was on the wire: (code, reason).
-type SeenClose = std::sync::Arc<std::sync::Mutex<Option<(u16, String)>>>;
-
-/// A read tap that follows the server's frames (after the response head)
-/// and keeps the first close frame's code and reason.
-struct CloseTap<S> {
-    inner: S,
-    seen: SeenClose,
-    /// Bytes of the response head matched so far against `\r\n\r\n`.
-    head_end: usize,
-    in_head: bool,
-    /// The frame header being read.
-    header: Vec<u8>,
-    /// Payload bytes left in the current frame.
-    left: u64,
-    /// The current frame is a close: its payload, up to 125 bytes.
-    close: Option<Vec<u8>>,
-}
-
-impl<S> CloseTap<S> {
-    fn new(inner: S) -> Self {
-        CloseTap {
-            inner,
-            seen: SeenClose::default(),
-            head_end: 0,
-            in_head: true,
-            header: Vec::with_capacity(14),
-            left: 0,
-            close: None,
-        }
-    }
-
-    fn feed(&mut self, mut bytes: &[u8]) {
-        while let Some((&b, rest)) = bytes.split_first() {
-            if self.in_head {
-                bytes = rest;
-                let want = b"\r\n\r\n".get(self.head_end).copied();
-                self.head_end = match (Some(b) == want, b == b'\r') {
-                    (true, _) => self.head_end + 1,
-                    (false, true) => 1,
-                    _ => 0,
-                };
-                if self.head_end == 4 {
-                    self.in_head = false;
-                }
-                continue;
-            }
-            if self.left > 0 {
-                let n = usize::try_from(self.left)
-                    .unwrap_or(usize::MAX)
-                    .min(bytes.len());
-                let (chunk, rest) = bytes.split_at(n);
-                if let Some(c) = self.close.as_mut() {
-                    let room = 125usize.saturating_sub(c.len());
-                    c.extend_from_slice(chunk.get(..room.min(chunk.len())).unwrap_or_default());
-                }
-                self.left -= n as u64;
-                bytes = rest;
-                if self.left == 0 {
-                    self.finish_frame();
-                }
-                continue;
-            }
-            bytes = rest;
-            self.header.push(b);
-            let h = &self.header;
-            let need = match h.get(1).map(|b| b & 0x7f) {
-                None => continue,
-                Some(126) => 4,
-                Some(127) => 10,
-                Some(_) => 2,
-            };
-            if h.len() < need {
-                continue;
-            }
-            let len = match need {
-                4 => u64::from(u16::from_be_bytes([h[2], h[3]])),
-                10 => h[2..10].iter().fold(0u64, |a, &b| (a << 8) | u64::from(b)),
-                _ => u64::from(h[1] & 0x7f),
-            };
-            let opcode = h[0] & 0x0f;
-            self.close = (opcode == 0x8).then(Vec::new);
-            self.header.clear();
-            self.left = len;
-            if len == 0 {
-                self.finish_frame();
-            }
-        }
-    }
-
-    fn finish_frame(&mut self) {
-        if let Some(p) = self.close.take() {
-            if let Ok(mut g) = self.seen.lock() {
-                if g.is_none() {
-                    *g = Some(match p.get(..2) {
-                        Some(c) => (
-                            u16::from_be_bytes([c[0], c[1]]),
-                            String::from_utf8_lossy(p.get(2..).unwrap_or_default()).into_owned(),
-                        ),
-                        None => (1005, String::new()),
-                    });
-                }
-            }
-        }
-    }
-}
-
-impl<S: AsyncRead + Unpin> AsyncRead for CloseTap<S> {
-    fn poll_read(
-        self: std::pin::Pin<&mut Self>,
-        cx: &mut std::task::Context<'_>,
-        buf: &mut [u8],
-    ) -> std::task::Poll<std::io::Result<usize>> {
-        let this = self.get_mut();
-        let r = std::pin::Pin::new(&mut this.inner).poll_read(cx, buf);
-        if let std::task::Poll::Ready(Ok(n)) = &r {
-            this.feed(buf.get(..*n).unwrap_or_default());
-        }
-        r
-    }
-}
-
-impl<S: AsyncWrite + Unpin> AsyncWrite for CloseTap<S> {
-    fn poll_write(
-        self: std::pin::Pin<&mut Self>,
-        cx: &mut std::task::Context<'_>,
-        buf: &[u8],
-    ) -> std::task::Poll<std::io::Result<usize>> {
-        std::pin::Pin::new(&mut self.get_mut().inner).poll_write(cx, buf)
-    }
-    fn poll_flush(
-        self: std::pin::Pin<&mut Self>,
-        cx: &mut std::task::Context<'_>,
-    ) -> std::task::Poll<std::io::Result<()>> {
-        std::pin::Pin::new(&mut self.get_mut().inner).poll_flush(cx)
-    }
-    fn poll_close(
-        self: std::pin::Pin<&mut Self>,
-        cx: &mut std::task::Context<'_>,
-    ) -> std::task::Poll<std::io::Result<()>> {
-        std::pin::Pin::new(&mut self.get_mut().inner).poll_close(cx)
     }
 }
 
@@ -510,30 +368,6 @@ mod tests {
         assert!(ws_authority("wss://localhost/").is_err());
         assert!(ws_authority("http://localhost/").is_err());
         assert!(ws_authority("not a url").is_err());
-    }
-
-    #[test]
-    fn the_tap_keeps_the_close_frame_as_sent() {
-        let mut wire = b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n\r\n".to_vec();
-        // A text frame of 130 bytes (16-bit length), a ping, then close 1014.
-        wire.extend_from_slice(&[0x81, 126, 0, 130]);
-        wire.extend_from_slice(&[b'x'; 130]);
-        wire.extend_from_slice(&[0x89, 0]);
-        let mut close = vec![0x88, 22, 0x03, 0xf6];
-        close.extend_from_slice(b"upstream unavailable");
-        wire.extend_from_slice(&close);
-        // Fed in every split of two reads.
-        for cut in 0..wire.len() {
-            let mut tap = CloseTap::new(());
-            tap.feed(&wire[..cut]);
-            tap.feed(&wire[cut..]);
-            let got = tap.seen.lock().unwrap().clone();
-            assert_eq!(
-                got,
-                Some((1014, "upstream unavailable".to_string())),
-                "cut {cut}"
-            );
-        }
     }
 
     #[test]

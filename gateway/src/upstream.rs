@@ -20,12 +20,15 @@
 //! Limits: the upstream socket has the client's limits
 //! (`max_message_bytes`): a larger message from the app ends it, and the
 //! client is closed 1011 like for any upstream that ends without a close.
-//! tungstenite refuses close codes outside its table (1014 among them) and
-//! reports them as 1002: an app closing with one is relayed as 1002.
+//! tungstenite reports close codes outside its table (1014 among them) as
+//! 1002; the upstream's close is read off the wire instead ([`CloseTap`]),
+//! so the client gets the app's own code (the core's
+//! [`relay_close_code`](wsauth_core::edge::relay_close_code) decides which).
 //!
 //! Nothing here logs the forwarded query or the principal header.
 
 use crate::runtime::{OutboundStream, Runtime};
+use crate::tap::CloseTap;
 use async_tungstenite::tungstenite::handshake::client::generate_key;
 use async_tungstenite::tungstenite::handshake::derive_accept_key;
 use async_tungstenite::tungstenite::protocol::{Role, WebSocketConfig};
@@ -41,7 +44,9 @@ use wsauth_core::{Decision, HandshakeView, Subprotocol};
 const MAX_RESPONSE_HEAD: usize = 16 * 1024;
 
 /// An open WebSocket to the upstream.
-pub(crate) type UpstreamWs = WebSocketStream<OutboundStream>;
+/// An open WebSocket to the upstream, its frames followed by a
+/// [`CloseTap`] so that its close code is passed on as it was sent.
+pub(crate) type UpstreamWs = WebSocketStream<CloseTap<OutboundStream>>;
 
 /// A connection's link to the upstream, as the upgrade leaves it.
 pub(crate) enum Link {
@@ -235,10 +240,12 @@ async fn connect_untimed<R: Runtime>(
     // Frames the upstream sent right after its 101 are replayed first.
     let rest = raw.split_off(head_len);
     drop(raw);
+    let mut tap = CloseTap::frames(stream);
+    tap.feed(&rest);
     let ws = if rest.is_empty() {
-        WebSocketStream::from_raw_socket(stream, Role::Client, Some(config)).await
+        WebSocketStream::from_raw_socket(tap, Role::Client, Some(config)).await
     } else {
-        WebSocketStream::from_partially_read(stream, rest, Role::Client, Some(config)).await
+        WebSocketStream::from_partially_read(tap, rest, Role::Client, Some(config)).await
     };
     Ok((ws, chosen))
 }

@@ -648,6 +648,42 @@ fn raw_close_code(gateway: SocketAddr, token: &str) -> (Option<u16>, Option<u16>
     )
 }
 
+/// The app's own close reaches the client with the app's code and reason,
+/// codes tungstenite does not know (1014, "bad gateway") included. Frames
+/// are read raw: tungstenite's client reports 1014 as 1002 too.
+pub fn the_apps_close_code_reaches_the_client<H: Harness>(h: &H) {
+    let up = Upstream::start("127.0.0.1:0".parse().unwrap()).unwrap();
+    let (gw, _edge) = edge_gateway(up.addr);
+    h.block_on(async {
+        let running = h.start(gw).await;
+        let token = access(crate::transport::STAFF, 300);
+        for code in [1014u16, 1012, 3000, 4003] {
+            let mut s =
+                crate::raw::connect_from(crate::raw::loopback(1), running.addr).expect("connect");
+            let path = format!("/ws/admin/chat/?token={token}");
+            let status = crate::raw::upgrade(&mut s, &path, &[], Duration::from_secs(10));
+            assert_eq!(status.ok().flatten(), Some(101));
+            std::io::Write::write_all(
+                &mut s,
+                &crate::raw::masked_frame(0x1, format!("close:{code}").as_bytes()),
+            )
+            .unwrap();
+            s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+            let close = loop {
+                match crate::raw::read_frame(&mut s) {
+                    Ok((0x8, p)) => break p,
+                    Ok(_) => continue,
+                    Err(e) => panic!("no close frame for {code}: {e}"),
+                }
+            };
+            assert!(close.len() >= 2, "close without a code for {code}");
+            assert_eq!(u16::from_be_bytes([close[0], close[1]]), code);
+            assert_eq!(&close[2..], b"upstream closes");
+        }
+        running.shutdown.shutdown();
+    });
+}
+
 /// Upstream down → 1014; upstream back → served again; upstream refusing
 /// the handshake (HTTP 403) → 1014.
 pub fn unreachable_upstream_closes_1014<H: Harness>(h: &H) {

@@ -168,6 +168,11 @@ fn edge_unreachable_upstream_closes_1014() {
 }
 
 #[test]
+fn edge_the_apps_close_code_reaches_the_client() {
+    wsauth_test_support::edge::the_apps_close_code_reaches_the_client(&harness());
+}
+
+#[test]
 fn edge_upstream_subprotocol_reaches_the_client() {
     wsauth_test_support::edge::upstream_subprotocol_reaches_the_client(&harness());
 }

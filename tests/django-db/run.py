@@ -18,7 +18,10 @@ route's rule through the ORM (staff, owner, member).
 With --failover-stop CMD / --failover-start CMD (PostgreSQL), the database is
 stopped under the running gateway: lookups close 1013 within the lookup
 timeout (never 4401), a route needing no lookup is still served, and once the
-database is back the same gateway answers again.
+database is back the same gateway answers again. With --failover-lock
+(SQLite), the same checks run while another connection holds the file's
+exclusive lock (as a migration's write transaction does in Django's default
+rollback-journal mode), then after it commits.
 
 Prints one line per failed check and `db: N passed, M failed`; exits 1 on any
 failure.
@@ -439,11 +442,30 @@ def bench(gw, wsload, wsauth, creds, users, seconds, env, tmp):
               flush=True)
 
 
-def failover(gw, creds, stop_cmd, start_cmd):
+def sqlite_lock():
+    """Holds the SQLite file's exclusive lock (a write transaction that has
+    begun writing) until the returned function releases it."""
+    import sqlite3
+
+    path = settings.DATABASES["default"]["NAME"]
+    conn = sqlite3.connect(path, isolation_level=None, timeout=5)
+    journal = conn.execute("PRAGMA journal_mode").fetchone()[0]
+    check(journal.lower() == "delete", f"failover: the test database is in {journal!r} mode, not Django's default")
+    conn.execute("BEGIN EXCLUSIVE")
+
+    def release():
+        conn.execute("COMMIT")
+        conn.close()
+
+    return release
+
+
+def failover(gw, creds, stop, start):
+    """`stop()` makes the database unavailable, `start()` brings it back."""
     _, _, staff = creds["jwt:admin"]
     _, _, session = creds["session:admin"]
     check(gw.probe("/ws/admin/chat/", "query", staff) == "OPEN", "failover: before")
-    subprocess.run(stop_cmd, shell=True, check=True, stdout=subprocess.DEVNULL)
+    stop()
     for path, carrier, cred, what in [
         ("/ws/admin/chat/", "query", staff, "token → user lookup"),
         ("/ws/admin/chat/", "session", session, "session → session lookup"),
@@ -456,7 +478,7 @@ def failover(gw, creds, stop_cmd, start_cmd):
         # Probe process start-up and the close handshake included.
         check(took < LOOKUP_TIMEOUT_MS / 1000 + 2.0, f"failover: {what} took {took:.2f}s")
     check(gw.probe("/ws/chat/lobby/") == "OPEN", "failover: a route with no lookup is still served")
-    subprocess.run(start_cmd, shell=True, check=True, stdout=subprocess.DEVNULL)
+    start()
     recovered = None
     t0 = time.time()
     while time.time() - t0 < 20:
@@ -478,6 +500,7 @@ def main():
     ap.add_argument("--database-url", required=True, help="the same database, as wsauth reads it")
     ap.add_argument("--failover-stop")
     ap.add_argument("--failover-start")
+    ap.add_argument("--failover-lock", action="store_true", help="SQLite: lock the file under the gateway")
     ap.add_argument("--wsload", help="with --load: the wsload binary")
     ap.add_argument("--load", type=int, default=0, help="PostgreSQL: hold this many connections")
     ap.add_argument("--bench", type=float, default=0, help="with --wsload: measure handshakes/s for this many seconds")
@@ -513,7 +536,14 @@ def main():
             if args.load and args.wsload:
                 load(gw, args.wsload, creds, users, args.load)
             if args.failover_stop and args.failover_start:
-                failover(gw, creds, args.failover_stop, args.failover_start)
+
+                def shell(cmd):
+                    return lambda: subprocess.run(cmd, shell=True, check=True, stdout=subprocess.DEVNULL)
+
+                failover(gw, creds, shell(args.failover_stop), shell(args.failover_start))
+            if args.failover_lock:
+                held = []
+                failover(gw, creds, lambda: held.append(sqlite_lock()), lambda: held.pop()())
         finally:
             gw.stop()
     print(f"db: {passed} passed, {failed} failed", flush=True)

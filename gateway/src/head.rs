@@ -256,16 +256,21 @@ mod tests {
         futures::executor::block_on(f)
     }
 
+    /// The head read from `bytes` (which must hold one).
+    fn read_ok(bytes: &[u8], max_bytes: usize) -> Head {
+        let mut src = futures::io::Cursor::new(bytes.to_vec());
+        run(read_head(&mut src, max_bytes))
+            .map_err(|e| format!("{e:?}"))
+            .unwrap()
+    }
+
     const UPGRADE: &str = "GET /ws/chat/a/?token=x HTTP/1.1\r\nHost: h\r\nOrigin: http://localhost:3000\r\nConnection: Upgrade\r\nUpgrade: websocket\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n";
 
     #[test]
     fn reads_a_complete_head_and_keeps_trailing_bytes() {
         let mut bytes = UPGRADE.as_bytes().to_vec();
         bytes.extend_from_slice(b"\x81\x02hi");
-        let mut src = futures::io::Cursor::new(bytes.clone());
-        let head = run(read_head(&mut src, 4096))
-            .map_err(|e| format!("{e:?}"))
-            .unwrap();
+        let head = read_ok(&bytes, 4096);
         assert_eq!(head.bytes(), UPGRADE.as_bytes());
         let up = Upgrade::parse(head.bytes()).unwrap();
         assert_eq!(up.uri.path(), "/ws/chat/a/");
@@ -283,10 +288,7 @@ mod tests {
         let mut bytes = b"GET / HTTP/1.1\r\nX-Pad: ".to_vec();
         bytes.extend(std::iter::repeat_n(b'a', 3000));
         bytes.extend_from_slice(b"\r\n\r\n");
-        let mut src = futures::io::Cursor::new(bytes.clone());
-        let head = run(read_head(&mut src, 8192))
-            .map_err(|e| format!("{e:?}"))
-            .unwrap();
+        let head = read_ok(&bytes, 8192);
         assert_eq!(head.bytes(), bytes.as_slice());
         assert!(head.into_rest().is_empty());
     }

@@ -171,14 +171,31 @@ pub enum OutboxVerdict {
     Close(Close),
 }
 
-/// The verdict for a message of `len` bytes, with `queued` bytes waiting for
-/// this connection and `queued_total` for all of them.
+/// What waits in one connection's outgoing queue.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct OutboxQueue {
+    /// Bytes waiting.
+    pub bytes: usize,
+    /// Messages waiting.
+    pub messages: usize,
+    /// The most messages that may wait (the host's queue capacity; 0 counts as 1).
+    pub max_messages: usize,
+}
+
+/// The verdict for a message of `len` bytes, with `queue` waiting for this
+/// connection and `queued_total` bytes for all of them. A queue already
+/// holding its most messages closes the connection as a reader that is not
+/// reading, whatever the message.
 pub fn outbox_verdict(
     config: &AdmissionConfig,
-    queued: usize,
+    queue: OutboxQueue,
     queued_total: usize,
     len: usize,
 ) -> OutboxVerdict {
+    let queued = queue.bytes;
+    if queue.messages >= queue.max_messages.max(1) {
+        return OutboxVerdict::Close(Close::new(CloseCode::PolicyViolation, REASON_SLOW_READER));
+    }
     if len > config.outbox_bytes_per_connection {
         return OutboxVerdict::Drop;
     }
@@ -412,16 +429,38 @@ mod tests {
             outbox_bytes_total: 1000,
             ..AdmissionConfig::default()
         };
-        assert_eq!(outbox_verdict(&c, 0, 0, 100), OutboxVerdict::Queue);
-        assert_eq!(outbox_verdict(&c, 0, 0, 101), OutboxVerdict::Drop);
-        match outbox_verdict(&c, 50, 50, 60) {
+        let q = |bytes, messages| OutboxQueue {
+            bytes,
+            messages,
+            max_messages: 4,
+        };
+        assert_eq!(outbox_verdict(&c, q(0, 0), 0, 100), OutboxVerdict::Queue);
+        assert_eq!(outbox_verdict(&c, q(0, 0), 0, 101), OutboxVerdict::Drop);
+        match outbox_verdict(&c, q(50, 1), 50, 60) {
             OutboxVerdict::Close(cl) => assert_eq!(cl.code, CloseCode::PolicyViolation),
             other => panic!("{other:?}"),
         }
-        match outbox_verdict(&c, 0, 950, 60) {
+        match outbox_verdict(&c, q(0, 0), 950, 60) {
             OutboxVerdict::Close(cl) => assert_eq!(cl.code, CloseCode::TryAgainLater),
             other => panic!("{other:?}"),
         }
+        // A full queue closes the slow reader, even for a message it would drop.
+        assert_eq!(outbox_verdict(&c, q(3, 3), 3, 1), OutboxVerdict::Queue);
+        for len in [1, 101] {
+            match outbox_verdict(&c, q(4, 4), 4, len) {
+                OutboxVerdict::Close(cl) => {
+                    assert_eq!(cl.code, CloseCode::PolicyViolation);
+                    assert_eq!(cl.reason.as_str(), REASON_SLOW_READER);
+                }
+                other => panic!("{other:?}"),
+            }
+        }
+        // A capacity of 0 holds one message, as the host's queue does.
+        let zero = OutboxQueue {
+            max_messages: 0,
+            ..q(0, 0)
+        };
+        assert_eq!(outbox_verdict(&c, zero, 0, 1), OutboxVerdict::Queue);
         assert_eq!(idle_close().code, CloseCode::PolicyViolation);
         let bad = AdmissionConfig {
             trusted_proxies: vec!["10.0.0.1".into(), "nope".into()],

@@ -35,6 +35,12 @@ pub enum CloseCode {
     InvalidPayload,
     /// 1008: a policy was violated (a peer that does not read what it is sent).
     PolicyViolation,
+    /// 1001: the server is going away (shutting down) (RFC 6455).
+    GoingAway,
+    /// 1002: the peer broke the WebSocket protocol (RFC 6455).
+    ProtocolError,
+    /// 1009: a message larger than the server takes (RFC 6455).
+    MessageTooBig,
 }
 
 impl CloseCode {
@@ -51,6 +57,9 @@ impl CloseCode {
             CloseCode::BadGateway => 1014,
             CloseCode::InvalidPayload => 1007,
             CloseCode::PolicyViolation => 1008,
+            CloseCode::GoingAway => 1001,
+            CloseCode::ProtocolError => 1002,
+            CloseCode::MessageTooBig => 1009,
         }
     }
 
@@ -67,6 +76,9 @@ impl CloseCode {
             1014 => Some(CloseCode::BadGateway),
             1007 => Some(CloseCode::InvalidPayload),
             1008 => Some(CloseCode::PolicyViolation),
+            1001 => Some(CloseCode::GoingAway),
+            1002 => Some(CloseCode::ProtocolError),
+            1009 => Some(CloseCode::MessageTooBig),
             _ => None,
         }
     }
@@ -213,6 +225,36 @@ impl Close {
     pub fn code_u16(&self) -> u16 {
         self.code.as_u16()
     }
+
+    /// How an open connection closes when its transport ends it: the host
+    /// reports what it saw, the core names the code and the reason.
+    pub fn transport(end: TransportEnd) -> Self {
+        match end {
+            TransportEnd::Shutdown => Close::new(CloseCode::GoingAway, reasons::SHUTTING_DOWN),
+            TransportEnd::MessageTooBig => {
+                Close::new(CloseCode::MessageTooBig, reasons::MESSAGE_TOO_BIG)
+            }
+            TransportEnd::InvalidUtf8 => Close::new(CloseCode::InvalidPayload, reasons::NOT_UTF8),
+            TransportEnd::ProtocolError => {
+                Close::new(CloseCode::ProtocolError, reasons::PROTOCOL_ERROR)
+            }
+        }
+    }
+}
+
+/// What a host's transport saw that ends an open connection; [`Close::transport`]
+/// says how the connection closes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum TransportEnd {
+    /// The server is shutting down.
+    Shutdown,
+    /// The client sent a message over the size limit.
+    MessageTooBig,
+    /// The client sent a text frame that is not UTF-8 (RFC 6455 §8.1).
+    InvalidUtf8,
+    /// The client broke the WebSocket framing.
+    ProtocolError,
 }
 
 /// The fixed reason texts the core uses. None of them is longer than
@@ -274,6 +316,14 @@ pub mod reasons {
     pub const LOOKUP_FAILED: &str = "lookup failed, try again later";
     /// The host answered a different question than the one asked.
     pub const UNEXPECTED_ANSWER: &str = "internal lookup error, try again later";
+    /// The server is shutting down.
+    pub const SHUTTING_DOWN: &str = "server shutting down";
+    /// A WebSocket message over the size limit.
+    pub const MESSAGE_TOO_BIG: &str = "message too big";
+    /// A text frame that is not UTF-8.
+    pub const NOT_UTF8: &str = "invalid UTF-8 in a text frame";
+    /// A frame that breaks the WebSocket protocol.
+    pub const PROTOCOL_ERROR: &str = "protocol error";
 }
 
 #[cfg(test)]
@@ -287,6 +337,28 @@ mod tests {
         assert!(cut.len() <= MAX_REASON_BYTES);
         assert_eq!(cut.len(), 122);
         assert_eq!(CloseReason::new(&s).as_str(), cut);
+    }
+
+    #[test]
+    fn every_code_round_trips_through_its_number() {
+        use CloseCode::*;
+        for c in [
+            Unauthorized,
+            Forbidden,
+            NotFound,
+            BadMessage,
+            AuthTimeout,
+            RateLimited,
+            TryAgainLater,
+            BadGateway,
+            InvalidPayload,
+            PolicyViolation,
+            GoingAway,
+            ProtocolError,
+            MessageTooBig,
+        ] {
+            assert_eq!(CloseCode::from_u16(c.as_u16()), Some(c));
+        }
     }
 
     #[test]

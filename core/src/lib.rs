@@ -53,7 +53,9 @@ pub mod time;
 
 // The surface a host needs most, at the crate root; everything else is in
 // its module (`wsauth_core::django::signing::dumps`, …).
-pub use close::{reasons, truncate_reason, Close, CloseCode, CloseReason, MAX_REASON_BYTES};
+pub use close::{
+    reasons, truncate_reason, Close, CloseCode, CloseReason, TransportEnd, MAX_REASON_BYTES,
+};
 pub use config::{secret_from_file, Config, ConfigError, SecretRef};
 pub use connection::{ConnState, Connection, MessageAction};
 pub use django::session::{
@@ -67,7 +69,8 @@ pub use jwt::{
 };
 pub use pipeline::decide::{
     Accepted, Answer, AuthMethod, AuthSettings, Authenticator, AwaitAuth, Closing, Decision,
-    Handshake, Principal, Relation, Request, Step, Subprotocol, User, UserId, UserSource,
+    Handshake, HeadProblem, Principal, Relation, Request, Step, Subprotocol, User, UserId,
+    UserSource,
 };
 pub use pipeline::ratelimit::{RateLimit, RateState};
 pub use pipeline::route::{Requirement, Route, RouteMatch, Routes};

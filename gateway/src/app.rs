@@ -15,8 +15,8 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::task::{Context, Poll, Waker};
 use wsauth_core::{
-    admission::outbox_verdict, admission::AdmissionConfig, admission::OutboxVerdict, AuthMethod,
-    Close, Principal,
+    admission::outbox_verdict, admission::AdmissionConfig, admission::OutboxQueue,
+    admission::OutboxVerdict, AuthMethod, Close, Principal,
 };
 
 /// An accepted connection, as the application sees it.
@@ -214,7 +214,7 @@ impl Outbox {
         let shared = Arc::new(OutboxShared {
             id,
             budget,
-            max_messages: max_messages.max(1),
+            max_messages,
             queue: Mutex::new(OutQueue::default()),
         });
         (
@@ -259,15 +259,12 @@ impl Outbox {
         if q.closed || q.overflow.is_some() {
             return false;
         }
-        let verdict = if q.messages.len() >= sh.max_messages {
-            // As many messages as bytes: a reader this far behind is not reading.
-            OutboxVerdict::Close(Close::new(
-                wsauth_core::CloseCode::PolicyViolation,
-                wsauth_core::admission::REASON_SLOW_READER,
-            ))
-        } else {
-            outbox_verdict(&sh.budget.config, q.bytes, sh.budget.used(), len)
+        let queue = OutboxQueue {
+            bytes: q.bytes,
+            messages: q.messages.len(),
+            max_messages: sh.max_messages,
         };
+        let verdict = outbox_verdict(&sh.budget.config, queue, sh.budget.used(), len);
         match verdict {
             OutboxVerdict::Queue => {
                 sh.budget.used.fetch_add(len, Ordering::Relaxed);

@@ -37,8 +37,8 @@ use tracing::{debug, info, warn};
 use wsauth_core::{
     admission::client_addr, admission::handshake_timeout_secs, admission::idle_close,
     admission::AdmissionConfig, Answer, Authenticator, Close, Config, ConfigError, ConnState,
-    Connection, Decision, Handshake, HandshakeView, MessageAction, Principal, Request, SessionRow,
-    Step, UnixTime, UserRecord,
+    Connection, Decision, Handshake, HandshakeView, HeadProblem, MessageAction, Principal, Request,
+    SessionRow, Step, TransportEnd, UnixTime, UserRecord,
 };
 
 /// Connections refused by the admission caps, logged once per interval.
@@ -494,12 +494,12 @@ impl Gateway {
             }
             Some(Err(HeadError::TooLarge)) => {
                 debug!(conn = id, peer = ?peer, "request head too large");
-                write_http_error(&mut stream, 431).await;
+                write_http_error(&mut stream, head_refusal(HeadProblem::TooLarge)).await;
                 return None;
             }
             Some(Err(HeadError::Malformed)) => {
                 debug!(conn = id, peer = ?peer, "malformed request head");
-                write_http_error(&mut stream, 400).await;
+                write_http_error(&mut stream, head_refusal(HeadProblem::Malformed)).await;
                 return None;
             }
             Some(Err(HeadError::Io(e))) => {
@@ -520,7 +520,11 @@ impl Gateway {
                         NotUpgrade::NotWebSocket => "not a WebSocket upgrade request",
                     }
                 );
-                write_http_error(&mut stream, 400).await;
+                let problem = match why {
+                    NotUpgrade::Malformed => HeadProblem::Malformed,
+                    NotUpgrade::NotWebSocket => HeadProblem::NotWebSocket,
+                };
+                write_http_error(&mut stream, head_refusal(problem)).await;
                 return None;
             }
         };
@@ -1037,7 +1041,7 @@ impl Gateway {
                 received = true;
             }
             match event {
-                Event::Shutdown => break Some((1001, "server shutting down".into())),
+                Event::Shutdown => break Some(transport_close(TransportEnd::Shutdown)),
                 Event::Revoked => {
                     let c = conn.close(wsauth_core::revoked_close());
                     let ev = self.event(
@@ -1160,18 +1164,15 @@ impl Gateway {
                 // ---- end edge mode
                 Event::In(None) => break None,
                 Event::In(Some(Err(e))) => match e {
-                    WsError::Capacity(_) => break Some((1009, "message too big".into())),
+                    WsError::Capacity(_) => break Some(transport_close(TransportEnd::MessageTooBig)),
                     // RFC 6455 §8.1: a text frame that is not UTF-8 fails with 1007.
-                    WsError::Utf8(_) => {
-                        let code = wsauth_core::CloseCode::InvalidPayload.as_u16();
-                        break Some((code, "invalid UTF-8 in a text frame".into()));
-                    }
+                    WsError::Utf8(_) => break Some(transport_close(TransportEnd::InvalidUtf8)),
                     // The client's TCP connection ended without a close
                     // frame: it is gone (in edge mode the upstream gets 1001).
                     WsError::Protocol(
                         async_tungstenite::tungstenite::error::ProtocolError::ResetWithoutClosingHandshake,
                     ) => break None,
-                    WsError::Protocol(_) => break Some((1002, "protocol error".into())),
+                    WsError::Protocol(_) => break Some(transport_close(TransportEnd::ProtocolError)),
                     _ => {
                         debug!(conn = ctx.id, error = %e, "read ended");
                         break None;
@@ -1365,6 +1366,19 @@ async fn yield_now() {
         }
     })
     .await
+}
+
+/// The core's HTTP status for a request head the gateway could not read.
+fn head_refusal(problem: HeadProblem) -> u16 {
+    Decision::unreadable_head(problem)
+        .denied_status()
+        .unwrap_or(400)
+}
+
+/// The core's close for what the transport saw, as the loop's `(code, reason)`.
+fn transport_close(end: TransportEnd) -> (u16, String) {
+    let c = Close::transport(end);
+    (c.code_u16(), c.reason.as_str().to_string())
 }
 
 /// The application's view of a data frame.
@@ -1590,6 +1604,48 @@ mod tests {
             } else {
                 future::pending().boxed()
             }
+        }
+    }
+
+    /// The core's codes that RFC 6455 defines are the numbers tungstenite's
+    /// table (an independent transcription of the RFC) gives them, and the
+    /// transport's ends close with them.
+    #[test]
+    fn rfc_6455_codes_match_tungstenites_table() {
+        use wsauth_core::CloseCode;
+        for (core, rfc) in [
+            (CloseCode::GoingAway, WsCloseCode::Away),
+            (CloseCode::ProtocolError, WsCloseCode::Protocol),
+            (CloseCode::InvalidPayload, WsCloseCode::Invalid),
+            (CloseCode::PolicyViolation, WsCloseCode::Policy),
+            (CloseCode::MessageTooBig, WsCloseCode::Size),
+            (CloseCode::TryAgainLater, WsCloseCode::Again),
+        ] {
+            assert_eq!(core.as_u16(), u16::from(rfc), "{core:?}");
+        }
+        for (end, rfc) in [
+            (TransportEnd::Shutdown, WsCloseCode::Away),
+            (TransportEnd::MessageTooBig, WsCloseCode::Size),
+            (TransportEnd::InvalidUtf8, WsCloseCode::Invalid),
+            (TransportEnd::ProtocolError, WsCloseCode::Protocol),
+        ] {
+            let (code, reason) = transport_close(end);
+            assert_eq!(code, u16::from(rfc), "{end:?}");
+            assert!(!reason.is_empty() && reason.len() <= wsauth_core::MAX_REASON_BYTES);
+        }
+    }
+
+    /// The refusals for unreadable heads are the statuses the `http` crate
+    /// names for them (RFC 6585 §5, RFC 9110 §15.5.1).
+    #[test]
+    fn unreadable_heads_are_refused_with_the_named_statuses() {
+        use async_tungstenite::tungstenite::http::StatusCode;
+        assert_eq!(
+            head_refusal(HeadProblem::TooLarge),
+            StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE.as_u16()
+        );
+        for p in [HeadProblem::Malformed, HeadProblem::NotWebSocket] {
+            assert_eq!(head_refusal(p), StatusCode::BAD_REQUEST.as_u16());
         }
     }
 

@@ -266,7 +266,31 @@ pub enum Decision {
     AwaitFirstMessage(AwaitAuth),
 }
 
+/// Why a host could not turn a request head into a [`HandshakeView`]: the
+/// head never reaches the pipeline, and [`Decision::unreadable_head`] says
+/// how the upgrade is refused.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum HeadProblem {
+    /// Larger than the host reads, or too many headers.
+    TooLarge,
+    /// Not an HTTP/1.1 request.
+    Malformed,
+    /// An HTTP request, but not a WebSocket upgrade (RFC 6455 §4.2.1).
+    NotWebSocket,
+}
+
 impl Decision {
+    /// The refusal for a request head the host could not read: 431 (RFC 6585)
+    /// for one too large, 400 otherwise.
+    pub fn unreadable_head(problem: HeadProblem) -> Decision {
+        let status = match problem {
+            HeadProblem::TooLarge => 431,
+            HeadProblem::Malformed | HeadProblem::NotWebSocket => 400,
+        };
+        Decision::Deny { status }
+    }
+
     /// The close this decision carries, if any.
     pub fn close(&self) -> Option<&Close> {
         match self {
